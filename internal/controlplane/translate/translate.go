@@ -1,0 +1,42 @@
+// Package translate turns the mesh model (config + registry) into the xDS
+// resources of one proxy. It is pure: no I/O, no clocks.
+package translate
+
+import (
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+
+	"github.com/weft-mesh/weft/internal/config"
+	"github.com/weft-mesh/weft/internal/controlplane/registry"
+)
+
+// Proxy types, as in the xDS node ID.
+const (
+	ProxySidecar = "sidecar"
+	ProxyRouter  = "router"
+)
+
+// Proxy is what translate needs to know of the proxy it builds for.
+type Proxy struct {
+	ID             string // xDS node ID
+	Type           string // ProxySidecar or ProxyRouter
+	Name           string // workload name, e.g. reviews-v2-1
+	Namespace      string
+	IP             string // pod IP
+	Labels         map[string]string
+	ServiceAccount string
+}
+
+// Input is everything one proxy's config depends on.
+type Input struct {
+	Config   []*config.Object
+	Registry *registry.Registry
+	Proxy    Proxy
+}
+
+// Output holds one proxy's resources, by xDS type.
+type Output struct {
+	Listeners []types.Resource
+	Routes    []types.Resource
+	Clusters  []types.Resource
+	Endpoints []types.Resource
+}
