@@ -1,0 +1,259 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestBookinfo runs one demo and walks Istio's Bookinfo routing tasks on it,
+// then stops it with Ctrl-C and checks that nothing is left behind.
+func TestBookinfo(t *testing.T) {
+	m := startDemo(t)
+
+	t.Run("default round robin reaches every version", func(t *testing.T) {
+		seen := map[string]int{}
+		for i := 0; i < 60 && len(seen) < 3; i++ {
+			v, err := m.reviewsVersion(m.client)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen[v]++
+		}
+		if len(seen) != 3 {
+			t.Fatalf("want reviews v1, v2 and v3 within 60 pages, saw %v", seen)
+		}
+	})
+
+	t.Run("stars follow the version", func(t *testing.T) {
+		checkStars(t, m)
+	})
+
+	m.apply(sample(t, "destination-rule-all.yaml"))
+
+	t.Run("all-v1 within 2s", func(t *testing.T) {
+		m.apply(sample(t, "virtual-service-all-v1.yaml"))
+		applied := time.Now()
+		eventually(t, 2*time.Second, func() error {
+			for range 5 {
+				v, err := m.reviewsVersion(m.client)
+				if err != nil {
+					return err
+				}
+				if v != "v1" {
+					return fmt.Errorf("served by %s", v)
+				}
+			}
+			return nil
+		})
+		t.Logf("all-v1 seen on live traffic %s after apply returned", time.Since(applied).Round(time.Millisecond))
+		if c := m.count(m.client, 30); c["v1"] != 30 {
+			t.Fatalf("want 30 pages from v1, got %v", c)
+		}
+	})
+
+	t.Run("proxy-status and proxy-config", func(t *testing.T) {
+		checkProxyStatus(t, m)
+		checkProxyConfigRoutes(t, m)
+	})
+
+	t.Run("reviews-50-v3", func(t *testing.T) {
+		m.apply(sample(t, "virtual-service-reviews-50-v3.yaml"))
+		waitOnly(t, m, "v1", "v3")
+		c := m.count(m.client, 400)
+		if c["v2"] != 0 || c["v1"] < 140 || c["v1"] > 260 || c["v3"] < 140 || c["v3"] > 260 {
+			t.Fatalf("want v1 and v3 about half each of 400, no v2; got %v", c)
+		}
+	})
+
+	t.Run("reviews-80-20", func(t *testing.T) {
+		m.apply(sample(t, "virtual-service-reviews-80-20.yaml"))
+		waitOnly(t, m, "v1", "v2")
+		c := m.count(m.client, 400)
+		// 80% of 400 = 320, sd 8: allow ±5 sd.
+		if c["v3"] != 0 || c["v1"] < 280 || c["v1"] > 360 {
+			t.Fatalf("want about 80%% v1 / 20%% v2 of 400; got %v", c)
+		}
+	})
+
+	t.Run("reviews-90-10", func(t *testing.T) {
+		m.apply(sample(t, "virtual-service-reviews-90-10.yaml"))
+		waitOnly(t, m, "v1", "v2")
+		c := m.count(m.client, 400)
+		// 90% of 400 = 360, sd 6: allow ±5 sd.
+		if c["v3"] != 0 || c["v1"] < 330 || c["v1"] > 390 {
+			t.Fatalf("want about 90%% v1 / 10%% v2 of 400; got %v", c)
+		}
+	})
+
+	t.Run("reviews-test-v2 routes jason to v2", func(t *testing.T) {
+		m.apply(sample(t, "virtual-service-reviews-test-v2.yaml"))
+		waitOnly(t, m, "v1")
+		jason := newClient()
+		resp, err := jason.PostForm(m.url("/login"), url.Values{"username": {"jason"}, "passwd": {"x"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if c := m.count(jason, 30); c["v2"] != 30 {
+			t.Fatalf("jason: want 30 pages from v2, got %v", c)
+		}
+		if c := m.count(newClient(), 30); c["v1"] != 30 {
+			t.Fatalf("anonymous: want 30 pages from v1, got %v", c)
+		}
+	})
+
+	t.Run("invalid config is refused and the last good stays", func(t *testing.T) {
+		bad := filepath.Join(t.TempDir(), "bad.yaml")
+		yaml := strings.Replace(readFile(t, sample(t, "virtual-service-all-v1.yaml")), "host: reviews", "hosst: reviews", 1)
+		if err := os.WriteFile(bad, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := m.weft("apply", "-f", bad)
+		if err == nil {
+			t.Fatalf("weft apply of an invalid file succeeded:\n%s", out)
+		}
+		for _, want := range []string{"bad.yaml", "VirtualService", "hosst"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("error does not name %q:\n%s", want, out)
+			}
+		}
+		jason := newClient()
+		resp, err := jason.PostForm(m.url("/login"), url.Values{"username": {"jason"}, "passwd": {"x"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if c := m.count(jason, 10); c["v2"] != 10 {
+			t.Fatalf("after a refused apply, jason: want v2 (test-v2 still in force), got %v", c)
+		}
+	})
+
+	t.Run("ctrl-c stops everything", func(t *testing.T) {
+		if !m.demo.stop(syscall.SIGINT, 20*time.Second) {
+			t.Fatalf("demo did not exit within 20s of SIGINT")
+		}
+		eventually(t, 5*time.Second, func() error {
+			if l := listening(m.b); len(l) > 0 {
+				return fmt.Errorf("still listening after the demo stopped: %v", l)
+			}
+			return nil
+		})
+	})
+}
+
+// waitOnly polls until 10 pages in a row come only from the given versions.
+func waitOnly(t *testing.T, m *mesh, versions ...string) {
+	t.Helper()
+	eventually(t, 5*time.Second, func() error {
+		for range 10 {
+			v, err := m.reviewsVersion(m.client)
+			if err != nil {
+				return err
+			}
+			if !contains(versions, v) {
+				return fmt.Errorf("served by %s, want only %v", v, versions)
+			}
+		}
+		return nil
+	})
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func checkProxyStatus(t *testing.T, m *mesh) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() error {
+		out, err := m.weft("proxy-status")
+		if err != nil {
+			return fmt.Errorf("weft proxy-status: %v\n%s", err, out)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		proxies := 0
+		for _, l := range lines[1:] {
+			if strings.TrimSpace(l) == "" {
+				continue
+			}
+			proxies++
+			if strings.Contains(l, "STALE") || strings.Contains(l, "NOT SENT") {
+				return fmt.Errorf("proxy not in sync: %s", l)
+			}
+		}
+		for _, name := range []string{"productpage-v1-1", "details-v1-1", "reviews-v1-1", "reviews-v2-1", "reviews-v3-1", "ratings-v1-1", "istio-ingressgateway"} {
+			if !strings.Contains(out, name) {
+				return fmt.Errorf("proxy-status lacks %s:\n%s", name, out)
+			}
+		}
+		if proxies != 7 || !strings.Contains(out, "SYNCED") {
+			return fmt.Errorf("want 7 synced proxies:\n%s", out)
+		}
+		return nil
+	})
+}
+
+func checkProxyConfigRoutes(t *testing.T, m *mesh) {
+	t.Helper()
+	out, err := m.weft("proxy-config", "routes", "productpage-v1-1.default")
+	if err != nil {
+		t.Fatalf("weft proxy-config routes: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "reviews.default.svc.cluster.local:9080") || !strings.Contains(out, "reviews") {
+		t.Fatalf("proxy-config routes does not show the reviews route:\n%s", out)
+	}
+	out, err = m.weft("proxy-config", "routes", "productpage-v1-1.default", "-o", "json")
+	if err != nil {
+		t.Fatalf("weft proxy-config routes -o json: %v\n%s", err, out)
+	}
+	var v any
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("proxy-config -o json is not JSON: %v\n%.500s", err, out)
+	}
+	if !strings.Contains(out, "outbound|9080|v1|reviews.default.svc.cluster.local") {
+		t.Fatalf("routes JSON lacks the v1 subset cluster:\n%.2000s", out)
+	}
+}
+
+// checkStars checks that each version renders its stars as Istio's Bookinfo does.
+func checkStars(t *testing.T, m *mesh) {
+	t.Helper()
+	seen := map[string]bool{}
+	for i := 0; i < 60 && len(seen) < 3; i++ {
+		body, code, err := m.get(m.client, "/productpage")
+		if err != nil || code != 200 {
+			t.Fatalf("product page: %d %v", code, err)
+		}
+		match := servedBy.FindStringSubmatch(body)
+		if match == nil {
+			t.Fatalf("no reviews instance on the page")
+		}
+		v := strings.Split(match[1], "-")[1]
+		black, red := strings.Contains(body, `color="black"`) || strings.Contains(body, "stars-black"), strings.Contains(body, `color="red"`) || strings.Contains(body, "stars-red")
+		switch {
+		case v == "v1" && (black || red), v == "v2" && (!black || red), v == "v3" && (black || !red):
+			t.Fatalf("%s page has black stars %v, red stars %v", v, black, red)
+		}
+		seen[v] = true
+	}
+}
