@@ -2,19 +2,23 @@
 // in-memory store, persisted under --data-dir and fed from --config-dir.
 package store
 
-import "github.com/weft-mesh/weft/internal/config"
+import (
+	"errors"
+
+	"github.com/weft-mesh/weft/internal/config"
+)
 
 // Store is the control plane's config store. Implementations are safe for
 // concurrent use; listeners are called one at a time, never while a lock is held.
 //
-// The contract (owned by the store package; implementation to come):
-//
 //	Apply(objs []*config.Object) ([]*config.Object, error) // validates all first; all or nothing; returns stored objects
-//	Delete(keys []config.Key) ([]config.Key, error)         // error names any key not found
+//	Delete(keys []config.Key) ([]config.Key, error)         // deletes the keys found; error (ErrNotFound) names any key not found
 //	Get(key config.Key) (*config.Object, bool)
 //	List(kind, namespace string) []*config.Object           // "" = all; sorted by kind, namespace, name
 //	Snapshot() (version int64, objs []*config.Object)       // a consistent view
 //	Subscribe(func(version int64))                          // called after every change
+//
+// Objects returned are shared and must not be modified.
 type Store interface {
 	Apply(objs []*config.Object) ([]*config.Object, error)
 	Delete(keys []config.Key) ([]config.Key, error)
@@ -23,3 +27,12 @@ type Store interface {
 	Snapshot() (version int64, objs []*config.Object)
 	Subscribe(fn func(version int64))
 }
+
+// ErrNotFound is wrapped by Delete's error for keys that are not stored.
+var ErrNotFound = errors.New("not found")
+
+// Sources the control plane stamps on objects it did not read from a file.
+const (
+	SourceAPI              = "api"
+	SourceAutoRegistration = "auto-registration"
+)
