@@ -34,6 +34,8 @@ type Mem struct {
 	objs        map[config.Key]*config.Object
 	fileSources map[string]bool // sources that are watched files: not persisted
 
+	pollOnly bool // tests: watch directories by polling only
+
 	watchMu sync.Mutex
 	cancels []context.CancelFunc
 	wg      sync.WaitGroup

@@ -50,7 +50,9 @@ func newStore(t *testing.T, dataDir string) *Mem {
 	return m
 }
 
-func key(kind, name string) config.Key { return config.Key{Kind: kind, Namespace: "default", Name: name} }
+func key(kind, name string) config.Key {
+	return config.Key{Kind: kind, Namespace: "default", Name: name}
+}
 
 func names(objs []*config.Object) []string {
 	out := []string{}

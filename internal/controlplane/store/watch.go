@@ -43,6 +43,10 @@ func (m *Mem) WatchDir(ctx context.Context, dir string) error {
 	}
 	w := &dirWatch{m: m, dir: dir, log: m.log.With("dir", dir), files: map[string]*fileState{}}
 	fsw, err := fsnotify.NewWatcher()
+	if err == nil && m.pollOnly {
+		fsw.Close()
+		fsw, err = nil, errors.New("disabled by the test")
+	}
 	if err != nil {
 		w.log.Warn("file notifications unavailable; polling", "every", pollFallback, "error", err)
 		fsw = nil
