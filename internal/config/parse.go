@@ -19,7 +19,8 @@ const DefaultNamespace = "default"
 type ParseOptions struct {
 	// SkipForeign skips documents whose apiVersion is not an Istio API group
 	// (Kubernetes Services, Deployments, ...), so files that mix them with
-	// Istio config can be applied. Unknown kinds in Istio groups stay errors.
+	// Istio config can be applied. Unknown kinds in Istio groups and
+	// documents without an apiVersion stay errors.
 	SkipForeign bool
 }
 
@@ -141,7 +142,7 @@ func parseDocument(source string, doc document, opts ParseOptions) (*Object, err
 	}
 	apiVersion, _ := top["apiVersion"].(string)
 	kind, _ := top["kind"].(string)
-	if opts.SkipForeign && !isIstioGroup(apiVersion) {
+	if opts.SkipForeign && apiVersion != "" && !isIstioGroup(apiVersion) {
 		return nil, nil
 	}
 	info, err := checkKind(source, objectLabel(doc, top, kind), top, apiVersion, kind)

@@ -204,6 +204,10 @@ func TestParseSkipForeign(t *testing.T) {
 	if err != nil || len(objs) != 1 || objs[0].Kind != KindDestinationRule {
 		t.Errorf("lenient parse: got %v, %v", objs, err)
 	}
+	_, err = ParseWith("f.yaml", []byte("kind: DestinationRule\nmetadata: {name: d}\n"), ParseOptions{SkipForeign: true})
+	if err == nil || !strings.Contains(err.Error(), "apiVersion: missing") {
+		t.Errorf("a document without apiVersion must not be skipped silently: %v", err)
+	}
 }
 
 func TestMarshalFormat(t *testing.T) {

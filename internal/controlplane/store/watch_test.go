@@ -165,3 +165,32 @@ func testWatchDir(t *testing.T, pollOnly bool) {
 		t.Errorf("data dir holds %v, want only the API object's file", entries)
 	}
 }
+
+func TestWatchDirConflictingFiles(t *testing.T) {
+	dir := t.TempDir()
+	rec := &logRecorder{}
+	m, err := New(Options{Logger: slog.New(rec)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	a, b := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
+	writeFile(t, a, drYAML("reviews", "reviews", "v1"))
+	writeFile(t, b, drYAML("reviews", "reviews", "v2")+"---\n"+drYAML("ratings", "ratings"))
+	if err := m.WatchDir(t.Context(), dir); err != nil {
+		t.Fatal(err)
+	}
+	line, ok := rec.find("config file rejected", b)
+	if !ok || !strings.Contains(line, "DestinationRule default/reviews is already defined in "+a) {
+		t.Errorf("no conflict log for %s; got %q", b, line)
+	}
+	if o, ok := m.Get(key(config.KindDestinationRule, "reviews")); !ok || o.Source != a {
+		t.Errorf("reviews = %+v, want the object of %s", o, a)
+	}
+	if _, ok := m.Get(key(config.KindDestinationRule, "ratings")); ok {
+		t.Error("a rejected file's objects were stored")
+	}
+	if err := m.WatchDir(t.Context(), filepath.Join(dir, "missing")); err == nil {
+		t.Error("watching a missing directory succeeded")
+	}
+}
