@@ -114,8 +114,14 @@ func (v *validator) httpRoute(path string, r *networking.HTTPRoute, delegate boo
 	if m := r.GetMirror(); m != nil {
 		v.destination(path+".mirror", m)
 	}
+	if r.GetMirrorPercentage() != nil {
+		v.percent(path+".mirrorPercentage.value", r.GetMirrorPercentage())
+	}
 	for i, mp := range r.GetMirrors() {
 		v.destination(fmt.Sprintf("%s.mirrors[%d].destination", path, i), mp.GetDestination())
+		if mp.GetPercentage() != nil {
+			v.percent(fmt.Sprintf("%s.mirrors[%d].percentage.value", path, i), mp.GetPercentage())
+		}
 	}
 	for i, o := range r.GetCorsPolicy().GetAllowOrigins() {
 		v.stringMatch(fmt.Sprintf("%s.corsPolicy.allowOrigins[%d]", path, i), o)

@@ -250,12 +250,9 @@ func checkFloat(v any, bits int) string {
 	if !ok {
 		return fmt.Sprintf("want a number, got %s", jsonType(v))
 	}
-	if _, isStr := v.(string); isStr && (s == "NaN" || s == "Infinity" || s == "-Infinity") {
-		return ""
-	}
 	f, err := strconv.ParseFloat(s, bits)
 	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-		return fmt.Sprintf("%s is not a valid %d-bit number", s, bits)
+		return fmt.Sprintf("%s is not a finite %d-bit number", s, bits)
 	}
 	return ""
 }
