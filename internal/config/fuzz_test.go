@@ -21,6 +21,11 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec: {hosts: [r], http: [{timeout: 1.5s, route: [{destination: {host: r}}]}]}\n"))
 	f.Add([]byte("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s}\nspec: {hosts: [a.b.c], ports: [{number: 80, name: http, protocol: HTTP}], resolution: STATIC, endpoints: [{address: 1.2.3.4}]}\n"))
+	f.Add([]byte(`{"apiVersion":"networking.istio.io/v1beta1","kind":"DestinationRule","metadata":{"name":"d","namespace":"n"},"spec":{"host":"r","trafficPolicy":{"loadBalancer":{"simple":"LEAST_REQUEST"},"connectionPool":{"tcp":{"maxConnections":10,"connectTimeout":"1s"}},"outlierDetection":{"interval":"5m","maxEjectionPercent":50}},"subsets":[{"name":"v1","labels":{"version":"v1"}}]}}`))
+	f.Add([]byte(`{"apiVersion":"networking.istio.io/v1","kind":"Gateway","metadata":{"name":"g"},"spec":{"selector":{"istio":"ingressgateway"},"servers":[{"port":{"number":443,"name":"https","protocol":"HTTPS"},"hosts":["ns/*.example.com"],"tls":{"mode":"SIMPLE","credentialName":"c"}}]}}`))
+	f.Add([]byte(`{"apiVersion":"security.istio.io/v1","kind":"AuthorizationPolicy","metadata":{"name":"a"},"spec":{"selector":{"matchLabels":{"app":"r"}},"action":"DENY","rules":[{"from":[{"source":{"principals":["*"]}}],"to":[{"operation":{"methods":["GET"]}}]}]}}`))
+	f.Add([]byte(`{"apiVersion":"telemetry.istio.io/v1alpha1","kind":"Telemetry","metadata":{"name":"t"},"spec":{"tracing":[{"randomSamplingPercentage":10}]}}`))
+	f.Add([]byte(`{"apiVersion":"networking.istio.io/v1alpha3","kind":"Sidecar","metadata":{"name":"s"},"spec":{"egress":[{"hosts":["./*","istio-system/*"]}],"outboundTrafficPolicy":{"mode":"REGISTRY_ONLY"}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		objs, err := Parse("fuzz.yaml", data)
 		if err != nil {

@@ -131,25 +131,7 @@ func (v *validator) serviceEntry(se *networking.ServiceEntry) {
 			}
 		}
 	}
-	names := map[string]int{}
-	for i, p := range se.GetPorts() {
-		path := fmt.Sprintf("spec.ports[%d]", i)
-		v.port(path+".number", p.GetNumber())
-		if p.GetTargetPort() != 0 {
-			v.port(path+".targetPort", p.GetTargetPort())
-		}
-		if p.GetProtocol() != "" {
-			if _, ok := ParseProtocol(p.GetProtocol()); !ok {
-				v.add(path+".protocol", "unknown protocol %q; want one of %s", p.GetProtocol(), strings.Join(protocols, ", "))
-			}
-		}
-		if n := p.GetName(); n != "" {
-			if prev, dup := names[n]; dup {
-				v.add(path+".name", "port name %q is already used by spec.ports[%d]", n, prev)
-			}
-			names[n] = i
-		}
-	}
+	v.servicePorts(se.GetPorts())
 	if se.GetWorkloadSelector() != nil && len(se.GetEndpoints()) > 0 {
 		v.add("spec.workloadSelector", "workloadSelector and endpoints are mutually exclusive")
 	}
@@ -168,6 +150,29 @@ func (v *validator) serviceEntry(se *networking.ServiceEntry) {
 	}
 	for i, ns := range se.GetExportTo() {
 		v.exportTo(fmt.Sprintf("spec.exportTo[%d]", i), ns)
+	}
+}
+
+// servicePorts checks ServiceEntry ports: numbers, protocols, unique names.
+func (v *validator) servicePorts(ports []*networking.ServicePort) {
+	names := map[string]int{}
+	for i, p := range ports {
+		path := fmt.Sprintf("spec.ports[%d]", i)
+		v.port(path+".number", p.GetNumber())
+		if p.GetTargetPort() != 0 {
+			v.port(path+".targetPort", p.GetTargetPort())
+		}
+		if p.GetProtocol() != "" {
+			if _, ok := ParseProtocol(p.GetProtocol()); !ok {
+				v.add(path+".protocol", "unknown protocol %q; want one of %s", p.GetProtocol(), strings.Join(protocols, ", "))
+			}
+		}
+		if n := p.GetName(); n != "" {
+			if prev, dup := names[n]; dup {
+				v.add(path+".name", "port name %q is already used by spec.ports[%d]", n, prev)
+			}
+			names[n] = i
+		}
 	}
 }
 

@@ -61,26 +61,7 @@ func (v *validator) virtualService(vs *networking.VirtualService) {
 
 // httpRoute checks one http route.
 func (v *validator) httpRoute(path string, r *networking.HTTPRoute, delegate bool) {
-	actions := 0
-	for _, set := range []bool{len(r.GetRoute()) > 0, r.GetRedirect() != nil, r.GetDirectResponse() != nil, r.GetDelegate() != nil} {
-		if set {
-			actions++
-		}
-	}
-	switch {
-	case actions == 0:
-		v.add(path, "needs a route (destination), redirect, directResponse or delegate")
-	case actions > 1:
-		v.add(path, "route, redirect, directResponse and delegate are mutually exclusive; set exactly one")
-	}
-	if r.GetDelegate() != nil {
-		if delegate {
-			v.add(path+".delegate", "a delegate VirtualService must not delegate again")
-		}
-		if r.GetDelegate().GetName() == "" {
-			v.add(path+".delegate.name", "must not be empty")
-		}
-	}
+	v.httpActions(path, r, delegate)
 	for i, m := range r.GetMatch() {
 		v.httpMatch(fmt.Sprintf("%s.match[%d]", path, i), m)
 	}
@@ -90,17 +71,6 @@ func (v *validator) httpRoute(path string, r *networking.HTTPRoute, delegate boo
 		if d.GetWeight() < 0 {
 			v.add(dp+".weight", "weight %d must not be negative", d.GetWeight())
 		}
-	}
-	if rd := r.GetRedirect(); rd != nil {
-		if rd.GetUri() == "" && rd.GetAuthority() == "" && rd.GetScheme() == "" && rd.GetPort() == 0 && rd.GetDerivePort() == 0 {
-			v.add(path+".redirect", "a redirect must set uri, authority, scheme or port")
-		}
-		if c := rd.GetRedirectCode(); c != 0 && (c < 300 || c > 399) {
-			v.add(path+".redirect.redirectCode", "%d is not a 3xx code", c)
-		}
-	}
-	if dr := r.GetDirectResponse(); dr != nil && (dr.GetStatus() < 200 || dr.GetStatus() > 599) {
-		v.add(path+".directResponse.status", "%d is not in 200-599", dr.GetStatus())
 	}
 	if rw := r.GetRewrite(); rw != nil && rw.GetUriRegexRewrite() != nil {
 		if rw.GetUri() != "" {
@@ -125,6 +95,42 @@ func (v *validator) httpRoute(path string, r *networking.HTTPRoute, delegate boo
 	}
 	for i, o := range r.GetCorsPolicy().GetAllowOrigins() {
 		v.stringMatch(fmt.Sprintf("%s.corsPolicy.allowOrigins[%d]", path, i), o)
+	}
+}
+
+// httpActions checks that a route has exactly one action and that its
+// redirect, direct response or delegate is well formed.
+func (v *validator) httpActions(path string, r *networking.HTTPRoute, delegate bool) {
+	actions := 0
+	for _, set := range []bool{len(r.GetRoute()) > 0, r.GetRedirect() != nil, r.GetDirectResponse() != nil, r.GetDelegate() != nil} {
+		if set {
+			actions++
+		}
+	}
+	switch {
+	case actions == 0:
+		v.add(path, "needs a route (destination), redirect, directResponse or delegate")
+	case actions > 1:
+		v.add(path, "route, redirect, directResponse and delegate are mutually exclusive; set exactly one")
+	}
+	if r.GetDelegate() != nil {
+		if delegate {
+			v.add(path+".delegate", "a delegate VirtualService must not delegate again")
+		}
+		if r.GetDelegate().GetName() == "" {
+			v.add(path+".delegate.name", "must not be empty")
+		}
+	}
+	if rd := r.GetRedirect(); rd != nil {
+		if rd.GetUri() == "" && rd.GetAuthority() == "" && rd.GetScheme() == "" && rd.GetPort() == 0 && rd.GetDerivePort() == 0 {
+			v.add(path+".redirect", "a redirect must set uri, authority, scheme or port")
+		}
+		if c := rd.GetRedirectCode(); c != 0 && (c < 300 || c > 399) {
+			v.add(path+".redirect.redirectCode", "%d is not a 3xx code", c)
+		}
+	}
+	if dr := r.GetDirectResponse(); dr != nil && (dr.GetStatus() < 200 || dr.GetStatus() > 599) {
+		v.add(path+".directResponse.status", "%d is not in 200-599", dr.GetStatus())
 	}
 }
 
