@@ -192,8 +192,10 @@ func (m *Mem) commit(puts []*config.Object, dels []config.Key) ([]*config.Object
 		changed = append(changed, change{key: o.Key(), old: old, new: o})
 	}
 	var deleted []config.Key
+	gone := map[config.Key]bool{}
 	for _, k := range dels {
-		if old, ok := m.objs[k]; ok {
+		if old, ok := m.objs[k]; ok && !gone[k] {
+			gone[k] = true
 			deleted = append(deleted, k)
 			changed = append(changed, change{key: k, old: old})
 		}

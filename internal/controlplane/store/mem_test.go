@@ -95,7 +95,7 @@ func TestApplyGetListDelete(t *testing.T) {
 		t.Errorf("Get = %v, %v", o, ok)
 	}
 
-	deleted, err := m.Delete([]config.Key{key(config.KindDestinationRule, "reviews"), key(config.KindDestinationRule, "nope")})
+	deleted, err := m.Delete([]config.Key{key(config.KindDestinationRule, "reviews"), key(config.KindDestinationRule, "nope"), key(config.KindDestinationRule, "reviews")})
 	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "DestinationRule default/nope") {
 		t.Errorf("Delete error = %v, want ErrNotFound naming the missing key", err)
 	}
