@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -243,4 +245,36 @@ func durationOf(t *testing.T, s string) *durationpb.Duration {
 		t.Fatal(err)
 	}
 	return durationpb.New(d)
+}
+
+func TestObjectJSON(t *testing.T) {
+	objs, err := Parse("vs.yaml", []byte("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r, labels: {a: b}}\nspec: {hosts: [r], http: [{route: [{destination: {host: r, subset: v1}}]}]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs[0].ResourceVersion = 7
+	data, err := json.Marshal(objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"apiVersion":"networking.istio.io/v1","kind":"VirtualService","metadata":{"name":"r","namespace":"default","labels":{"a":"b"},"resourceVersion":"7"},"spec":{"hosts":["r"],"http":[{"route":[{"destination":{"host":"r","subset":"v1"}}]}]},"source":"vs.yaml"}]`
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, data); err != nil {
+		t.Fatal(err)
+	}
+	if compact.String() != want {
+		t.Errorf("JSON:\n got %s\nwant %s", compact.String(), want)
+	}
+	var back []*Object
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(objs, back, protocmp.Transform()); diff != "" {
+		t.Errorf("JSON round trip (-want +got):\n%s", diff)
+	}
+	var bad Object
+	err = json.Unmarshal([]byte(`{"apiVersion":"networking.istio.io/v1","kind":"DestinationRule","metadata":{"name":"d"},"spec":{"hots":"r"},"source":"api"}`), &bad)
+	if err == nil || err.Error() != `api: DestinationRule default/d: spec.hots: unknown field "hots" (did you mean "host"?)` {
+		t.Errorf("bad JSON: %v", err)
+	}
 }
