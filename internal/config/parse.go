@@ -78,7 +78,8 @@ func (d document) label() string {
 	return fmt.Sprintf("document %d (line %d)", d.index, d.line)
 }
 
-// splitDocuments splits a YAML stream at "---" separator lines.
+// splitDocuments splits a YAML stream at "---" (and "...") marker lines. A
+// "--- " line with content starts the next document with that content.
 func splitDocuments(data []byte) []document {
 	var (
 		docs  []document
@@ -87,30 +88,40 @@ func splitDocuments(data []byte) []document {
 	)
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	for i, line := range lines {
-		if isSeparator(line) {
-			docs = append(docs, document{index: len(docs) + 1, line: start, data: bytes.Clone(cur.Bytes())})
-			cur.Reset()
-			start = i + 2
+		rest, ok := separator(line)
+		if !ok {
+			cur.Write(line)
 			continue
 		}
-		cur.Write(line)
+		docs = append(docs, document{index: len(docs) + 1, line: start, data: bytes.Clone(cur.Bytes())})
+		cur.Reset()
+		cur.Write(rest)
+		start = i + 1
+		if len(rest) == 0 {
+			start = i + 2
+		}
 	}
 	return append(docs, document{index: len(docs) + 1, line: start, data: cur.Bytes()})
 }
 
-// isSeparator reports whether line starts a new document ("---" or "...").
-func isSeparator(line []byte) bool {
+// separator reports whether line is a document marker and returns the
+// content that follows "--- " on the same line, if any.
+func separator(line []byte) (rest []byte, ok bool) {
 	t := bytes.TrimRight(line, "\r\n")
-	for _, mark := range [][]byte{[]byte("---"), []byte("...")} {
-		if !bytes.HasPrefix(t, mark) {
+	for _, mark := range []string{"---", "..."} {
+		after, found := bytes.CutPrefix(t, []byte(mark))
+		if !found || (len(after) > 0 && after[0] != ' ' && after[0] != '\t') {
 			continue
 		}
-		rest := bytes.TrimSpace(t[len(mark):])
-		if len(rest) == 0 || rest[0] == '#' {
-			return true
+		after = bytes.TrimSpace(after)
+		if len(after) == 0 || after[0] == '#' {
+			return nil, true
+		}
+		if mark == "---" {
+			return append(after, '\n'), true
 		}
 	}
-	return false
+	return nil, false
 }
 
 // topLevelKeys are the fields a document may have; status is read and dropped,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -276,5 +277,17 @@ func TestObjectJSON(t *testing.T) {
 	err = json.Unmarshal([]byte(`{"apiVersion":"networking.istio.io/v1","kind":"DestinationRule","metadata":{"name":"d"},"spec":{"hots":"r"},"source":"api"}`), &bad)
 	if err == nil || err.Error() != `api: DestinationRule default/d: spec.hots: unknown field "hots" (did you mean "host"?)` {
 		t.Errorf("bad JSON: %v", err)
+	}
+}
+
+func TestSplitDocuments(t *testing.T) {
+	in := "a: 1\n---\nb: 2\n--- # comment\n--- {c: 3}\n...\n---\r\nd: 4\n---x: 5\n"
+	var got []string
+	for _, d := range splitDocuments([]byte(in)) {
+		got = append(got, fmt.Sprintf("%d@%d:%q", d.index, d.line, d.data))
+	}
+	want := []string{`1@1:"a: 1\n"`, `2@3:"b: 2\n"`, `3@5:""`, `4@5:"{c: 3}\n"`, `5@7:""`, `6@8:"d: 4\n---x: 5\n"`}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
