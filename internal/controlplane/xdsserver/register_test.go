@@ -1,0 +1,96 @@
+package xdsserver
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	networking "istio.io/api/networking/v1alpha3"
+
+	"github.com/weft-mesh/weft/internal/config"
+	"github.com/weft-mesh/weft/internal/controlplane/store"
+)
+
+func weKey(name string) config.Key {
+	return config.Key{Kind: config.KindWorkloadEntry, Namespace: "default", Name: name}
+}
+
+func stored(st store.Store, key config.Key) bool {
+	_, ok := st.Get(key)
+	return ok
+}
+
+func TestAutoRegistration(t *testing.T) {
+	h := startServer(t, nil, 20*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	c := openSOTW(t, h, ctx, "127.0.9.21", "reviews-v2-1", true)
+	first := c.syncAll()
+
+	we, ok := h.store.Get(weKey("reviews-v2-1"))
+	if !ok {
+		t.Fatal("no WorkloadEntry after the proxy connected")
+	}
+	spec := we.Spec.(*networking.WorkloadEntry)
+	if spec.GetAddress() != "127.0.9.21" || spec.GetLabels()["version"] != "v2" || spec.GetServiceAccount() != "bookinfo-reviews" ||
+		we.Annotations[config.AnnotationAutoRegistered] != "true" || we.Source != store.SourceAutoRegistration {
+		t.Errorf("WorkloadEntry = %+v %v", we, spec)
+	}
+	se, ok := h.store.Get(config.Key{Kind: config.KindServiceEntry, Namespace: "default", Name: "reviews"})
+	if !ok {
+		t.Fatal("no ServiceEntry after the proxy connected")
+	}
+	ses := se.Spec.(*networking.ServiceEntry)
+	if ses.GetHosts()[0] != "reviews.default.svc.cluster.local" || ses.GetPorts()[0].GetNumber() != 9080 ||
+		ses.GetWorkloadSelector().GetLabels()["app"] != "reviews" || ses.GetResolution() != networking.ServiceEntry_STATIC {
+		t.Errorf("ServiceEntry = %v", ses)
+	}
+	// The proxy is registered before its first snapshot is built.
+	if n := endpointCount(t, first[EndpointType]); n != 1 {
+		t.Errorf("first EDS has %d resources, want the proxy's own endpoint", n)
+	}
+
+	cancel()
+	waitFor(t, "the WorkloadEntry removed after the grace period", func() bool { return !stored(h.store, weKey("reviews-v2-1")) })
+	if !stored(h.store, config.Key{Kind: config.KindServiceEntry, Namespace: "default", Name: "reviews"}) {
+		t.Error("the ServiceEntry was removed with the workload")
+	}
+	if _, ok := proxyStatus(h.srv, c.node); ok {
+		t.Error("a disconnected proxy is still listed")
+	}
+}
+
+func TestUserWorkloadEntryNotTaken(t *testing.T) {
+	h := startServer(t, nil, 10*time.Millisecond)
+	applyYAML(t, h.store, workloadYAML("reviews-v9", "127.0.9.50"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	c := openSOTW(t, h, ctx, "127.0.9.22", "reviews-v9", true)
+	c.syncAll()
+	cancel()
+	waitFor(t, "the proxy gone", func() bool { return len(h.srv.Proxies()) == 0 })
+	we, ok := h.store.Get(weKey("reviews-v9"))
+	if !ok || we.Spec.(*networking.WorkloadEntry).GetAddress() != "127.0.9.50" {
+		t.Errorf("user WorkloadEntry changed or removed: %v", we)
+	}
+}
+
+func TestPersistedRegistrationsExpireAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	st := newMem(t, dir)
+	gone := workloadEntry(&proxyInfo{proxy: testProxy("gone-1", "127.0.9.31"), service: &ServiceInfo{Name: "reviews"}})
+	back := workloadEntry(&proxyInfo{proxy: testProxy("back-1", "127.0.9.32"), service: &ServiceInfo{Name: "reviews"}})
+	if _, err := st.Apply([]*config.Object{gone, back}); err != nil {
+		t.Fatal(err)
+	}
+	applyYAML(t, st, workloadYAML("manual-1", "127.0.9.33"))
+	h := startServer(t, st, 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	openSOTW(t, h, ctx, "127.0.9.32", "back-1", true).syncAll()
+	waitFor(t, "the stale registration removed", func() bool { return !stored(st, weKey("gone-1")) })
+	if !stored(st, weKey("back-1")) {
+		t.Error("the registration of a reconnected proxy was removed")
+	}
+	if !stored(st, weKey("manual-1")) {
+		t.Error("a user WorkloadEntry was removed")
+	}
+}

@@ -1,0 +1,135 @@
+package xdsserver
+
+import (
+	"sort"
+	"time"
+
+	"github.com/weft-mesh/weft/internal/config"
+)
+
+// Sync states of one xDS type for one proxy, as istioctl proxy-status shows them.
+const (
+	StatusSynced  = "SYNCED"   // the proxy ACKed the last version sent
+	StatusStale   = "STALE"    // sent but not ACKed yet, or NACKed
+	StatusNotSent = "NOT SENT" // nothing of this type sent on the current streams
+)
+
+// ProxyStatus is the sync status of one connected proxy.
+type ProxyStatus struct {
+	ID             string                `json:"id"`
+	Name           string                `json:"name"`
+	Namespace      string                `json:"namespace"`
+	Type           string                `json:"type"`
+	IP             string                `json:"ip"`
+	AdminAddress   string                `json:"adminAddress,omitempty"`
+	Version        string                `json:"version,omitempty"`
+	Labels         map[string]string     `json:"labels,omitempty"`
+	ConnectedSince time.Time             `json:"connectedSince"`
+	Streams        int                   `json:"streams"`
+	Types          map[string]TypeStatus `json:"types"`
+}
+
+// TypeStatus is the sync status of one xDS type URL for one proxy.
+type TypeStatus struct {
+	// Sent is the version of the last response sent, Nonce its nonce.
+	Sent  string `json:"sent,omitempty"`
+	Nonce string `json:"nonce,omitempty"`
+	// Acked is the last version the proxy ACKed.
+	Acked string `json:"acked,omitempty"`
+	// Nacked is the error detail of the proxy's NACK of the last response, if any.
+	Nacked string `json:"nacked,omitempty"`
+	// Status is StatusSynced, StatusStale or StatusNotSent.
+	Status string `json:"status"`
+}
+
+// proxyState is the server's bookkeeping for one node ID.
+type proxyState struct {
+	info     *proxyInfo
+	since    time.Time
+	streams  int
+	types    map[string]*TypeStatus
+	workload *config.Key // the auto-registered WorkloadEntry, if any
+}
+
+func (p *proxyState) typeStatus(typeURL string) *TypeStatus {
+	ts, ok := p.types[typeURL]
+	if !ok {
+		ts = &TypeStatus{}
+		p.types[typeURL] = ts
+	}
+	return ts
+}
+
+// sent records a response sent to the proxy.
+func (p *proxyState) sent(typeURL, version, nonce string) {
+	ts := p.typeStatus(typeURL)
+	ts.Sent, ts.Nonce = version, nonce
+}
+
+// acked records an ACK of nonce; it returns false when the nonce is not the
+// last one sent (a late ACK of an older response).
+func (p *proxyState) acked(typeURL, nonce string) bool {
+	ts := p.typeStatus(typeURL)
+	if nonce != ts.Nonce {
+		return false
+	}
+	ts.Acked, ts.Nacked = ts.Sent, ""
+	return true
+}
+
+// nacked records a NACK with its error detail.
+func (p *proxyState) nacked(typeURL, nonce, detail string) {
+	ts := p.typeStatus(typeURL)
+	if nonce == ts.Nonce {
+		ts.Nacked = detail
+	}
+}
+
+// status returns a copy of the proxy's state for the API.
+func (p *proxyState) status() ProxyStatus {
+	st := ProxyStatus{
+		ID: p.info.proxy.ID, Name: p.info.proxy.Name, Namespace: p.info.proxy.Namespace,
+		Type: p.info.proxy.Type, IP: p.info.proxy.IP, AdminAddress: p.info.admin,
+		Version: p.info.version, Labels: p.info.proxy.Labels,
+		ConnectedSince: p.since, Streams: p.streams,
+		Types: make(map[string]TypeStatus, len(TypeURLs)),
+	}
+	for _, t := range TypeURLs {
+		st.Types[t] = TypeStatus{Status: StatusNotSent}
+	}
+	for t, ts := range p.types {
+		c := *ts
+		switch {
+		case c.Sent == "" && c.Nonce == "":
+			c.Status = StatusNotSent
+		case c.Acked == c.Sent && c.Nacked == "":
+			c.Status = StatusSynced
+		default:
+			c.Status = StatusStale
+		}
+		st.Types[t] = c
+	}
+	return st
+}
+
+// Proxies returns the sync status of every connected proxy, sorted by
+// namespace, name and ID.
+func (s *Server) Proxies() []ProxyStatus {
+	s.mu.Lock()
+	out := make([]ProxyStatus, 0, len(s.proxies))
+	for _, p := range s.proxies {
+		out = append(out, p.status())
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return a.ID < b.ID
+	})
+	return out
+}
