@@ -1,0 +1,169 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/weft-mesh/weft/internal/config"
+	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
+)
+
+// DefaultAddress is the control plane API's default URL.
+const DefaultAddress = "http://127.0.0.1:15014"
+
+// Client talks to the control plane's HTTP API.
+type Client struct {
+	base string
+	http *http.Client
+}
+
+// NewClient returns a client for the API at baseURL (e.g. http://127.0.0.1:15014).
+func NewClient(baseURL string) *Client {
+	return &Client{base: strings.TrimRight(baseURL, "/"), http: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// Error is an error answered by the control plane.
+type Error struct {
+	StatusCode int
+	Message    string
+}
+
+// Error implements error.
+func (e *Error) Error() string { return e.Message }
+
+// ErrUnreachable is wrapped by errors for a control plane that cannot be reached.
+var ErrUnreachable = errors.New("control plane unreachable")
+
+// unreachableError says that the control plane could not be reached and what to do.
+type unreachableError struct {
+	base string
+	err  error
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("cannot reach the control plane at %s: %v; is `weft control-plane` running?", e.base, e.err)
+}
+
+func (e *unreachableError) Unwrap() []error { return []error{ErrUnreachable, e.err} }
+
+// Apply applies the YAML documents in data, all or nothing. source names
+// them (a file name) in error messages.
+func (c *Client) Apply(ctx context.Context, source string, data []byte) ([]Result, error) {
+	var resp ChangeResponse
+	err := c.do(ctx, http.MethodPost, configURL(c.base, url.Values{"source": {source}}), data, &resp)
+	return resp.Results, err
+}
+
+// Delete deletes the objects named in the YAML documents in data. It returns
+// the objects deleted; an error wrapping *Error with status 404 names those
+// not found.
+func (c *Client) Delete(ctx context.Context, source string, data []byte) ([]Result, error) {
+	var resp ChangeResponse
+	err := c.do(ctx, http.MethodDelete, configURL(c.base, url.Values{"source": {source}}), data, &resp)
+	if err == nil && resp.Error != "" {
+		err = &Error{StatusCode: http.StatusNotFound, Message: resp.Error}
+	}
+	return resp.Results, err
+}
+
+// Get returns the objects matching q.
+func (c *Client) Get(ctx context.Context, q Query) ([]*config.Object, error) {
+	var resp ConfigResponse
+	if err := c.do(ctx, http.MethodGet, configURL(c.base, q.values()), nil, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Objects, nil
+}
+
+// GetYAML returns the objects matching q as Istio YAML.
+func (c *Client) GetYAML(ctx context.Context, q Query) ([]byte, error) {
+	v := q.values()
+	v.Set("format", "yaml")
+	var out []byte
+	err := c.do(ctx, http.MethodGet, configURL(c.base, v), nil, &out)
+	return out, err
+}
+
+// Proxies returns the connected proxies' sync status.
+func (c *Client) Proxies(ctx context.Context) ([]xdsserver.ProxyStatus, error) {
+	var resp ProxiesResponse
+	if err := c.do(ctx, http.MethodGet, c.base+ProxiesPath, nil, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Proxies, nil
+}
+
+func (q Query) values() url.Values {
+	v := url.Values{}
+	for k, s := range map[string]string{"kind": q.Kind, "namespace": q.Namespace, "name": q.Name} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	return v
+}
+
+func configURL(base string, v url.Values) string {
+	if len(v) == 0 {
+		return base + ConfigPath
+	}
+	return base + ConfigPath + "?" + v.Encode()
+}
+
+// do sends a request and decodes the answer into out (a *[]byte takes it raw).
+// A 404 of DELETE still decodes its body (the objects that were deleted).
+func (c *Client) do(ctx context.Context, method, u string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return fmt.Errorf("building request to the control plane: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/yaml")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s %s: %w", method, u, ctx.Err())
+		}
+		return &unreachableError{base: c.base, err: err}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("reading the control plane's answer to %s %s: %w", method, u, err)
+	}
+	if resp.StatusCode == http.StatusNotFound && method == http.MethodDelete {
+		return decode(data, out, method, u)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e ErrorResponse
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = fmt.Sprintf("%s %s: %s: %s", method, u, resp.Status, strings.TrimSpace(string(data)))
+		}
+		return &Error{StatusCode: resp.StatusCode, Message: e.Error}
+	}
+	return decode(data, out, method, u)
+}
+
+func decode(data []byte, out any, method, u string) error {
+	if raw, ok := out.(*[]byte); ok {
+		*raw = data
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decoding the control plane's answer to %s %s: %w", method, u, err)
+	}
+	return nil
+}

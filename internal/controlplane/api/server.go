@@ -1,0 +1,211 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/weft-mesh/weft/internal/config"
+	"github.com/weft-mesh/weft/internal/controlplane/store"
+	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
+)
+
+// maxBody bounds a request body.
+const maxBody = 16 << 20
+
+// Options configures the API handler.
+type Options struct {
+	// Store is the config store objects are applied to and read from.
+	Store store.Store
+	// Proxies reports the connected proxies' sync status (xdsserver.Server.Proxies).
+	Proxies func() []xdsserver.ProxyStatus
+	// Logger receives the API's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+type handler struct {
+	opts Options
+	log  *slog.Logger
+}
+
+// NewHandler returns the API's http.Handler.
+func NewHandler(opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{opts: opts, log: opts.Logger.With("component", "api")}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+ConfigPath, h.apply)
+	mux.HandleFunc("DELETE "+ConfigPath, h.delete)
+	mux.HandleFunc("GET "+ConfigPath, h.get)
+	mux.HandleFunc("GET "+ProxiesPath, h.proxies)
+	return mux
+}
+
+// parseBody reads the YAML body; ?source= names the file in error messages.
+func (h *handler) parseBody(w http.ResponseWriter, r *http.Request) ([]*config.Object, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("reading the request body: %w", err))
+		return nil, false
+	}
+	source := r.URL.Query().Get("source")
+	if source == "" {
+		source = store.SourceAPI
+	}
+	objs, err := config.Parse(source, body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return nil, false
+	}
+	if len(objs) == 0 {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("%s: no Istio config objects found", source))
+		return nil, false
+	}
+	return objs, true
+}
+
+func (h *handler) apply(w http.ResponseWriter, r *http.Request) {
+	objs, ok := h.parseBody(w, r)
+	if !ok {
+		return
+	}
+	before := make([]*config.Object, len(objs))
+	for i, o := range objs {
+		o.Source = store.SourceAPI
+		before[i], _ = h.opts.Store.Get(o.Key())
+	}
+	stored, err := h.opts.Store.Apply(objs)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	resp := ChangeResponse{Results: make([]Result, 0, len(stored))}
+	for i, o := range stored {
+		action := ActionConfigured
+		switch {
+		case i >= len(before) || before[i] == nil:
+			action = ActionCreated
+		case before[i].ResourceVersion == o.ResourceVersion:
+			action = ActionUnchanged
+		}
+		resp.Results = append(resp.Results, resultFor(o, action))
+	}
+	h.log.Info("applied config", "objects", len(stored), "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (h *handler) delete(w http.ResponseWriter, r *http.Request) {
+	objs, ok := h.parseBody(w, r)
+	if !ok {
+		return
+	}
+	keys := make([]config.Key, len(objs))
+	byKey := make(map[config.Key]*config.Object, len(objs))
+	for i, o := range objs {
+		keys[i] = o.Key()
+		byKey[o.Key()] = o
+	}
+	deleted, err := h.opts.Store.Delete(keys)
+	resp := ChangeResponse{Results: make([]Result, 0, len(deleted))}
+	for _, k := range deleted {
+		resp.Results = append(resp.Results, resultFor(byKey[k], ActionDeleted))
+	}
+	status := http.StatusOK
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		resp.Error, status = err.Error(), http.StatusNotFound
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	h.log.Info("deleted config", "objects", len(deleted), "remote", r.RemoteAddr)
+	writeJSON(w, status, resp)
+}
+
+func (h *handler) get(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	kind := q.Get("kind")
+	if kind != "" {
+		k, ok := config.LookupKind(kind)
+		if !ok {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("unknown kind %q; known kinds: %s", kind, strings.Join(config.Kinds(), ", ")))
+			return
+		}
+		kind = k
+	}
+	ns, name := q.Get("namespace"), q.Get("name")
+	objs := h.opts.Store.List(kind, ns)
+	if name != "" {
+		var match []*config.Object
+		for _, o := range objs {
+			if o.Name == name {
+				match = append(match, o)
+			}
+		}
+		if len(match) == 0 {
+			writeError(w, http.StatusNotFound, fmt.Errorf("%s %q not found in %s", kindOrAny(kind), name, nsOrAll(ns)))
+			return
+		}
+		objs = match
+	}
+	if q.Get("format") == "yaml" || strings.Contains(r.Header.Get("Accept"), "yaml") {
+		h.writeYAML(w, objs)
+		return
+	}
+	if objs == nil {
+		objs = []*config.Object{}
+	}
+	writeJSON(w, http.StatusOK, ConfigResponse{Objects: objs})
+}
+
+func (h *handler) writeYAML(w http.ResponseWriter, objs []*config.Object) {
+	out, err := config.Marshal(objs)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/yaml")
+	if _, err := w.Write(out); err != nil {
+		h.log.Debug("writing response", "error", err)
+	}
+}
+
+func kindOrAny(kind string) string {
+	if kind == "" {
+		return "object"
+	}
+	return kind
+}
+
+func nsOrAll(ns string) string {
+	if ns == "" {
+		return "any namespace"
+	}
+	return "namespace " + ns
+}
+
+func (h *handler) proxies(w http.ResponseWriter, _ *http.Request) {
+	var list []xdsserver.ProxyStatus
+	if h.opts.Proxies != nil {
+		list = h.opts.Proxies()
+	}
+	if list == nil {
+		list = []xdsserver.ProxyStatus{}
+	}
+	writeJSON(w, http.StatusOK, ProxiesResponse{Proxies: list})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, ErrorResponse{Error: err.Error()})
+}
