@@ -39,4 +39,9 @@ type Output struct {
 	Routes    []types.Resource
 	Clusters  []types.Resource
 	Endpoints []types.Resource
+	// Versions holds a content hash per type URL: a type whose resources did
+	// not change keeps its version, so only changed types are pushed.
+	Versions map[string]string
+	// Warnings name config fields present but not implemented yet.
+	Warnings []string
 }

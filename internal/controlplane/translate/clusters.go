@@ -1,0 +1,188 @@
+package translate
+
+import (
+	"sort"
+	"time"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	ppts "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/proxy_protocol/v3"
+	rawbuf "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/raw_buffer/v3"
+	upstreamhttp "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+	networking "istio.io/api/networking/v1alpha3"
+
+	"github.com/weft-mesh/weft/internal/config"
+	"github.com/weft-mesh/weft/internal/controlplane/registry"
+)
+
+const (
+	connectTimeout   = 10 * time.Second
+	httpOptionsKey   = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+	transportMatchNS = "envoy.transport_socket_match"
+)
+
+// clusters builds the outbound clusters (per service port and subset) and their EDS.
+func (b *builder) clusters() {
+	for _, s := range b.in.Registry.Services {
+		dr, _ := b.drs[s.Hostname]
+		for _, p := range s.Ports {
+			b.outboundCluster(s, p, "", nil, dr)
+			if dr == nil {
+				continue
+			}
+			for _, ss := range dr.Spec.(*networking.DestinationRule).GetSubsets() {
+				b.outboundCluster(s, p, ss.GetName(), ss, dr)
+			}
+		}
+	}
+	b.out.Clusters = append(b.out.Clusters,
+		&cluster.Cluster{
+			Name:                 PassthroughCluster,
+			ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_ORIGINAL_DST},
+			LbPolicy:             cluster.Cluster_CLUSTER_PROVIDED,
+			ConnectTimeout:       durationpb.New(connectTimeout),
+		},
+		&cluster.Cluster{
+			Name:                 BlackHoleCluster,
+			ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
+			ConnectTimeout:       durationpb.New(connectTimeout),
+		})
+	sort.SliceStable(b.out.Clusters, func(i, j int) bool { return resourceName(b.out.Clusters[i]) < resourceName(b.out.Clusters[j]) })
+}
+
+func (b *builder) outboundCluster(s *registry.Service, p registry.Port, subset string, ss *networking.Subset, dr *config.Object) {
+	name := OutboundCluster(p.Number, subset, s.Hostname)
+	c := &cluster.Cluster{
+		Name:                 name,
+		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_EDS},
+		EdsClusterConfig: &cluster.Cluster_EdsClusterConfig{
+			ServiceName: name,
+			EdsConfig: &core.ConfigSource{
+				ResourceApiVersion:    core.ApiVersion_V3,
+				ConfigSourceSpecifier: &core.ConfigSource_Ads{Ads: &core.AggregatedConfigSource{}},
+			},
+		},
+		ConnectTimeout:         durationpb.New(connectTimeout),
+		LbPolicy:               lbPolicy(dr, ss),
+		TransportSocketMatches: transportMatches(),
+	}
+	if http2(p.Protocol) {
+		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpOptionsKey: mustAny(h2Options())}
+	}
+	b.out.Clusters = append(b.out.Clusters, c)
+	var labels map[string]string
+	if ss != nil {
+		labels = ss.GetLabels()
+	}
+	b.out.Endpoints = append(b.out.Endpoints, loadAssignment(name, s, p, labels))
+}
+
+// lbPolicy picks the load balancer: the subset's policy, else the rule's, else round robin.
+func lbPolicy(dr *config.Object, ss *networking.Subset) cluster.Cluster_LbPolicy {
+	var simple networking.LoadBalancerSettings_SimpleLB
+	if dr != nil {
+		simple = dr.Spec.(*networking.DestinationRule).GetTrafficPolicy().GetLoadBalancer().GetSimple()
+	}
+	if ss.GetTrafficPolicy().GetLoadBalancer() != nil {
+		simple = ss.GetTrafficPolicy().GetLoadBalancer().GetSimple()
+	}
+	switch simple {
+	case networking.LoadBalancerSettings_LEAST_REQUEST, networking.LoadBalancerSettings_LEAST_CONN:
+		return cluster.Cluster_LEAST_REQUEST
+	case networking.LoadBalancerSettings_RANDOM:
+		return cluster.Cluster_RANDOM
+	}
+	return cluster.Cluster_ROUND_ROBIN
+}
+
+// transportMatches: endpoints with a sidecar are reached through its inbound
+// port with a PROXY v2 header naming the original destination (see docs/architecture.md).
+func transportMatches() []*cluster.Cluster_TransportSocketMatch {
+	raw := &core.TransportSocket{Name: "envoy.transport_sockets.raw_buffer", ConfigType: &core.TransportSocket_TypedConfig{TypedConfig: mustAny(&rawbuf.RawBuffer{})}}
+	tunnel := &core.TransportSocket{
+		Name: "envoy.transport_sockets.upstream_proxy_protocol",
+		ConfigType: &core.TransportSocket_TypedConfig{TypedConfig: mustAny(&ppts.ProxyProtocolUpstreamTransport{
+			Config:          &core.ProxyProtocolConfig{Version: core.ProxyProtocolConfig_V2},
+			TransportSocket: raw,
+		})},
+	}
+	istio, _ := structpb.NewStruct(map[string]any{"tlsMode": "istio"})
+	return []*cluster.Cluster_TransportSocketMatch{
+		{Name: "tlsMode-istio", Match: istio, TransportSocket: tunnel},
+		{Name: "tlsMode-disabled", Match: &structpb.Struct{}, TransportSocket: raw},
+	}
+}
+
+func h2Options() *upstreamhttp.HttpProtocolOptions {
+	return &upstreamhttp.HttpProtocolOptions{
+		UpstreamProtocolOptions: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_{
+			ExplicitHttpConfig: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig{
+				ProtocolConfig: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{
+					Http2ProtocolOptions: &core.Http2ProtocolOptions{},
+				},
+			},
+		},
+	}
+}
+
+func http2(protocol string) bool {
+	return protocol == config.ProtocolHTTP2 || protocol == config.ProtocolGRPC
+}
+
+// loadAssignment lists the service's endpoints for port p that carry labels.
+func loadAssignment(name string, s *registry.Service, p registry.Port, labels map[string]string) *endpoint.ClusterLoadAssignment {
+	la := &endpoint.ClusterLoadAssignment{ClusterName: name}
+	loc := &endpoint.LocalityLbEndpoints{}
+	for _, ep := range s.Endpoints {
+		if !registry.Matches(labels, ep.Labels) {
+			continue
+		}
+		meta := map[string]any{
+			"istio": map[string]any{"workload": ep.Name + ";" + ep.Namespace + ";" + ep.Labels["app"] + ";" + ep.Labels["version"] + ";"},
+		}
+		if ep.Sidecar {
+			meta[transportMatchNS] = map[string]any{"tlsMode": "istio"}
+		}
+		md := &core.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
+		for k, v := range meta {
+			st, _ := structpb.NewStruct(v.(map[string]any))
+			md.FilterMetadata[k] = st
+		}
+		loc.LbEndpoints = append(loc.LbEndpoints, &endpoint.LbEndpoint{
+			HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
+				Address: socketAddress(ep.Address, ep.EndpointPort(p)),
+			}},
+			HealthStatus:        core.HealthStatus_HEALTHY,
+			Metadata:            md,
+			LoadBalancingWeight: wrapperspb.UInt32(ep.Weight),
+		})
+	}
+	if len(loc.LbEndpoints) > 0 {
+		la.Endpoints = []*endpoint.LocalityLbEndpoints{loc}
+	}
+	return la
+}
+
+// staticCluster reaches the local app at ip:port.
+func staticCluster(name, ip string, port uint32, h2 bool) *cluster.Cluster {
+	c := &cluster.Cluster{
+		Name:                 name,
+		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
+		ConnectTimeout:       durationpb.New(connectTimeout),
+		LoadAssignment: &endpoint.ClusterLoadAssignment{
+			ClusterName: name,
+			Endpoints: []*endpoint.LocalityLbEndpoints{{LbEndpoints: []*endpoint.LbEndpoint{{
+				HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{Address: socketAddress(ip, port)}},
+			}}}},
+		},
+	}
+	if h2 {
+		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpOptionsKey: mustAny(h2Options())}
+	}
+	return c
+}

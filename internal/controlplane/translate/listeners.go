@@ -1,0 +1,195 @@
+package translate
+
+import (
+	"sort"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	routerfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	ppfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/proxy_protocol/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/weft-mesh/weft/internal/config"
+	"github.com/weft-mesh/weft/internal/controlplane/registry"
+)
+
+// sidecar builds a sidecar's listeners and routes.
+func (b *builder) sidecar() {
+	ip := b.in.Proxy.IP
+	b.out.Listeners = append(b.out.Listeners, &listener.Listener{
+		Name:           VirtualOutbound,
+		Address:        socketAddress(ip, OutboundCapturePort),
+		UseOriginalDst: wrapperspb.Bool(true),
+		FilterChains:   []*listener.FilterChain{tcpChain("PassthroughCluster", PassthroughCluster)},
+	})
+	for _, port := range b.servicePorts() {
+		b.outboundListener(port)
+	}
+	b.inbound()
+}
+
+// servicePorts lists every service port number in the registry, sorted.
+func (b *builder) servicePorts() []uint32 {
+	seen := map[uint32]bool{}
+	var ports []uint32
+	for _, s := range b.in.Registry.Services {
+		for _, p := range s.Ports {
+			if !seen[p.Number] {
+				seen[p.Number] = true
+				ports = append(ports, p.Number)
+			}
+		}
+	}
+	sort.Slice(ports, func(i, j int) bool { return ports[i] < ports[j] })
+	return ports
+}
+
+// outboundListener builds 0.0.0.0_PORT and, for HTTP, its route config.
+func (b *builder) outboundListener(port uint32) {
+	var httpSvcs []*registry.Service
+	var tcpSvc *registry.Service
+	for _, s := range b.in.Registry.Services {
+		p := s.Port(port)
+		if p == nil {
+			continue
+		}
+		if config.IsHTTPProtocol(p.Protocol) {
+			httpSvcs = append(httpSvcs, s)
+		} else if tcpSvc == nil {
+			tcpSvc = s
+		}
+	}
+	l := &listener.Listener{
+		Name:       ListenerName(port),
+		Address:    socketAddress("0.0.0.0", port),
+		BindToPort: wrapperspb.Bool(false),
+	}
+	switch {
+	case len(httpSvcs) > 0:
+		name := RouteName(port)
+		l.FilterChains = []*listener.FilterChain{httpChain(name, rdsManager(name))}
+		b.out.Routes = append(b.out.Routes, b.outboundRoutes(port, httpSvcs))
+	case tcpSvc != nil:
+		c := OutboundCluster(port, "", tcpSvc.Hostname)
+		l.FilterChains = []*listener.FilterChain{tcpChain(c, c)}
+	}
+	b.out.Listeners = append(b.out.Listeners, l)
+}
+
+// inbound builds virtualInbound with a chain per port of the proxy's own services.
+func (b *builder) inbound() {
+	ip := b.in.Proxy.IP
+	l := &listener.Listener{
+		Name:    VirtualInbound,
+		Address: socketAddress(ip, InboundCapturePort),
+		ListenerFilters: []*listener.ListenerFilter{{
+			Name:       wellknown.ProxyProtocol,
+			ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: mustAny(&ppfilter.ProxyProtocol{})},
+		}},
+	}
+	seen := map[uint32]bool{}
+	for _, s := range b.in.Registry.Services {
+		for _, ep := range s.Endpoints {
+			if !ep.Sidecar || ep.Address != ip {
+				continue
+			}
+			for _, p := range s.Ports {
+				target := ep.EndpointPort(p)
+				if seen[target] {
+					continue
+				}
+				seen[target] = true
+				l.FilterChains = append(l.FilterChains, b.inboundChain(p, target))
+			}
+		}
+	}
+	b.out.Listeners = append(b.out.Listeners, l)
+}
+
+func (b *builder) inboundChain(p registry.Port, target uint32) *listener.FilterChain {
+	name := InboundCluster(target)
+	b.out.Clusters = append(b.out.Clusters, staticCluster(name, b.in.Proxy.IP, target, http2(p.Protocol)))
+	var fc *listener.FilterChain
+	if config.IsHTTPProtocol(p.Protocol) {
+		rc := &route.RouteConfiguration{
+			Name: name,
+			VirtualHosts: []*route.VirtualHost{{
+				Name:    "inbound|http|" + RouteName(target),
+				Domains: []string{"*"},
+				Routes: []*route.Route{{
+					Name:   "default",
+					Match:  &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
+					Action: &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_Cluster{Cluster: name}}},
+				}},
+			}},
+		}
+		fc = httpChain(name, &hcm.HttpConnectionManager_RouteConfig{RouteConfig: rc})
+	} else {
+		fc = tcpChain(name, name)
+	}
+	fc.Name = name
+	fc.FilterChainMatch = &listener.FilterChainMatch{DestinationPort: wrapperspb.UInt32(target)}
+	return fc
+}
+
+func rdsManager(name string) *hcm.HttpConnectionManager_Rds {
+	return &hcm.HttpConnectionManager_Rds{Rds: &hcm.Rds{
+		RouteConfigName: name,
+		ConfigSource: &core.ConfigSource{
+			ResourceApiVersion:    core.ApiVersion_V3,
+			ConfigSourceSpecifier: &core.ConfigSource_Ads{Ads: &core.AggregatedConfigSource{}},
+		},
+	}}
+}
+
+func httpChain(statPrefix string, rs interface{}) *listener.FilterChain {
+	m := &hcm.HttpConnectionManager{
+		StatPrefix: statPrefix,
+		CodecType:  hcm.HttpConnectionManager_AUTO,
+		HttpFilters: []*hcm.HttpFilter{{
+			Name:       wellknown.Router,
+			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerfilter.Router{})},
+		}},
+	}
+	switch r := rs.(type) {
+	case *hcm.HttpConnectionManager_Rds:
+		m.RouteSpecifier = r
+	case *hcm.HttpConnectionManager_RouteConfig:
+		m.RouteSpecifier = r
+	}
+	return &listener.FilterChain{Filters: []*listener.Filter{{
+		Name:       wellknown.HTTPConnectionManager,
+		ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(m)},
+	}}}
+}
+
+func tcpChain(statPrefix, cluster string) *listener.FilterChain {
+	return &listener.FilterChain{Filters: []*listener.Filter{{
+		Name: wellknown.TCPProxy,
+		ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(&tcpproxy.TcpProxy{
+			StatPrefix:       statPrefix,
+			ClusterSpecifier: &tcpproxy.TcpProxy_Cluster{Cluster: cluster},
+		})},
+	}}}
+}
+
+func socketAddress(ip string, port uint32) *core.Address {
+	return &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
+		Address:       ip,
+		PortSpecifier: &core.SocketAddress_PortValue{PortValue: port},
+	}}}
+}
+
+func mustAny(m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		panic(err) // only for messages of our own making: a bug
+	}
+	return a
+}

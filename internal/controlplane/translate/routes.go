@@ -1,0 +1,226 @@
+package translate
+
+import (
+	"fmt"
+	"strings"
+
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+	networking "istio.io/api/networking/v1alpha3"
+
+	"github.com/weft-mesh/weft/internal/config"
+	"github.com/weft-mesh/weft/internal/controlplane/registry"
+)
+
+// outboundRoutes builds route config PORT: a virtual host per service plus allow_any.
+func (b *builder) outboundRoutes(port uint32, svcs []*registry.Service) *route.RouteConfiguration {
+	rc := &route.RouteConfiguration{Name: RouteName(port), ValidateClusters: wrapperspb.Bool(false)}
+	for _, s := range svcs {
+		vh := &route.VirtualHost{
+			Name:    fmt.Sprintf("%s:%d", s.Hostname, port),
+			Domains: domains(s.Hostname, port, b.in.Proxy.Namespace),
+		}
+		if vs := b.meshVirtualService(s.Hostname); vs != nil {
+			vh.Routes = b.httpRoutes(vs, port, s)
+		}
+		if len(vh.Routes) == 0 {
+			vh.Routes = []*route.Route{defaultRoute(OutboundCluster(port, "", s.Hostname))}
+		}
+		rc.VirtualHosts = append(rc.VirtualHosts, vh)
+	}
+	rc.VirtualHosts = append(rc.VirtualHosts, &route.VirtualHost{
+		Name:    "allow_any",
+		Domains: []string{"*"},
+		Routes:  []*route.Route{defaultRoute(PassthroughCluster)},
+	})
+	return rc
+}
+
+// meshVirtualService returns the first mesh-bound VirtualService for host.
+func (b *builder) meshVirtualService(host string) *config.Object {
+	for _, o := range b.vs {
+		vs := o.Spec.(*networking.VirtualService)
+		if !boundToMesh(vs.GetGateways()) {
+			continue
+		}
+		for _, h := range vs.GetHosts() {
+			if config.ResolveHost(h, o.Namespace) == host {
+				return o
+			}
+		}
+	}
+	return nil
+}
+
+func boundToMesh(gws []string) bool {
+	if len(gws) == 0 {
+		return true
+	}
+	for _, g := range gws {
+		if g == "mesh" {
+			return true
+		}
+	}
+	return false
+}
+
+func defaultRoute(cluster string) *route.Route {
+	return &route.Route{
+		Name:   "default",
+		Match:  &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
+		Action: &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_Cluster{Cluster: cluster}}},
+	}
+}
+
+// httpRoutes translates a VirtualService's http routes for a listener port.
+// svc is the service the routes are for (nil on gateways).
+func (b *builder) httpRoutes(o *config.Object, port uint32, svc *registry.Service) []*route.Route {
+	vs := o.Spec.(*networking.VirtualService)
+	var out []*route.Route
+	for i, hr := range vs.GetHttp() {
+		b.warnUnsupported(o, i, hr)
+		action := b.routeAction(o, hr, port)
+		if action == nil {
+			continue
+		}
+		matches := hr.GetMatch()
+		if len(matches) == 0 {
+			matches = []*networking.HTTPMatchRequest{{}}
+		}
+		for _, m := range matches {
+			if m.GetPort() != 0 && m.GetPort() != port {
+				continue
+			}
+			out = append(out, &route.Route{
+				Name:   hr.GetName(),
+				Match:  routeMatch(m),
+				Action: action,
+			})
+		}
+	}
+	return out
+}
+
+func (b *builder) warnUnsupported(o *config.Object, i int, hr *networking.HTTPRoute) {
+	field := func(name string) string { return fmt.Sprintf("spec.http[%d].%s", i, name) }
+	checks := []struct {
+		set  bool
+		name string
+	}{
+		{hr.GetRedirect() != nil, "redirect"}, {hr.GetDirectResponse() != nil, "directResponse"},
+		{hr.GetDelegate() != nil, "delegate"}, {hr.GetRewrite() != nil, "rewrite"},
+		{hr.GetTimeout() != nil, "timeout"}, {hr.GetRetries() != nil, "retries"},
+		{hr.GetFault() != nil, "fault"}, {hr.GetMirror() != nil || len(hr.GetMirrors()) > 0, "mirror"},
+		{hr.GetCorsPolicy() != nil, "corsPolicy"}, {hr.GetHeaders() != nil, "headers"},
+	}
+	for _, c := range checks {
+		if c.set {
+			b.warn(o, field(c.name), "not implemented yet; ignored")
+		}
+	}
+	for j, m := range hr.GetMatch() {
+		if len(m.GetSourceLabels()) > 0 || m.GetSourceNamespace() != "" || len(m.GetWithoutHeaders()) > 0 {
+			b.warn(o, fmt.Sprintf("spec.http[%d].match[%d]", i, j), "sourceLabels/sourceNamespace/withoutHeaders not implemented yet; ignored")
+		}
+	}
+}
+
+// routeAction turns an http route's destinations into a cluster or weighted clusters.
+func (b *builder) routeAction(o *config.Object, hr *networking.HTTPRoute, port uint32) *route.Route_Route {
+	dests := hr.GetRoute()
+	if len(dests) == 0 {
+		return nil
+	}
+	var wcs []*route.WeightedCluster_ClusterWeight
+	for _, d := range dests {
+		w := d.GetWeight()
+		if len(dests) == 1 && w == 0 {
+			w = 100
+		}
+		if w == 0 {
+			continue
+		}
+		wcs = append(wcs, &route.WeightedCluster_ClusterWeight{
+			Name:   b.destinationCluster(o, d.GetDestination(), port),
+			Weight: wrapperspb.UInt32(uint32(w)),
+		})
+	}
+	ra := &route.RouteAction{}
+	if len(wcs) == 1 {
+		ra.ClusterSpecifier = &route.RouteAction_Cluster{Cluster: wcs[0].Name}
+	} else {
+		ra.ClusterSpecifier = &route.RouteAction_WeightedClusters{WeightedClusters: &route.WeightedCluster{Clusters: wcs}}
+	}
+	return &route.Route_Route{Route: ra}
+}
+
+// destinationCluster names the cluster of a VirtualService destination.
+func (b *builder) destinationCluster(o *config.Object, d *networking.Destination, port uint32) string {
+	host := config.ResolveHost(d.GetHost(), o.Namespace)
+	p := d.GetPort().GetNumber()
+	if p == 0 {
+		if svc := b.in.Registry.Service(host); svc != nil && svc.Port(port) == nil && len(svc.Ports) == 1 {
+			p = svc.Ports[0].Number
+		} else {
+			p = port
+		}
+	}
+	if b.in.Registry.Service(host) == nil {
+		b.warn(o, "destination "+d.GetHost(), "no such service in the registry; requests get 503")
+	}
+	return OutboundCluster(p, d.GetSubset(), host)
+}
+
+func routeMatch(m *networking.HTTPMatchRequest) *route.RouteMatch {
+	rm := &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}}
+	switch u := m.GetUri().GetMatchType().(type) {
+	case *networking.StringMatch_Exact:
+		rm.PathSpecifier = &route.RouteMatch_Path{Path: u.Exact}
+	case *networking.StringMatch_Prefix:
+		rm.PathSpecifier = &route.RouteMatch_Prefix{Prefix: u.Prefix}
+	case *networking.StringMatch_Regex:
+		rm.PathSpecifier = &route.RouteMatch_SafeRegex{SafeRegex: &matcher.RegexMatcher{Regex: u.Regex}}
+	}
+	if m.GetIgnoreUriCase() {
+		rm.CaseSensitive = wrapperspb.Bool(false)
+	}
+	for _, name := range sortedKeys(m.GetHeaders()) {
+		rm.Headers = append(rm.Headers, headerMatcher(strings.ToLower(name), m.GetHeaders()[name]))
+	}
+	if m.GetMethod() != nil {
+		rm.Headers = append(rm.Headers, headerMatcher(":method", m.GetMethod()))
+	}
+	if m.GetAuthority() != nil {
+		rm.Headers = append(rm.Headers, headerMatcher(":authority", m.GetAuthority()))
+	}
+	for _, name := range sortedKeys(m.GetQueryParams()) {
+		rm.QueryParameters = append(rm.QueryParameters, &route.QueryParameterMatcher{
+			Name:                         name,
+			QueryParameterMatchSpecifier: &route.QueryParameterMatcher_StringMatch{StringMatch: stringMatcher(m.GetQueryParams()[name])},
+		})
+	}
+	return rm
+}
+
+func headerMatcher(name string, sm *networking.StringMatch) *route.HeaderMatcher {
+	hm := &route.HeaderMatcher{Name: name}
+	if sm.GetMatchType() == nil {
+		hm.HeaderMatchSpecifier = &route.HeaderMatcher_PresentMatch{PresentMatch: true}
+		return hm
+	}
+	hm.HeaderMatchSpecifier = &route.HeaderMatcher_StringMatch{StringMatch: stringMatcher(sm)}
+	return hm
+}
+
+func stringMatcher(sm *networking.StringMatch) *matcher.StringMatcher {
+	switch v := sm.GetMatchType().(type) {
+	case *networking.StringMatch_Exact:
+		return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Exact{Exact: v.Exact}}
+	case *networking.StringMatch_Prefix:
+		return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Prefix{Prefix: v.Prefix}}
+	case *networking.StringMatch_Regex:
+		return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_SafeRegex{SafeRegex: &matcher.RegexMatcher{Regex: v.Regex}}}
+	}
+	return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_SafeRegex{SafeRegex: &matcher.RegexMatcher{Regex: ".*"}}}
+}
