@@ -3,7 +3,96 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/weft-mesh/weft/internal/controlplane"
+	"github.com/weft-mesh/weft/internal/controlplane/api"
+	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
 )
 
-// runControlPlane is being built; its owner replaces this file.
-func runControlPlane(_ context.Context, _ *Env) error { return errors.New("not built yet") }
+// envControlPlane names the environment variable with the control plane's API URL.
+const envControlPlane = "WEFT_CONTROL_PLANE"
+
+func runControlPlane(ctx context.Context, env *Env) error {
+	fs := newFlags(env, "control-plane")
+	var opts controlplane.Options
+	fs.StringVar(&opts.ConfigDir, "config-dir", "", "watch this directory for Istio YAML files")
+	fs.StringVar(&opts.DataDir, "data-dir", "", "persist applied config and auto-registrations here")
+	fs.StringVar(&opts.XDSAddress, "xds-address", controlplane.DefaultXDSAddress, "serve xDS (ADS over gRPC) on this address")
+	fs.StringVar(&opts.HTTPAddress, "http-address", controlplane.DefaultHTTPAddress, "serve the HTTP API on this address")
+	fs.DurationVar(&opts.RegistrationGrace, "registration-grace", xdsserver.DefaultRegistrationGrace,
+		"remove an auto-registered workload this long after its proxy disconnects")
+	fs.DurationVar(&opts.Debounce, "debounce", xdsserver.DefaultDebounce, "wait for config to be quiet this long before pushing")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	if err := parseFlagsNoArgs(fs, env.Args); err != nil {
+		return err
+	}
+	logger, err := newLogger(env.Stderr, *logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	opts.Logger = logger
+	return controlplane.Run(ctx, opts)
+}
+
+// newLogger returns a slog logger writing to w.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	hopts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, hopts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, hopts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// parseFlagsNoArgs parses flags and refuses positional arguments.
+func parseFlagsNoArgs(fs *flag.FlagSet, args []string) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return nil
+}
+
+// parseFlags parses flags; the flag set has already explained a bad flag.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	return nil
+}
+
+// controlPlaneFlag adds --control-plane (default: $WEFT_CONTROL_PLANE, else
+// the default API address) and returns a function that makes its client.
+func controlPlaneFlag(fs *flag.FlagSet, env *Env) func() *api.Client {
+	def := api.DefaultAddress
+	if env.Getenv != nil {
+		if v := env.Getenv(envControlPlane); v != "" {
+			def = v
+		}
+	}
+	u := fs.String("control-plane", def, "the control plane's API URL (env "+envControlPlane+")")
+	return func() *api.Client {
+		base := *u
+		if !strings.Contains(base, "://") {
+			base = "http://" + base
+		}
+		return api.NewClient(base)
+	}
+}

@@ -2,8 +2,12 @@ package cli
 
 import (
 	"context"
-	"errors"
+
+	"github.com/weft-mesh/weft/internal/controlplane/api"
 )
 
-// runDelete is being built; its owner replaces this file.
-func runDelete(_ context.Context, _ *Env) error { return errors.New("not built yet") }
+func runDelete(ctx context.Context, env *Env) error {
+	return runChange(ctx, env, "delete", func(c *api.Client, ctx context.Context, source string, data []byte) ([]api.Result, error) {
+		return c.Delete(ctx, source, data)
+	})
+}

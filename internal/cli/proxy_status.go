@@ -2,8 +2,118 @@ package cli
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"sort"
+	"text/tabwriter"
+
+	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
 )
 
-// runProxyStatus is being built; its owner replaces this file.
-func runProxyStatus(_ context.Context, _ *Env) error { return errors.New("not built yet") }
+func runProxyStatus(ctx context.Context, env *Env) error {
+	fs := newFlags(env, "proxy-status")
+	output := fs.String("o", "", "output format: json (default: a table)")
+	client := controlPlaneFlag(fs, env)
+	args, err := parseInterspersed(fs, env.Args)
+	if err != nil {
+		return err
+	}
+	c := client()
+	proxies, err := c.Proxies(ctx)
+	if err != nil {
+		return err
+	}
+	if len(args) > 0 {
+		proxies = filterProxies(proxies, args)
+		if len(proxies) == 0 {
+			return fmt.Errorf("no connected proxy named %v", args)
+		}
+	}
+	switch *output {
+	case "json":
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(proxies)
+	case "":
+		return printProxyStatus(env.Stdout, proxies, controlPlaneName(c.BaseURL()))
+	}
+	return fmt.Errorf("-o %q: want json", *output)
+}
+
+// filterProxies keeps the proxies named NAME or NAME.NAMESPACE in names.
+func filterProxies(ps []xdsserver.ProxyStatus, names []string) []xdsserver.ProxyStatus {
+	var out []xdsserver.ProxyStatus
+	for _, p := range ps {
+		for _, n := range names {
+			if n == p.Name || n == p.Name+"."+p.Namespace || n == p.ID {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// controlPlaneName is what the ISTIOD column shows: the control plane's host:port.
+func controlPlaneName(base string) string {
+	if u, err := url.Parse(base); err == nil && u.Host != "" {
+		return "weft-control-plane@" + u.Host
+	}
+	return "weft-control-plane"
+}
+
+// psColumns are the xDS types proxy-status shows, in istioctl's order.
+var psColumns = []struct{ title, typeURL string }{
+	{"CDS", xdsserver.ClusterType}, {"LDS", xdsserver.ListenerType},
+	{"EDS", xdsserver.EndpointType}, {"RDS", xdsserver.RouteType},
+}
+
+// printProxyStatus writes istioctl proxy-status's table, then any NACK's error.
+func printProxyStatus(w io.Writer, ps []xdsserver.ProxyStatus, cp string) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tCLUSTER\tCDS\tLDS\tEDS\tRDS\tISTIOD\tVERSION")
+	var nacks []string
+	for _, p := range ps {
+		name := p.Name + "." + p.Namespace
+		row := name + "\tKubernetes\t"
+		for _, col := range psColumns {
+			ts := p.Types[col.typeURL]
+			row += syncCell(ts) + "\t"
+			if ts.Nacked != "" {
+				nacks = append(nacks, fmt.Sprintf("%s %s NACK: %s", name, col.title, ts.Nacked))
+			}
+		}
+		version := p.Version
+		if version == "" {
+			version = "-"
+		}
+		fmt.Fprintln(tw, row+cp+"\t"+version)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	sort.Strings(nacks)
+	for _, n := range nacks {
+		fmt.Fprintln(w, n)
+	}
+	return nil
+}
+
+// syncCell is one type's cell: "SYNCED (v)", "STALE", "STALE (NACKED)" or "NOT SENT".
+func syncCell(ts xdsserver.TypeStatus) string {
+	switch {
+	case ts.Status == "":
+		return xdsserver.StatusNotSent
+	case ts.Nacked != "":
+		return ts.Status + " (NACKED)"
+	case ts.Status == xdsserver.StatusSynced && ts.Acked != "":
+		v := ts.Acked
+		if len(v) > 8 {
+			v = v[:8]
+		}
+		return ts.Status + " (" + v + ")"
+	}
+	return ts.Status
+}

@@ -167,3 +167,6 @@ func decode(data []byte, out any, method, u string) error {
 	}
 	return nil
 }
+
+// BaseURL returns the API's base URL.
+func (c *Client) BaseURL() string { return c.base }

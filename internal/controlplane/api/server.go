@@ -47,6 +47,8 @@ func NewHandler(opts Options) http.Handler {
 }
 
 // parseBody reads the YAML body; ?source= names the file in error messages.
+// Kubernetes documents (Deployments, Services) mixed in are skipped, as
+// weft runs no Kubernetes workloads.
 func (h *handler) parseBody(w http.ResponseWriter, r *http.Request) ([]*config.Object, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
@@ -57,7 +59,7 @@ func (h *handler) parseBody(w http.ResponseWriter, r *http.Request) ([]*config.O
 	if source == "" {
 		source = store.SourceAPI
 	}
-	objs, err := config.Parse(source, body)
+	objs, err := config.ParseWith(source, body, config.ParseOptions{SkipForeign: true})
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return nil, false

@@ -1,0 +1,147 @@
+// Package controlplane wires the control plane process: the config store
+// (data dir, config dir watch), registry, translate, the xDS server and the
+// HTTP API.
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/weft-mesh/weft/internal/controlplane/api"
+	"github.com/weft-mesh/weft/internal/controlplane/registry"
+	"github.com/weft-mesh/weft/internal/controlplane/store"
+	"github.com/weft-mesh/weft/internal/controlplane/translate"
+	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
+)
+
+// Default addresses of the control plane.
+const (
+	DefaultXDSAddress  = "127.0.0.1:15010"
+	DefaultHTTPAddress = "127.0.0.1:15014"
+)
+
+// shutdownTimeout bounds how long the HTTP API waits for requests in flight.
+const shutdownTimeout = 5 * time.Second
+
+// Options configures the control plane (the flags of `weft control-plane`).
+type Options struct {
+	// ConfigDir, if set, is watched for Istio YAML files.
+	ConfigDir string
+	// DataDir, if set, persists config applied through the API and auto-registrations.
+	DataDir string
+	// XDSAddress and HTTPAddress are where ADS and the HTTP API listen
+	// (DefaultXDSAddress, DefaultHTTPAddress when empty; port 0 picks one).
+	XDSAddress  string
+	HTTPAddress string
+	// RegistrationGrace is how long an auto-registered workload outlives its proxy.
+	RegistrationGrace time.Duration
+	// Debounce is how long config must be quiet before proxies' snapshots are rebuilt.
+	Debounce time.Duration
+	// Logger receives every log; nil discards them.
+	Logger *slog.Logger
+	// Ready, if set, is called once both listeners are bound, with their addresses.
+	Ready func(xds, http net.Addr)
+}
+
+// Run runs the control plane until ctx ends, then stops it gracefully and
+// returns nil; it returns an error if a part cannot start or fails.
+func Run(ctx context.Context, opts Options) error {
+	opts.defaults()
+	log := opts.Logger.With("component", "controlplane")
+	st, err := store.New(store.Options{DataDir: opts.DataDir, Logger: opts.Logger})
+	if err != nil {
+		return fmt.Errorf("opening the config store: %w", err)
+	}
+	defer st.Close()
+	if opts.ConfigDir != "" {
+		if err := st.WatchDir(ctx, opts.ConfigDir); err != nil {
+			return fmt.Errorf("watching config dir %s: %w", opts.ConfigDir, err)
+		}
+	}
+	xds, err := xdsserver.New(xdsserver.Options{
+		Store: st, Registry: registry.Build, Translate: translate.Build,
+		Debounce: opts.Debounce, RegistrationGrace: opts.RegistrationGrace, Logger: opts.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	xlis, err := net.Listen("tcp", opts.XDSAddress)
+	if err != nil {
+		return fmt.Errorf("xDS address: %w", err)
+	}
+	hlis, err := net.Listen("tcp", opts.HTTPAddress)
+	if err != nil {
+		xlis.Close()
+		return fmt.Errorf("HTTP API address: %w", err)
+	}
+	handler := api.NewHandler(api.Options{Store: st, Proxies: xds.Proxies, Logger: opts.Logger})
+	log.Info("control plane started", "xds", xlis.Addr().String(), "http", hlis.Addr().String(),
+		"config_dir", opts.ConfigDir, "data_dir", opts.DataDir)
+	if opts.Ready != nil {
+		opts.Ready(xlis.Addr(), hlis.Addr())
+	}
+	err = serve(ctx, xds, xlis, handler, hlis)
+	log.Info("control plane stopped")
+	return err
+}
+
+func (o *Options) defaults() {
+	if o.XDSAddress == "" {
+		o.XDSAddress = DefaultXDSAddress
+	}
+	if o.HTTPAddress == "" {
+		o.HTTPAddress = DefaultHTTPAddress
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// serve runs the xDS server and the HTTP API until ctx ends or one fails.
+func serve(ctx context.Context, xds *xdsserver.Server, xlis net.Listener, handler http.Handler, hlis net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	errs := make(chan error, 2)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		errs <- xds.Serve(ctx, xlis)
+	}()
+	go func() {
+		defer wg.Done()
+		err := hs.Serve(hlis)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		} else if err != nil {
+			err = fmt.Errorf("serving the HTTP API on %s: %w", hlis.Addr(), err)
+		}
+		errs <- err
+	}()
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-errs:
+	}
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer scancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}
