@@ -172,5 +172,6 @@ func (s *Server) closeStream(key streamKey) {
 	s.mu.Unlock()
 	s.cache.ClearSnapshot(id)
 	delete(s.lastVersions, id)
+	delete(s.lastWarnings, id)
 	s.log.Info("proxy disconnected", "proxy", id)
 }

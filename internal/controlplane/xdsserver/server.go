@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,6 +60,7 @@ type Server struct {
 	// buildMu serializes snapshot building and clearing.
 	buildMu      sync.Mutex
 	lastVersions map[string]map[string]string // node ID -> type URL -> version set
+	lastWarnings map[string]string            // node ID -> translate's warnings, joined
 
 	mu      sync.Mutex
 	streams map[streamKey]string   // stream -> node ID ("" before its first request)
@@ -88,6 +90,7 @@ func New(opts Options) (*Server, error) {
 		log:          log,
 		cache:        cache.NewSnapshotCache(true, cache.IDHash{}, cacheLogger{log}),
 		lastVersions: map[string]map[string]string{},
+		lastWarnings: map[string]string{},
 		streams:      map[streamKey]string{},
 		proxies:      map[string]*proxyState{},
 		pending:      map[config.Key]time.Time{},
@@ -199,6 +202,12 @@ func (s *Server) buildProxy(version int64, objs []*config.Object, reg *registry.
 	if err != nil {
 		s.log.Error("translating config; keeping the previous snapshot", "proxy", id, "config_version", version, "error", err)
 		return
+	}
+	if w := strings.Join(out.Warnings, "; "); w != s.lastWarnings[id] {
+		s.lastWarnings[id] = w
+		for _, msg := range out.Warnings {
+			s.log.Warn("config not fully supported", "proxy", id, "warning", msg)
+		}
 	}
 	snap, err := newSnapshot(out)
 	if err != nil {

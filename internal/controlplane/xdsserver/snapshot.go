@@ -30,9 +30,9 @@ var TypeURLs = []string{ClusterType, EndpointType, ListenerType, RouteType}
 type validator interface{ Validate() error }
 
 // newSnapshot turns translate's output into a snapshot whose version per
-// type is a hash of that type's content, so that a change to one type bumps
-// only that type's version. It validates every resource and the snapshot's
-// consistency.
+// type is a hash of that type's content (translate's Versions, else computed
+// here), so that a change to one type bumps only that type's version. It
+// validates every resource and the snapshot's consistency.
 func newSnapshot(out *translate.Output) (*cache.Snapshot, error) {
 	byType := map[string][]types.Resource{
 		ClusterType:  out.Clusters,
@@ -45,9 +45,12 @@ func newSnapshot(out *translate.Output) (*cache.Snapshot, error) {
 		if err := validateAll(typeURL, res); err != nil {
 			return nil, err
 		}
-		version, err := contentHash(res)
-		if err != nil {
-			return nil, fmt.Errorf("hashing %s: %w", typeURL, err)
+		version := out.Versions[typeURL]
+		if version == "" {
+			var err error
+			if version, err = contentHash(res); err != nil {
+				return nil, fmt.Errorf("hashing %s: %w", typeURL, err)
+			}
 		}
 		snap.Resources[cache.GetResponseType(typeURL)] = cache.NewResources(version, res)
 	}
