@@ -33,6 +33,10 @@ const (
 	DefaultRegistrationGrace = 10 * time.Second
 )
 
+// maxDebounce bounds, in debounce periods, how long a stream of changes
+// can delay a rebuild.
+const maxDebounce = 10
+
 // Options configures a Server.
 type Options struct {
 	// Store is the config store; the server watches it and writes
@@ -155,13 +159,21 @@ func (s *Server) loop(ctx context.Context) {
 	grace := time.NewTimer(time.Hour)
 	defer debounce.Stop()
 	defer grace.Stop()
+	var firstChange time.Time // of the changes waiting for a rebuild
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.kick:
-			debounce.Reset(s.opts.Debounce)
+			// Wait for quiet, but never longer than maxDebounce in all.
+			now := time.Now()
+			if firstChange.IsZero() {
+				firstChange = now
+			}
+			wait := min(s.opts.Debounce, firstChange.Add(maxDebounce*s.opts.Debounce).Sub(now))
+			debounce.Reset(max(wait, 0))
 		case <-debounce.C:
+			firstChange = time.Time{}
 			s.buildProxies(nil)
 		case <-s.wake:
 		case <-grace.C:

@@ -1,0 +1,173 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/weft-mesh/weft/internal/controlplane"
+	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
+)
+
+// startTestControlPlane runs a control plane on loopback ports until test
+// end and returns its API URL.
+func startTestControlPlane(t *testing.T) string {
+	t.Helper()
+	ready := make(chan net.Addr, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- controlplane.Run(ctx, controlplane.Options{XDSAddress: "127.0.0.1:0", HTTPAddress: "127.0.0.1:0",
+			Ready: func(_, h net.Addr) { ready <- h }})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("control plane: %v", err)
+		}
+	})
+	select {
+	case a := <-ready:
+		return "http://" + a.String()
+	case err := <-done:
+		t.Fatalf("control plane: %v", err)
+	}
+	return ""
+}
+
+// runCLI runs weft with args against the control plane at cp.
+func runCLI(t *testing.T, cp string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := &Env{Args: args, Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
+		if k == envControlPlane {
+			return cp
+		}
+		return ""
+	}}
+	code = RunEnv(context.Background(), env)
+	return out.String(), errb.String(), code
+}
+
+const cliVS = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v1}
+`
+
+const cliDR = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: prod}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+`
+
+func TestApplyGetDeleteCommands(t *testing.T) {
+	cp := startTestControlPlane(t)
+	dir := t.TempDir()
+	for name, body := range map[string]string{"vs.yaml": cliVS, "dr.yml": cliDR, "notes.txt": "not config"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte(strings.Replace(cliVS, "host: reviews,", "", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args             []string
+		code             int
+		stdout, inStderr string
+	}{
+		{[]string{"apply", "-f", dir}, 0,
+			"destinationrule.networking.istio.io/reviews created\nvirtualservice.networking.istio.io/reviews created\n", ""},
+		{[]string{"apply", "-f", filepath.Join(dir, "vs.yaml")}, 0, "virtualservice.networking.istio.io/reviews unchanged\n", ""},
+		{[]string{"apply", "-f", bad}, 1, "", "bad.yaml: VirtualService default/reviews: spec.http[0].route[0].destination.host"},
+		{[]string{"apply"}, 1, "", "needs -f"},
+		{[]string{"get", "vs"}, 0, "NAMESPACE   NAME      SUMMARY         SOURCE   VERSION\ndefault     reviews   hosts=reviews   api      2\n", ""},
+		{[]string{"get", "dr", "reviews", "-n", "prod", "-o", "yaml"}, 0, "", ""},
+		{[]string{"get", "dr"}, 0, "", "No resources found in default namespace."},
+		{[]string{"get", "nosuchkind"}, 1, "", `unknown kind "nosuchkind"`},
+		{[]string{"delete", "-f", filepath.Join(dir, "vs.yaml")}, 0, "virtualservice.networking.istio.io/reviews deleted\n", ""},
+		{[]string{"delete", "-f", filepath.Join(dir, "vs.yaml")}, 1, "", "VirtualService default/reviews: not found"},
+		{[]string{"proxy-status"}, 0, "NAME   CLUSTER   CDS   LDS   EDS   RDS   ISTIOD   VERSION\n", ""},
+	}
+	for _, tt := range tests {
+		out, errOut, code := runCLI(t, cp, tt.args...)
+		if code != tt.code || (tt.stdout != "" && out != tt.stdout) || !strings.Contains(errOut, tt.inStderr) {
+			t.Errorf("weft %s: code %d, stdout\n%s\nstderr\n%s\nwant code %d, stdout\n%s\nstderr containing %q",
+				strings.Join(tt.args, " "), code, out, errOut, tt.code, tt.stdout, tt.inStderr)
+		}
+	}
+	out, _, _ := runCLI(t, cp, "get", "dr", "reviews", "-n", "prod", "-o", "yaml")
+	if !strings.Contains(out, "kind: DestinationRule") || !strings.Contains(out, "namespace: prod") {
+		t.Errorf("get -o yaml = %q", out)
+	}
+}
+
+func TestUnreachableControlPlane(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + lis.Addr().String()
+	lis.Close()
+	for _, args := range [][]string{{"get", "vs"}, {"proxy-status"}} {
+		_, errOut, code := runCLI(t, url, args...)
+		if code != 1 || !strings.Contains(errOut, "cannot reach the control plane at "+url) || !strings.Contains(errOut, "weft control-plane") {
+			t.Errorf("weft %v: code %d, stderr %q", args, code, errOut)
+		}
+	}
+}
+
+func TestPrintProxyStatus(t *testing.T) {
+	ps := []xdsserver.ProxyStatus{{
+		Name: "reviews-v2-1", Namespace: "default", Version: "0.1.0",
+		Types: map[string]xdsserver.TypeStatus{
+			xdsserver.ClusterType:  {Sent: "0123456789abcdef", Acked: "0123456789abcdef", Status: xdsserver.StatusSynced},
+			xdsserver.ListenerType: {Sent: "b", Acked: "a", Nacked: "cannot bind", Status: xdsserver.StatusStale},
+			xdsserver.EndpointType: {Sent: "c", Status: xdsserver.StatusStale},
+			xdsserver.RouteType:    {Status: xdsserver.StatusNotSent},
+		},
+	}}
+	var b bytes.Buffer
+	if err := printProxyStatus(&b, ps, "weft-control-plane@127.0.0.1:15014"); err != nil {
+		t.Fatal(err)
+	}
+	want := `NAME                   CLUSTER      CDS                 LDS              EDS     RDS        ISTIOD                               VERSION
+reviews-v2-1.default   Kubernetes   SYNCED (01234567)   STALE (NACKED)   STALE   NOT SENT   weft-control-plane@127.0.0.1:15014   0.1.0
+reviews-v2-1.default LDS NACK: cannot bind
+`
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestParseInterspersed(t *testing.T) {
+	tests := []struct {
+		args    []string
+		pos, ns string
+	}{
+		{[]string{"vs", "reviews", "-n", "prod"}, "vs,reviews", "prod"},
+		{[]string{"-n", "prod", "vs"}, "vs", "prod"},
+		{[]string{"vs", "--", "-n"}, "vs,-n", "default"},
+	}
+	for _, tt := range tests {
+		fs := newFlags(&Env{Stderr: &bytes.Buffer{}}, "get")
+		ns := fs.String("n", "default", "")
+		pos, err := parseInterspersed(fs, tt.args)
+		if err != nil || strings.Join(pos, ",") != tt.pos || *ns != tt.ns {
+			t.Errorf("%v: got %v %q %v, want %s %s", tt.args, pos, *ns, err, tt.pos, tt.ns)
+		}
+	}
+}
