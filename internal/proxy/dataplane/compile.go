@@ -1,0 +1,471 @@
+package dataplane
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	routerfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	ppts "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/proxy_protocol/v3"
+	rawbuf "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/raw_buffer/v3"
+	upstreamhttp "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// config is the latest good resources of each type.
+type config struct {
+	listeners map[string]*listener.Listener
+	routes    map[string]*route.RouteConfiguration
+	clusters  map[string]*cluster.Cluster
+	endpoints map[string]*endpoint.ClusterLoadAssignment
+}
+
+// compile builds a runtime from a config; stats keeps endpoint counters across builds.
+func compile(cfg *config, stats func(cluster, addr string) *endpointStats) (*runtime, error) {
+	rt := &runtime{
+		listeners: map[string]*rlistener{}, byPort: map[uint32]*rlistener{}, byAddr: map[netip.AddrPort]*rlistener{},
+		routes: map[string]*rtable{}, clusters: map[string]*rcluster{},
+	}
+	for _, name := range sortedKeys(cfg.listeners) {
+		l, err := compileListener(cfg.listeners[name])
+		if err != nil {
+			return nil, fmt.Errorf("listener %q: %w", name, err)
+		}
+		rt.listeners[name] = l
+		if l.addr.Addr().IsUnspecified() {
+			rt.byPort[uint32(l.addr.Port())] = l
+		} else if !l.origDst {
+			rt.byAddr[l.addr] = l
+		}
+	}
+	for _, name := range sortedKeys(cfg.routes) {
+		t, err := compileRoutes(cfg.routes[name])
+		if err != nil {
+			return nil, fmt.Errorf("route config %q: %w", name, err)
+		}
+		rt.routes[name] = t
+	}
+	for _, name := range sortedKeys(cfg.clusters) {
+		c, err := compileCluster(cfg.clusters[name], cfg.endpoints, stats)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %q: %w", name, err)
+		}
+		rt.clusters[name] = c
+	}
+	return rt, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func compileListener(l *listener.Listener) (*rlistener, error) {
+	sa := l.GetAddress().GetSocketAddress()
+	if sa == nil {
+		return nil, fmt.Errorf("address: only socket addresses are supported")
+	}
+	ip, err := netip.ParseAddr(sa.GetAddress())
+	if err != nil {
+		return nil, fmt.Errorf("address %q: %w", sa.GetAddress(), err)
+	}
+	out := &rlistener{
+		name:    l.GetName(),
+		addr:    netip.AddrPortFrom(ip, uint16(sa.GetPortValue())),
+		bind:    l.GetBindToPort() == nil || l.GetBindToPort().GetValue(),
+		origDst: l.GetUseOriginalDst().GetValue(),
+	}
+	for _, lf := range l.GetListenerFilters() {
+		switch lf.GetName() {
+		case "envoy.filters.listener.proxy_protocol":
+			out.proxyProto = true
+		case "envoy.filters.listener.original_dst":
+		default:
+			return nil, fmt.Errorf("listener_filters: %q is not supported by weft proxy", lf.GetName())
+		}
+	}
+	for i, fc := range l.GetFilterChains() {
+		c, err := compileChain(fc)
+		if err != nil {
+			return nil, fmt.Errorf("filter_chains[%d]: %w", i, err)
+		}
+		out.chains = append(out.chains, c)
+	}
+	if fc := l.GetDefaultFilterChain(); fc != nil {
+		c, err := compileChain(fc)
+		if err != nil {
+			return nil, fmt.Errorf("default_filter_chain: %w", err)
+		}
+		c.dstPort = 0
+		out.chains = append(out.chains, c)
+	}
+	return out, nil
+}
+
+func compileChain(fc *listener.FilterChain) (*rchain, error) {
+	c := &rchain{dstPort: fc.GetFilterChainMatch().GetDestinationPort().GetValue()}
+	if ts := fc.GetTransportSocket(); ts != nil {
+		return nil, fmt.Errorf("transport_socket %q: not supported yet", ts.GetName())
+	}
+	if len(fc.GetFilters()) != 1 {
+		return nil, fmt.Errorf("filters: want exactly one network filter, got %d", len(fc.GetFilters()))
+	}
+	f := fc.GetFilters()[0]
+	msg, err := anyOf(f.GetTypedConfig())
+	if err != nil {
+		return nil, fmt.Errorf("filter %q: %w", f.GetName(), err)
+	}
+	switch m := msg.(type) {
+	case *hcm.HttpConnectionManager:
+		return c, compileHCM(c, m)
+	case *tcpproxy.TcpProxy:
+		if m.GetCluster() == "" {
+			return nil, fmt.Errorf("tcp_proxy: only a single cluster is supported")
+		}
+		c.tcpCluster = m.GetCluster()
+		return c, nil
+	}
+	return nil, fmt.Errorf("network filter %q (%s) is not supported by weft proxy", f.GetName(), f.GetTypedConfig().GetTypeUrl())
+}
+
+func compileHCM(c *rchain, m *hcm.HttpConnectionManager) error {
+	for _, hf := range m.GetHttpFilters() {
+		msg, err := anyOf(hf.GetTypedConfig())
+		if err != nil {
+			return fmt.Errorf("http filter %q: %w", hf.GetName(), err)
+		}
+		if _, ok := msg.(*routerfilter.Router); !ok {
+			return fmt.Errorf("http filter %q is not supported by weft proxy", hf.GetName())
+		}
+	}
+	switch {
+	case m.GetRds() != nil:
+		c.rdsName = m.GetRds().GetRouteConfigName()
+	case m.GetRouteConfig() != nil:
+		t, err := compileRoutes(m.GetRouteConfig())
+		if err != nil {
+			return fmt.Errorf("route_config: %w", err)
+		}
+		c.inline = t
+	default:
+		return fmt.Errorf("http_connection_manager: needs rds or route_config")
+	}
+	return nil
+}
+
+func anyOf(a *anypb.Any) (proto.Message, error) {
+	if a == nil {
+		return nil, fmt.Errorf("typed_config missing")
+	}
+	m, err := a.UnmarshalNew()
+	if err != nil {
+		return nil, fmt.Errorf("typed_config %s: %w", a.GetTypeUrl(), err)
+	}
+	return m, nil
+}
+
+func compileRoutes(rc *route.RouteConfiguration) (*rtable, error) {
+	t := &rtable{name: rc.GetName(), exact: map[string]*rvhost{}}
+	for i, vh := range rc.GetVirtualHosts() {
+		v := &rvhost{name: vh.GetName()}
+		for j, r := range vh.GetRoutes() {
+			rr, err := compileRoute(r)
+			if err != nil {
+				return nil, fmt.Errorf("virtual_hosts[%d] %q: routes[%d] %q: %w", i, vh.GetName(), j, r.GetName(), err)
+			}
+			v.routes = append(v.routes, rr)
+		}
+		for _, d := range vh.GetDomains() {
+			d = strings.ToLower(d)
+			switch {
+			case d == "*":
+				if t.star == nil {
+					t.star = v
+				}
+			case strings.HasPrefix(d, "*"):
+				t.suffix = append(t.suffix, wildDomain{part: d[1:], vh: v})
+			case strings.HasSuffix(d, "*"):
+				t.prefix = append(t.prefix, wildDomain{part: d[:len(d)-1], vh: v})
+			default:
+				if _, dup := t.exact[d]; !dup {
+					t.exact[d] = v
+				}
+			}
+		}
+	}
+	// Longest wildcard wins, as in Envoy.
+	sort.SliceStable(t.suffix, func(i, j int) bool { return len(t.suffix[i].part) > len(t.suffix[j].part) })
+	sort.SliceStable(t.prefix, func(i, j int) bool { return len(t.prefix[i].part) > len(t.prefix[j].part) })
+	return t, nil
+}
+
+func compileRoute(r *route.Route) (*rroute, error) {
+	out := &rroute{name: r.GetName(), caseSensitive: r.GetMatch().GetCaseSensitive() == nil || r.GetMatch().GetCaseSensitive().GetValue()}
+	m := r.GetMatch()
+	switch p := m.GetPathSpecifier().(type) {
+	case *route.RouteMatch_Prefix:
+		out.prefix = p.Prefix
+	case *route.RouteMatch_Path:
+		out.path = p.Path
+	case *route.RouteMatch_SafeRegex:
+		re, err := regexp.Compile("^(?:" + p.SafeRegex.GetRegex() + ")$")
+		if err != nil {
+			return nil, fmt.Errorf("match.safe_regex: %w", err)
+		}
+		out.regex = re
+	default:
+		return nil, fmt.Errorf("match: path specifier %T is not supported", p)
+	}
+	for _, h := range m.GetHeaders() {
+		hm := headerMatch{name: strings.ToLower(h.GetName()), invert: h.GetInvertMatch()}
+		switch s := h.GetHeaderMatchSpecifier().(type) {
+		case *route.HeaderMatcher_PresentMatch:
+			hm.present = s.PresentMatch
+		case *route.HeaderMatcher_StringMatch:
+			sm, err := compileString(s.StringMatch)
+			if err != nil {
+				return nil, fmt.Errorf("match.headers %q: %w", h.GetName(), err)
+			}
+			hm.str = sm
+		case *route.HeaderMatcher_ExactMatch:
+			hm.str = &stringMatch{kind: 'e', exact: s.ExactMatch}
+		case *route.HeaderMatcher_PrefixMatch:
+			hm.str = &stringMatch{kind: 'p', prefix: s.PrefixMatch}
+		default:
+			return nil, fmt.Errorf("match.headers %q: %T is not supported", h.GetName(), s)
+		}
+		out.headers = append(out.headers, hm)
+	}
+	for _, q := range m.GetQueryParameters() {
+		qm := queryMatch{name: q.GetName()}
+		if q.GetStringMatch() != nil {
+			sm, err := compileString(q.GetStringMatch())
+			if err != nil {
+				return nil, fmt.Errorf("match.query_parameters %q: %w", q.GetName(), err)
+			}
+			qm.str = sm
+		}
+		out.query = append(out.query, qm)
+	}
+	return out, compileAction(out, r)
+}
+
+func compileAction(out *rroute, r *route.Route) error {
+	ra := r.GetRoute()
+	if ra == nil {
+		return fmt.Errorf("action %T is not supported yet (only route)", r.GetAction())
+	}
+	switch {
+	case ra.GetTimeout() != nil && ra.GetTimeout().AsDuration() != 0, ra.GetRetryPolicy() != nil,
+		len(ra.GetRequestMirrorPolicies()) > 0, ra.GetPrefixRewrite() != "", ra.GetRegexRewrite() != nil,
+		ra.GetHostRewriteSpecifier() != nil, len(r.GetRequestHeadersToAdd()) > 0, len(r.GetResponseHeadersToAdd()) > 0:
+		return fmt.Errorf("route action: timeouts, retries, mirrors, rewrites and header edits are not supported yet")
+	}
+	switch cs := ra.GetClusterSpecifier().(type) {
+	case *route.RouteAction_Cluster:
+		out.clusters = []weighted{{name: cs.Cluster, weight: 1}}
+	case *route.RouteAction_WeightedClusters:
+		for _, c := range cs.WeightedClusters.GetClusters() {
+			w := c.GetWeight().GetValue()
+			out.clusters = append(out.clusters, weighted{name: c.GetName(), weight: w})
+			out.total += w
+		}
+		if len(out.clusters) == 0 {
+			return fmt.Errorf("weighted_clusters: empty")
+		}
+	default:
+		return fmt.Errorf("route action: cluster specifier %T is not supported", cs)
+	}
+	return nil
+}
+
+func compileString(sm *matcher.StringMatcher) (*stringMatch, error) {
+	out := &stringMatch{ignoreCase: sm.GetIgnoreCase()}
+	low := func(s string) string {
+		if out.ignoreCase {
+			return strings.ToLower(s)
+		}
+		return s
+	}
+	switch p := sm.GetMatchPattern().(type) {
+	case *matcher.StringMatcher_Exact:
+		out.kind, out.exact = 'e', low(p.Exact)
+	case *matcher.StringMatcher_Prefix:
+		out.kind, out.prefix = 'p', low(p.Prefix)
+	case *matcher.StringMatcher_Suffix:
+		out.kind, out.suffix = 's', low(p.Suffix)
+	case *matcher.StringMatcher_Contains:
+		out.kind, out.contains = 'c', low(p.Contains)
+	case *matcher.StringMatcher_SafeRegex:
+		re, err := regexp.Compile("^(?:" + p.SafeRegex.GetRegex() + ")$")
+		if err != nil {
+			return nil, fmt.Errorf("safe_regex: %w", err)
+		}
+		out.kind, out.regex = 'r', re
+	default:
+		return nil, fmt.Errorf("string match %T is not supported", p)
+	}
+	return out, nil
+}
+
+func compileCluster(c *cluster.Cluster, eds map[string]*endpoint.ClusterLoadAssignment, stats func(string, string) *endpointStats) (*rcluster, error) {
+	out := &rcluster{name: c.GetName()}
+	var la *endpoint.ClusterLoadAssignment
+	switch c.GetType() {
+	case cluster.Cluster_EDS:
+		out.kind = "eds"
+		name := c.GetEdsClusterConfig().GetServiceName()
+		if name == "" {
+			name = c.GetName()
+		}
+		la = eds[name]
+	case cluster.Cluster_STATIC:
+		out.kind, la = "static", c.GetLoadAssignment()
+	case cluster.Cluster_STRICT_DNS, cluster.Cluster_LOGICAL_DNS:
+		out.kind, la = "dns", c.GetLoadAssignment()
+	case cluster.Cluster_ORIGINAL_DST:
+		out.kind = "original_dst"
+	default:
+		return nil, fmt.Errorf("type %s is not supported", c.GetType())
+	}
+	if err := compileProtocol(out, c); err != nil {
+		return nil, err
+	}
+	tunnelMatch, err := transportMatches(c)
+	if err != nil {
+		return nil, err
+	}
+	for _, loc := range la.GetEndpoints() {
+		for _, lbe := range loc.GetLbEndpoints() {
+			ep, err := compileEndpoint(lbe, tunnelMatch)
+			if err != nil {
+				return nil, err
+			}
+			if ep == nil {
+				continue
+			}
+			ep.stats = stats(out.name, ep.addr)
+			out.endpoints = append(out.endpoints, ep)
+		}
+	}
+	switch c.GetLbPolicy() {
+	case cluster.Cluster_ROUND_ROBIN:
+		out.lbName, out.lb = "ROUND_ROBIN", newRoundRobin(out.endpoints)
+	case cluster.Cluster_LEAST_REQUEST:
+		out.lbName, out.lb = "LEAST_REQUEST", leastRequest{}
+	case cluster.Cluster_RANDOM:
+		out.lbName, out.lb = "RANDOM", random{}
+	case cluster.Cluster_CLUSTER_PROVIDED:
+		if out.kind != "original_dst" {
+			return nil, fmt.Errorf("lb_policy CLUSTER_PROVIDED needs type ORIGINAL_DST")
+		}
+		out.lbName = "CLUSTER_PROVIDED"
+	default:
+		return nil, fmt.Errorf("lb_policy %s is not supported", c.GetLbPolicy())
+	}
+	return out, nil
+}
+
+func compileProtocol(out *rcluster, c *cluster.Cluster) error {
+	for key, a := range c.GetTypedExtensionProtocolOptions() {
+		if key != "envoy.extensions.upstreams.http.v3.HttpProtocolOptions" {
+			return fmt.Errorf("typed_extension_protocol_options %q is not supported", key)
+		}
+		opts := &upstreamhttp.HttpProtocolOptions{}
+		if err := a.UnmarshalTo(opts); err != nil {
+			return fmt.Errorf("typed_extension_protocol_options: %w", err)
+		}
+		out.h2 = opts.GetExplicitHttpConfig().GetHttp2ProtocolOptions() != nil
+	}
+	return nil
+}
+
+// transportMatches returns the metadata (tlsMode value) that selects the
+// PROXY-protocol tunnel, "" when no match does.
+func transportMatches(c *cluster.Cluster) (string, error) {
+	if ts := c.GetTransportSocket(); ts != nil {
+		if _, err := transportSocket(ts); err != nil {
+			return "", fmt.Errorf("transport_socket: %w", err)
+		}
+	}
+	tunnelMode := ""
+	for _, m := range c.GetTransportSocketMatches() {
+		tunnel, err := transportSocket(m.GetTransportSocket())
+		if err != nil {
+			return "", fmt.Errorf("transport_socket_matches %q: %w", m.GetName(), err)
+		}
+		if tunnel {
+			v, ok := m.GetMatch().GetFields()["tlsMode"]
+			if !ok || len(m.GetMatch().GetFields()) != 1 {
+				return "", fmt.Errorf("transport_socket_matches %q: only a tlsMode match is supported", m.GetName())
+			}
+			tunnelMode = v.GetStringValue()
+		}
+	}
+	return tunnelMode, nil
+}
+
+// transportSocket reports whether ts is the PROXY protocol tunnel; other than raw_buffer it's an error.
+func transportSocket(ts *core.TransportSocket) (bool, error) {
+	msg, err := anyOf(ts.GetTypedConfig())
+	if err != nil {
+		return false, err
+	}
+	switch m := msg.(type) {
+	case *rawbuf.RawBuffer:
+		return false, nil
+	case *ppts.ProxyProtocolUpstreamTransport:
+		if m.GetConfig().GetVersion() != core.ProxyProtocolConfig_V2 {
+			return false, fmt.Errorf("upstream_proxy_protocol: only version V2 is supported")
+		}
+		if inner := m.GetTransportSocket(); inner != nil {
+			if tunnel, err := transportSocket(inner); err != nil || tunnel {
+				return false, fmt.Errorf("upstream_proxy_protocol: inner transport socket must be raw_buffer")
+			}
+		}
+		return true, nil
+	}
+	return false, fmt.Errorf("transport socket %q (%s) is not supported by weft proxy", ts.GetName(), ts.GetTypedConfig().GetTypeUrl())
+}
+
+func compileEndpoint(lbe *endpoint.LbEndpoint, tunnelMode string) (*rendpoint, error) {
+	if hs := lbe.GetHealthStatus(); hs != core.HealthStatus_UNKNOWN && hs != core.HealthStatus_HEALTHY && hs != core.HealthStatus_DEGRADED {
+		return nil, nil
+	}
+	sa := lbe.GetEndpoint().GetAddress().GetSocketAddress()
+	if sa == nil {
+		return nil, fmt.Errorf("endpoint: only socket addresses are supported")
+	}
+	ep := &rendpoint{addr: netJoin(sa.GetAddress(), sa.GetPortValue()), weight: int(lbe.GetLoadBalancingWeight().GetValue())}
+	if ip, err := netip.ParseAddr(sa.GetAddress()); err == nil {
+		ep.ap = netip.AddrPortFrom(ip, uint16(sa.GetPortValue()))
+	}
+	if tunnelMode != "" {
+		md := lbe.GetMetadata().GetFilterMetadata()["envoy.transport_socket_match"]
+		ep.tunnel = md.GetFields()["tlsMode"].GetStringValue() == tunnelMode && ep.ap.IsValid()
+	}
+	return ep, nil
+}
+
+func netJoin(host string, port uint32) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]:" + strconv.Itoa(int(port))
+	}
+	return host + ":" + strconv.Itoa(int(port))
+}

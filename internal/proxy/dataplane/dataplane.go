@@ -1,0 +1,229 @@
+// Package dataplane is weft proxy's data plane: it compiles xDS resources
+// into an immutable runtime config and serves traffic with it — outbound
+// capture, inbound, gateway listeners, routing, load balancing and the
+// sidecar-to-sidecar tunnel described in docs/architecture.md.
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/proto"
+)
+
+// Modes of a Dataplane.
+const (
+	ModeSidecar = "sidecar"
+	ModeRouter  = "router"
+)
+
+// Type URLs of the resources Update takes.
+const (
+	listenerType = "type.googleapis.com/envoy.config.listener.v3.Listener"
+	routeType    = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+	clusterType  = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+	endpointType = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+)
+
+// Options configure a Dataplane.
+type Options struct {
+	Mode         string     // ModeSidecar or ModeRouter
+	IP           netip.Addr // pod IP: listeners on 0.0.0.0 bind here
+	OutboundPort uint32     // capture port (15001)
+	InboundPort  uint32     // inbound port (15006), also the port the tunnel dials on peers
+	DrainTime    time.Duration
+	Logger       *slog.Logger
+}
+
+// Dataplane serves traffic with the config it is given. Update is called
+// one at a time; the request path reads the config without locks.
+type Dataplane struct {
+	opts Options
+	log  *slog.Logger
+	rt   atomic.Pointer[runtime]
+
+	mu      sync.Mutex // guards cfg, have, servers
+	cfg     config
+	have    map[string]bool
+	servers map[string]*server // bound listeners by name
+	stats   sync.Map           // cluster|addr -> *endpointStats
+	fwd     *forwarder
+	mesh    meshServer
+	closed  bool
+}
+
+// New returns a Dataplane serving nothing until its first listeners arrive.
+func New(opts Options) (*Dataplane, error) {
+	if !opts.IP.IsValid() {
+		return nil, errors.New("dataplane: the proxy's IP is required")
+	}
+	if opts.Mode == "" {
+		opts.Mode = ModeSidecar
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.DrainTime == 0 {
+		opts.DrainTime = 5 * time.Second
+	}
+	d := &Dataplane{
+		opts: opts, log: opts.Logger.With("component", "dataplane"),
+		cfg: config{
+			listeners: map[string]*listener.Listener{}, routes: map[string]*route.RouteConfiguration{},
+			clusters: map[string]*cluster.Cluster{}, endpoints: map[string]*endpoint.ClusterLoadAssignment{},
+		},
+		have: map[string]bool{}, servers: map[string]*server{},
+	}
+	d.fwd = newForwarder(d)
+	empty, _ := compile(&d.cfg, d.endpointStats)
+	d.rt.Store(empty)
+	return d, nil
+}
+
+func (d *Dataplane) endpointStats(clusterName, addr string) *endpointStats {
+	s, _ := d.stats.LoadOrStore(clusterName+"|"+addr, &endpointStats{})
+	return s.(*endpointStats)
+}
+
+// Update applies the complete set of resources of one type. An error means
+// the update was refused (NACK); the previous config keeps serving.
+func (d *Dataplane) Update(typeURL, version string, resources map[string]proto.Message) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return errors.New("dataplane is shut down")
+	}
+	next := d.cfg
+	var err error
+	switch typeURL {
+	case listenerType:
+		next.listeners, err = typed[*listener.Listener](resources)
+	case routeType:
+		next.routes, err = typed[*route.RouteConfiguration](resources)
+	case clusterType:
+		next.clusters, err = typed[*cluster.Cluster](resources)
+	case endpointType:
+		next.endpoints, err = typed[*endpoint.ClusterLoadAssignment](resources)
+	default:
+		return fmt.Errorf("type %s is not supported by weft proxy", typeURL)
+	}
+	if err != nil {
+		return err
+	}
+	rt, err := compile(&next, d.endpointStats)
+	if err != nil {
+		return err
+	}
+	if typeURL == listenerType {
+		if err := d.bindListeners(rt); err != nil {
+			return err
+		}
+	}
+	d.cfg = next
+	d.have[typeURL] = true
+	d.rt.Store(rt)
+	d.log.Info("config applied", "type", typeURL[len("type.googleapis.com/"):], "version", version, "resources", len(resources))
+	return nil
+}
+
+func typed[T proto.Message](in map[string]proto.Message) (map[string]T, error) {
+	out := make(map[string]T, len(in))
+	for name, m := range in {
+		t, ok := m.(T)
+		if !ok {
+			return nil, fmt.Errorf("resource %q is a %T", name, m)
+		}
+		out[name] = t
+	}
+	return out, nil
+}
+
+// Ready reports whether listeners and clusters arrived, every route config
+// they name is here, and the listeners are bound.
+func (d *Dataplane) Ready() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.have[listenerType] || !d.have[clusterType] || d.closed {
+		return false
+	}
+	rt := d.rt.Load()
+	for _, l := range rt.listeners {
+		for _, c := range l.chains {
+			if c.rdsName != "" && rt.routes[c.rdsName] == nil {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// ClusterStatus is one cluster's state for the admin page.
+type ClusterStatus struct {
+	Name      string           `json:"name"`
+	LbPolicy  string           `json:"lb_policy"`
+	Endpoints []EndpointStatus `json:"endpoints"`
+}
+
+// EndpointStatus is one endpoint's state.
+type EndpointStatus struct {
+	Address        string `json:"address"`
+	Weight         int    `json:"weight"`
+	Healthy        bool   `json:"healthy"`
+	Tunnel         bool   `json:"tunnel"`
+	ActiveRequests int64  `json:"rq_active"`
+	TotalRequests  int64  `json:"rq_total"`
+	FailedRequests int64  `json:"rq_error"`
+}
+
+// Clusters returns every cluster with its endpoints and counters, sorted by name.
+func (d *Dataplane) Clusters() []ClusterStatus {
+	rt := d.rt.Load()
+	out := make([]ClusterStatus, 0, len(rt.clusters))
+	for _, c := range rt.clusters {
+		cs := ClusterStatus{Name: c.name, LbPolicy: c.lbName}
+		for _, e := range c.endpoints {
+			cs.Endpoints = append(cs.Endpoints, EndpointStatus{
+				Address: e.addr, Weight: max(e.weight, 1), Healthy: true, Tunnel: e.tunnel,
+				ActiveRequests: e.stats.active.Load(), TotalRequests: e.stats.total.Load(), FailedRequests: e.stats.failed.Load(),
+			})
+		}
+		out = append(out, cs)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Shutdown drains: listeners stop accepting, in-flight requests finish (up
+// to ctx), then connections close.
+func (d *Dataplane) Shutdown(ctx context.Context) error {
+	d.mu.Lock()
+	d.closed = true
+	servers := d.servers
+	d.servers = map[string]*server{}
+	d.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(servers))
+	for _, s := range servers {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- s.shutdown(ctx) }()
+	}
+	wg.Wait()
+	close(errs)
+	d.fwd.closeIdle()
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}

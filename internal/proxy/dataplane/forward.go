@@ -1,0 +1,250 @@
+package dataplane
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// forwarder sends requests upstream over pooled connections.
+type forwarder struct {
+	d   *Dataplane
+	h1  *http.Transport
+	h2c *http.Transport
+}
+
+type endpointKey struct{}
+
+// connectError marks a failure to connect upstream (response flag UF).
+type connectError struct{ err error }
+
+func (e *connectError) Error() string { return "connection failure: " + e.err.Error() }
+func (e *connectError) Unwrap() error { return e.err }
+
+func newForwarder(d *Dataplane) *forwarder {
+	f := &forwarder{d: d}
+	dial := func(ctx context.Context, _, addr string) (net.Conn, error) {
+		ep, _ := ctx.Value(endpointKey{}).(*rendpoint)
+		if ep == nil || ep.addr != addr {
+			ep = &rendpoint{addr: addr}
+		}
+		return f.dialEndpoint(ctx, ep)
+	}
+	f.h1 = &http.Transport{
+		DialContext:         dial,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		Proxy:               nil,
+	}
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	f.h2c = &http.Transport{DialContext: dial, Protocols: p, DisableCompression: true, IdleConnTimeout: 90 * time.Second}
+	return f
+}
+
+// dialEndpoint connects to an endpoint, through its sidecar's inbound port
+// with a PROXY v2 header when it has one.
+func (f *forwarder) dialEndpoint(ctx context.Context, ep *rendpoint) (net.Conn, error) {
+	var d net.Dialer
+	if !ep.tunnel {
+		c, err := d.DialContext(ctx, "tcp", ep.addr)
+		if err != nil {
+			return nil, &connectError{err}
+		}
+		return c, nil
+	}
+	peer := netip.AddrPortFrom(ep.ap.Addr(), uint16(f.d.opts.InboundPort))
+	c, err := d.DialContext(ctx, "tcp", peer.String())
+	if err != nil {
+		return nil, &connectError{err}
+	}
+	src, _ := netip.ParseAddrPort(c.LocalAddr().String())
+	if err := writeProxyHeader(c, src, ep.ap); err != nil {
+		c.Close()
+		return nil, &connectError{err}
+	}
+	return c, nil
+}
+
+func (f *forwarder) closeIdle() {
+	f.h1.CloseIdleConnections()
+	f.h2c.CloseIdleConnections()
+}
+
+// serve routes r with chain c and forwards it. dst is the original destination ("" on gateways).
+func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, rt *runtime, c *rchain, dst string) {
+	t := c.table(rt)
+	if t == nil {
+		f.direct(w, r, http.StatusNotFound, "NR", "")
+		return
+	}
+	vh := t.vhost(r.Host)
+	if vh == nil {
+		f.direct(w, r, http.StatusNotFound, "NR", "")
+		return
+	}
+	route := vh.route(r)
+	if route == nil {
+		f.direct(w, r, http.StatusNotFound, "NR", "")
+		return
+	}
+	cl := rt.clusters[route.cluster()]
+	if cl == nil {
+		f.direct(w, r, http.StatusServiceUnavailable, "NC", "no healthy upstream")
+		return
+	}
+	if cl.kind == "original_dst" {
+		f.passthrough(w, r, dst)
+		return
+	}
+	ep := cl.lb.pick(cl.endpoints)
+	if ep == nil {
+		f.direct(w, r, http.StatusServiceUnavailable, "UH", "no healthy upstream")
+		return
+	}
+	f.forward(w, r, ep, cl.h2)
+}
+
+// passthrough forwards to the original destination as it is.
+func (f *forwarder) passthrough(w http.ResponseWriter, r *http.Request, dst string) {
+	if dst == "" {
+		f.direct(w, r, http.StatusNotFound, "NR", "")
+		return
+	}
+	f.forward(w, r, &rendpoint{addr: dst, stats: &endpointStats{}}, r.ProtoMajor == 2)
+}
+
+// direct answers without going upstream, with Envoy's response flag and body.
+func (f *forwarder) direct(w http.ResponseWriter, r *http.Request, code int, flag, body string) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<16))
+	w.Header().Set("x-weft-response-flags", flag)
+	if body != "" {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, body)
+}
+
+// hopHeaders are connection-specific and never forwarded.
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, ep *rendpoint, h2 bool) {
+	ctx := context.WithValue(r.Context(), endpointKey{}, ep)
+	out := r.Clone(ctx)
+	out.URL.Scheme, out.URL.Host, out.RequestURI, out.Host = "http", ep.addr, "", r.Host
+	if r.ContentLength == 0 && r.ProtoMajor == 1 {
+		out.Body = nil
+	}
+	for _, h := range hopHeaders {
+		out.Header.Del(h)
+	}
+	if r.ProtoMajor == 2 && r.Header.Get("Te") == "trailers" {
+		out.Header.Set("Te", "trailers")
+	}
+	if out.Header.Get("X-Request-Id") == "" {
+		out.Header.Set("X-Request-Id", requestID())
+	}
+	if out.Header.Get("X-Forwarded-Proto") == "" {
+		out.Header.Set("X-Forwarded-Proto", "http")
+	}
+	tr := f.h1
+	if h2 {
+		tr = f.h2c
+		if r.ProtoMajor == 2 {
+			_ = http.NewResponseController(w).EnableFullDuplex()
+		}
+	}
+	ep.stats.active.Add(1)
+	ep.stats.total.Add(1)
+	defer ep.stats.active.Add(-1)
+	start := time.Now()
+	resp, err := tr.RoundTrip(out)
+	if err != nil {
+		ep.stats.failed.Add(1)
+		if r.Context().Err() != nil {
+			return // the client went away
+		}
+		var ce *connectError
+		if errors.As(err, &ce) {
+			f.direct(w, r, http.StatusServiceUnavailable, "UF", "upstream connect error or disconnect/reset before headers. reset reason: connection failure")
+		} else {
+			f.direct(w, r, http.StatusServiceUnavailable, "UC", "upstream connect error or disconnect/reset before headers. reset reason: connection termination")
+		}
+		return
+	}
+	defer resp.Body.Close()
+	copyResponse(w, resp, start)
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func copyResponse(w http.ResponseWriter, resp *http.Response, start time.Time) {
+	h := w.Header()
+	for k, vv := range resp.Header {
+		h[k] = vv
+	}
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+	for k := range resp.Trailer {
+		h.Add("Trailer", k)
+	}
+	h.Set("X-Envoy-Upstream-Service-Time", strconv.FormatInt(time.Since(start).Milliseconds(), 10))
+	w.WriteHeader(resp.StatusCode)
+	stream := resp.ContentLength < 0
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	rc := http.NewResponseController(w)
+	for {
+		n, err := resp.Body.Read(*bp)
+		if n > 0 {
+			if _, werr := w.Write((*bp)[:n]); werr != nil {
+				return
+			}
+			if stream {
+				_ = rc.Flush()
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	for k, vv := range resp.Trailer {
+		h[k] = vv
+	}
+}
+
+// requestID returns a random UUIDv4 for x-request-id.
+func requestID() string {
+	var b [16]byte
+	a, c := rand.Uint64(), rand.Uint64()
+	for i := range 8 {
+		b[i], b[8+i] = byte(a>>(8*i)), byte(c>>(8*i))
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}
+

@@ -1,0 +1,77 @@
+package dataplane
+
+import (
+	"math/rand/v2"
+	"sync/atomic"
+)
+
+// endpointStats are an endpoint's live counters; they outlive config updates.
+type endpointStats struct {
+	active atomic.Int64
+	total  atomic.Int64
+	failed atomic.Int64
+}
+
+// picker chooses an endpoint index among n. Implementations are safe for concurrent use.
+type picker interface {
+	pick(eps []*rendpoint) *rendpoint
+}
+
+// roundRobin visits endpoints in turn, each as often as its weight.
+type roundRobin struct {
+	next atomic.Uint64
+	// wheel holds endpoint indexes repeated by weight.
+	wheel []int
+}
+
+func newRoundRobin(eps []*rendpoint) *roundRobin {
+	rr := &roundRobin{}
+	for i, e := range eps {
+		w := e.weight
+		if w == 0 {
+			w = 1
+		}
+		for range min(w, 128) {
+			rr.wheel = append(rr.wheel, i)
+		}
+	}
+	// Start at a random position so proxies don't all hit the same endpoint first.
+	if n := len(rr.wheel); n > 0 {
+		rr.next.Store(uint64(rand.IntN(n)))
+	}
+	return rr
+}
+
+func (r *roundRobin) pick(eps []*rendpoint) *rendpoint {
+	if len(r.wheel) == 0 {
+		return nil
+	}
+	return eps[r.wheel[(r.next.Add(1)-1)%uint64(len(r.wheel))]]
+}
+
+// leastRequest picks the less busy of two random endpoints (power of two choices).
+type leastRequest struct{}
+
+func (leastRequest) pick(eps []*rendpoint) *rendpoint {
+	switch len(eps) {
+	case 0:
+		return nil
+	case 1:
+		return eps[0]
+	}
+	a, b := eps[rand.IntN(len(eps))], eps[rand.IntN(len(eps))]
+	if b.stats.active.Load() < a.stats.active.Load() {
+		return b
+	}
+	return a
+}
+
+// random picks uniformly.
+type random struct{}
+
+func (random) pick(eps []*rendpoint) *rendpoint {
+	if len(eps) == 0 {
+		return nil
+	}
+	return eps[rand.IntN(len(eps))]
+}

@@ -1,0 +1,271 @@
+package dataplane
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"strings"
+)
+
+// runtime is one immutable, compiled config; the hot path reads it without locks.
+type runtime struct {
+	listeners map[string]*rlistener
+	byPort    map[uint32]*rlistener // 0.0.0.0_PORT listeners
+	byAddr    map[netip.AddrPort]*rlistener
+	routes    map[string]*rtable
+	clusters  map[string]*rcluster
+}
+
+// rlistener is a compiled Listener.
+type rlistener struct {
+	name    string
+	addr    netip.AddrPort // as configured (may be 0.0.0.0)
+	bind    bool
+	origDst bool
+	// proxyProto: connections start with a PROXY v2 header naming the original destination.
+	proxyProto bool
+	chains     []*rchain
+}
+
+// chain returns the filter chain for a destination port (0 = any).
+func (l *rlistener) chain(dstPort uint16) *rchain {
+	var any *rchain
+	for _, c := range l.chains {
+		if c.dstPort == uint32(dstPort) {
+			return c
+		}
+		if c.dstPort == 0 && any == nil {
+			any = c
+		}
+	}
+	return any
+}
+
+// rchain is a compiled filter chain: HTTP (routes) or TCP (a cluster).
+type rchain struct {
+	dstPort    uint32
+	rdsName    string  // HTTP with RDS
+	inline     *rtable // HTTP with an inline route config
+	tcpCluster string  // TCP proxy
+}
+
+func (c *rchain) isHTTP() bool { return c.rdsName != "" || c.inline != nil }
+
+// table returns the chain's route table in rt (nil until RDS arrives).
+func (c *rchain) table(rt *runtime) *rtable {
+	if c.inline != nil {
+		return c.inline
+	}
+	return rt.routes[c.rdsName]
+}
+
+// rtable is a compiled RouteConfiguration.
+type rtable struct {
+	name   string
+	exact  map[string]*rvhost
+	suffix []wildDomain // *.foo.com and *foo
+	prefix []wildDomain // foo.*
+	star   *rvhost
+}
+
+type wildDomain struct {
+	part string
+	vh   *rvhost
+}
+
+// vhost finds the virtual host for a Host header, as Envoy does: exact,
+// then longest suffix wildcard, then prefix wildcard, then *.
+func (t *rtable) vhost(host string) *rvhost {
+	host = strings.ToLower(host)
+	if vh, ok := t.exact[host]; ok {
+		return vh
+	}
+	for _, w := range t.suffix {
+		if strings.HasSuffix(host, w.part) {
+			return w.vh
+		}
+	}
+	for _, w := range t.prefix {
+		if strings.HasPrefix(host, w.part) {
+			return w.vh
+		}
+	}
+	return t.star
+}
+
+// rvhost is a compiled VirtualHost.
+type rvhost struct {
+	name   string
+	routes []*rroute
+}
+
+// rroute is a compiled Route.
+type rroute struct {
+	name          string
+	path          string
+	prefix        string
+	regex         *regexp.Regexp
+	caseSensitive bool
+	headers       []headerMatch
+	query         []queryMatch
+	clusters      []weighted
+	total         uint32
+}
+
+type weighted struct {
+	name   string
+	weight uint32
+}
+
+type headerMatch struct {
+	name    string
+	present bool
+	str     *stringMatch
+	invert  bool
+}
+
+type queryMatch struct {
+	name string
+	str  *stringMatch
+}
+
+type stringMatch struct {
+	exact, prefix, suffix, contains string
+	kind                            byte // 'e' exact, 'p' prefix, 's' suffix, 'c' contains, 'r' regex
+	regex                           *regexp.Regexp
+	ignoreCase                      bool
+}
+
+func (m *stringMatch) match(v string) bool {
+	if m.ignoreCase {
+		v = strings.ToLower(v)
+	}
+	switch m.kind {
+	case 'e':
+		return v == m.exact
+	case 'p':
+		return strings.HasPrefix(v, m.prefix)
+	case 's':
+		return strings.HasSuffix(v, m.suffix)
+	case 'c':
+		return strings.Contains(v, m.contains)
+	case 'r':
+		return m.regex.MatchString(v)
+	}
+	return false
+}
+
+// route returns the first route matching r.
+func (vh *rvhost) route(r *http.Request) *rroute {
+	for _, rt := range vh.routes {
+		if rt.matches(r) {
+			return rt
+		}
+	}
+	return nil
+}
+
+func (rt *rroute) matches(r *http.Request) bool {
+	path := r.URL.Path
+	if r.URL.RawQuery != "" || r.URL.Path == "" {
+		path = r.URL.EscapedPath()
+	}
+	if path == "" {
+		path = "/"
+	}
+	switch {
+	case rt.path != "":
+		if !eq(path, rt.path, rt.caseSensitive) {
+			return false
+		}
+	case rt.regex != nil:
+		if !rt.regex.MatchString(path) {
+			return false
+		}
+	default:
+		if len(path) < len(rt.prefix) || !eq(path[:len(rt.prefix)], rt.prefix, rt.caseSensitive) {
+			return false
+		}
+	}
+	for _, h := range rt.headers {
+		if h.matches(r) == h.invert {
+			return false
+		}
+	}
+	if len(rt.query) > 0 {
+		q := r.URL.Query()
+		for _, m := range rt.query {
+			vals, ok := q[m.name]
+			if !ok || (m.str != nil && !m.str.match(vals[0])) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (h *headerMatch) matches(r *http.Request) bool {
+	var vals []string
+	switch h.name {
+	case ":method":
+		vals = []string{r.Method}
+	case ":authority", "host":
+		vals = []string{r.Host}
+	case ":path":
+		vals = []string{r.URL.RequestURI()}
+	default:
+		vals = r.Header.Values(h.name)
+	}
+	if len(vals) == 0 {
+		return false
+	}
+	if h.str == nil {
+		return h.present
+	}
+	return h.str.match(strings.Join(vals, ","))
+}
+
+func eq(a, b string, caseSensitive bool) bool {
+	if caseSensitive {
+		return a == b
+	}
+	return strings.EqualFold(a, b)
+}
+
+// cluster picks the route's cluster, by weight when there are several.
+func (rt *rroute) cluster() string {
+	if len(rt.clusters) == 1 || rt.total == 0 {
+		return rt.clusters[0].name
+	}
+	n := rand.Uint32N(rt.total)
+	for _, c := range rt.clusters {
+		if n < c.weight {
+			return c.name
+		}
+		n -= c.weight
+	}
+	return rt.clusters[len(rt.clusters)-1].name
+}
+
+// rcluster is a compiled Cluster with its endpoints.
+type rcluster struct {
+	name      string
+	kind      string // eds, static, original_dst, dns
+	h2        bool
+	lbName    string
+	endpoints []*rendpoint
+	lb        picker
+}
+
+// rendpoint is one endpoint of a cluster.
+type rendpoint struct {
+	addr   string // host:port
+	ap     netip.AddrPort
+	weight int
+	tunnel bool // reached through the peer sidecar's inbound port with a PROXY header
+	stats  *endpointStats
+}
+
+func (e *rendpoint) String() string { return fmt.Sprintf("%s (tunnel %v)", e.addr, e.tunnel) }

@@ -1,0 +1,178 @@
+package dataplane
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// connect serves CONNECT host:port on the capture port: the tunnelled bytes
+// are handled as a new connection to host:port.
+func (d *Dataplane) connect(w http.ResponseWriter, r *http.Request) {
+	dst := hostPort(r.Host, 443)
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "CONNECT needs HTTP/1.1", http.StatusHTTPVersionNotSupported)
+		return
+	}
+	conn, brw, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	if _, err := conn.Write([]byte("HTTP/1.1 200 OK\r\n\r\n")); err != nil {
+		conn.Close()
+		return
+	}
+	rt := d.rt.Load()
+	l, port := d.outboundListener(rt, dst)
+	oc := &originConn{Conn: conn, br: brw.Reader}
+	if l == nil {
+		d.splice(oc, nil, dst)
+		return
+	}
+	c := l.chain(port)
+	switch {
+	case c == nil:
+		d.splice(oc, nil, dst)
+	case c.isHTTP():
+		oc.o = origin{listener: l.name, dst: dst, port: port}
+		d.handOver(oc)
+	default:
+		d.splice(oc, rt.clusters[c.tcpCluster], dst)
+	}
+}
+
+// inbound serves a connection on the inbound port: PROXY header, then the
+// filter chain for its original destination port.
+func (d *Dataplane) inbound(listener string, conn net.Conn) {
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReaderSize(conn, 4096)
+	_, dst, err := readProxyHeader(br)
+	if err != nil {
+		d.log.Debug("inbound connection refused", "remote", conn.RemoteAddr().String(), "err", err)
+		conn.Close()
+		return
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	rt := d.rt.Load()
+	l := rt.listeners[listener]
+	var c *rchain
+	if l != nil {
+		c = l.chain(dst.Port())
+	}
+	oc := &originConn{Conn: conn, br: br, o: origin{listener: listener, dst: dst.String(), port: dst.Port()}}
+	switch {
+	case c == nil:
+		d.log.Debug("no inbound filter chain", "port", dst.Port())
+		conn.Close()
+	case c.isHTTP():
+		d.handOver(oc)
+	default:
+		d.splice(oc, rt.clusters[c.tcpCluster], dst.String())
+	}
+}
+
+// splice proxies raw bytes between conn and an endpoint of cl (or dst itself
+// when cl is nil or an original-destination cluster).
+func (d *Dataplane) splice(conn net.Conn, cl *rcluster, dst string) {
+	defer conn.Close()
+	ep := &rendpoint{addr: dst, stats: &endpointStats{}}
+	if cl != nil && cl.kind != "original_dst" {
+		ep = cl.lb.pick(cl.endpoints)
+		if ep == nil {
+			return
+		}
+	} else if cl == nil {
+		ep = nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	var up net.Conn
+	var err error
+	if ep != nil {
+		up, err = d.fwd.dialEndpoint(ctx, ep)
+	} else {
+		up, err = (&net.Dialer{}).DialContext(ctx, "tcp", dst)
+	}
+	cancel()
+	if err != nil {
+		d.log.Debug("tcp upstream connect failed", "dst", dst, "err", err)
+		return
+	}
+	defer up.Close()
+	if ep != nil {
+		ep.stats.active.Add(1)
+		ep.stats.total.Add(1)
+		defer ep.stats.active.Add(-1)
+	}
+	pipe(conn, up)
+}
+
+// pipe copies both ways, half-closing each side when the other ends.
+func pipe(a, b net.Conn) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	cp := func(dst, src net.Conn) {
+		defer wg.Done()
+		_, _ = io.Copy(dst, src)
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		} else if oc, ok := dst.(*originConn); ok {
+			if cw, ok := oc.Conn.(interface{ CloseWrite() error }); ok {
+				_ = cw.CloseWrite()
+			}
+		}
+	}
+	go cp(a, b)
+	go cp(b, a)
+	wg.Wait()
+}
+
+// chanListener is a net.Listener fed with connections by push.
+type chanListener struct {
+	addr   net.Addr
+	conns  chan net.Conn
+	once   sync.Once
+	closed chan struct{}
+}
+
+func newChanListener(addr net.Addr) *chanListener {
+	return &chanListener{addr: addr, conns: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *chanListener) push(c net.Conn) bool {
+	select {
+	case l.conns <- c:
+		return true
+	case <-l.closed:
+		return false
+	}
+}
+
+// Accept returns the next pushed connection.
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops Accept.
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+// Addr returns the address of the first connection's local side.
+func (l *chanListener) Addr() net.Addr { return l.addr }
+
+var errNoEndpoint = errors.New("no healthy upstream")
+
+func itoa(n int) string { return strconv.Itoa(n) }
