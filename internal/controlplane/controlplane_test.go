@@ -92,27 +92,7 @@ func TestProxyGetsTranslatedConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	node := reviewsNode(t)
-	for i, typ := range []string{xdsserver.ClusterType, xdsserver.ListenerType} {
-		req := &discovery.DiscoveryRequest{TypeUrl: typ}
-		if i == 0 {
-			req.Node = node
-		}
-		if err := stream.Send(req); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got := map[string]*discovery.DiscoveryResponse{}
-	for len(got) < 2 {
-		resp, err := stream.Recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		got[resp.GetTypeUrl()] = resp
-		if err := stream.Send(&discovery.DiscoveryRequest{TypeUrl: resp.GetTypeUrl(), VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	got := syncWildcard(t, stream, reviewsNode(t))
 	names := map[string]bool{}
 	for _, a := range got[xdsserver.ListenerType].GetResources() {
 		l := &listener.Listener{}
@@ -157,4 +137,30 @@ func TestRunFailsOnBusyAddress(t *testing.T) {
 	if err == nil {
 		t.Fatal("Run on a busy xDS address succeeded")
 	}
+}
+
+// syncWildcard subscribes CDS and LDS on stream and ACKs the first response of each.
+func syncWildcard(t *testing.T, stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient, node *core.Node) map[string]*discovery.DiscoveryResponse {
+	t.Helper()
+	for i, typ := range []string{xdsserver.ClusterType, xdsserver.ListenerType} {
+		req := &discovery.DiscoveryRequest{TypeUrl: typ}
+		if i == 0 {
+			req.Node = node
+		}
+		if err := stream.Send(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]*discovery.DiscoveryResponse{}
+	for len(got) < 2 {
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[resp.GetTypeUrl()] = resp
+		if err := stream.Send(&discovery.DiscoveryRequest{TypeUrl: resp.GetTypeUrl(), VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return got
 }
