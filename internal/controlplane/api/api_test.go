@@ -198,7 +198,7 @@ func TestUnreachable(t *testing.T) {
 	}
 	addr := lis.Addr().String()
 	lis.Close()
-	_, err = NewClient("http://"+addr).Proxies(context.Background())
+	_, err = NewClient("http://" + addr).Proxies(context.Background())
 	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "cannot reach the control plane at http://"+addr) ||
 		!strings.Contains(err.Error(), "weft control-plane") {
 		t.Errorf("err = %v", err)

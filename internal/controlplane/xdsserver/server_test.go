@@ -140,7 +140,7 @@ func TestInvalidSnapshotKeepsPrevious(t *testing.T) {
 	defer cancel()
 	c := openSOTW(t, h, ctx, "127.0.9.8", "ratings-1", false)
 	first := c.syncAll()
-	applyYAML(t, h.store, vsYAML("broken"))  // invalid listener: not sent
+	applyYAML(t, h.store, vsYAML("broken"))               // invalid listener: not sent
 	applyYAML(t, h.store, workloadYAML("w", "127.0.9.3")) // then a valid EDS change
 	// The broken config is rejected as a whole, so nothing changes until the
 	// VirtualService goes away.
