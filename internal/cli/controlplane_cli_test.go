@@ -137,7 +137,7 @@ func TestPrintProxyStatus(t *testing.T) {
 			xdsserver.ClusterType:  {Sent: "0123456789abcdef", Acked: "0123456789abcdef", Status: xdsserver.StatusSynced},
 			xdsserver.ListenerType: {Sent: "b", Acked: "a", Nacked: "cannot bind", Status: xdsserver.StatusStale},
 			xdsserver.EndpointType: {Sent: "c", Status: xdsserver.StatusStale},
-			xdsserver.RouteType:    {Status: xdsserver.StatusNotSent},
+			xdsserver.RouteType:    {Subscribed: true, Status: xdsserver.StatusNotSent},
 		},
 	}}
 	var b bytes.Buffer

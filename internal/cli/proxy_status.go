@@ -101,11 +101,12 @@ func printProxyStatus(w io.Writer, ps []xdsserver.ProxyStatus, cp string) error 
 	return nil
 }
 
-// syncCell is one type's cell: "SYNCED (v)", "STALE", "STALE (NACKED)" or "NOT SENT".
+// syncCell is one type's cell: "SYNCED (v)", "STALE", "STALE (NACKED)",
+// "NOT SENT" or "IGNORED".
 func syncCell(ts xdsserver.TypeStatus) string {
 	switch {
 	case ts.Status == "":
-		return xdsserver.StatusNotSent
+		return xdsserver.StatusIgnored
 	case ts.Nacked != "":
 		return ts.Status + " (NACKED)"
 	case ts.Status == xdsserver.StatusSynced && ts.Acked != "":

@@ -85,13 +85,14 @@ func (s *Server) request(key streamKey, node *core.Node, typeURL, nonce, errDeta
 	if err != nil {
 		return err
 	}
-	if nonce == "" {
-		return nil
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.proxies[nodeID]
 	if p == nil {
+		return nil
+	}
+	p.typeStatus(typeURL).Subscribed = true
+	if nonce == "" {
 		return nil
 	}
 	if isNack {

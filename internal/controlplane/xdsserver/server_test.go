@@ -99,7 +99,7 @@ func TestSOTWSyncNackAndEndpointOnlyUpdate(t *testing.T) {
 	c := openSOTW(t, h, ctx, "127.0.9.7", "reviews-v2-1", false)
 	first := c.syncAll()
 	st := wantStatus(t, h, c.node, map[string]string{
-		ClusterType: StatusSynced, ListenerType: StatusSynced, EndpointType: StatusSynced, RouteType: StatusNotSent})
+		ClusterType: StatusSynced, ListenerType: StatusSynced, EndpointType: StatusSynced, RouteType: StatusIgnored})
 	if st.Name != "reviews-v2-1" || st.Namespace != "default" || st.Type != "sidecar" || st.IP != "127.0.9.7" || st.AdminAddress != "127.0.9.7:15000" {
 		t.Errorf("proxy identity = %+v", st)
 	}
@@ -187,7 +187,7 @@ func TestDeltaSyncAndEndpointOnlyUpdate(t *testing.T) {
 		seen[recv().GetTypeUrl()] = true
 	}
 	wantStatus(t, h, node.GetId(), map[string]string{
-		ClusterType: StatusSynced, ListenerType: StatusSynced, EndpointType: StatusSynced, RouteType: StatusNotSent})
+		ClusterType: StatusSynced, ListenerType: StatusSynced, EndpointType: StatusSynced, RouteType: StatusIgnored})
 
 	applyYAML(t, h.store, workloadYAML("reviews-3", "127.0.9.4"))
 	if resp := recv(); resp.GetTypeUrl() != EndpointType || len(resp.GetResources()) != 1 {

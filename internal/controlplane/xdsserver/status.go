@@ -11,7 +11,8 @@ import (
 const (
 	StatusSynced  = "SYNCED"   // the proxy ACKed the last version sent
 	StatusStale   = "STALE"    // sent but not ACKed yet, or NACKed
-	StatusNotSent = "NOT SENT" // nothing of this type sent on the current streams
+	StatusNotSent = "NOT SENT" // subscribed, but nothing of this type sent yet
+	StatusIgnored = "IGNORED"  // the proxy never subscribed to this type
 )
 
 // ProxyStatus is the sync status of one connected proxy.
@@ -31,6 +32,8 @@ type ProxyStatus struct {
 
 // TypeStatus is the sync status of one xDS type URL for one proxy.
 type TypeStatus struct {
+	// Subscribed says whether the proxy asked for this type.
+	Subscribed bool `json:"subscribed"`
 	// Sent is the version of the last response sent, Nonce its nonce.
 	Sent  string `json:"sent,omitempty"`
 	Nonce string `json:"nonce,omitempty"`
@@ -38,7 +41,7 @@ type TypeStatus struct {
 	Acked string `json:"acked,omitempty"`
 	// Nacked is the error detail of the proxy's NACK of the last response, if any.
 	Nacked string `json:"nacked,omitempty"`
-	// Status is StatusSynced, StatusStale or StatusNotSent.
+	// Status is StatusSynced, StatusStale, StatusNotSent or StatusIgnored.
 	Status string `json:"status"`
 }
 
@@ -95,12 +98,14 @@ func (p *proxyState) status() ProxyStatus {
 		Types: make(map[string]TypeStatus, len(TypeURLs)),
 	}
 	for _, t := range TypeURLs {
-		st.Types[t] = TypeStatus{Status: StatusNotSent}
+		st.Types[t] = TypeStatus{Status: StatusIgnored}
 	}
 	for t, ts := range p.types {
 		c := *ts
 		switch {
-		case c.Sent == "" && c.Nonce == "":
+		case c.Nonce == "" && !c.Subscribed:
+			c.Status = StatusIgnored
+		case c.Nonce == "":
 			c.Status = StatusNotSent
 		case c.Acked == c.Sent && c.Nacked == "":
 			c.Status = StatusSynced
