@@ -1,0 +1,142 @@
+package dataplane
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+func TestRouteMatching(t *testing.T) {
+	rc := &route.RouteConfiguration{Name: "9080", VirtualHosts: []*route.VirtualHost{
+		{Name: "reviews", Domains: []string{"reviews", "reviews:9080"}, Routes: []*route.Route{
+			{Name: "jason", Match: &route.RouteMatch{
+				PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"},
+				Headers: []*route.HeaderMatcher{{Name: "end-user", HeaderMatchSpecifier: &route.HeaderMatcher_StringMatch{
+					StringMatch: &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Exact{Exact: "jason"}}}}},
+			}, Action: clusterAction("v2")},
+			{Name: "exact", Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Path{Path: "/exact"}}, Action: clusterAction("exact")},
+			{Name: "regex", Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_SafeRegex{SafeRegex: &matcher.RegexMatcher{Regex: "/r/[0-9]+"}}}, Action: clusterAction("regex")},
+			{Name: "query", Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/q"},
+				QueryParameters: []*route.QueryParameterMatcher{{Name: "x", QueryParameterMatchSpecifier: &route.QueryParameterMatcher_StringMatch{
+					StringMatch: &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Prefix{Prefix: "a"}}}}}}, Action: clusterAction("query")},
+			{Name: "default", Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}}, Action: clusterAction("v1")},
+		}},
+		{Name: "wild", Domains: []string{"*.example.com"}, Routes: []*route.Route{{Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}}, Action: clusterAction("wild")}}},
+		{Name: "allow_any", Domains: []string{"*"}, Routes: []*route.Route{{Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}}, Action: clusterAction("any")}}},
+	}}
+	tbl, err := compileRoutes(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		host, target, user, want string
+	}{
+		{"reviews:9080", "/reviews/0", "", "v1"},
+		{"reviews:9080", "/reviews/0", "jason", "v2"},
+		{"reviews", "/exact", "", "exact"},
+		{"reviews", "/exact/more", "", "v1"},
+		{"reviews", "/r/42", "", "regex"},
+		{"reviews", "/r/42x", "", "v1"},
+		{"reviews", "/q?x=abc", "", "query"},
+		{"reviews", "/q?x=zzz", "", "v1"},
+		{"api.example.com", "/", "", "wild"},
+		{"other:80", "/", "", "any"},
+	}
+	for _, tc := range cases {
+		r := httptest.NewRequest("GET", "http://"+tc.host+tc.target, nil)
+		if tc.user != "" {
+			r.Header.Set("end-user", tc.user)
+		}
+		vh := tbl.vhost(tc.host)
+		if vh == nil {
+			t.Fatalf("%s: no virtual host", tc.host)
+		}
+		rt := vh.route(r)
+		if rt == nil || rt.cluster() != tc.want {
+			t.Errorf("%s%s user %q: got %v, want %s", tc.host, tc.target, tc.user, rt, tc.want)
+		}
+	}
+}
+
+func clusterAction(c string) *route.Route_Route {
+	return &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_Cluster{Cluster: c}}}
+}
+
+func TestWeightedClusters(t *testing.T) {
+	r := &route.Route{Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
+		Action: &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_WeightedClusters{WeightedClusters: &route.WeightedCluster{
+			Clusters: []*route.WeightedCluster_ClusterWeight{{Name: "a", Weight: wrapperspb.UInt32(80)}, {Name: "b", Weight: wrapperspb.UInt32(20)}}}}}}}
+	rr, err := compileRoute(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for range 10000 {
+		counts[rr.cluster()]++
+	}
+	// 80% of 10000, sd 40: allow ±5 sd.
+	if counts["a"] < 7800 || counts["a"] > 8200 {
+		t.Errorf("weights 80/20 gave %v", counts)
+	}
+}
+
+// TestRefused lists config weft proxy cannot honour: each must be refused (NACK), naming what.
+func TestRefused(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  config
+		want string
+	}{
+		{"unknown network filter", config{listeners: map[string]*listener.Listener{"l": {
+			Name: "l", Address: sock("0.0.0.0", 80),
+			FilterChains: []*listener.FilterChain{{Filters: []*listener.Filter{{Name: "envoy.filters.network.mongo_proxy",
+				ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(t, &cluster.Cluster{})}}}}},
+		}}}, "not supported"},
+		{"unknown listener filter", config{listeners: map[string]*listener.Listener{"l": {
+			Name: "l", Address: sock("0.0.0.0", 80), ListenerFilters: []*listener.ListenerFilter{{Name: "envoy.filters.listener.tls_inspector"}},
+		}}}, "tls_inspector"},
+		{"retries", config{routes: map[string]*route.RouteConfiguration{"r": {Name: "r", VirtualHosts: []*route.VirtualHost{{
+			Name: "v", Domains: []string{"*"}, Routes: []*route.Route{{Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
+				Action: &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_Cluster{Cluster: "c"}, RetryPolicy: &route.RetryPolicy{}}}}},
+		}}}}}, "retries"},
+		{"redirect", config{routes: map[string]*route.RouteConfiguration{"r": {Name: "r", VirtualHosts: []*route.VirtualHost{{
+			Name: "v", Domains: []string{"*"}, Routes: []*route.Route{{Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
+				Action: &route.Route_Redirect{Redirect: &route.RedirectAction{}}}},
+		}}}}}, "only route"},
+		{"maglev", config{clusters: map[string]*cluster.Cluster{"c": {Name: "c", ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
+			LbPolicy: cluster.Cluster_MAGLEV, ConnectTimeout: durationpb.New(1e9)}}}, "MAGLEV"},
+		{"tls transport socket", config{clusters: map[string]*cluster.Cluster{"c": {Name: "c", ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
+			TransportSocket: &core.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &core.TransportSocket_TypedConfig{TypedConfig: mustAny(t, &route.Route{})}}}}}, "not supported"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := compile(&tc.cfg, func(string, string) *endpointStats { return &endpointStats{} })
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func sock(ip string, port uint32) *core.Address {
+	return &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{Address: ip, PortSpecifier: &core.SocketAddress_PortValue{PortValue: port}}}}
+}
+
+func mustAny(t *testing.T, m proto.Message) *anypb.Any {
+	t.Helper()
+	a, err := anypb.New(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
