@@ -76,10 +76,12 @@ func (h *handler) apply(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	before := make([]*config.Object, len(objs))
-	for i, o := range objs {
+	before := make(map[config.Key]int64, len(objs)) // key -> version before; absent: new
+	for _, o := range objs {
 		o.Source = store.SourceAPI
-		before[i], _ = h.opts.Store.Get(o.Key())
+		if old, ok := h.opts.Store.Get(o.Key()); ok {
+			before[o.Key()] = old.ResourceVersion
+		}
 	}
 	stored, err := h.opts.Store.Apply(objs)
 	if err != nil {
@@ -87,12 +89,11 @@ func (h *handler) apply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := ChangeResponse{Results: make([]Result, 0, len(stored))}
-	for i, o := range stored {
+	for _, o := range stored {
 		action := ActionConfigured
-		switch {
-		case i >= len(before) || before[i] == nil:
+		if v, ok := before[o.Key()]; !ok {
 			action = ActionCreated
-		case before[i].ResourceVersion == o.ResourceVersion:
+		} else if v == o.ResourceVersion {
 			action = ActionUnchanged
 		}
 		resp.Results = append(resp.Results, resultFor(o, action))
