@@ -15,7 +15,8 @@ const (
 	StatusIgnored = "IGNORED"  // the proxy never subscribed to this type
 )
 
-// ProxyStatus is the sync status of one connected proxy.
+// ProxyStatus is the identity and sync status of one connected proxy, as
+// its xDS node and the server's bookkeeping tell them.
 type ProxyStatus struct {
 	ID             string                `json:"id"`
 	Name           string                `json:"name"`
@@ -25,6 +26,8 @@ type ProxyStatus struct {
 	AdminAddress   string                `json:"adminAddress,omitempty"`
 	Version        string                `json:"version,omitempty"`
 	Labels         map[string]string     `json:"labels,omitempty"`
+	ServiceAccount string                `json:"serviceAccount,omitempty"`
+	Service        *ServiceInfo          `json:"service,omitempty"` // WEFT_SERVICE, if announced
 	ConnectedSince time.Time             `json:"connectedSince"`
 	Streams        int                   `json:"streams"`
 	Types          map[string]TypeStatus `json:"types"`
@@ -94,6 +97,7 @@ func (p *proxyState) status() ProxyStatus {
 		ID: p.info.proxy.ID, Name: p.info.proxy.Name, Namespace: p.info.proxy.Namespace,
 		Type: p.info.proxy.Type, IP: p.info.proxy.IP, AdminAddress: p.info.admin,
 		Version: p.info.version, Labels: p.info.proxy.Labels,
+		ServiceAccount: p.info.proxy.ServiceAccount, Service: p.info.service,
 		ConnectedSince: p.since, Streams: p.streams,
 		Types: make(map[string]TypeStatus, len(TypeURLs)),
 	}
