@@ -127,7 +127,10 @@ func (s *Server) attach(key streamKey, node *core.Node) (string, error) {
 		p = &proxyState{info: info, since: time.Now(), types: map[string]*TypeStatus{}}
 		s.proxies[id] = p
 	} else {
+		// A proxy that reconnects before its old stream is closed: the
+		// new stream starts over, and so does its sync status.
 		p.info = info
+		p.types = map[string]*TypeStatus{}
 	}
 	p.streams++
 	s.mu.Unlock()
