@@ -94,3 +94,26 @@ func TestPersistedRegistrationsExpireAfterRestart(t *testing.T) {
 		t.Error("a user WorkloadEntry was removed")
 	}
 }
+
+func TestReconnectWithinGraceKeepsRegistration(t *testing.T) {
+	h := startServer(t, nil, time.Hour)
+	pending := func() int {
+		h.srv.mu.Lock()
+		defer h.srv.mu.Unlock()
+		return len(h.srv.pending)
+	}
+	ctx1, cancel1 := context.WithTimeout(context.Background(), time.Minute)
+	openSOTW(t, h, ctx1, "127.0.9.41", "reviews-v3-1", true).syncAll()
+	cancel1()
+	waitFor(t, "the removal scheduled", func() bool { return pending() == 1 })
+
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel2()
+	openSOTW(t, h, ctx2, "127.0.9.41", "reviews-v3-1", true).syncAll()
+	if n := pending(); n != 0 {
+		t.Errorf("%d removals still scheduled after the proxy came back", n)
+	}
+	if !stored(h.store, weKey("reviews-v3-1")) {
+		t.Error("the WorkloadEntry is gone")
+	}
+}
