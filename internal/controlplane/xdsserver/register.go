@@ -20,6 +20,8 @@ func (s *Server) autoRegister(p *proxyState) {
 	if info.service == nil {
 		return
 	}
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
 	px := info.proxy
 	weKey := config.Key{Kind: config.KindWorkloadEntry, Namespace: px.Namespace, Name: px.Name}
 	if existing, ok := s.opts.Store.Get(weKey); ok && !isAutoRegistered(existing) {
@@ -137,6 +139,14 @@ func (s *Server) expireRegistrations(now time.Time) (next time.Time, ok bool) {
 }
 
 func (s *Server) removeRegistration(key config.Key) {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	s.mu.Lock()
+	held := s.heldLocked(key)
+	s.mu.Unlock()
+	if held { // the proxy came back meanwhile
+		return
+	}
 	o, found := s.opts.Store.Get(key)
 	if !found || !isAutoRegistered(o) {
 		return

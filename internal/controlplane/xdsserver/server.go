@@ -66,6 +66,9 @@ type Server struct {
 	lastVersions map[string]map[string]string // node ID -> type URL -> version set
 	lastWarnings map[string]string            // node ID -> translate's warnings, joined
 
+	// regMu serializes auto-registrations and their removals.
+	regMu sync.Mutex
+
 	mu      sync.Mutex
 	streams map[streamKey]string   // stream -> node ID ("" before its first request)
 	proxies map[string]*proxyState // node ID -> state
