@@ -20,6 +20,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/weft-mesh/weft/internal/config"
 	"github.com/weft-mesh/weft/internal/controlplane/registry"
@@ -114,7 +115,12 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	xds := serverv3.NewServer(ctx, s.cache, callbacks{s}, sotw.WithOrderedADS())
-	g := grpc.NewServer()
+	g := grpc.NewServer(
+		// Notice dead proxies (their registration's grace starts then) and
+		// let proxies ping us as often as every few seconds.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	)
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, xds)
 	s.adoptPersisted()
 
@@ -133,6 +139,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		g.Stop()
 		<-errc
 	case err = <-errc:
+		g.Stop()
 		cancel()
 		err = fmt.Errorf("serving xDS on %s: %w", lis.Addr(), err)
 	}
