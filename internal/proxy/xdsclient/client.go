@@ -2,7 +2,6 @@ package xdsclient
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -10,17 +9,19 @@ import (
 	"sync"
 	"time"
 
-	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// Protocol variants of ADS.
+const (
+	// StateOfTheWorld: every response carries the whole set of a type.
+	StateOfTheWorld = "sotw"
+	// Delta: responses carry changed and removed resources only.
+	Delta = "delta"
 )
 
 // Options configure a Client.
@@ -31,33 +32,46 @@ type Options struct {
 	Node *core.Node
 	// Handler applies updates.
 	Handler Handler
-	// DialOptions are added to the gRPC dial (e.g. transport credentials).
+	// Protocol is StateOfTheWorld (default) or Delta.
+	Protocol string
+	// DialOptions come after the client's own (plaintext) dial options, so
+	// transport credentials given here replace plaintext.
 	DialOptions []grpc.DialOption
 	// MaxBackoff bounds the reconnect back-off (default 5s).
 	MaxBackoff time.Duration
-	Logger     *slog.Logger
+	// Logger receives the client's logs (default slog.Default()).
+	Logger *slog.Logger
 }
 
-// Client is an ADS client (state of the world). It keeps the last ACKed
-// resources of every type for config dumps.
+// Client is an ADS client. It subscribes to every listener and cluster,
+// then to the route configs and endpoints they reference, hands each update
+// to the Handler and keeps the last ACKed resources of every type for
+// config dumps. Its methods are safe for concurrent use.
 type Client struct {
 	opts Options
 	log  *slog.Logger
 
-	mu    sync.Mutex
-	state map[string]*typeState // by type URL
-	conn  bool
+	mu        sync.Mutex
+	state     map[string]*typeState // by type URL
+	connected bool
 }
 
-// typeState is what the client knows of one type.
+// typeState is what the client holds of one type: the last ACKed set.
 type typeState struct {
-	version   string // last ACKed
-	nonce     string
-	names     []string // subscribed names (nil = wildcard)
-	resources map[string]proto.Message
-	raw       []*anypb.Any
-	updated   time.Time
-	lastErr   string
+	version  string
+	raw      map[string]*anypb.Any
+	decoded  map[string]proto.Message
+	versions map[string]string // per-resource versions (delta)
+	updated  time.Time
+	lastNACK string
+	// nackVersion is the version last rejected and nackErr why; a server
+	// resending it gets the same NACK after nackDelay, without a retry.
+	nackVersion string
+	nackErr     error
+	nackDelay   time.Duration
+	// names is the subscription of a dependent type (RDS, EDS), derived
+	// from the ACKed listeners or clusters.
+	names []string
 }
 
 // Snapshot is the last ACKed state of one type.
@@ -65,235 +79,201 @@ type Snapshot struct {
 	TypeURL   string
 	Version   string
 	Updated   time.Time
-	Resources []*anypb.Any
-	LastNACK  string
+	Resources []*anypb.Any // sorted by name
+	// LastNACK is the error of the last rejected response, if the last
+	// response of this type was rejected.
+	LastNACK string
 }
 
+// subscribeOrder is the order of the initial subscriptions.
+var subscribeOrder = []string{ClusterType, ListenerType, RouteType, EndpointType}
+
+// dumpOrder is Envoy's config dump order.
+var dumpOrder = []string{ListenerType, RouteType, ClusterType, EndpointType}
+
 // New returns a client; call Run to connect.
-func New(opts Options) *Client {
-	if opts.MaxBackoff == 0 {
+func New(opts Options) (*Client, error) {
+	if opts.Address == "" || opts.Node == nil || opts.Handler == nil {
+		return nil, fmt.Errorf("xds client: Address, Node and Handler are required")
+	}
+	switch opts.Protocol {
+	case "":
+		opts.Protocol = StateOfTheWorld
+	case StateOfTheWorld, Delta:
+	default:
+		return nil, fmt.Errorf("xds client: protocol %q: want %q or %q", opts.Protocol, StateOfTheWorld, Delta)
+	}
+	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 5 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	c := &Client{opts: opts, log: opts.Logger.With("component", "xdsclient"), state: map[string]*typeState{}}
-	for _, t := range []string{ListenerType, ClusterType, RouteType, EndpointType} {
-		c.state[t] = &typeState{}
+	for _, t := range subscribeOrder {
+		c.state[t] = &typeState{raw: map[string]*anypb.Any{}, decoded: map[string]proto.Message{}, versions: map[string]string{}}
 	}
-	return c
+	return c, nil
 }
 
-// Snapshots returns the last ACKed resources of every type.
+// Snapshots returns the last ACKed resources of every type, in Envoy's
+// config dump order (listeners, routes, clusters, endpoints).
 func (c *Client) Snapshots() []Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []Snapshot
-	for _, t := range []string{ListenerType, RouteType, ClusterType, EndpointType} {
+	out := make([]Snapshot, 0, len(dumpOrder))
+	for _, t := range dumpOrder {
 		s := c.state[t]
-		out = append(out, Snapshot{TypeURL: t, Version: s.version, Updated: s.updated, Resources: s.raw, LastNACK: s.lastErr})
+		names := make([]string, 0, len(s.raw))
+		for n := range s.raw {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		res := make([]*anypb.Any, len(names))
+		for i, n := range names {
+			res[i] = s.raw[n]
+		}
+		out = append(out, Snapshot{TypeURL: t, Version: s.version, Updated: s.updated, Resources: res, LastNACK: s.lastNACK})
 	}
 	return out
 }
 
-// Connected reports whether the ADS stream is up.
+// Connected reports whether an ADS stream is up.
 func (c *Client) Connected() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.conn
+	return c.connected
 }
 
-// Run connects and serves updates until ctx ends, reconnecting with back-off.
+func (c *Client) setConnected(v bool) {
+	c.mu.Lock()
+	c.connected = v
+	c.mu.Unlock()
+}
+
+// Run connects and serves updates until ctx ends, reconnecting with
+// jittered exponential back-off; the Handler keeps its config meanwhile.
+// It returns nil when ctx ends, or a KindConnect *Error if the address
+// cannot be used at all.
 func (c *Client) Run(ctx context.Context) error {
-	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, c.opts.DialOptions...)
-	cc, err := grpc.NewClient(c.opts.Address, opts...)
+	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, c.opts.DialOptions...)
+	cc, err := grpc.NewClient(c.opts.Address, dial...)
 	if err != nil {
-		return fmt.Errorf("xds client for %s: %w", c.opts.Address, err)
+		return newError(KindConnect, "", fmt.Errorf("dialling %s: %w", c.opts.Address, err))
 	}
 	defer cc.Close()
-	backoff := 100 * time.Millisecond
+	const minBackoff = 100 * time.Millisecond
+	backoff := minBackoff
 	for {
 		start := time.Now()
-		err := c.stream(ctx, cc)
+		var err error
+		if c.opts.Protocol == Delta {
+			err = c.runDelta(ctx, cc)
+		} else {
+			err = c.runSOTW(ctx, cc)
+		}
 		c.setConnected(false)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if time.Since(start) > 10*time.Second {
-			backoff = 100 * time.Millisecond
+		if time.Since(start) > 2*c.opts.MaxBackoff {
+			backoff = minBackoff // the stream was healthy for a while
 		}
-		c.log.Warn("xds stream ended; reconnecting", "address", c.opts.Address, "err", err, "backoff", backoff)
+		wait := backoff/2 + rand.N(backoff/2+1)
+		c.log.Warn("xds stream ended; reconnecting", "address", c.opts.Address, "err", err, "in", wait)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(backoff + time.Duration(rand.Int64N(int64(backoff/2)+1))):
+		case <-time.After(wait):
 		}
 		backoff = min(backoff*2, c.opts.MaxBackoff)
 	}
 }
 
-func (c *Client) setConnected(v bool) {
-	c.mu.Lock()
-	c.conn = v
-	c.mu.Unlock()
+// update is one decoded response, ready to be handed to the Handler.
+type update struct {
+	typeURL  string
+	version  string
+	raw      map[string]*anypb.Any
+	decoded  map[string]proto.Message
+	versions map[string]string
 }
 
-// stream runs one ADS stream.
-func (c *Client) stream(ctx context.Context, cc *grpc.ClientConn) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	s, err := discovery.NewAggregatedDiscoveryServiceClient(cc).StreamAggregatedResources(ctx)
-	if err != nil {
-		return err
+// apply hands an update to the Handler and, if it is accepted, makes it the
+// last ACKed state. It returns the new subscription of the dependent type
+// when that changed (changed false otherwise).
+func (c *Client) apply(u update) (dependent string, names []string, changed bool, err error) {
+	if err := c.opts.Handler.Update(u.typeURL, u.version, u.decoded); err != nil {
+		err = newError(KindRejected, u.typeURL, err)
+		c.recordNACK(u.typeURL, u.version, err)
+		return "", nil, false, err
 	}
-	c.mu.Lock()
-	// A new stream subscribes afresh: routes and endpoints follow the first
-	// listeners and clusters it receives.
-	c.state[RouteType].names, c.state[EndpointType].names = nil, nil
-	var first []*discovery.DiscoveryRequest
-	for _, t := range []string{ClusterType, ListenerType} {
-		st := c.state[t]
-		first = append(first, &discovery.DiscoveryRequest{Node: c.opts.Node, TypeUrl: t, VersionInfo: st.version})
-	}
-	c.mu.Unlock()
-	for _, r := range first {
-		if err := s.Send(r); err != nil {
-			return err
-		}
-	}
-	for {
-		resp, err := s.Recv()
-		if err != nil {
-			return err
-		}
-		c.setConnected(true)
-		reqs := c.handle(resp)
-		for _, r := range reqs {
-			r.Node = c.opts.Node
-			if err := s.Send(r); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-// handle applies a response and returns the requests to send: the ACK or
-// NACK, and new subscriptions for routes or endpoints.
-func (c *Client) handle(resp *discovery.DiscoveryResponse) []*discovery.DiscoveryRequest {
-	t := resp.GetTypeUrl()
-	c.mu.Lock()
-	st, ok := c.state[t]
-	c.mu.Unlock()
-	if !ok {
-		return []*discovery.DiscoveryRequest{{TypeUrl: t, ResponseNonce: resp.GetNonce(),
-			ErrorDetail: &status.Status{Code: int32(codes.InvalidArgument), Message: "weft proxy does not subscribe to " + t}}}
-	}
-	resources, err := decode(t, resp.GetResources())
-	if err == nil {
-		err = c.opts.Handler.Update(t, resp.GetVersionInfo(), resources)
-	}
+	dec := decoders[u.typeURL]
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st.nonce = resp.GetNonce()
-	if err != nil {
-		st.lastErr = err.Error()
-		c.log.Error("rejected config (NACK)", "type", shortType(t), "version", resp.GetVersionInfo(), "err", err)
-		return []*discovery.DiscoveryRequest{{TypeUrl: t, VersionInfo: st.version, ResponseNonce: st.nonce, ResourceNames: st.names,
-			ErrorDetail: &status.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}}}
+	st := c.state[u.typeURL]
+	st.version, st.raw, st.decoded, st.updated, st.lastNACK = u.version, u.raw, u.decoded, time.Now(), ""
+	st.nackVersion, st.nackErr, st.nackDelay = "", nil, 0
+	if u.versions != nil {
+		st.versions = u.versions
 	}
-	st.version, st.resources, st.raw, st.updated, st.lastErr = resp.GetVersionInfo(), resources, resp.GetResources(), time.Now(), ""
-	c.log.Debug("applied config (ACK)", "type", shortType(t), "version", st.version, "resources", len(resources))
-	out := []*discovery.DiscoveryRequest{{TypeUrl: t, VersionInfo: st.version, ResponseNonce: st.nonce, ResourceNames: st.names}}
-	switch t {
-	case ListenerType:
-		out = append(out, c.resubscribe(RouteType, routeNames(resources))...)
-	case ClusterType:
-		out = append(out, c.resubscribe(EndpointType, edsNames(resources))...)
+	c.log.Debug("applied config (ACK)", "type", shortType(u.typeURL), "version", u.version, "resources", len(u.decoded))
+	if dec.dependent == "" {
+		return "", nil, false, nil
 	}
-	return out
+	names = dec.follow(u.decoded)
+	dep := c.state[dec.dependent]
+	if equalStrings(dep.names, names) {
+		return "", nil, false, nil
+	}
+	dep.names = names
+	return dec.dependent, names, true, nil
 }
 
-// resubscribe returns a request when the names of a type changed. Locked.
-func (c *Client) resubscribe(t string, names []string) []*discovery.DiscoveryRequest {
-	st := c.state[t]
-	if st.names != nil && equal(st.names, names) {
-		return nil
+// recordNACK remembers why version of typeURL was rejected.
+func (c *Client) recordNACK(typeURL, version string, err error) {
+	c.log.Error("rejected config (NACK)", "type", shortType(typeURL), "version", version, "err", err)
+	c.mu.Lock()
+	if st, ok := c.state[typeURL]; ok {
+		st.lastNACK, st.nackVersion, st.nackErr = err.Error(), version, err
 	}
-	st.names = names
-	return []*discovery.DiscoveryRequest{{TypeUrl: t, VersionInfo: st.version, ResponseNonce: st.nonce, ResourceNames: names}}
+	c.mu.Unlock()
 }
 
-func decode(t string, anys []*anypb.Any) (map[string]proto.Message, error) {
-	out := make(map[string]proto.Message, len(anys))
-	for _, a := range anys {
-		if a.GetTypeUrl() != t {
-			return nil, fmt.Errorf("resource of type %s in a %s response", a.GetTypeUrl(), shortType(t))
-		}
-		m, err := a.UnmarshalNew()
-		if err != nil {
-			return nil, fmt.Errorf("decoding %s: %w", shortType(t), err)
-		}
-		name := resourceName(m)
-		if name == "" {
-			return nil, errors.New("a " + shortType(t) + " resource has no name")
-		}
-		out[name] = m
+// repeatedNACK returns the error of the last NACK when a server resends the
+// version it had (go-control-plane answers a NACK with the same config at
+// once). Versions are content hashes, so the answer cannot change; it waits
+// a growing delay (up to MaxBackoff) so the exchange does not spin.
+func (c *Client) repeatedNACK(ctx context.Context, typeURL, version string) (error, bool) {
+	c.mu.Lock()
+	st := c.state[typeURL]
+	if st == nil || version == "" || st.nackErr == nil || st.nackVersion != version {
+		c.mu.Unlock()
+		return nil, false
 	}
-	return out, nil
+	st.nackDelay = min(max(2*st.nackDelay, 100*time.Millisecond), c.opts.MaxBackoff)
+	delay, err := st.nackDelay, st.nackErr
+	c.mu.Unlock()
+	select {
+	case <-ctx.Done():
+	case <-time.After(delay):
+	}
+	return err, true
 }
 
-func resourceName(m proto.Message) string {
-	switch r := m.(type) {
-	case interface{ GetName() string }:
-		return r.GetName()
-	case interface{ GetClusterName() string }:
-		return r.GetClusterName()
+// current returns a type's ACKed version, subscription and resource versions.
+func (c *Client) current(typeURL string) (version string, names []string, versions map[string]string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.state[typeURL]
+	versions = make(map[string]string, len(st.versions))
+	for k, v := range st.versions {
+		versions[k] = v
 	}
-	return ""
+	return st.version, st.names, versions
 }
 
-// routeNames lists the RDS route configs the listeners' HTTP connection managers use.
-func routeNames(ls map[string]proto.Message) []string {
-	set := map[string]bool{}
-	for _, m := range ls {
-		for _, fc := range m.(*listener.Listener).GetFilterChains() {
-			for _, f := range fc.GetFilters() {
-				h := &hcm.HttpConnectionManager{}
-				if f.GetTypedConfig().MessageIs(h) && f.GetTypedConfig().UnmarshalTo(h) == nil && h.GetRds() != nil {
-					set[h.GetRds().GetRouteConfigName()] = true
-				}
-			}
-		}
-	}
-	return sortedSet(set)
-}
-
-// edsNames lists the EDS service names of the clusters.
-func edsNames(cs map[string]proto.Message) []string {
-	set := map[string]bool{}
-	for name, m := range cs {
-		c := m.(*cluster.Cluster)
-		if c.GetType() != cluster.Cluster_EDS {
-			continue
-		}
-		if n := c.GetEdsClusterConfig().GetServiceName(); n != "" {
-			name = n
-		}
-		set[name] = true
-	}
-	return sortedSet(set)
-}
-
-func sortedSet(set map[string]bool) []string {
-	out := make([]string, 0, len(set))
-	for k := range set {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func equal(a, b []string) bool {
+func equalStrings(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -303,18 +283,4 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
-}
-
-func shortType(t string) string {
-	switch t {
-	case ListenerType:
-		return "LDS"
-	case RouteType:
-		return "RDS"
-	case ClusterType:
-		return "CDS"
-	case EndpointType:
-		return "EDS"
-	}
-	return t
 }
