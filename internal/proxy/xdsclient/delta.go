@@ -174,4 +174,3 @@ func diffNames(a, b []string) (added, removed []string) {
 	}
 	return added, removed
 }
-
