@@ -2,8 +2,30 @@ package cli
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"github.com/weft-mesh/weft/internal/demo"
 )
 
-// runDemo is being built; its owner replaces this file.
-func runDemo(_ context.Context, _ *Env) error { return errors.New("not built yet") }
+// runDemo runs Bookinfo with sidecars, an ingress gateway and load.
+func runDemo(ctx context.Context, env *Env) error {
+	fs := newFlags(env, "demo")
+	noLoad := fs.Bool("no-load", false, "do not send the light background load")
+	ipBase := fs.String("ip-base", "127.0.1.0", "workloads get the next six addresses as pod IPs")
+	ingress := fs.String("ingress", "127.0.0.1:8080", "address of the ingress gateway")
+	cpIP := fs.String("control-plane-ip", "127.0.0.1", "address of the control plane (ports 15010 and 15014)")
+	dataDir := fs.String("data-dir", "", "keep config and logs here (default: a temporary directory)")
+	if err := fs.Parse(env.Args); err != nil {
+		return err
+	}
+	base, err := netip.ParseAddr(*ipBase)
+	if err != nil {
+		return fmt.Errorf("--ip-base: %w", err)
+	}
+	return demo.Run(ctx, demo.Options{
+		NoLoad: *noLoad, IPBase: base, Ingress: *ingress, ControlPlaneIP: *cpIP, DataDir: *dataDir,
+		Out: env.Stdout, Logger: slog.New(slog.NewTextHandler(env.Stderr, nil)),
+	})
+}

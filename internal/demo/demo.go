@@ -1,0 +1,271 @@
+// Package demo runs `weft demo`: the control plane, Istio's Bookinfo with a
+// sidecar beside every workload, an ingress gateway and a light load, each a
+// real process of this same binary.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/weft-mesh/weft/internal/controlplane/api"
+)
+
+// Options configure the demo.
+type Options struct {
+	NoLoad         bool
+	IPBase         netip.Addr // workloads get IPBase+1 … +6
+	Ingress        string     // ip:port of the ingress gateway
+	ControlPlaneIP string
+	DataDir        string // "" = a temporary directory, removed at the end
+	Executable     string // the weft binary; "" = this process's
+	Out            io.Writer
+	Logger         *slog.Logger
+}
+
+// workload is one Bookinfo instance.
+type workload struct {
+	name, service, version string
+}
+
+var workloads = []workload{
+	{"productpage-v1-1", "productpage", "v1"},
+	{"details-v1-1", "details", "v1"},
+	{"reviews-v1-1", "reviews", "v1"},
+	{"reviews-v2-1", "reviews", "v2"},
+	{"reviews-v3-1", "reviews", "v3"},
+	{"ratings-v1-1", "ratings", "v1"},
+}
+
+// Run starts the demo and blocks until ctx ends or a process dies.
+func Run(ctx context.Context, opts Options) (err error) {
+	if err := defaults(&opts); err != nil {
+		return err
+	}
+	ingressIP, ingressPort, err := net.SplitHostPort(opts.Ingress)
+	if err != nil {
+		return fmt.Errorf("--ingress %q: %w", opts.Ingress, err)
+	}
+	if opts.DataDir == "" {
+		dir, err := os.MkdirTemp("", "weft-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		opts.DataDir = dir
+	}
+	logs := filepath.Join(opts.DataDir, "logs")
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		return err
+	}
+	sup := newSupervisor(opts.Executable, logs, opts.Logger)
+	defer sup.stopAll(10 * time.Second)
+
+	xds := net.JoinHostPort(opts.ControlPlaneIP, "15010")
+	apiURL := "http://" + net.JoinHostPort(opts.ControlPlaneIP, "15014")
+	if err := sup.start("control-plane", "control-plane", "--data-dir", filepath.Join(opts.DataDir, "control-plane"),
+		"--xds-address", xds, "--http-address", net.JoinHostPort(opts.ControlPlaneIP, "15014")); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, sup, 30*time.Second, "the control plane API at "+apiURL, func() error { return get(apiURL + api.ProxiesPath) }); err != nil {
+		return err
+	}
+	client := api.NewClient(apiURL)
+	if _, err := client.Apply(ctx, "weft-demo", []byte(gatewayYAML(ingressPort))); err != nil {
+		return fmt.Errorf("applying the Bookinfo gateway: %w", err)
+	}
+	if err := sup.start("istio-ingressgateway", "gateway", "--ip", ingressIP, "--xds-address", xds); err != nil {
+		return err
+	}
+	ips, err := startWorkloads(sup, opts.IPBase, xds)
+	if err != nil {
+		return err
+	}
+	page := "http://" + opts.Ingress + "/productpage"
+	for _, ip := range append(ips, ingressIP) {
+		ready := "http://" + net.JoinHostPort(ip, "15021") + "/healthz/ready"
+		if err := waitFor(ctx, sup, 60*time.Second, "the proxy at "+ip, func() error { return get(ready) }); err != nil {
+			return err
+		}
+	}
+	if err := waitFor(ctx, sup, 60*time.Second, "the product page at "+page, func() error { return getPage(page) }); err != nil {
+		return err
+	}
+	printReady(opts.Out, page, apiURL, logs)
+	if !opts.NoLoad {
+		go load(ctx, page)
+	}
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(opts.Out, "\nstopping the demo…")
+		return nil
+	case d := <-sup.died:
+		return fmt.Errorf("%s exited unexpectedly (%v); its log: %s", d.name, d.err, d.log)
+	}
+}
+
+func defaults(o *Options) error {
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if o.Executable == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("finding the weft binary: %w", err)
+		}
+		o.Executable = exe
+	}
+	if !o.IPBase.IsValid() || !o.IPBase.Is4() || !o.IPBase.IsLoopback() {
+		return fmt.Errorf("--ip-base %v: want an IPv4 loopback address such as 127.0.1.0", o.IPBase)
+	}
+	if ip := net.ParseIP(o.ControlPlaneIP); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("--control-plane-ip %q: want a loopback address", o.ControlPlaneIP)
+	}
+	return nil
+}
+
+func startWorkloads(sup *supervisor, base netip.Addr, xds string) ([]string, error) {
+	var ips []string
+	ip := base
+	for _, w := range workloads {
+		ip = ip.Next()
+		ips = append(ips, ip.String())
+		err := sup.start(w.name, "run", "--name", w.name, "--namespace", "default", "--service", w.service,
+			"--version", w.version, "--port", "http:9080", "--service-account", "bookinfo-"+w.service,
+			"--ip", ip.String(), "--xds-address", xds, "--", sup.exe, "bookinfo", w.service)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return ips, nil
+}
+
+func printReady(w io.Writer, page, apiURL, logs string) {
+	fmt.Fprintf(w, `
+weft demo is running: Bookinfo with a sidecar beside every workload.
+
+  Bookinfo (through the ingress gateway):  %s
+  Control plane API:                       %s
+  Logs of every process:                   %s
+
+Try, in another terminal:
+  go run ./cmd/weft proxy-status
+  go run ./cmd/weft apply -f ../shared/istio-samples/bookinfo/destination-rule-all.yaml
+  go run ./cmd/weft apply -f ../shared/istio-samples/bookinfo/virtual-service-all-v1.yaml
+  go run ./cmd/weft proxy-config routes productpage-v1-1.default
+
+(set WEFT_CONTROL_PLANE=%s if the control plane is not on 127.0.0.1)
+Ctrl-C stops everything.
+`, page, apiURL, logs, apiURL)
+}
+
+// gatewayYAML exposes the product page on the ingress, as Bookinfo's gateway sample does.
+func gatewayYAML(port string) string {
+	return strings.ReplaceAll(`apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: bookinfo-gateway
+  namespace: default
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+  - port: {number: PORT, name: http, protocol: HTTP}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: bookinfo
+  namespace: default
+spec:
+  hosts: ["*"]
+  gateways: [bookinfo-gateway]
+  http:
+  - match:
+    - uri: {exact: /productpage}
+    - uri: {prefix: /static}
+    - uri: {exact: /login}
+    - uri: {exact: /logout}
+    - uri: {prefix: /api/v1/products}
+    route:
+    - destination:
+        host: productpage
+        port: {number: 9080}
+`, "PORT", port)
+}
+
+var plain = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}}
+
+func get(url string) error {
+	resp, err := plain.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
+	}
+	return nil
+}
+
+func getPage(url string) error {
+	resp, err := plain.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Reviews served by") {
+		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
+	}
+	return nil
+}
+
+// waitFor polls check until it passes, the bound passes, ctx ends or a process dies.
+func waitFor(ctx context.Context, sup *supervisor, bound time.Duration, what string, check func() error) error {
+	deadline := time.Now().Add(bound)
+	for {
+		err := check()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("waiting %s for %s: %w (logs: %s)", bound, what, err, sup.logs)
+		}
+		select {
+		case <-ctx.Done():
+			return errors.New("interrupted")
+		case d := <-sup.died:
+			return fmt.Errorf("%s exited while starting (%v); its log: %s", d.name, d.err, d.log)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// load requests the product page every 250 ms until ctx ends.
+func load(ctx context.Context, url string) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = getPage(url)
+		}
+	}
+}
