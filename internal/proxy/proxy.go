@@ -1,0 +1,266 @@
+// Package proxy wires weft's proxy process: the data plane, the xDS client
+// feeding it, the admin and health endpoints, and graceful draining. It
+// runs as a sidecar (weft proxy, weft run) or as a gateway (weft gateway).
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/weft-mesh/weft/internal/proxy/admin"
+	"github.com/weft-mesh/weft/internal/proxy/dataplane"
+	"github.com/weft-mesh/weft/internal/proxy/xdsclient"
+)
+
+// Modes of a proxy (the node ID's TYPE).
+const (
+	ModeSidecar = dataplane.ModeSidecar
+	ModeRouter  = dataplane.ModeRouter
+)
+
+// Options configure a proxy. Zero fields get the defaults of
+// docs/architecture.md (see Options.withDefaults).
+type Options struct {
+	Mode           string // ModeSidecar (default) or ModeRouter
+	Name           string // workload name; default SERVICE-VERSION-xxxxx
+	Namespace      string // default "default"
+	Service        string // announced for auto-registration (WEFT_SERVICE) when set
+	Version        string // the workload's version (label "version")
+	ServiceAccount string
+	Ports          []Port
+	Labels         map[string]string
+	// IP is the pod IP. Zero: a sidecar picks a free random 127.X.Y.Z; a
+	// gateway uses 127.0.0.1.
+	IP netip.Addr
+
+	XDSAddress     string // default 127.0.0.1:15010
+	XDSProtocol    string // xdsclient.StateOfTheWorld (default) or xdsclient.Delta
+	XDSDialOptions []grpc.DialOption
+
+	AdminPort, OutboundPort, InboundPort, HealthPort uint32 // 15000, 15001, 15006, 15021
+	DrainTime                                        time.Duration // default 5s
+
+	ProxyVersion string // weft's version, announced as ISTIO_VERSION
+	Logger       *slog.Logger
+}
+
+// withDefaults fills the zero fields.
+func (o Options) withDefaults() (Options, error) {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	defPort := func(p *uint32, v uint32) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	def(&o.Mode, ModeSidecar)
+	if o.Mode != ModeSidecar && o.Mode != ModeRouter {
+		return o, fmt.Errorf("mode %q: want %s or %s", o.Mode, ModeSidecar, ModeRouter)
+	}
+	def(&o.Namespace, "default")
+	def(&o.XDSAddress, "127.0.0.1:15010")
+	defPort(&o.AdminPort, 15000)
+	defPort(&o.OutboundPort, 15001)
+	defPort(&o.InboundPort, 15006)
+	defPort(&o.HealthPort, 15021)
+	if o.DrainTime <= 0 {
+		o.DrainTime = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	o.Labels = withServiceLabels(o.Labels, o.Service, o.Version)
+	if o.Name == "" {
+		o.Name = defaultName(o)
+	}
+	if !o.IP.IsValid() {
+		if o.Mode == ModeRouter {
+			o.IP = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		} else {
+			ip, err := RandomLoopbackIP(o.AdminPort, o.OutboundPort, o.InboundPort, o.HealthPort)
+			if err != nil {
+				return o, err
+			}
+			o.IP = ip
+		}
+	}
+	return o, nil
+}
+
+// withServiceLabels adds app=SERVICE and version=VERSION unless given.
+func withServiceLabels(labels map[string]string, service, version string) map[string]string {
+	out := make(map[string]string, len(labels)+2)
+	for k, v := range labels {
+		out[k] = v
+	}
+	if _, ok := out["app"]; !ok && service != "" {
+		out["app"] = service
+	}
+	if _, ok := out["version"]; !ok && version != "" {
+		out["version"] = version
+	}
+	return out
+}
+
+// defaultName is SERVICE-VERSION-xxxxx (like a pod name), or
+// weft-proxy-xxxxx without a service.
+func defaultName(o Options) string {
+	base := o.Service
+	if base == "" {
+		base = "weft-proxy"
+	}
+	if o.Version != "" {
+		base += "-" + o.Version
+	}
+	return base + "-" + randomSuffix(5)
+}
+
+// Proxy is a running proxy.
+type Proxy struct {
+	opts    Options
+	log     *slog.Logger
+	dp      *dataplane.Dataplane
+	xds     *xdsclient.Client
+	admin   *admin.Server
+	stopXDS context.CancelFunc
+	xdsDone chan error
+}
+
+// Start starts the data plane, the admin and health servers and the xDS
+// client. Stop it with Shutdown.
+func Start(opts Options) (*Proxy, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("proxy options: %w", err)
+	}
+	p := &Proxy{opts: opts, log: opts.Logger.With("component", "proxy")}
+	p.dp, err = dataplane.New(dataplane.Options{
+		Mode: opts.Mode, IP: opts.IP, OutboundPort: opts.OutboundPort, InboundPort: opts.InboundPort,
+		DrainTime: opts.DrainTime, Logger: opts.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting data plane: %w", err)
+	}
+	adminAddr := p.hostPort(opts.AdminPort)
+	node, err := opts.node(adminAddr)
+	if err != nil {
+		return nil, p.abort(err)
+	}
+	p.xds, err = xdsclient.New(xdsclient.Options{
+		Address: opts.XDSAddress, Node: node, Handler: p.dp, Protocol: opts.XDSProtocol,
+		DialOptions: opts.XDSDialOptions, Logger: opts.Logger,
+	})
+	if err != nil {
+		return nil, p.abort(err)
+	}
+	p.admin = admin.New(admin.Options{Node: node, Config: p.xds, Data: p.dp, Version: opts.ProxyVersion, Logger: opts.Logger})
+	if err := p.admin.Listen(adminAddr, p.hostPort(opts.HealthPort)); err != nil {
+		return nil, p.abort(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.stopXDS, p.xdsDone = cancel, make(chan error, 1)
+	go func() { p.xdsDone <- p.xds.Run(ctx) }()
+	p.log.Info("proxy started", "id", node.GetId(), "xds", opts.XDSAddress, "admin", adminAddr)
+	return p, nil
+}
+
+// abort undoes a partial Start.
+func (p *Proxy) abort(err error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if p.admin != nil {
+		_ = p.admin.Close(ctx)
+	}
+	_ = p.dp.Shutdown(ctx)
+	return err
+}
+
+func (p *Proxy) hostPort(port uint32) string {
+	return netip.AddrPortFrom(p.opts.IP, uint16(port)).String()
+}
+
+// IP returns the proxy's pod IP.
+func (p *Proxy) IP() netip.Addr { return p.opts.IP }
+
+// Name returns the workload name.
+func (p *Proxy) Name() string { return p.opts.Name }
+
+// Options returns the options in effect, defaults filled in.
+func (p *Proxy) Options() Options { return p.opts }
+
+// AdminAddress returns IP:ADMIN_PORT.
+func (p *Proxy) AdminAddress() string { return p.hostPort(p.opts.AdminPort) }
+
+// OutboundURL returns the HTTP proxy URL apps use: http://IP:OUTBOUND_PORT.
+func (p *Proxy) OutboundURL() string {
+	return "http://" + p.opts.IP.String() + ":" + strconv.FormatUint(uint64(p.opts.OutboundPort), 10)
+}
+
+// Ready reports whether the data plane has its config and serves.
+func (p *Proxy) Ready() bool { return p.admin.State() == admin.StateLive }
+
+// WaitReady polls Ready until it holds or ctx ends.
+func (p *Proxy) WaitReady(ctx context.Context) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for !p.Ready() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the proxy to be ready (xDS from %s): %w", p.opts.XDSAddress, ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// Shutdown drains: health turns 503 at once, the data plane stops
+// accepting and finishes requests in flight within DrainTime, then the xDS
+// client and the admin servers stop.
+func (p *Proxy) Shutdown() error {
+	p.log.Info("draining", "drain_time", p.opts.DrainTime)
+	p.admin.SetDraining()
+	ctx, cancel := context.WithTimeout(context.Background(), p.opts.DrainTime)
+	defer cancel()
+	var errs []error
+	if err := p.dp.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("data plane shutdown: %w", err))
+	}
+	p.stopXDS()
+	if err := <-p.xdsDone; err != nil {
+		errs = append(errs, err)
+	}
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), time.Second)
+	defer cancelClose()
+	if err := p.admin.Close(closeCtx); err != nil {
+		errs = append(errs, fmt.Errorf("admin shutdown: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Run starts a proxy and serves until ctx ends, then drains.
+func Run(ctx context.Context, opts Options) error {
+	p, err := Start(opts)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-p.xdsDone:
+		p.xdsDone <- err // Shutdown reads it
+		if err != nil {
+			_ = p.Shutdown()
+			return fmt.Errorf("xds client: %w", err)
+		}
+	}
+	return p.Shutdown()
+}
