@@ -44,7 +44,7 @@ type Options struct {
 	XDSProtocol    string // xdsclient.StateOfTheWorld (default) or xdsclient.Delta
 	XDSDialOptions []grpc.DialOption
 
-	AdminPort, OutboundPort, InboundPort, HealthPort uint32 // 15000, 15001, 15006, 15021
+	AdminPort, OutboundPort, InboundPort, HealthPort uint32        // 15000, 15001, 15006, 15021
 	DrainTime                                        time.Duration // default 5s
 
 	ProxyVersion string // weft's version, announced as ISTIO_VERSION
