@@ -1,0 +1,86 @@
+// Command bench measures weft's data plane side by side with no proxy, an
+// nginx pair and an HAProxy pair (the reference configs in ref/, from our
+// team's shared bench folder), with fortio as client and echo server, and
+// writes the results as a Markdown table.
+//
+//	go run ./bench [-duration 30s] [-qps 1000] [-connections 16] [-rounds 1] [-out bench/RESULTS.md]
+//
+// It needs nginx and haproxy on PATH (Debian packages nginx, haproxy).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	duration    time.Duration
+	qps         float64
+	connections int
+	rounds      int
+	out         string
+	only        string
+}
+
+func main() {
+	var o options
+	flag.DurationVar(&o.duration, "duration", 30*time.Second, "length of each run")
+	flag.Float64Var(&o.qps, "qps", 1000, "target requests per second")
+	flag.IntVar(&o.connections, "connections", 16, "client connections")
+	flag.IntVar(&o.rounds, "rounds", 1, "interleaved rounds of every configuration")
+	flag.StringVar(&o.out, "out", "bench/RESULTS.md", "where to write the Markdown results")
+	flag.StringVar(&o.only, "only", "", "run only this pair (haproxy or weft) besides direct and nginx, the references")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		log.Fatalf("bench: %v", err)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	dir, err := os.MkdirTemp("", "weft-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	procs := &procSet{}
+	defer procs.stopAll()
+	env, err := setup(ctx, dir, procs, o.only)
+	if err != nil {
+		return err
+	}
+	pinSelf(0)
+	var results []result
+	for round := 0; round < o.rounds; round++ {
+		for _, uniform := range []bool{false, true} {
+			for _, cfg := range env.configs {
+				if o.only != "" && o.only != cfg.name && cfg.name != "direct" && cfg.name != "nginx" {
+					continue
+				}
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				r, err := measure(ctx, cfg, o, uniform)
+				if err != nil {
+					return fmt.Errorf("%s: %w", cfg.name, err)
+				}
+				log.Printf("%-8s uniform=%-5v qps=%.0f p50=%.3fms p99=%.3fms errors=%d", cfg.name, uniform, r.qps, r.p50, r.p99, r.errors)
+				results = append(results, r)
+			}
+		}
+	}
+	table := render(results, o, env.versions)
+	fmt.Print(table)
+	if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(o.out, []byte(table), 0o644)
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"fortio.org/fortio/fhttp"
+	"fortio.org/fortio/periodic"
+)
+
+// result is one run of one configuration.
+type result struct {
+	name                string
+	uniform             bool
+	qps                 float64
+	p50, p90, p99, p999 float64 // ms
+	errors              int64
+	cpuPer1000          float64 // vCPU of all proxies per 1000 rps
+	rssMB               float64 // peak RSS of the largest proxy process group member
+}
+
+const clockTicks = 100 // USER_HZ on Linux
+
+func measure(ctx context.Context, cfg config, o options, uniform bool) (result, error) {
+	r := result{name: cfg.name, uniform: uniform}
+	ho := fhttp.HTTPRunnerOptions{}
+	ho.RunnerOptions = periodic.RunnerOptions{QPS: o.qps, Duration: o.duration, NumThreads: o.connections,
+		Uniform: uniform, Percentiles: []float64{50, 90, 99, 99.9}, Resolution: 0.00001, Out: io.Discard}
+	ho.Init(cfg.url)
+	ho.Payload = make([]byte, 1024)
+	for i := range ho.Payload {
+		ho.Payload[i] = 'a' + byte(i%26)
+	}
+	if cfg.host != "" {
+		if err := ho.AddAndValidateExtraHeader("Host: " + cfg.host); err != nil {
+			return r, err
+		}
+	}
+	before := map[int]int64{}
+	for _, g := range cfg.proxies {
+		for _, pid := range group(g) {
+			before[pid] = cpuTicks(pid)
+		}
+	}
+	start := time.Now()
+	res, err := fhttp.RunHTTPTest(&ho)
+	if err != nil {
+		return r, err
+	}
+	elapsed := time.Since(start).Seconds()
+	var ticks int64
+	for _, g := range cfg.proxies {
+		for _, pid := range group(g) {
+			ticks += cpuTicks(pid) - before[pid]
+			r.rssMB = max(r.rssMB, float64(peakRSS(pid))/(1<<20))
+		}
+	}
+	r.qps = res.ActualQPS
+	for _, p := range res.DurationHistogram.Percentiles {
+		ms := p.Value * 1000
+		switch p.Percentile {
+		case 50:
+			r.p50 = ms
+		case 90:
+			r.p90 = ms
+		case 99:
+			r.p99 = ms
+		case 99.9:
+			r.p999 = ms
+		}
+	}
+	for code, n := range res.RetCodes {
+		if code != 200 {
+			r.errors += n
+		}
+	}
+	if r.qps > 0 && len(cfg.proxies) > 0 {
+		r.cpuPer1000 = float64(ticks) / clockTicks / elapsed / (r.qps / 1000)
+	}
+	return r, ctx.Err()
+}
+
+// render writes the table: medians per configuration and pacing, and ratios to nginx.
+func render(results []result, o options, versions string) string {
+	type key struct {
+		name    string
+		uniform bool
+	}
+	groups := map[key][]result{}
+	for _, r := range results {
+		k := key{r.name, r.uniform}
+		groups[k] = append(groups[k], r)
+	}
+	med := func(k key, f func(result) float64) float64 {
+		rs := groups[k]
+		vals := make([]float64, len(rs))
+		for i, r := range rs {
+			vals[i] = f(r)
+		}
+		sort.Float64s(vals)
+		if len(vals) == 0 {
+			return 0
+		}
+		return vals[len(vals)/2]
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# weft data-plane benchmark\n\nMeasured %s with `go run ./bench` on %s.\n\n", time.Now().UTC().Format("2006-01-02"), versions)
+	fmt.Fprintf(&b, "fortio load → client-side hop → server-side hop → fortio echo server; %.0f qps, %d connections, 1 KiB POST, %s per run, %d interleaved round(s); medians. Latency in ms; added = over direct with the same pacing.\n\n", o.qps, o.connections, o.duration, o.rounds)
+	b.WriteString("| pair | pacing | qps | p50 | p90 | p99 | p99.9 | added p50 | added p99 | added p99 ÷ nginx's | CPU of both proxies, vCPU per 1000 rps | peak RSS per proxy (MB) | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, uniform := range []bool{false, true} {
+		pacing := "default"
+		if uniform {
+			pacing = "uniform"
+		}
+		d := key{"direct", uniform}
+		ng := key{"nginx", uniform}
+		ngAdded := med(ng, func(r result) float64 { return r.p99 }) - med(d, func(r result) float64 { return r.p99 })
+		for _, name := range []string{"direct", "nginx", "haproxy", "weft"} {
+			k := key{name, uniform}
+			if len(groups[k]) == 0 {
+				continue
+			}
+			p50, p99 := med(k, func(r result) float64 { return r.p50 }), med(k, func(r result) float64 { return r.p99 })
+			added50, added99 := p50-med(d, func(r result) float64 { return r.p50 }), p99-med(d, func(r result) float64 { return r.p99 })
+			ratio := "–"
+			if name != "direct" && ngAdded > 0 {
+				ratio = fmt.Sprintf("%.2f×", added99/ngAdded)
+			}
+			var errs int64
+			for _, r := range groups[k] {
+				errs += r.errors
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.0f | %.3f | %.3f | %.3f | %.3f | %+.3f | %+.3f | %s | %.3f | %.1f | %d |\n", name, pacing,
+				med(k, func(r result) float64 { return r.qps }), p50, med(k, func(r result) float64 { return r.p90 }), p99,
+				med(k, func(r result) float64 { return r.p999 }), added50, added99, ratio,
+				med(k, func(r result) float64 { return r.cpuPer1000 }), med(k, func(r result) float64 { return r.rssMB }), errs)
+		}
+	}
+	return b.String()
+}

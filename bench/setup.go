@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// config is one way to reach the echo server.
+type config struct {
+	name string
+	url  string
+	host string // Host header, when the path needs one
+	// proxies are the process groups of the proxies on the path.
+	proxies []int
+}
+
+type benchEnv struct {
+	configs  []config
+	versions string
+}
+
+const (
+	echoDirect = "127.0.0.1:8080"
+	weftServer = "127.0.9.2"
+	weftClient = "127.0.9.1"
+	weftCP     = "127.0.9.10"
+)
+
+// setup builds weft and fortio and starts the echo servers and every proxy pair.
+func setup(ctx context.Context, dir string, procs *procSet, only string) (*benchEnv, error) {
+	bins := filepath.Join(dir, "bin")
+	for _, b := range [][2]string{{"weft", "./cmd/weft"}, {"fortio", "fortio.org/fortio"}} {
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bins, b[0]), b[1]).CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("building %s: %v\n%s", b[0], err, out)
+		}
+	}
+	fortio, weft := filepath.Join(bins, "fortio"), filepath.Join(bins, "weft")
+	for _, addr := range []string{echoDirect, weftServer + ":8080"} {
+		if _, err := procs.start(dir, fortio, "server", "-http-port", addr, "-grpc-port", "disabled", "-redirect-port", "disabled"); err != nil {
+			return nil, err
+		}
+	}
+	if err := waitOK(ctx, "http://"+echoDirect+"/echo", "", 20*time.Second); err != nil {
+		return nil, err
+	}
+	env := &benchEnv{configs: []config{{name: "direct", url: "http://" + echoDirect + "/echo"}}}
+	starters := []struct {
+		name  string
+		start func() (config, error)
+	}{
+		{"nginx", func() (config, error) { return startNginx(ctx, dir, procs) }},
+		{"haproxy", func() (config, error) { return startHAProxy(ctx, dir, procs) }},
+		{"weft", func() (config, error) { return startWeft(ctx, dir, weft, procs) }},
+	}
+	for _, s := range starters {
+		if only != "" && only != s.name && s.name != "nginx" {
+			continue
+		}
+		c, err := s.start()
+		if err != nil {
+			return nil, fmt.Errorf("starting the %s pair: %w", s.name, err)
+		}
+		env.configs = append(env.configs, c)
+	}
+	env.versions = versions()
+	return env, nil
+}
+
+func startNginx(ctx context.Context, dir string, procs *procSet) (config, error) {
+	c := config{name: "nginx", url: "http://127.0.0.1:18082/echo"}
+	for _, side := range []string{"nginx_a.conf", "nginx_b.conf"} {
+		prefix := filepath.Join(dir, strings.TrimSuffix(side, ".conf"))
+		if err := os.MkdirAll(filepath.Join(prefix, "tmp"), 0o755); err != nil {
+			return c, err
+		}
+		if err := copyFile(filepath.Join("bench", "ref", side), filepath.Join(prefix, side)); err != nil {
+			return c, err
+		}
+		cmd, err := procs.start(dir, "nginx", "-p", prefix+"/", "-c", side)
+		if err != nil {
+			return c, err
+		}
+		c.proxies = append(c.proxies, cmd.Process.Pid)
+	}
+	return c, waitOK(ctx, c.url, "", 20*time.Second)
+}
+
+func startHAProxy(ctx context.Context, dir string, procs *procSet) (config, error) {
+	c := config{name: "haproxy", url: "http://127.0.0.1:18092/echo"}
+	for _, side := range []string{"haproxy_a.cfg", "haproxy_b.cfg"} {
+		cmd, err := procs.start(dir, "haproxy", "-db", "-f", filepath.Join("bench", "ref", side))
+		if err != nil {
+			return c, err
+		}
+		c.proxies = append(c.proxies, cmd.Process.Pid)
+	}
+	return c, waitOK(ctx, c.url, "", 20*time.Second)
+}
+
+// startWeft runs a control plane and two sidecars: client → (tunnel) → server sidecar → echo.
+func startWeft(ctx context.Context, dir, weft string, procs *procSet) (config, error) {
+	c := config{name: "weft", url: "http://" + weftClient + ":15001/echo", host: "echo:8080"}
+	xds := weftCP + ":15010"
+	if _, err := procs.start(dir, weft, "control-plane", "--data-dir", filepath.Join(dir, "cp"),
+		"--xds-address", xds, "--http-address", weftCP+":15014", "--log-level", "warn"); err != nil {
+		return c, err
+	}
+	sides := [][]string{
+		{"--name", "echo-v1-1", "--service", "echo", "--port", "http:8080", "--ip", weftServer},
+		{"--name", "client-v1-1", "--service", "client", "--port", "http:9000", "--ip", weftClient},
+	}
+	for _, s := range sides {
+		args := append([]string{"proxy", "--namespace", "default", "--version", "v1", "--xds-address", xds}, s...)
+		cmd, err := procs.start(dir, weft, args...)
+		if err != nil {
+			return c, err
+		}
+		c.proxies = append(c.proxies, cmd.Process.Pid)
+	}
+	return c, waitOK(ctx, c.url, c.host, 30*time.Second)
+}
+
+func copyFile(from, to string) error {
+	data, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, data, 0o644)
+}
+
+func versions() string {
+	out := []string{runtime.Version()}
+	for _, c := range [][]string{{"nginx", "-v"}, {"haproxy", "-v"}} {
+		b, _ := exec.Command(c[0], c[1:]...).CombinedOutput()
+		line := strings.SplitN(strings.TrimSpace(string(b)), "\n", 2)[0]
+		out = append(out, line)
+	}
+	cpu := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d cores, %s; %s", runtime.NumCPU(), cpu, strings.Join(out, "; "))
+}
