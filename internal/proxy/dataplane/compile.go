@@ -32,16 +32,49 @@ type config struct {
 	endpoints map[string]*endpoint.ClusterLoadAssignment
 }
 
-// compile builds a runtime from a config; stats keeps endpoint counters across builds.
-func compile(cfg *config, stats func(cluster, addr string) *endpointStats) (*runtime, error) {
-	rt := &runtime{
-		listeners: map[string]*rlistener{}, byPort: map[uint32]*rlistener{}, byAddr: map[netip.AddrPort]*rlistener{},
-		routes: map[string]*rtable{}, clusters: map[string]*rcluster{},
+// compile builds a runtime from a config; stats and lbState keep endpoint
+// counters and balancer positions across builds.
+func compile(cfg *config, st *state) (*runtime, error) {
+	rt := &runtime{}
+	if err := rt.compileListeners(cfg); err != nil {
+		return nil, err
 	}
+	if err := rt.compileRouteTables(cfg); err != nil {
+		return nil, err
+	}
+	if err := rt.compileClusters(cfg, st); err != nil {
+		return nil, err
+	}
+	return rt, nil
+}
+
+// recompile builds a runtime for an update of one type, reusing the parts
+// of prev the update cannot change (an EDS update only rebuilds clusters).
+func recompile(prev *runtime, cfg *config, st *state, typeURL string) (*runtime, error) {
+	rt := *prev
+	var err error
+	switch typeURL {
+	case listenerType:
+		err = rt.compileListeners(cfg)
+	case routeType:
+		err = rt.compileRouteTables(cfg)
+	case clusterType, endpointType:
+		err = rt.compileClusters(cfg, st)
+	default:
+		return compile(cfg, st)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &rt, nil
+}
+
+func (rt *runtime) compileListeners(cfg *config) error {
+	rt.listeners, rt.byPort, rt.byAddr = map[string]*rlistener{}, map[uint32]*rlistener{}, map[netip.AddrPort]*rlistener{}
 	for _, name := range sortedKeys(cfg.listeners) {
 		l, err := compileListener(cfg.listeners[name])
 		if err != nil {
-			return nil, fmt.Errorf("listener %q: %w", name, err)
+			return fmt.Errorf("listener %q: %w", name, err)
 		}
 		rt.listeners[name] = l
 		if l.addr.Addr().IsUnspecified() {
@@ -50,21 +83,31 @@ func compile(cfg *config, stats func(cluster, addr string) *endpointStats) (*run
 			rt.byAddr[l.addr] = l
 		}
 	}
+	return nil
+}
+
+func (rt *runtime) compileRouteTables(cfg *config) error {
+	rt.routes = map[string]*rtable{}
 	for _, name := range sortedKeys(cfg.routes) {
 		t, err := compileRoutes(cfg.routes[name])
 		if err != nil {
-			return nil, fmt.Errorf("route config %q: %w", name, err)
+			return fmt.Errorf("route config %q: %w", name, err)
 		}
 		rt.routes[name] = t
 	}
+	return nil
+}
+
+func (rt *runtime) compileClusters(cfg *config, st *state) error {
+	rt.clusters = map[string]*rcluster{}
 	for _, name := range sortedKeys(cfg.clusters) {
-		c, err := compileCluster(cfg.clusters[name], cfg.endpoints, stats)
+		c, err := compileCluster(cfg.clusters[name], cfg.endpoints, st)
 		if err != nil {
-			return nil, fmt.Errorf("cluster %q: %w", name, err)
+			return fmt.Errorf("cluster %q: %w", name, err)
 		}
 		rt.clusters[name] = c
 	}
-	return rt, nil
+	return nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -324,8 +367,14 @@ func compileString(sm *matcher.StringMatcher) (*stringMatch, error) {
 	return out, nil
 }
 
-func compileCluster(c *cluster.Cluster, eds map[string]*endpoint.ClusterLoadAssignment, stats func(string, string) *endpointStats) (*rcluster, error) {
-	out := &rcluster{name: c.GetName()}
+func compileCluster(c *cluster.Cluster, eds map[string]*endpoint.ClusterLoadAssignment, st *state) (*rcluster, error) {
+	out := &rcluster{name: c.GetName(), connectTimeout: defaultConnectTimeout}
+	if ct := c.GetConnectTimeout(); ct != nil {
+		if err := ct.CheckValid(); err != nil || ct.AsDuration() <= 0 {
+			return nil, fmt.Errorf("connect_timeout: must be a positive duration")
+		}
+		out.connectTimeout = ct.AsDuration()
+	}
 	var la *endpoint.ClusterLoadAssignment
 	switch c.GetType() {
 	case cluster.Cluster_EDS:
@@ -360,13 +409,14 @@ func compileCluster(c *cluster.Cluster, eds map[string]*endpoint.ClusterLoadAssi
 			if ep == nil {
 				continue
 			}
-			ep.stats = stats(out.name, ep.addr)
+			ep.stats = st.endpointStats(out.name, ep.addr)
+			ep.connectTimeout = out.connectTimeout
 			out.endpoints = append(out.endpoints, ep)
 		}
 	}
 	switch c.GetLbPolicy() {
 	case cluster.Cluster_ROUND_ROBIN:
-		out.lbName, out.lb = "ROUND_ROBIN", newRoundRobin(out.endpoints)
+		out.lbName, out.lb = "ROUND_ROBIN", newRoundRobin(out.endpoints, st.rrPosition(out.name))
 	case cluster.Cluster_LEAST_REQUEST:
 		out.lbName, out.lb = "LEAST_REQUEST", leastRequest{}
 	case cluster.Cluster_RANDOM:

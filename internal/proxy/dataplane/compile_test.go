@@ -120,7 +120,7 @@ func TestRefused(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := compile(&tc.cfg, func(string, string) *endpointStats { return &endpointStats{} })
+			_, err := compile(&tc.cfg, &state{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error mentioning %q", err, tc.want)
 			}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,7 +58,7 @@ type Dataplane struct {
 	cfg     config
 	have    map[string]bool
 	servers map[string]*server // bound listeners by name
-	stats   sync.Map           // cluster|addr -> *endpointStats
+	state   state              // counters and lb positions across updates
 	fwd     *forwarder
 	mesh    meshServer
 	closed  bool
@@ -86,14 +87,12 @@ func New(opts Options) (*Dataplane, error) {
 		have: map[string]bool{}, servers: map[string]*server{},
 	}
 	d.fwd = newForwarder(d)
-	empty, _ := compile(&d.cfg, d.endpointStats)
+	empty, err := compile(&d.cfg, &d.state)
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: compiling the empty config: %w", err)
+	}
 	d.rt.Store(empty)
 	return d, nil
-}
-
-func (d *Dataplane) endpointStats(clusterName, addr string) *endpointStats {
-	s, _ := d.stats.LoadOrStore(clusterName+"|"+addr, &endpointStats{})
-	return s.(*endpointStats)
 }
 
 // Update applies the complete set of resources of one type. An error means
@@ -121,9 +120,9 @@ func (d *Dataplane) Update(typeURL, version string, resources map[string]proto.M
 	if err != nil {
 		return err
 	}
-	rt, err := compile(&next, d.endpointStats)
+	rt, err := recompile(d.rt.Load(), &next, &d.state, typeURL)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s version %s: %w", typeURL[strings.LastIndex(typeURL, ".")+1:], version, err)
 	}
 	if typeURL == listenerType {
 		if err := d.bindListeners(rt); err != nil {

@@ -55,7 +55,10 @@ func newForwarder(d *Dataplane) *forwarder {
 // dialEndpoint connects to an endpoint, through its sidecar's inbound port
 // with a PROXY v2 header when it has one.
 func (f *forwarder) dialEndpoint(ctx context.Context, ep *rendpoint) (net.Conn, error) {
-	var d net.Dialer
+	d := net.Dialer{Timeout: ep.connectTimeout}
+	if d.Timeout == 0 {
+		d.Timeout = defaultConnectTimeout
+	}
 	if !ep.tunnel {
 		c, err := d.DialContext(ctx, "tcp", ep.addr)
 		if err != nil {
@@ -247,4 +250,3 @@ func requestID() string {
 	hex.Encode(s[24:], b[10:])
 	return string(s[:])
 }
-

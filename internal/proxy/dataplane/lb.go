@@ -2,8 +2,36 @@ package dataplane
 
 import (
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 )
+
+// state is what outlives config updates: endpoint counters (least-request
+// reads the active ones) and round-robin positions, keyed by cluster name.
+type state struct {
+	stats sync.Map // cluster|addr -> *endpointStats
+	rr    sync.Map // cluster -> *atomic.Uint64
+}
+
+func (s *state) endpointStats(clusterName, addr string) *endpointStats {
+	if v, ok := s.stats.Load(clusterName + "|" + addr); ok {
+		return v.(*endpointStats)
+	}
+	v, _ := s.stats.LoadOrStore(clusterName+"|"+addr, &endpointStats{})
+	return v.(*endpointStats)
+}
+
+// rrPosition returns the cluster's round-robin position, starting at a random
+// one so proxies don't all hit the same endpoint first.
+func (s *state) rrPosition(clusterName string) *atomic.Uint64 {
+	if v, ok := s.rr.Load(clusterName); ok {
+		return v.(*atomic.Uint64)
+	}
+	p := new(atomic.Uint64)
+	p.Store(rand.Uint64N(1 << 32))
+	v, _ := s.rr.LoadOrStore(clusterName, p)
+	return v.(*atomic.Uint64)
+}
 
 // endpointStats are an endpoint's live counters; they outlive config updates.
 type endpointStats struct {
@@ -19,13 +47,13 @@ type picker interface {
 
 // roundRobin visits endpoints in turn, each as often as its weight.
 type roundRobin struct {
-	next atomic.Uint64
+	next *atomic.Uint64 // shared by the builds of one cluster
 	// wheel holds endpoint indexes repeated by weight.
 	wheel []int
 }
 
-func newRoundRobin(eps []*rendpoint) *roundRobin {
-	rr := &roundRobin{}
+func newRoundRobin(eps []*rendpoint, pos *atomic.Uint64) *roundRobin {
+	rr := &roundRobin{next: pos}
 	for i, e := range eps {
 		w := e.weight
 		if w == 0 {
@@ -34,10 +62,6 @@ func newRoundRobin(eps []*rendpoint) *roundRobin {
 		for range min(w, 128) {
 			rr.wheel = append(rr.wheel, i)
 		}
-	}
-	// Start at a random position so proxies don't all hit the same endpoint first.
-	if n := len(rr.wheel); n > 0 {
-		rr.next.Store(uint64(rand.IntN(n)))
 	}
 	return rr
 }

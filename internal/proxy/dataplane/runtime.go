@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // runtime is one immutable, compiled config; the hot path reads it without locks.
@@ -257,7 +258,12 @@ type rcluster struct {
 	lbName    string
 	endpoints []*rendpoint
 	lb        picker
+	// connectTimeout bounds dialling an endpoint (cluster connect_timeout).
+	connectTimeout time.Duration
 }
+
+// defaultConnectTimeout is Envoy's connect_timeout default.
+const defaultConnectTimeout = 5 * time.Second
 
 // rendpoint is one endpoint of a cluster.
 type rendpoint struct {
@@ -266,6 +272,8 @@ type rendpoint struct {
 	weight int
 	tunnel bool // reached through the peer sidecar's inbound port with a PROXY header
 	stats  *endpointStats
+	// connectTimeout bounds dialling (the cluster's connect_timeout).
+	connectTimeout time.Duration
 }
 
 func (e *rendpoint) String() string { return fmt.Sprintf("%s (tunnel %v)", e.addr, e.tunnel) }

@@ -3,11 +3,9 @@ package dataplane
 import (
 	"bufio"
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -91,15 +89,13 @@ func (d *Dataplane) splice(conn net.Conn, cl *rcluster, dst string) {
 	} else if cl == nil {
 		ep = nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	var up net.Conn
 	var err error
 	if ep != nil {
-		up, err = d.fwd.dialEndpoint(ctx, ep)
+		up, err = d.fwd.dialEndpoint(context.Background(), ep)
 	} else {
-		up, err = (&net.Dialer{}).DialContext(ctx, "tcp", dst)
+		up, err = (&net.Dialer{Timeout: defaultConnectTimeout}).Dial("tcp", dst)
 	}
-	cancel()
 	if err != nil {
 		d.log.Debug("tcp upstream connect failed", "dst", dst, "err", err)
 		return
@@ -172,7 +168,3 @@ func (l *chanListener) Close() error {
 
 // Addr returns the address of the first connection's local side.
 func (l *chanListener) Addr() net.Addr { return l.addr }
-
-var errNoEndpoint = errors.New("no healthy upstream")
-
-func itoa(n int) string { return strconv.Itoa(n) }
