@@ -21,7 +21,7 @@ type productPage struct {
 
 func newProductPage(cfg Config) http.Handler {
 	p := &productPage{cfg: cfg, page: template.Must(template.New("page").Funcs(template.FuncMap{
-		"stars": func(n int) string { return strings.Repeat("★", n) + strings.Repeat("☆", 5-n) },
+		"stars": stars,
 	}).Parse(pageHTML))}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", p.index)
@@ -82,14 +82,19 @@ func (p *productPage) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 type pageData struct {
-	User           string
-	Product        map[string]any
-	Description    template.HTML
-	Details        *DetailsInfo
-	DetailsError   string
-	Reviews        *ReviewsInfo
-	ReviewsError   string
-	ReviewsServeBy string
+	User         string
+	Product      map[string]any
+	Description  template.HTML
+	Details      *DetailsInfo
+	DetailsError string
+	Reviews      *ReviewsInfo
+	ReviewsError string
+}
+
+// stars draws n of five stars.
+func stars(n int) string {
+	n = max(0, min(n, 5))
+	return strings.Repeat("★", n) + strings.Repeat("☆", 5-n)
 }
 
 func (p *productPage) productPage(w http.ResponseWriter, r *http.Request) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -16,12 +15,12 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func productID(path, prefix string) (int, bool) {
-	id, err := strconv.Atoi(strings.TrimPrefix(path, prefix))
+func productID(s string) (int, bool) {
+	id, err := strconv.Atoi(s)
 	return id, err == nil
 }
 
-// Details is the details service's answer.
+// DetailsInfo is the details service's answer.
 type DetailsInfo struct {
 	ID        int    `json:"id"`
 	Author    string `json:"author"`
@@ -38,7 +37,7 @@ func detailsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", health)
 	mux.HandleFunc("GET /details/{id}", func(w http.ResponseWriter, r *http.Request) {
-		id, ok := productID(r.PathValue("id"), "")
+		id, ok := productID(r.PathValue("id"))
 		if !ok {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "please provide numeric product id"})
 			return
@@ -59,7 +58,7 @@ func ratingsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", health)
 	mux.HandleFunc("GET /ratings/{id}", func(w http.ResponseWriter, r *http.Request) {
-		id, ok := productID(r.PathValue("id"), "")
+		id, ok := productID(r.PathValue("id"))
 		if !ok {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "please provide numeric product id"})
 			return
