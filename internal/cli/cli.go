@@ -74,6 +74,10 @@ func RunEnv(ctx context.Context, env *Env) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		var exit *exitCodeError
+		if errors.As(err, &exit) {
+			return exit.code
+		}
 		if !errors.Is(err, errUsage) {
 			fmt.Fprintf(env.Stderr, "weft %s: %v\n", env.Args[0], err)
 		}

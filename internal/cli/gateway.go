@@ -2,8 +2,24 @@ package cli
 
 import (
 	"context"
-	"errors"
+
+	"github.com/weft-mesh/weft/internal/proxy"
 )
 
-// runGateway is being built; its owner replaces this file.
-func runGateway(_ context.Context, _ *Env) error { return errors.New("not built yet") }
+var gatewayDefaults = proxyDefaults{
+	mode: proxy.ModeRouter, name: "istio-ingressgateway", namespace: "istio-system",
+	labels: "istio=ingressgateway", ip: "127.0.0.1",
+}
+
+func runGateway(ctx context.Context, env *Env) error {
+	fs := newFlags(env, "gateway")
+	f := addProxyFlags(fs, gatewayDefaults)
+	if err := parseFlagsNoArgs(fs, env.Args); err != nil {
+		return err
+	}
+	opts, err := f.options(env)
+	if err != nil {
+		return err
+	}
+	return proxy.Run(ctx, opts)
+}

@@ -2,8 +2,128 @@ package cli
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/weft-mesh/weft/internal/proxy"
+	"github.com/weft-mesh/weft/internal/proxy/xdsclient"
 )
 
-// runProxy is being built; its owner replaces this file.
-func runProxy(_ context.Context, _ *Env) error { return errors.New("not built yet") }
+// proxyFlags are the flags of weft proxy, weft run and weft gateway.
+type proxyFlags struct {
+	opts      proxy.Options
+	ip        string
+	labels    string
+	xdsDelta  bool
+	logLevel  string
+	logFormat string
+}
+
+// proxyDefaults are the flag defaults that differ between commands.
+type proxyDefaults struct {
+	mode, name, namespace, labels, ip string
+}
+
+var sidecarDefaults = proxyDefaults{mode: proxy.ModeSidecar, namespace: "default"}
+
+func addProxyFlags(fs *flag.FlagSet, def proxyDefaults) *proxyFlags {
+	f := &proxyFlags{opts: proxy.Options{Mode: def.mode}}
+	o := &f.opts
+	fs.StringVar(&o.Name, "name", def.name, "workload name (default SERVICE-VERSION-xxxxx)")
+	fs.StringVar(&o.Namespace, "namespace", def.namespace, "workload namespace")
+	fs.StringVar(&f.labels, "labels", def.labels, "workload labels k=v,k2=v2")
+	fs.StringVar(&f.ip, "ip", def.ip, "pod IP in 127.0.0.0/8 (default: a free random 127.X.Y.Z)")
+	fs.StringVar(&o.XDSAddress, "xds-address", "127.0.0.1:15010", "the control plane's xDS address")
+	fs.BoolVar(&f.xdsDelta, "xds-delta", false, "use incremental (delta) xDS instead of state of the world")
+	uint32Var(fs, &o.AdminPort, "admin-port", 15000, "admin port (/config_dump, /clusters)")
+	uint32Var(fs, &o.HealthPort, "health-port", 15021, "health port (GET /healthz/ready)")
+	fs.DurationVar(&o.DrainTime, "drain-time", 5*time.Second, "how long requests in flight may take to finish on shutdown")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	if def.mode != proxy.ModeSidecar {
+		return f
+	}
+	fs.StringVar(&o.Service, "service", "", "register this workload under this service (app label)")
+	fs.StringVar(&o.Version, "version", "", "workload version (version label)")
+	fs.StringVar(&o.ServiceAccount, "service-account", "", "the workload's service account")
+	fs.Func("port", "service port NAME:NUMBER, repeatable (protocol from the name: http, http2, grpc, tcp...)", func(v string) error {
+		p, err := proxy.ParsePort(v)
+		if err == nil {
+			o.Ports = append(o.Ports, p)
+		}
+		return err
+	})
+	uint32Var(fs, &o.OutboundPort, "outbound-port", 15001, "outbound capture port (the apps' HTTP_PROXY)")
+	uint32Var(fs, &o.InboundPort, "inbound-port", 15006, "inbound capture port")
+	return f
+}
+
+// uint32Var defines a port-like flag.
+func uint32Var(fs *flag.FlagSet, p *uint32, name string, def uint32, usage string) {
+	*p = def
+	fs.Func(name, fmt.Sprintf("%s (default %d)", usage, def), func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 16)
+		if err != nil {
+			return fmt.Errorf("want a port number: %w", err)
+		}
+		*p = uint32(n)
+		return nil
+	})
+}
+
+// options completes the proxy options after flag parsing.
+func (f *proxyFlags) options(env *Env) (proxy.Options, error) {
+	o := f.opts
+	if f.ip != "" {
+		ip, err := netip.ParseAddr(f.ip)
+		if err != nil {
+			return o, fmt.Errorf("--ip %q: %w", f.ip, err)
+		}
+		o.IP = ip
+	}
+	labels, err := parseLabels(f.labels)
+	if err != nil {
+		return o, err
+	}
+	o.Labels = labels
+	if f.xdsDelta {
+		o.XDSProtocol = xdsclient.Delta
+	}
+	o.ProxyVersion = Version
+	o.Logger, err = newLogger(env.Stderr, f.logLevel, f.logFormat)
+	return o, err
+}
+
+// parseLabels parses k=v,k2=v2.
+func parseLabels(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		kv = strings.TrimSpace(kv)
+		if kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--labels %q: want k=v,k2=v2", s)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func runProxy(ctx context.Context, env *Env) error {
+	fs := newFlags(env, "proxy")
+	f := addProxyFlags(fs, sidecarDefaults)
+	if err := parseFlagsNoArgs(fs, env.Args); err != nil {
+		return err
+	}
+	opts, err := f.options(env)
+	if err != nil {
+		return err
+	}
+	return proxy.Run(ctx, opts)
+}

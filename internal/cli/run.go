@@ -3,7 +3,154 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/weft-mesh/weft/internal/proxy"
 )
 
-// runRun is being built; its owner replaces this file.
-func runRun(_ context.Context, _ *Env) error { return errors.New("not built yet") }
+// exitCodeError makes weft exit with code without printing anything: the
+// child of weft run already said what went wrong.
+type exitCodeError struct{ code int }
+
+func (e *exitCodeError) Error() string { return "exit status " + strconv.Itoa(e.code) }
+
+func runRun(ctx context.Context, env *Env) error {
+	fs := newFlags(env, "run")
+	f := addProxyFlags(fs, sidecarDefaults)
+	readyTimeout := fs.Duration("ready-timeout", 30*time.Second, "how long to wait for the sidecar's config before giving up")
+	if err := parseFlags(fs, env.Args); err != nil {
+		return err
+	}
+	argv := fs.Args()
+	if len(argv) > 0 && argv[0] == "--" {
+		argv = argv[1:]
+	}
+	if len(argv) == 0 {
+		fmt.Fprintln(env.Stderr, "usage: weft run [flags] -- CMD ARGS...")
+		return errUsage
+	}
+	opts, err := f.options(env)
+	if err != nil {
+		return err
+	}
+	// Catch the signals before anything starts, to forward them to the app.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	p, err := proxy.Start(opts)
+	if err != nil {
+		return err
+	}
+	readyCtx, cancel := context.WithTimeout(ctx, *readyTimeout)
+	err = p.WaitReady(readyCtx)
+	cancel()
+	if err != nil {
+		return errors.Join(err, p.Shutdown())
+	}
+	code, err := runChild(ctx, env, p, argv, sigs)
+	if serr := p.Shutdown(); serr != nil {
+		opts.Logger.Warn("sidecar shutdown", "component", "run", "err", serr)
+	}
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &exitCodeError{code: code}
+	}
+	return nil
+}
+
+// runChild runs the app in its own process group with the pod's
+// environment, forwards SIGINT/SIGTERM (and a cancelled ctx, as SIGTERM) to
+// it, and returns its exit code once it has exited. Processes the app left
+// in its group are killed.
+func runChild(ctx context.Context, env *Env, p *proxy.Proxy, argv []string, sigs <-chan os.Signal) (int, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = childEnv(os.Environ(), p)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, env.Stdout, env.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = time.Second // a grandchild holding stdout must not block Wait
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("starting %s: %w", argv[0], err)
+	}
+	pgid := cmd.Process.Pid
+	defer func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) }() // no orphans
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	ctxDone := ctx.Done()
+	forwarded := false
+	for {
+		select {
+		case err := <-done:
+			return exitCode(err)
+		case s := <-sigs:
+			forwarded = true
+			_ = syscall.Kill(-pgid, s.(syscall.Signal))
+		case <-ctxDone:
+			// weft's own signal handling cancels ctx for the same signal
+			// that reaches sigs: forward that one rather than both.
+			ctxDone = nil
+			if forwarded {
+				continue
+			}
+			forwarded = true
+			sig := syscall.SIGTERM
+			select {
+			case s := <-sigs:
+				sig = s.(syscall.Signal)
+			case <-time.After(100 * time.Millisecond):
+			}
+			_ = syscall.Kill(-pgid, sig)
+		}
+	}
+}
+
+// exitCode turns Wait's error into a shell-style exit code.
+func exitCode(err error) (int, error) {
+	if err == nil {
+		return 0, nil
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return 0, fmt.Errorf("waiting for the app: %w", err)
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return ee.ExitCode(), nil
+}
+
+// childEnv is the app's environment: weft run's own minus NO_PROXY (the
+// sidecar must see every request), plus the pod's identity and HTTP_PROXY.
+func childEnv(base []string, p *proxy.Proxy) []string {
+	o := p.Options()
+	port := ""
+	if len(o.Ports) > 0 {
+		port = strconv.FormatUint(uint64(o.Ports[0].Number), 10)
+	}
+	set := map[string]string{
+		"POD_IP": p.IP().String(), "POD_NAME": o.Name, "POD_NAMESPACE": o.Namespace,
+		"SERVICE_ACCOUNT": o.ServiceAccount, "SERVICE_VERSION": o.Version, "PORT": port,
+		"HTTP_PROXY": p.OutboundURL(), "http_proxy": p.OutboundURL(),
+	}
+	out := make([]string, 0, len(base)+len(set))
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := set[k]; ok || k == "NO_PROXY" || k == "no_proxy" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	for k, v := range set {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
