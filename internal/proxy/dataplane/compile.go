@@ -312,13 +312,24 @@ func compileRoute(r *route.Route) (*rroute, error) {
 func compileAction(out *rroute, r *route.Route) error {
 	ra := r.GetRoute()
 	if ra == nil {
-		return fmt.Errorf("action %T is not supported yet (only route)", r.GetAction())
+		return fmt.Errorf("action %s is not supported by weft proxy (only route)", actionName(r))
 	}
-	switch {
-	case ra.GetTimeout() != nil && ra.GetTimeout().AsDuration() != 0, ra.GetRetryPolicy() != nil,
-		len(ra.GetRequestMirrorPolicies()) > 0, ra.GetPrefixRewrite() != "", ra.GetRegexRewrite() != nil,
-		ra.GetHostRewriteSpecifier() != nil, len(r.GetRequestHeadersToAdd()) > 0, len(r.GetResponseHeadersToAdd()) > 0:
-		return fmt.Errorf("route action: timeouts, retries, mirrors, rewrites and header edits are not supported yet")
+	unsupported := map[string]bool{
+		"timeout":                 ra.GetTimeout() != nil && ra.GetTimeout().AsDuration() != 0,
+		"retry_policy (retries)":  ra.GetRetryPolicy() != nil,
+		"request_mirror_policies": len(ra.GetRequestMirrorPolicies()) > 0,
+		"prefix_rewrite":          ra.GetPrefixRewrite() != "",
+		"regex_rewrite":           ra.GetRegexRewrite() != nil,
+		"host_rewrite":            ra.GetHostRewriteSpecifier() != nil,
+		"hash_policy":             len(ra.GetHashPolicy()) > 0,
+		"request_headers_to_add":  len(r.GetRequestHeadersToAdd()) > 0 || len(r.GetRequestHeadersToRemove()) > 0,
+		"response_headers_to_add": len(r.GetResponseHeadersToAdd()) > 0 || len(r.GetResponseHeadersToRemove()) > 0,
+		"typed_per_filter_config": len(r.GetTypedPerFilterConfig()) > 0,
+	}
+	for _, field := range sortedKeys(unsupported) {
+		if unsupported[field] {
+			return fmt.Errorf("route.%s is not supported by weft proxy yet", field)
+		}
 	}
 	switch cs := ra.GetClusterSpecifier().(type) {
 	case *route.RouteAction_Cluster:
@@ -336,6 +347,23 @@ func compileAction(out *rroute, r *route.Route) error {
 		return fmt.Errorf("route action: cluster specifier %T is not supported", cs)
 	}
 	return nil
+}
+
+// actionName is the proto field name of a route's action.
+func actionName(r *route.Route) string {
+	switch r.GetAction().(type) {
+	case *route.Route_Redirect:
+		return "redirect"
+	case *route.Route_DirectResponse:
+		return "direct_response"
+	case *route.Route_FilterAction:
+		return "filter_action"
+	case *route.Route_NonForwardingAction:
+		return "non_forwarding_action"
+	case nil:
+		return "(none)"
+	}
+	return fmt.Sprintf("%T", r.GetAction())
 }
 
 func compileString(sm *matcher.StringMatcher) (*stringMatch, error) {

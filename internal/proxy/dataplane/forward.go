@@ -201,9 +201,6 @@ func copyResponse(w http.ResponseWriter, resp *http.Response, start time.Time) {
 	for _, k := range hopHeaders {
 		h.Del(k)
 	}
-	for k := range resp.Trailer {
-		h.Add("Trailer", k)
-	}
 	h.Set("X-Envoy-Upstream-Service-Time", strconv.FormatInt(time.Since(start).Milliseconds(), 10))
 	w.WriteHeader(resp.StatusCode)
 	stream := resp.ContentLength < 0
@@ -224,8 +221,10 @@ func copyResponse(w http.ResponseWriter, resp *http.Response, start time.Time) {
 			break
 		}
 	}
+	// Trailers are known only once the body is read (gRPC never announces
+	// them), so they go out with TrailerPrefix.
 	for k, vv := range resp.Trailer {
-		h[k] = vv
+		h[http.TrailerPrefix+k] = vv
 	}
 }
 
