@@ -90,7 +90,12 @@ func runChild(ctx context.Context, env *Env, p *proxy.Proxy, argv []string, sigs
 	for {
 		select {
 		case err := <-done:
-			return exitCode(err)
+			if errors.Is(err, exec.ErrWaitDelay) {
+				// The app exited but something it started holds its
+				// output open; the deferred kill ends that.
+				return exitCode(nil, cmd.ProcessState)
+			}
+			return exitCode(err, cmd.ProcessState)
 		case s := <-sigs:
 			forwarded = true
 			_ = syscall.Kill(-pgid, s.(syscall.Signal))
@@ -113,19 +118,20 @@ func runChild(ctx context.Context, env *Env, p *proxy.Proxy, argv []string, sigs
 	}
 }
 
-// exitCode turns Wait's error into a shell-style exit code.
-func exitCode(err error) (int, error) {
-	if err == nil {
-		return 0, nil
-	}
+// exitCode turns the app's state into a shell-style exit code (128+N when
+// killed by signal N).
+func exitCode(err error, st *os.ProcessState) (int, error) {
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
+	if err != nil && !errors.As(err, &ee) {
 		return 0, fmt.Errorf("waiting for the app: %w", err)
 	}
-	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+	if st == nil {
+		return 0, errors.New("waiting for the app: no exit status")
+	}
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		return 128 + int(ws.Signal()), nil
 	}
-	return ee.ExitCode(), nil
+	return st.ExitCode(), nil
 }
 
 // childEnv is the app's environment: weft run's own minus NO_PROXY (the
