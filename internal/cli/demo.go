@@ -17,8 +17,12 @@ func runDemo(ctx context.Context, env *Env) error {
 	ingress := fs.String("ingress", "127.0.0.1:8080", "address of the ingress gateway")
 	cpIP := fs.String("control-plane-ip", "127.0.0.1", "address of the control plane (ports 15010 and 15014)")
 	dataDir := fs.String("data-dir", "", "keep config and logs here (default: a temporary directory)")
+	verbose := fs.Bool("verbose", false, "print every process's output to stderr, prefixed by its name, instead of to log files")
 	if err := fs.Parse(env.Args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	base, err := netip.ParseAddr(*ipBase)
 	if err != nil {
@@ -26,6 +30,6 @@ func runDemo(ctx context.Context, env *Env) error {
 	}
 	return demo.Run(ctx, demo.Options{
 		NoLoad: *noLoad, IPBase: base, Ingress: *ingress, ControlPlaneIP: *cpIP, DataDir: *dataDir,
-		Out: env.Stdout, Logger: slog.New(slog.NewTextHandler(env.Stderr, nil)),
+		Verbose: *verbose, Out: env.Stdout, Stderr: env.Stderr, Logger: slog.New(slog.NewTextHandler(env.Stderr, nil)),
 	})
 }

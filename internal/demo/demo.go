@@ -26,10 +26,14 @@ type Options struct {
 	IPBase         netip.Addr // workloads get IPBase+1 … +6
 	Ingress        string     // ip:port of the ingress gateway
 	ControlPlaneIP string
-	DataDir        string // "" = a temporary directory, removed at the end
+	DataDir        string // "" = a temporary directory, removed at a clean end
 	Executable     string // the weft binary; "" = this process's
-	Out            io.Writer
-	Logger         *slog.Logger
+	// Verbose sends every child's output to Stderr, each line prefixed by the
+	// child's name, instead of to log files under DataDir/logs.
+	Verbose bool
+	Out     io.Writer // URLs and hints for the user (default os.Stdout)
+	Stderr  io.Writer // children's output when Verbose (default os.Stderr)
+	Logger  *slog.Logger
 }
 
 // workload is one Bookinfo instance.
@@ -58,18 +62,37 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if opts.DataDir == "" {
 		dir, err := os.MkdirTemp("", "weft-demo-")
 		if err != nil {
-			return err
+			return fmt.Errorf("creating the data directory: %w", err)
 		}
-		defer os.RemoveAll(dir)
+		defer func() {
+			if err == nil { // keep the logs of a failed demo
+				_ = os.RemoveAll(dir)
+			}
+		}()
 		opts.DataDir = dir
 	}
 	logs := filepath.Join(opts.DataDir, "logs")
 	if err := os.MkdirAll(logs, 0o755); err != nil {
+		return fmt.Errorf("creating the log directory: %w", err)
+	}
+	var verbose io.Writer
+	if opts.Verbose {
+		verbose = opts.Stderr
+	} else {
+		fmt.Fprintf(opts.Out, "weft demo: starting; logs of every process in %s\n", logs)
+	}
+	sup := newSupervisor(opts.Executable, logs, verbose, opts.Logger)
+	defer sup.stopAll(10 * time.Second)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := run(ctx, opts, sup, ingressIP, ingressPort, logs); err != nil && !errors.Is(err, errInterrupted) {
 		return err
 	}
-	sup := newSupervisor(opts.Executable, logs, opts.Logger)
-	defer sup.stopAll(10 * time.Second)
+	return nil
+}
 
+// run starts the processes, waits for them and keeps the demo going.
+func run(ctx context.Context, opts Options, sup *supervisor, ingressIP, ingressPort, logs string) error {
 	xds := net.JoinHostPort(opts.ControlPlaneIP, "15010")
 	apiURL := "http://" + net.JoinHostPort(opts.ControlPlaneIP, "15014")
 	if err := sup.start("control-plane", "control-plane", "--data-dir", filepath.Join(opts.DataDir, "control-plane"),
@@ -116,6 +139,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 func defaults(o *Options) error {
 	if o.Out == nil {
 		o.Out = os.Stdout
+	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -235,6 +261,9 @@ func getPage(url string) error {
 	return nil
 }
 
+// errInterrupted is the demo being stopped while it starts.
+var errInterrupted = errors.New("interrupted")
+
 // waitFor polls check until it passes, the bound passes, ctx ends or a process dies.
 func waitFor(ctx context.Context, sup *supervisor, bound time.Duration, what string, check func() error) error {
 	deadline := time.Now().Add(bound)
@@ -248,7 +277,7 @@ func waitFor(ctx context.Context, sup *supervisor, bound time.Duration, what str
 		}
 		select {
 		case <-ctx.Done():
-			return errors.New("interrupted")
+			return errInterrupted
 		case d := <-sup.died:
 			return fmt.Errorf("%s exited while starting (%v); its log: %s", d.name, d.err, d.log)
 		case <-time.After(100 * time.Millisecond):

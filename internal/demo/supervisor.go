@@ -1,7 +1,9 @@
 package demo
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -11,11 +13,13 @@ import (
 	"time"
 )
 
-// supervisor starts child processes and stops them all, in reverse order.
+// supervisor starts child processes, each in its own process group with
+// SIGKILL as its parent-death signal, reports those that die, and stops them.
 type supervisor struct {
-	exe  string
-	logs string
-	log  *slog.Logger
+	exe     string
+	logs    string    // directory of NAME.log files
+	verbose io.Writer // if set, child output goes here prefixed by name, not to files
+	log     *slog.Logger
 
 	mu    sync.Mutex
 	procs []*child
@@ -28,27 +32,37 @@ type child struct {
 	done chan struct{}
 }
 
+// death is a child that exited, with where its output went.
 type death struct {
 	name, log string
 	err       error
 }
 
-func newSupervisor(exe, logs string, log *slog.Logger) *supervisor {
-	return &supervisor{exe: exe, logs: logs, log: log.With("component", "demo"), died: make(chan death, 16)}
+func newSupervisor(exe, logs string, verbose io.Writer, log *slog.Logger) *supervisor {
+	return &supervisor{exe: exe, logs: logs, verbose: verbose, log: log.With("component", "demo"), died: make(chan death, 64)}
 }
 
-// start runs exe with args; its output goes to logs/NAME.log.
+// start runs exe with args; its output goes to logs/NAME.log (or, verbose, prefixed to stderr).
 func (s *supervisor) start(name string, args ...string) error {
+	var out io.WriteCloser
 	logPath := filepath.Join(s.logs, name+".log")
-	f, err := os.Create(logPath)
-	if err != nil {
-		return err
+	if s.verbose != nil {
+		out, logPath = &prefixWriter{w: s.verbose, prefix: "[" + name + "] "}, "stderr"
+	} else {
+		f, err := os.Create(logPath)
+		if err != nil {
+			return fmt.Errorf("starting %s: %w", name, err)
+		}
+		out = f
 	}
 	cmd := exec.Command(s.exe, args...)
-	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.WaitDelay = 2 * time.Second // a grandchild holding the output pipe must not block Wait
+	// Own process group: Ctrl-C reaches only the demo, which stops its children
+	// in order; Pdeathsig kills a child if the demo itself is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		f.Close()
+		out.Close()
 		return fmt.Errorf("starting %s: %w", name, err)
 	}
 	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
@@ -57,7 +71,7 @@ func (s *supervisor) start(name string, args ...string) error {
 	s.mu.Unlock()
 	go func() {
 		err := cmd.Wait()
-		f.Close()
+		out.Close()
 		close(c.done)
 		select {
 		case s.died <- death{name: name, log: logPath, err: err}:
@@ -68,32 +82,77 @@ func (s *supervisor) start(name string, args ...string) error {
 	return nil
 }
 
-// stopAll sends SIGTERM to every process group, newest first, and SIGKILL after the bound.
+// stopAll stops every child but the first (the workloads and gateway), then
+// the first (the control plane), so proxies never lose their control plane
+// while they drain.
 func (s *supervisor) stopAll(bound time.Duration) {
 	s.mu.Lock()
 	procs := s.procs
 	s.procs = nil
 	s.mu.Unlock()
-	// Stop the workloads and gateway first, then the control plane.
-	for i := len(procs) - 1; i >= 0; i-- {
-		_ = syscall.Kill(-procs[i].cmd.Process.Pid, syscall.SIGTERM)
-		if i == 1 {
-			waitAll(procs[1:], bound)
-		}
+	if len(procs) == 0 {
+		return
 	}
-	waitAll(procs, bound)
-	for _, p := range procs {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	}
+	s.stop(procs[1:], bound)
+	s.stop(procs[:1], bound)
 }
 
-func waitAll(procs []*child, bound time.Duration) {
+// stop sends SIGTERM to each child's process group, waits up to bound for
+// them to exit, then sends SIGKILL to the groups (which also catches any
+// grandchild left behind) and waits for the children to be reaped.
+func (s *supervisor) stop(procs []*child, bound time.Duration) {
+	for _, p := range procs {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	}
 	deadline := time.After(bound)
 	for _, p := range procs {
 		select {
 		case <-p.done:
 		case <-deadline:
-			return
+			s.log.Warn("did not stop in time; killing", "process", p.name, "bound", bound)
 		}
 	}
+	for _, p := range procs {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	}
+	for _, p := range procs {
+		<-p.done
+	}
+}
+
+// prefixWriter writes whole lines, each prefixed, to w (shared by all children).
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+	buf    []byte
+}
+
+var prefixMu sync.Mutex
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.buf = append(p.buf, b...)
+	for {
+		i := bytes.IndexByte(p.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		p.emit(p.buf[:i+1])
+		p.buf = p.buf[i+1:]
+	}
+}
+
+func (p *prefixWriter) emit(line []byte) {
+	prefixMu.Lock()
+	defer prefixMu.Unlock()
+	_, _ = io.WriteString(p.w, p.prefix)
+	_, _ = p.w.Write(line)
+}
+
+// Close flushes a last unterminated line.
+func (p *prefixWriter) Close() error {
+	if len(p.buf) > 0 {
+		p.emit(append(p.buf, '\n'))
+		p.buf = nil
+	}
+	return nil
 }

@@ -1,0 +1,239 @@
+package demo
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// helperArg makes the test binary act as a small child command (see TestMain).
+const helperArg = "weft-demo-helper"
+
+func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == helperArg {
+		os.Exit(helper(os.Args[2], os.Args[3:]))
+	}
+	os.Exit(m.Run())
+}
+
+// helper runs one child mode:
+//
+//	serve FILE     listen, write the address to FILE, exit 0 on SIGTERM
+//	stubborn FILE  like serve but ignore SIGTERM
+//	orphan FILE    start a stubborn grandchild in the same process group, exit on SIGTERM
+//	fail           print to stderr and exit 3
+func helper(mode string, args []string) int {
+	switch mode {
+	case "fail":
+		fmt.Fprintln(os.Stderr, "boom: failing on purpose")
+		return 3
+	case "orphan":
+		cmd := exec.Command(os.Args[0], helperArg, "stubborn", args[0])
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM)
+		<-term
+		return 0
+	}
+	if mode == "stubborn" {
+		signal.Ignore(syscall.SIGTERM)
+	}
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := os.WriteFile(args[0]+".tmp", []byte(ln.Addr().String()), 0o644); err != nil {
+		return 1
+	}
+	if err := os.Rename(args[0]+".tmp", args[0]); err != nil {
+		return 1
+	}
+	fmt.Println("serving on", ln.Addr())
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	if mode == "stubborn" {
+		select {}
+	}
+	<-term
+	fmt.Println("stopping")
+	return 0
+}
+
+// waitAddr polls for the address a helper writes once it listens.
+func waitAddr(t *testing.T, file string) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(file); err == nil {
+			return string(b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("helper never wrote %s", file)
+	return ""
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func newTestSupervisor(t *testing.T, verbose io.Writer) (*supervisor, string) {
+	t.Helper()
+	dir := t.TempDir()
+	s := newSupervisor(os.Args[0], dir, verbose, quietLogger())
+	t.Cleanup(func() { s.stopAll(time.Second) })
+	return s, dir
+}
+
+func TestSupervisorStopsEverything(t *testing.T) {
+	tests := []struct {
+		name  string
+		modes []string // the first is stopped last, like the control plane
+	}{
+		{"graceful", []string{"serve", "serve", "serve"}},
+		{"ignores SIGTERM", []string{"serve", "stubborn"}},
+		{"orphaned grandchild", []string{"serve", "orphan"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, dir := newTestSupervisor(t, nil)
+			var addrs []string
+			for i, mode := range tc.modes {
+				file := filepath.Join(dir, fmt.Sprintf("addr%d", i))
+				if err := s.start(fmt.Sprintf("p%d", i), helperArg, mode, file); err != nil {
+					t.Fatal(err)
+				}
+				addrs = append(addrs, waitAddr(t, file))
+			}
+			for _, a := range addrs {
+				c, err := net.Dial("tcp", a)
+				if err != nil {
+					t.Fatalf("helper not listening on %s: %v", a, err)
+				}
+				c.Close()
+			}
+			s.stopAll(300 * time.Millisecond)
+			for _, a := range addrs {
+				if c, err := net.Dial("tcp", a); err == nil {
+					c.Close()
+					t.Errorf("%s still listening after stopAll", a)
+				}
+			}
+			log, err := os.ReadFile(filepath.Join(dir, "p0.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(log), "serving on") || !strings.Contains(string(log), "stopping") {
+				t.Errorf("p0.log = %q, want its output and a graceful stop", log)
+			}
+		})
+	}
+}
+
+func TestSupervisorReportsDeath(t *testing.T) {
+	t.Parallel()
+	s, dir := newTestSupervisor(t, nil)
+	if err := s.start("doomed", helperArg, "fail"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-s.died:
+		if d.name != "doomed" || d.err == nil || d.log != filepath.Join(dir, "doomed.log") {
+			t.Errorf("death = %+v, want doomed with an error and its log", d)
+		}
+		if b, _ := os.ReadFile(d.log); !strings.Contains(string(b), "boom") {
+			t.Errorf("log = %q, want the child's stderr", b)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no death reported")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the supervisor's copy goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func TestSupervisorVerbosePrefixesOutput(t *testing.T) {
+	t.Parallel()
+	var out syncBuffer
+	s, _ := newTestSupervisor(t, &out)
+	if err := s.start("noisy", helperArg, "fail"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-s.died:
+		if d.log != "stderr" {
+			t.Errorf("death log = %q, want stderr", d.log)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no death reported")
+	}
+	if got, want := out.String(), "[noisy] boom: failing on purpose\n"; got != want {
+		t.Errorf("verbose output = %q, want %q", got, want)
+	}
+}
+
+func TestPrefixWriter(t *testing.T) {
+	tests := []struct {
+		name   string
+		writes []string
+		want   string
+	}{
+		{"whole lines", []string{"a\nb\n"}, "[x] a\n[x] b\n"},
+		{"split line", []string{"hel", "lo\nwor", "ld\n"}, "[x] hello\n[x] world\n"},
+		{"unterminated tail flushed on close", []string{"last"}, "[x] last\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			w := &prefixWriter{w: &b, prefix: "[x] "}
+			for _, s := range tc.writes {
+				if _, err := w.Write([]byte(s)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w.Close()
+			if b.String() != tc.want {
+				t.Errorf("got %q, want %q", b.String(), tc.want)
+			}
+		})
+	}
+}
