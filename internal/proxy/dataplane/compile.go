@@ -5,20 +5,15 @@ import (
 	"net/netip"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	routerfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
-	ppts "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/proxy_protocol/v3"
-	rawbuf "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/raw_buffer/v3"
-	upstreamhttp "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -163,6 +158,9 @@ func compileListener(l *listener.Listener) (*rlistener, error) {
 
 func compileChain(fc *listener.FilterChain) (*rchain, error) {
 	c := &rchain{dstPort: fc.GetFilterChainMatch().GetDestinationPort().GetValue()}
+	if err := onlyDestinationPort(fc.GetFilterChainMatch()); err != nil {
+		return nil, err
+	}
 	if ts := fc.GetTransportSocket(); ts != nil {
 		return nil, fmt.Errorf("transport_socket %q: not supported yet", ts.GetName())
 	}
@@ -185,6 +183,19 @@ func compileChain(fc *listener.FilterChain) (*rchain, error) {
 		return c, nil
 	}
 	return nil, fmt.Errorf("network filter %q (%s) is not supported by weft proxy", f.GetName(), f.GetTypedConfig().GetTypeUrl())
+}
+
+// onlyDestinationPort refuses filter chain matches weft proxy cannot evaluate.
+func onlyDestinationPort(m *listener.FilterChainMatch) error {
+	if m == nil {
+		return nil
+	}
+	rest := proto.Clone(m).(*listener.FilterChainMatch)
+	rest.DestinationPort = nil
+	if !proto.Equal(rest, &listener.FilterChainMatch{}) {
+		return fmt.Errorf("filter_chain_match: only destination_port is supported by weft proxy, got %v", rest)
+	}
+	return nil
 }
 
 func compileHCM(c *rchain, m *hcm.HttpConnectionManager) error {
@@ -261,13 +272,23 @@ func compileRoutes(rc *route.RouteConfiguration) (*rtable, error) {
 func compileRoute(r *route.Route) (*rroute, error) {
 	out := &rroute{name: r.GetName(), caseSensitive: r.GetMatch().GetCaseSensitive() == nil || r.GetMatch().GetCaseSensitive().GetValue()}
 	m := r.GetMatch()
+	switch {
+	case m.GetGrpc() != nil:
+		return nil, fmt.Errorf("match.grpc is not supported by weft proxy")
+	case m.GetRuntimeFraction() != nil:
+		return nil, fmt.Errorf("match.runtime_fraction is not supported by weft proxy")
+	case m.GetTlsContext() != nil:
+		return nil, fmt.Errorf("match.tls_context is not supported by weft proxy")
+	case len(m.GetDynamicMetadata()) > 0:
+		return nil, fmt.Errorf("match.dynamic_metadata is not supported by weft proxy")
+	}
 	switch p := m.GetPathSpecifier().(type) {
 	case *route.RouteMatch_Prefix:
 		out.prefix = p.Prefix
 	case *route.RouteMatch_Path:
 		out.path = p.Path
 	case *route.RouteMatch_SafeRegex:
-		re, err := regexp.Compile("^(?:" + p.SafeRegex.GetRegex() + ")$")
+		re, err := compileRegex(p.SafeRegex.GetRegex())
 		if err != nil {
 			return nil, fmt.Errorf("match.safe_regex: %w", err)
 		}
@@ -290,6 +311,18 @@ func compileRoute(r *route.Route) (*rroute, error) {
 			hm.str = &stringMatch{kind: 'e', exact: s.ExactMatch}
 		case *route.HeaderMatcher_PrefixMatch:
 			hm.str = &stringMatch{kind: 'p', prefix: s.PrefixMatch}
+		case *route.HeaderMatcher_SuffixMatch:
+			hm.str = &stringMatch{kind: 's', suffix: s.SuffixMatch}
+		case *route.HeaderMatcher_ContainsMatch:
+			hm.str = &stringMatch{kind: 'c', contains: s.ContainsMatch}
+		case *route.HeaderMatcher_SafeRegexMatch:
+			re, err := compileRegex(s.SafeRegexMatch.GetRegex())
+			if err != nil {
+				return nil, fmt.Errorf("match.headers %q: safe_regex_match: %w", h.GetName(), err)
+			}
+			hm.str = &stringMatch{kind: 'r', regex: re}
+		case nil:
+			hm.present = true // no specifier: the header must be present
 		default:
 			return nil, fmt.Errorf("match.headers %q: %T is not supported", h.GetName(), s)
 		}
@@ -366,6 +399,16 @@ func actionName(r *route.Route) string {
 	return fmt.Sprintf("%T", r.GetAction())
 }
 
+// compileRegex compiles an RE2 regex that must match the whole input, as
+// Envoy's safe_regex does (Go's regexp is RE2).
+func compileRegex(expr string) (*regexp.Regexp, error) {
+	re, err := regexp.Compile("^(?:" + expr + ")$")
+	if err != nil {
+		return nil, fmt.Errorf("regex %q: %w", expr, err)
+	}
+	return re, nil
+}
+
 func compileString(sm *matcher.StringMatcher) (*stringMatch, error) {
 	out := &stringMatch{ignoreCase: sm.GetIgnoreCase()}
 	low := func(s string) string {
@@ -384,7 +427,7 @@ func compileString(sm *matcher.StringMatcher) (*stringMatch, error) {
 	case *matcher.StringMatcher_Contains:
 		out.kind, out.contains = 'c', low(p.Contains)
 	case *matcher.StringMatcher_SafeRegex:
-		re, err := regexp.Compile("^(?:" + p.SafeRegex.GetRegex() + ")$")
+		re, err := compileRegex(p.SafeRegex.GetRegex())
 		if err != nil {
 			return nil, fmt.Errorf("safe_regex: %w", err)
 		}
@@ -393,157 +436,4 @@ func compileString(sm *matcher.StringMatcher) (*stringMatch, error) {
 		return nil, fmt.Errorf("string match %T is not supported", p)
 	}
 	return out, nil
-}
-
-func compileCluster(c *cluster.Cluster, eds map[string]*endpoint.ClusterLoadAssignment, st *state) (*rcluster, error) {
-	out := &rcluster{name: c.GetName(), connectTimeout: defaultConnectTimeout}
-	if ct := c.GetConnectTimeout(); ct != nil {
-		if err := ct.CheckValid(); err != nil || ct.AsDuration() <= 0 {
-			return nil, fmt.Errorf("connect_timeout: must be a positive duration")
-		}
-		out.connectTimeout = ct.AsDuration()
-	}
-	var la *endpoint.ClusterLoadAssignment
-	switch c.GetType() {
-	case cluster.Cluster_EDS:
-		out.kind = "eds"
-		name := c.GetEdsClusterConfig().GetServiceName()
-		if name == "" {
-			name = c.GetName()
-		}
-		la = eds[name]
-	case cluster.Cluster_STATIC:
-		out.kind, la = "static", c.GetLoadAssignment()
-	case cluster.Cluster_STRICT_DNS, cluster.Cluster_LOGICAL_DNS:
-		out.kind, la = "dns", c.GetLoadAssignment()
-	case cluster.Cluster_ORIGINAL_DST:
-		out.kind = "original_dst"
-	default:
-		return nil, fmt.Errorf("type %s is not supported", c.GetType())
-	}
-	if err := compileProtocol(out, c); err != nil {
-		return nil, err
-	}
-	tunnelMatch, err := transportMatches(c)
-	if err != nil {
-		return nil, err
-	}
-	for _, loc := range la.GetEndpoints() {
-		for _, lbe := range loc.GetLbEndpoints() {
-			ep, err := compileEndpoint(lbe, tunnelMatch)
-			if err != nil {
-				return nil, err
-			}
-			if ep == nil {
-				continue
-			}
-			ep.stats = st.endpointStats(out.name, ep.addr)
-			ep.connectTimeout = out.connectTimeout
-			out.endpoints = append(out.endpoints, ep)
-		}
-	}
-	switch c.GetLbPolicy() {
-	case cluster.Cluster_ROUND_ROBIN:
-		out.lbName, out.lb = "ROUND_ROBIN", newRoundRobin(out.endpoints, st.rrPosition(out.name))
-	case cluster.Cluster_LEAST_REQUEST:
-		out.lbName, out.lb = "LEAST_REQUEST", leastRequest{}
-	case cluster.Cluster_RANDOM:
-		out.lbName, out.lb = "RANDOM", random{}
-	case cluster.Cluster_CLUSTER_PROVIDED:
-		if out.kind != "original_dst" {
-			return nil, fmt.Errorf("lb_policy CLUSTER_PROVIDED needs type ORIGINAL_DST")
-		}
-		out.lbName = "CLUSTER_PROVIDED"
-	default:
-		return nil, fmt.Errorf("lb_policy %s is not supported", c.GetLbPolicy())
-	}
-	return out, nil
-}
-
-func compileProtocol(out *rcluster, c *cluster.Cluster) error {
-	for key, a := range c.GetTypedExtensionProtocolOptions() {
-		if key != "envoy.extensions.upstreams.http.v3.HttpProtocolOptions" {
-			return fmt.Errorf("typed_extension_protocol_options %q is not supported", key)
-		}
-		opts := &upstreamhttp.HttpProtocolOptions{}
-		if err := a.UnmarshalTo(opts); err != nil {
-			return fmt.Errorf("typed_extension_protocol_options: %w", err)
-		}
-		out.h2 = opts.GetExplicitHttpConfig().GetHttp2ProtocolOptions() != nil
-	}
-	return nil
-}
-
-// transportMatches returns the metadata (tlsMode value) that selects the
-// PROXY-protocol tunnel, "" when no match does.
-func transportMatches(c *cluster.Cluster) (string, error) {
-	if ts := c.GetTransportSocket(); ts != nil {
-		if _, err := transportSocket(ts); err != nil {
-			return "", fmt.Errorf("transport_socket: %w", err)
-		}
-	}
-	tunnelMode := ""
-	for _, m := range c.GetTransportSocketMatches() {
-		tunnel, err := transportSocket(m.GetTransportSocket())
-		if err != nil {
-			return "", fmt.Errorf("transport_socket_matches %q: %w", m.GetName(), err)
-		}
-		if tunnel {
-			v, ok := m.GetMatch().GetFields()["tlsMode"]
-			if !ok || len(m.GetMatch().GetFields()) != 1 {
-				return "", fmt.Errorf("transport_socket_matches %q: only a tlsMode match is supported", m.GetName())
-			}
-			tunnelMode = v.GetStringValue()
-		}
-	}
-	return tunnelMode, nil
-}
-
-// transportSocket reports whether ts is the PROXY protocol tunnel; other than raw_buffer it's an error.
-func transportSocket(ts *core.TransportSocket) (bool, error) {
-	msg, err := anyOf(ts.GetTypedConfig())
-	if err != nil {
-		return false, err
-	}
-	switch m := msg.(type) {
-	case *rawbuf.RawBuffer:
-		return false, nil
-	case *ppts.ProxyProtocolUpstreamTransport:
-		if m.GetConfig().GetVersion() != core.ProxyProtocolConfig_V2 {
-			return false, fmt.Errorf("upstream_proxy_protocol: only version V2 is supported")
-		}
-		if inner := m.GetTransportSocket(); inner != nil {
-			if tunnel, err := transportSocket(inner); err != nil || tunnel {
-				return false, fmt.Errorf("upstream_proxy_protocol: inner transport socket must be raw_buffer")
-			}
-		}
-		return true, nil
-	}
-	return false, fmt.Errorf("transport socket %q (%s) is not supported by weft proxy", ts.GetName(), ts.GetTypedConfig().GetTypeUrl())
-}
-
-func compileEndpoint(lbe *endpoint.LbEndpoint, tunnelMode string) (*rendpoint, error) {
-	if hs := lbe.GetHealthStatus(); hs != core.HealthStatus_UNKNOWN && hs != core.HealthStatus_HEALTHY && hs != core.HealthStatus_DEGRADED {
-		return nil, nil
-	}
-	sa := lbe.GetEndpoint().GetAddress().GetSocketAddress()
-	if sa == nil {
-		return nil, fmt.Errorf("endpoint: only socket addresses are supported")
-	}
-	ep := &rendpoint{addr: netJoin(sa.GetAddress(), sa.GetPortValue()), weight: int(lbe.GetLoadBalancingWeight().GetValue())}
-	if ip, err := netip.ParseAddr(sa.GetAddress()); err == nil {
-		ep.ap = netip.AddrPortFrom(ip, uint16(sa.GetPortValue()))
-	}
-	if tunnelMode != "" {
-		md := lbe.GetMetadata().GetFilterMetadata()["envoy.transport_socket_match"]
-		ep.tunnel = md.GetFields()["tlsMode"].GetStringValue() == tunnelMode && ep.ap.IsValid()
-	}
-	return ep, nil
-}
-
-func netJoin(host string, port uint32) string {
-	if strings.Contains(host, ":") {
-		return "[" + host + "]:" + strconv.Itoa(int(port))
-	}
-	return host + ":" + strconv.Itoa(int(port))
 }

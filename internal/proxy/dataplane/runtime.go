@@ -84,12 +84,13 @@ func (t *rtable) vhost(host string) *rvhost {
 		return vh
 	}
 	for _, w := range t.suffix {
-		if strings.HasSuffix(host, w.part) {
+		// The wildcard stands for at least one character.
+		if len(host) > len(w.part) && strings.HasSuffix(host, w.part) {
 			return w.vh
 		}
 	}
 	for _, w := range t.prefix {
-		if strings.HasPrefix(host, w.part) {
+		if len(host) > len(w.part) && strings.HasPrefix(host, w.part) {
 			return w.vh
 		}
 	}
