@@ -227,6 +227,7 @@ func (p *Proxy) WaitReady(ctx context.Context) error {
 // accepting and finishes requests in flight within DrainTime, then the xDS
 // client and the admin servers stop.
 func (p *Proxy) Shutdown() error {
+	start := time.Now()
 	p.log.Info("draining", "drain_time", p.opts.DrainTime)
 	p.admin.SetDraining()
 	ctx, cancel := context.WithTimeout(context.Background(), p.opts.DrainTime)
@@ -244,6 +245,7 @@ func (p *Proxy) Shutdown() error {
 	if err := p.admin.Close(closeCtx); err != nil {
 		errs = append(errs, fmt.Errorf("admin shutdown: %w", err))
 	}
+	p.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
 	return errors.Join(errs...)
 }
 
