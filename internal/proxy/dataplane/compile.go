@@ -3,6 +3,7 @@ package dataplane
 import (
 	"fmt"
 	"net/netip"
+	"net/textproto"
 	"regexp"
 	"sort"
 	"strings"
@@ -297,7 +298,7 @@ func compileRoute(r *route.Route) (*rroute, error) {
 		return nil, fmt.Errorf("match: path specifier %T is not supported", p)
 	}
 	for _, h := range m.GetHeaders() {
-		hm := headerMatch{name: strings.ToLower(h.GetName()), invert: h.GetInvertMatch()}
+		hm := headerMatch{name: strings.ToLower(h.GetName()), canon: textproto.CanonicalMIMEHeaderKey(h.GetName()), invert: h.GetInvertMatch()}
 		switch s := h.GetHeaderMatchSpecifier().(type) {
 		case *route.HeaderMatcher_PresentMatch:
 			hm.present = s.PresentMatch

@@ -118,6 +118,22 @@ func TestRefused(t *testing.T) {
 		{"tls transport socket", config{clusters: map[string]*cluster.Cluster{"c": {Name: "c", ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
 			TransportSocket: &core.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &core.TransportSocket_TypedConfig{TypedConfig: mustAny(t, &route.Route{})}}}}}, "not supported"},
 	}
+	cases = append(cases, []struct {
+		name string
+		cfg  config
+		want string
+	}{
+		{"server_names match", config{listeners: map[string]*listener.Listener{"l": {Name: "l", Address: sock("0.0.0.0", 80),
+			FilterChains: []*listener.FilterChain{{FilterChainMatch: &listener.FilterChainMatch{ServerNames: []string{"a"}}}}}}}, "only destination_port"},
+		{"grpc match", config{routes: map[string]*route.RouteConfiguration{"r": {Name: "r", VirtualHosts: []*route.VirtualHost{{
+			Name: "v", Domains: []string{"*"}, Routes: []*route.Route{{Match: &route.RouteMatch{Grpc: &route.RouteMatch_GrpcRouteMatchOptions{},
+				PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}}, Action: clusterAction("c")}}}}}}}, "match.grpc"},
+		{"outlier detection", config{clusters: map[string]*cluster.Cluster{"c": {Name: "c", ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
+			OutlierDetection: &cluster.OutlierDetection{}}}}, "outlier_detection"},
+		{"bad regex", config{routes: map[string]*route.RouteConfiguration{"r": {Name: "r", VirtualHosts: []*route.VirtualHost{{
+			Name: "v", Domains: []string{"*"}, Routes: []*route.Route{{Match: &route.RouteMatch{
+				PathSpecifier: &route.RouteMatch_SafeRegex{SafeRegex: &matcher.RegexMatcher{Regex: "(("}}}, Action: clusterAction("c")}}}}}}}, "safe_regex"},
+	}...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := compile(&tc.cfg, &state{})
@@ -139,4 +155,62 @@ func mustAny(t *testing.T, m proto.Message) *anypb.Any {
 		t.Fatal(err)
 	}
 	return a
+}
+
+func TestHeaderAndDomainMatchers(t *testing.T) {
+	hdr := func(name string, hm *route.HeaderMatcher) *route.Route {
+		r := prefixRoute(name, "/", name)
+		r.Match.Headers = []*route.HeaderMatcher{hm}
+		return r
+	}
+	rc := &route.RouteConfiguration{Name: "r", VirtualHosts: []*route.VirtualHost{
+		{Name: "h", Domains: []string{"h"}, Routes: []*route.Route{
+			hdr("suffix", &route.HeaderMatcher{Name: "x-a", HeaderMatchSpecifier: &route.HeaderMatcher_SuffixMatch{SuffixMatch: "-end"}}),
+			hdr("regex", &route.HeaderMatcher{Name: "x-a", HeaderMatchSpecifier: &route.HeaderMatcher_SafeRegexMatch{SafeRegexMatch: &matcher.RegexMatcher{Regex: "[0-9]+"}}}),
+			hdr("present", &route.HeaderMatcher{Name: "x-p", HeaderMatchSpecifier: &route.HeaderMatcher_PresentMatch{PresentMatch: true}}),
+			hdr("not-beta", &route.HeaderMatcher{Name: "x-b", InvertMatch: true, HeaderMatchSpecifier: &route.HeaderMatcher_StringMatch{
+				StringMatch: &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Exact{Exact: "beta"}}}}),
+			prefixRoute("fallback", "/", "fallback"),
+		}},
+		{Name: "suffix-wild", Domains: []string{"*.example.com"}, Routes: []*route.Route{prefixRoute("s", "/", "suffix-wild")}},
+		{Name: "longer-suffix-wild", Domains: []string{"*.api.example.com"}, Routes: []*route.Route{prefixRoute("s", "/", "longer-suffix-wild")}},
+		{Name: "prefix-wild", Domains: []string{"foo.*"}, Routes: []*route.Route{prefixRoute("p", "/", "prefix-wild")}},
+		{Name: "star", Domains: []string{"*"}, Routes: []*route.Route{prefixRoute("any", "/", "star")}},
+	}}
+	tbl, err := compileRoutes(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		host string
+		hdrs map[string]string
+		want string
+	}{
+		{"h", map[string]string{"X-A": "a-end", "X-B": "beta"}, "suffix"},
+		{"h", map[string]string{"X-A": "123", "X-B": "beta"}, "regex"},
+		{"h", map[string]string{"X-A": "12x", "X-P": "", "X-B": "beta"}, "present"},
+		{"h", map[string]string{"X-B": "alpha"}, "not-beta"},
+		{"h", map[string]string{}, "not-beta"},
+		{"h", map[string]string{"X-B": "beta"}, "fallback"},
+		{"a.example.com", nil, "suffix-wild"},
+		{"x.api.example.com", nil, "longer-suffix-wild"},
+		{".example.com", nil, "star"},
+		{"foo.bar", nil, "prefix-wild"},
+		{"FOO.bar", nil, "prefix-wild"},
+		{"bar.foo", nil, "star"},
+	}
+	for _, tc := range cases {
+		r := httptest.NewRequest("GET", "http://"+tc.host+"/", nil)
+		for k, v := range tc.hdrs {
+			r.Header.Set(k, v)
+		}
+		vh := tbl.vhost(tc.host)
+		var got string
+		if rr := vh.route(r); rr != nil {
+			got = rr.cluster()
+		}
+		if got != tc.want {
+			t.Errorf("%s %v: got %q, want %q", tc.host, tc.hdrs, got, tc.want)
+		}
+	}
 }

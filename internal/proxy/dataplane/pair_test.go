@@ -49,7 +49,9 @@ func newMesh(t *testing.T) *mesh {
 	apply(t, m.server, listenerType, inboundListener(t, serverIP, m.port))
 
 	svc := fmt.Sprintf("outbound|%d||reviews.default.svc.cluster.local", m.port)
-	sub := func(s string) string { return fmt.Sprintf("outbound|%d|%s|reviews.default.svc.cluster.local", m.port, s) }
+	sub := func(s string) string {
+		return fmt.Sprintf("outbound|%d|%s|reviews.default.svc.cluster.local", m.port, s)
+	}
 	apply(t, m.client, clusterType, append(specialClusters(), edsCluster(t, svc, false), edsCluster(t, sub("v1"), false),
 		edsCluster(t, sub("v2"), false), edsCluster(t, sub("none"), false))...)
 	apply(t, m.client, endpointType, cla(svc, true, m.v1), cla(sub("v1"), true, m.v1), cla(sub("v2"), false, m.v2), cla(sub("none"), true))
@@ -62,7 +64,9 @@ func newMesh(t *testing.T) *mesh {
 }
 
 func (m *mesh) routes() *route.RouteConfiguration {
-	sub := func(s string) string { return fmt.Sprintf("outbound|%d|%s|reviews.default.svc.cluster.local", m.port, s) }
+	sub := func(s string) string {
+		return fmt.Sprintf("outbound|%d|%s|reviews.default.svc.cluster.local", m.port, s)
+	}
 	jason := prefixRoute("jason", "/", sub("v2"))
 	jason.Match.Headers = []*route.HeaderMatcher{{Name: "end-user", HeaderMatchSpecifier: &route.HeaderMatcher_StringMatch{
 		StringMatch: &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Exact{Exact: "jason"}}}}}

@@ -122,7 +122,8 @@ type weighted struct {
 }
 
 type headerMatch struct {
-	name    string
+	name    string // lower case, as in the config
+	canon   string // canonical MIME form, the key in http.Header
 	present bool
 	str     *stringMatch
 	invert  bool
@@ -218,7 +219,7 @@ func (h *headerMatch) matches(r *http.Request) bool {
 	case ":path":
 		vals = []string{r.URL.RequestURI()}
 	default:
-		vals = r.Header.Values(h.name)
+		vals = r.Header[h.canon]
 	}
 	if len(vals) == 0 {
 		return false
