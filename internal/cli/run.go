@@ -98,6 +98,7 @@ func runChild(ctx context.Context, env *Env, p *proxy.Proxy, argv []string, sigs
 			return exitCode(err, cmd.ProcessState)
 		case s := <-sigs:
 			forwarded = true
+			p.MarkDraining()
 			_ = syscall.Kill(-pgid, s.(syscall.Signal))
 		case <-ctxDone:
 			// weft's own signal handling cancels ctx for the same signal
@@ -107,6 +108,7 @@ func runChild(ctx context.Context, env *Env, p *proxy.Proxy, argv []string, sigs
 				continue
 			}
 			forwarded = true
+			p.MarkDraining()
 			sig := syscall.SIGTERM
 			select {
 			case s := <-sigs:

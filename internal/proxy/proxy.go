@@ -223,6 +223,11 @@ func (p *Proxy) WaitReady(ctx context.Context) error {
 	return nil
 }
 
+// MarkDraining makes health checks fail (503) while the proxy keeps
+// serving: weft run calls it when the app is asked to stop, so peers stop
+// picking this workload before the sidecar shuts down.
+func (p *Proxy) MarkDraining() { p.admin.SetDraining() }
+
 // Shutdown drains: health turns 503 at once, the data plane stops
 // accepting and finishes requests in flight within DrainTime, then the xDS
 // client and the admin servers stop.
