@@ -51,7 +51,7 @@ func (d *Dataplane) bindListeners(rt *runtime) error {
 		started[name] = s
 	}
 	for name, s := range d.servers {
-		if addr, ok := want[name]; ok && addr == s.addr {
+		if addr, ok := want[name]; (ok && addr == s.addr) || name == meshServerName {
 			continue
 		}
 		delete(d.servers, name)
@@ -177,6 +177,10 @@ func (d *Dataplane) listenerHandler(name string) http.Handler {
 	})
 }
 
+// meshServerName keys the mesh server among the bound listeners; it is not
+// an xDS listener, so listener updates never drain it.
+const meshServerName = "~mesh"
+
 // meshServer serves HTTP on connections handed over from CONNECT tunnels and the inbound port.
 type meshServer struct {
 	once sync.Once
@@ -189,8 +193,8 @@ func (d *Dataplane) handOver(c *originConn) {
 		d.mesh.ln = newChanListener(c.LocalAddr())
 		d.mesh.srv = d.newHTTPServer(http.HandlerFunc(d.meshHTTP))
 		d.mu.Lock()
-		d.servers["~mesh"] = &server{name: "~mesh", ln: d.mesh.ln, http: d.mesh.srv, done: make(chan struct{}), d: d}
-		s := d.servers["~mesh"]
+		d.servers[meshServerName] = &server{name: meshServerName, ln: d.mesh.ln, http: d.mesh.srv, done: make(chan struct{}), d: d}
+		s := d.servers[meshServerName]
 		d.mu.Unlock()
 		go s.serve()
 	})
