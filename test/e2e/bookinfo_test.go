@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -93,14 +94,14 @@ func TestBookinfo(t *testing.T) {
 	})
 
 	t.Run("reviews-test-v2 routes jason to v2", func(t *testing.T) {
+		jason := login(t, m, "jason")
 		m.apply(sample(t, "virtual-service-reviews-test-v2.yaml"))
-		waitOnly(t, m, "v1")
-		jason := newClient()
-		resp, err := jason.PostForm(m.url("/login"), url.Values{"username": {"jason"}, "passwd": {"x"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		eventually(t, 5*time.Second, func() error {
+			if c := m.count(jason, 10); c["v2"] != 10 {
+				return fmt.Errorf("jason: want only v2, got %v", c)
+			}
+			return nil
+		})
 		if c := m.count(jason, 30); c["v2"] != 30 {
 			t.Fatalf("jason: want 30 pages from v2, got %v", c)
 		}
@@ -124,12 +125,7 @@ func TestBookinfo(t *testing.T) {
 				t.Errorf("error does not name %q:\n%s", want, out)
 			}
 		}
-		jason := newClient()
-		resp, err := jason.PostForm(m.url("/login"), url.Values{"username": {"jason"}, "passwd": {"x"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		jason := login(t, m, "jason")
 		if c := m.count(jason, 10); c["v2"] != 10 {
 			t.Fatalf("after a refused apply, jason: want v2 (test-v2 still in force), got %v", c)
 		}
@@ -146,6 +142,22 @@ func TestBookinfo(t *testing.T) {
 			return nil
 		})
 	})
+}
+
+// login signs in through the ingress as Istio's productpage takes it and
+// returns a client holding the session cookie.
+func login(t *testing.T, m *mesh, user string) *http.Client {
+	t.Helper()
+	c := newClient()
+	resp, err := c.PostForm(m.url("/login"), url.Values{"username": {user}, "passwd": {"x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("login as %s: HTTP %d", user, resp.StatusCode)
+	}
+	return c
 }
 
 // waitOnly polls until 10 pages in a row come only from the given versions.
