@@ -60,7 +60,6 @@ type Dataplane struct {
 	servers map[string]*server // bound listeners by name
 	state   state              // counters and lb positions across updates
 	fwd     *forwarder
-	mesh    meshServer
 	closed  bool
 }
 

@@ -5,22 +5,30 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
-	"sync"
 	"time"
 )
 
-// server is one bound listener.
+// server is one bound listener. Its accept loop reads what must be read
+// before HTTP (the PROXY header) and feeds connections to an HTTP server of
+// its own, so draining a listener drains exactly its connections; CONNECT
+// tunnels it accepted are fed back to it with their original destination.
 type server struct {
 	name string
 	addr netip.AddrPort
 	ln   net.Listener
-	http *http.Server // nil for raw accept loops
-	done chan struct{}
-	d    *Dataplane
+	// proxyProto: connections start with a PROXY v2 header (virtualInbound).
+	proxyProto bool
+	// capture: the outbound capture listener (use_original_dst).
+	capture bool
+	feed    *chanListener
+	http    *http.Server
+	done    chan struct{}
+	d       *Dataplane
 }
 
 // bindListeners starts servers for new listeners and drains removed ones. Locked.
@@ -38,20 +46,25 @@ func (d *Dataplane) bindListeners(rt *runtime) error {
 	}
 	started := map[string]*server{}
 	for name, addr := range want {
-		if s, ok := d.servers[name]; ok && s.addr == addr {
+		old, ok := d.servers[name]
+		if ok && old.addr == addr && old.sameKind(rt.listeners[name]) {
 			continue
+		}
+		if ok && old.addr == addr {
+			old.ln.Close() // same address, another kind: free it for the new one
 		}
 		s, err := d.listen(name, addr, rt.listeners[name])
 		if err != nil {
 			for _, s := range started {
 				s.ln.Close()
 			}
-			return fmt.Errorf("listener %q: %w", name, err)
+			return fmt.Errorf("listener %q: binding %s: %w", name, addr, err)
 		}
 		started[name] = s
 	}
 	for name, s := range d.servers {
-		if addr, ok := want[name]; (ok && addr == s.addr) || name == meshServerName {
+		_, replaced := started[name]
+		if _, kept := want[name]; kept && !replaced {
 			continue
 		}
 		delete(d.servers, name)
@@ -62,6 +75,10 @@ func (d *Dataplane) bindListeners(rt *runtime) error {
 		go s.serve()
 	}
 	return nil
+}
+
+func (s *server) sameKind(l *rlistener) bool {
+	return s.proxyProto == l.proxyProto && s.capture == l.origDst
 }
 
 func (d *Dataplane) drain(s *server) {
@@ -77,15 +94,9 @@ func (d *Dataplane) listen(name string, addr netip.AddrPort, l *rlistener) (*ser
 	if err != nil {
 		return nil, err
 	}
-	s := &server{name: name, addr: addr, ln: ln, done: make(chan struct{}), d: d}
-	switch {
-	case l.origDst:
-		s.http = d.newHTTPServer(http.HandlerFunc(d.capture))
-	case l.proxyProto:
-		// raw accept loop: PROXY header first.
-	default:
-		s.http = d.newHTTPServer(d.listenerHandler(name))
-	}
+	s := &server{name: name, addr: addr, ln: ln, proxyProto: l.proxyProto, capture: l.origDst,
+		feed: newChanListener(ln.Addr()), done: make(chan struct{}), d: d}
+	s.http = d.newHTTPServer(http.HandlerFunc(s.serveHTTP))
 	d.log.Info("listening", "listener", name, "address", addr.String())
 	return s, nil
 }
@@ -100,36 +111,48 @@ func (d *Dataplane) newHTTPServer(h http.Handler) *http.Server {
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		ConnContext:       connContext,
-		ErrorLog:          nil,
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
 }
 
 func (s *server) serve() {
 	defer close(s.done)
-	if s.http != nil {
-		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	go func() {
+		if err := s.http.Serve(s.feed); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.d.log.Error("listener stopped", "listener", s.name, "err", err)
 		}
-		return
-	}
+	}()
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
 			return
 		}
-		go s.d.inbound(s.name, c)
+		if s.proxyProto {
+			go s.d.inbound(s, c)
+		} else {
+			s.hand(c)
+		}
 	}
 }
 
-func (s *server) shutdown(ctx context.Context) error {
-	if s.http != nil {
-		err := s.http.Shutdown(ctx)
-		<-s.done
-		return err
+// hand gives a connection to the listener's HTTP server.
+func (s *server) hand(c net.Conn) {
+	if !s.feed.push(c) {
+		c.Close()
 	}
+}
+
+// shutdown stops accepting, then drains the HTTP server: idle keep-alive
+// connections close, busy ones after their request, h2 ones get GOAWAY.
+func (s *server) shutdown(ctx context.Context) error {
 	s.ln.Close()
 	<-s.done
-	return nil
+	err := s.http.Shutdown(ctx)
+	s.feed.Close()
+	if err != nil {
+		s.http.Close()
+	}
+	return err
 }
 
 // dstKey carries a connection's original destination into its requests.
@@ -159,53 +182,35 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 	return ctx
 }
 
-// listenerHandler serves HTTP for a bound listener (gateways).
-func (d *Dataplane) listenerHandler(name string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rt := d.rt.Load()
-		l := rt.listeners[name]
-		if l == nil {
-			d.fwd.direct(w, r, http.StatusServiceUnavailable, "NR", "")
-			return
-		}
-		c := l.chain(l.addr.Port())
-		if c == nil || !c.isHTTP() {
-			d.fwd.direct(w, r, http.StatusNotFound, "NR", "")
-			return
-		}
-		d.fwd.serve(w, r, rt, c, "")
-	})
-}
-
-// meshServerName keys the mesh server among the bound listeners; it is not
-// an xDS listener, so listener updates never drain it.
-const meshServerName = "~mesh"
-
-// meshServer serves HTTP on connections handed over from CONNECT tunnels and the inbound port.
-type meshServer struct {
-	once sync.Once
-	ln   *chanListener
-	srv  *http.Server
-}
-
-func (d *Dataplane) handOver(c *originConn) {
-	d.mesh.once.Do(func() {
-		d.mesh.ln = newChanListener(c.LocalAddr())
-		d.mesh.srv = d.newHTTPServer(http.HandlerFunc(d.meshHTTP))
-		d.mu.Lock()
-		d.servers[meshServerName] = &server{name: meshServerName, ln: d.mesh.ln, http: d.mesh.srv, done: make(chan struct{}), d: d}
-		s := d.servers[meshServerName]
-		d.mu.Unlock()
-		go s.serve()
-	})
-	if !d.mesh.ln.push(c) {
-		c.Close()
+// serveHTTP routes a request of this listener: tunnelled and inbound
+// connections by their original destination, the capture port by the
+// request's destination, other listeners by their own chain.
+func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	d := s.d
+	if o, ok := r.Context().Value(dstKey{}).(origin); ok {
+		d.serveOrigin(w, r, o)
+		return
 	}
+	if s.capture {
+		d.capture(w, r, s)
+		return
+	}
+	rt := d.rt.Load()
+	l := rt.listeners[s.name]
+	if l == nil {
+		d.fwd.direct(w, r, http.StatusServiceUnavailable, "NR", "")
+		return
+	}
+	c := l.chain(l.addr.Port())
+	if c == nil || !c.isHTTP() {
+		d.fwd.direct(w, r, http.StatusNotFound, "NR", "")
+		return
+	}
+	d.fwd.serve(w, r, rt, c, "")
 }
 
-// meshHTTP routes a request from a tunnelled or inbound connection.
-func (d *Dataplane) meshHTTP(w http.ResponseWriter, r *http.Request) {
-	o, _ := r.Context().Value(dstKey{}).(origin)
+// serveOrigin routes a request from a tunnelled or inbound connection.
+func (d *Dataplane) serveOrigin(w http.ResponseWriter, r *http.Request, o origin) {
 	rt := d.rt.Load()
 	l := rt.listeners[o.listener]
 	if l == nil {
@@ -221,9 +226,9 @@ func (d *Dataplane) meshHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // capture serves the outbound capture port: absolute-form, origin-form and CONNECT.
-func (d *Dataplane) capture(w http.ResponseWriter, r *http.Request) {
+func (d *Dataplane) capture(w http.ResponseWriter, r *http.Request, s *server) {
 	if r.Method == http.MethodConnect {
-		d.connect(w, r)
+		d.connect(w, r, s)
 		return
 	}
 	dst := hostPort(r.Host, 80)

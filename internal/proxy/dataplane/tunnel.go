@@ -12,7 +12,7 @@ import (
 
 // connect serves CONNECT host:port on the capture port: the tunnelled bytes
 // are handled as a new connection to host:port.
-func (d *Dataplane) connect(w http.ResponseWriter, r *http.Request) {
+func (d *Dataplane) connect(w http.ResponseWriter, r *http.Request, s *server) {
 	dst := hostPort(r.Host, 443)
 	hj, ok := w.(http.Hijacker)
 	if !ok {
@@ -40,7 +40,7 @@ func (d *Dataplane) connect(w http.ResponseWriter, r *http.Request) {
 		d.splice(oc, nil, dst)
 	case c.isHTTP():
 		oc.o = origin{listener: l.name, dst: dst, port: port}
-		d.handOver(oc)
+		s.hand(oc)
 	default:
 		d.splice(oc, rt.clusters[c.tcpCluster], dst)
 	}
@@ -48,7 +48,8 @@ func (d *Dataplane) connect(w http.ResponseWriter, r *http.Request) {
 
 // inbound serves a connection on the inbound port: PROXY header, then the
 // filter chain for its original destination port.
-func (d *Dataplane) inbound(listener string, conn net.Conn) {
+func (d *Dataplane) inbound(s *server, conn net.Conn) {
+	listener := s.name
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	br := bufio.NewReaderSize(conn, 4096)
 	_, dst, err := readProxyHeader(br)
@@ -70,7 +71,7 @@ func (d *Dataplane) inbound(listener string, conn net.Conn) {
 		d.log.Debug("no inbound filter chain", "port", dst.Port())
 		conn.Close()
 	case c.isHTTP():
-		d.handOver(oc)
+		s.hand(oc)
 	default:
 		d.splice(oc, rt.clusters[c.tcpCluster], dst.String())
 	}
