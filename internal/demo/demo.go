@@ -60,9 +60,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return fmt.Errorf("--ingress %q: %w", opts.Ingress, err)
 	}
 	if opts.DataDir == "" {
-		dir, err := os.MkdirTemp("", "weft-demo-")
-		if err != nil {
-			return fmt.Errorf("creating the data directory: %w", err)
+		dir, mkErr := os.MkdirTemp("", "weft-demo-")
+		if mkErr != nil {
+			return fmt.Errorf("creating the data directory: %w", mkErr)
 		}
 		defer func() {
 			if err == nil { // keep the logs of a failed demo
@@ -82,6 +82,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 		fmt.Fprintf(opts.Out, "weft demo: starting; logs of every process in %s\n", logs)
 	}
 	sup := newSupervisor(opts.Executable, logs, verbose, opts.Logger)
+	if err := becomeSubreaper(); err != nil {
+		opts.Logger.Warn("orphaned processes may outlive the demo", "component", "demo", "err", err)
+	} else {
+		sup.reap = true
+	}
 	defer sup.stopAll(10 * time.Second)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -122,6 +127,9 @@ func run(ctx context.Context, opts Options, sup *supervisor, ingressIP, ingressP
 	}
 	if err := waitFor(ctx, sup, 60*time.Second, "the product page at "+page, func() error { return getPage(page) }); err != nil {
 		return err
+	}
+	if opts.Verbose {
+		logs = "stderr (--verbose)"
 	}
 	printReady(opts.Out, page, apiURL, logs)
 	if !opts.NoLoad {

@@ -20,6 +20,9 @@ type supervisor struct {
 	logs    string    // directory of NAME.log files
 	verbose io.Writer // if set, child output goes here prefixed by name, not to files
 	log     *slog.Logger
+	// reap: this process is a subreaper owned by this supervisor alone, so
+	// stopAll also kills orphaned grandchildren adopted by it.
+	reap bool
 
 	mu    sync.Mutex
 	procs []*child
@@ -60,7 +63,7 @@ func (s *supervisor) start(name string, args ...string) error {
 	cmd.WaitDelay = 2 * time.Second // a grandchild holding the output pipe must not block Wait
 	// Own process group: Ctrl-C reaches only the demo, which stops its children
 	// in order; Pdeathsig kills a child if the demo itself is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		out.Close()
 		return fmt.Errorf("starting %s: %w", name, err)
@@ -90,11 +93,15 @@ func (s *supervisor) stopAll(bound time.Duration) {
 	procs := s.procs
 	s.procs = nil
 	s.mu.Unlock()
-	if len(procs) == 0 {
-		return
+	if len(procs) > 0 {
+		s.stop(procs[1:], bound)
+		s.stop(procs[:1], bound)
 	}
-	s.stop(procs[1:], bound)
-	s.stop(procs[:1], bound)
+	if s.reap {
+		if pids := killOrphans(); len(pids) > 0 {
+			s.log.Warn("killed orphaned processes", "pids", pids)
+		}
+	}
 }
 
 // stop sends SIGTERM to each child's process group, waits up to bound for

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,9 +33,21 @@ func TestMain(m *testing.M) {
 //	serve FILE     listen, write the address to FILE, exit 0 on SIGTERM
 //	stubborn FILE  like serve but ignore SIGTERM
 //	orphan FILE    start a stubborn grandchild in the same process group, exit on SIGTERM
+//	detach FILE    like orphan but the grandchild has its own process group
 //	fail           print to stderr and exit 3
 func helper(mode string, args []string) int {
 	switch mode {
+	case "detach":
+		cmd := exec.Command(os.Args[0], helperArg, "stubborn", args[0])
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM)
+		<-term
+		return 0
 	case "fail":
 		fmt.Fprintln(os.Stderr, "boom: failing on purpose")
 		return 3
@@ -98,6 +111,22 @@ func waitAddr(t *testing.T, file string) string {
 	return ""
 }
 
+// waitClosed polls until nothing listens on addr: a SIGKILLed grandchild,
+// which nobody waits for, dies a moment after kill(2) returns.
+func waitClosed(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return
+		}
+		c.Close()
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("%s still listening after stopAll", addr)
+}
+
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func newTestSupervisor(t *testing.T, verbose io.Writer) (*supervisor, string) {
@@ -138,10 +167,7 @@ func TestSupervisorStopsEverything(t *testing.T) {
 			}
 			s.stopAll(300 * time.Millisecond)
 			for _, a := range addrs {
-				if c, err := net.Dial("tcp", a); err == nil {
-					c.Close()
-					t.Errorf("%s still listening after stopAll", a)
-				}
+				waitClosed(t, a)
 			}
 			log, err := os.ReadFile(filepath.Join(dir, "p0.log"))
 			if err != nil {
@@ -152,6 +178,26 @@ func TestSupervisorStopsEverything(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSupervisorKillsAdoptedOrphans is not parallel: as a subreaper it kills
+// every child of the test process.
+func TestSupervisorKillsAdoptedOrphans(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("subreaper is Linux-only")
+	}
+	if err := becomeSubreaper(); err != nil {
+		t.Skip(err)
+	}
+	s, dir := newTestSupervisor(t, nil)
+	s.reap = true
+	file := filepath.Join(dir, "addr")
+	if err := s.start("detacher", helperArg, "detach", file); err != nil {
+		t.Fatal(err)
+	}
+	addr := waitAddr(t, file)
+	s.stopAll(300 * time.Millisecond)
+	waitClosed(t, addr)
 }
 
 func TestSupervisorReportsDeath(t *testing.T) {
