@@ -45,7 +45,7 @@ func BenchmarkRouteMatch(b *testing.B) {
 			r := httptest.NewRequest("GET", "http://"+tc.host+tc.target, nil)
 			b.ReportAllocs()
 			for b.Loop() {
-				if vh := t.vhost(tc.host); vh == nil || vh.route(r) == nil {
+				if vh := t.vhost(tc.host); vh == nil || vh.route((*stdRequest)(r)) == nil {
 					b.Fatal("no route")
 				}
 			}

@@ -61,7 +61,7 @@ func TestRouteMatching(t *testing.T) {
 		if vh == nil {
 			t.Fatalf("%s: no virtual host", tc.host)
 		}
-		rt := vh.route(r)
+		rt := vh.route((*stdRequest)(r))
 		if rt == nil || rt.cluster() != tc.want {
 			t.Errorf("%s%s user %q: got %v, want %s", tc.host, tc.target, tc.user, rt, tc.want)
 		}
@@ -206,7 +206,7 @@ func TestHeaderAndDomainMatchers(t *testing.T) {
 		}
 		vh := tbl.vhost(tc.host)
 		var got string
-		if rr := vh.route(r); rr != nil {
+		if rr := vh.route((*stdRequest)(r)); rr != nil {
 			got = rr.cluster()
 		}
 		if got != tc.want {

@@ -96,7 +96,7 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, rt *runtime, c
 		f.direct(w, r, http.StatusNotFound, "NR", "")
 		return
 	}
-	route := vh.route(r)
+	route := vh.route((*stdRequest)(r))
 	if route == nil {
 		f.direct(w, r, http.StatusNotFound, "NR", "")
 		return

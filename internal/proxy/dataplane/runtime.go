@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -160,24 +161,63 @@ func (m *stringMatch) match(v string) bool {
 	return false
 }
 
+// request is what route matching reads of a request; adapters exist for
+// net/http (h2c) and http1 requests.
+type request interface {
+	method() string
+	authority() string
+	// pathQuery is the origin-form target: path and query as received.
+	pathQuery() string
+	// header returns a header's values joined by "," and whether it is
+	// present; lower is its lower-case name, canon its canonical MIME form.
+	header(lower, canon string) (string, bool)
+}
+
+// stdRequest adapts a net/http request.
+type stdRequest http.Request
+
+func (r *stdRequest) method() string    { return r.Method }
+func (r *stdRequest) authority() string { return r.Host }
+func (r *stdRequest) pathQuery() string {
+	p := r.URL.EscapedPath()
+	if p == "" {
+		p = "/"
+	}
+	if r.URL.RawQuery != "" {
+		return p + "?" + r.URL.RawQuery
+	}
+	return p
+}
+func (r *stdRequest) header(_, canon string) (string, bool) {
+	switch vals := r.Header[canon]; len(vals) {
+	case 0:
+		return "", false
+	case 1:
+		return vals[0], true
+	default:
+		return strings.Join(vals, ","), true
+	}
+}
+
 // route returns the first route matching r.
-func (vh *rvhost) route(r *http.Request) *rroute {
+func (vh *rvhost) route(r request) *rroute {
+	if vh == nil {
+		return nil
+	}
+	pq := r.pathQuery()
+	path, query, _ := strings.Cut(pq, "?")
+	if path == "" {
+		path = "/"
+	}
 	for _, rt := range vh.routes {
-		if rt.matches(r) {
+		if rt.matches(r, pq, path, query) {
 			return rt
 		}
 	}
 	return nil
 }
 
-func (rt *rroute) matches(r *http.Request) bool {
-	path := r.URL.Path
-	if r.URL.RawQuery != "" || r.URL.Path == "" {
-		path = r.URL.EscapedPath()
-	}
-	if path == "" {
-		path = "/"
-	}
+func (rt *rroute) matches(r request, pq, path, query string) bool {
 	switch {
 	case rt.path != "":
 		if !eq(path, rt.path, rt.caseSensitive) {
@@ -192,13 +232,14 @@ func (rt *rroute) matches(r *http.Request) bool {
 			return false
 		}
 	}
-	for _, h := range rt.headers {
-		if h.matches(r) == h.invert {
+	for i := range rt.headers {
+		h := &rt.headers[i]
+		if h.matches(r, pq) == h.invert {
 			return false
 		}
 	}
 	if len(rt.query) > 0 {
-		q := r.URL.Query()
+		q, _ := url.ParseQuery(query)
 		for _, m := range rt.query {
 			vals, ok := q[m.name]
 			if !ok || (m.str != nil && !m.str.match(vals[0])) {
@@ -209,25 +250,26 @@ func (rt *rroute) matches(r *http.Request) bool {
 	return true
 }
 
-func (h *headerMatch) matches(r *http.Request) bool {
-	var vals []string
+func (h *headerMatch) matches(r request, pq string) bool {
+	var v string
+	var ok bool
 	switch h.name {
 	case ":method":
-		vals = []string{r.Method}
+		v, ok = r.method(), true
 	case ":authority", "host":
-		vals = []string{r.Host}
+		v, ok = r.authority(), true
 	case ":path":
-		vals = []string{r.URL.RequestURI()}
+		v, ok = pq, true
 	default:
-		vals = r.Header[h.canon]
+		v, ok = r.header(h.name, h.canon)
 	}
-	if len(vals) == 0 {
+	if !ok {
 		return false
 	}
 	if h.str == nil {
 		return h.present
 	}
-	return h.str.match(strings.Join(vals, ","))
+	return h.str.match(v)
 }
 
 func eq(a, b string, caseSensitive bool) bool {
