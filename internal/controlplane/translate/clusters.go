@@ -74,6 +74,9 @@ func (b *builder) outboundCluster(s *registry.Service, p registry.Port, subset s
 	if http2(p.Protocol) {
 		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpOptionsKey: mustAny(h2Options())}
 	}
+	if dr != nil {
+		c.Metadata = configMetadata(dr, "destination-rule")
+	}
 	b.out.Clusters = append(b.out.Clusters, c)
 	var labels map[string]string
 	if ss != nil {
@@ -185,4 +188,12 @@ func staticCluster(name, ip string, port uint32, h2 bool) *cluster.Cluster {
 		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpOptionsKey: mustAny(h2Options())}
 	}
 	return c
+}
+
+// configMetadata names the Istio object a resource came from, as Istio does
+// (filter_metadata istio.config), so proxy-config can show it.
+func configMetadata(o *config.Object, kind string) *core.Metadata {
+	path := "/apis/" + o.APIVersion + "/namespaces/" + o.Namespace + "/" + kind + "/" + o.Name
+	st, _ := structpb.NewStruct(map[string]any{"config": path})
+	return &core.Metadata{FilterMetadata: map[string]*structpb.Struct{"istio": st}}
 }

@@ -93,9 +93,10 @@ func (b *builder) httpRoutes(o *config.Object, port uint32, svc *registry.Servic
 				continue
 			}
 			out = append(out, &route.Route{
-				Name:   hr.GetName(),
-				Match:  routeMatch(m),
-				Action: action,
+				Name:     hr.GetName(),
+				Match:    routeMatch(m),
+				Action:   action,
+				Metadata: configMetadata(o, "virtual-service"),
 			})
 		}
 	}
