@@ -187,6 +187,10 @@ func startWorkloads(sup *supervisor, base netip.Addr, xds string) ([]string, err
 }
 
 func printReady(w io.Writer, page, apiURL, logs string) {
+	env := ""
+	if apiURL != "http://127.0.0.1:15014" {
+		env = "  export WEFT_CONTROL_PLANE=" + apiURL + "\n"
+	}
 	fmt.Fprintf(w, `
 weft demo is running: Bookinfo with a sidecar beside every workload.
 
@@ -194,15 +198,16 @@ weft demo is running: Bookinfo with a sidecar beside every workload.
   Control plane API:                       %s
   Logs of every process:                   %s
 
-Try, in another terminal:
-  go run ./cmd/weft proxy-status
+Try, in another terminal (from the repository, next to ../shared):
+%s  go run ./cmd/weft proxy-status
   go run ./cmd/weft apply -f ../shared/istio-samples/bookinfo/destination-rule-all.yaml
   go run ./cmd/weft apply -f ../shared/istio-samples/bookinfo/virtual-service-all-v1.yaml
+  go run ./cmd/weft apply -f ../shared/istio-samples/bookinfo/virtual-service-reviews-test-v2.yaml
+      (then sign in as jason: reviews v2, black stars)
   go run ./cmd/weft proxy-config routes productpage-v1-1.default
 
-(set WEFT_CONTROL_PLANE=%s if the control plane is not on 127.0.0.1)
 Ctrl-C stops everything.
-`, page, apiURL, logs, apiURL)
+`, page, apiURL, logs, env)
 }
 
 // gatewayYAML exposes the product page on the ingress, as Bookinfo's gateway sample does.

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // recorder remembers the headers of the last request an app served.
@@ -304,3 +306,5 @@ func TestDetailsAndRatingsJSON(t *testing.T) {
 		t.Error("Handler(nope) = nil error")
 	}
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
