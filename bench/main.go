@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	flog "fortio.org/log"
 )
 
 type options struct {
@@ -38,6 +40,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "bench/RESULTS.md", "where to write the Markdown results")
 	flag.StringVar(&o.only, "only", "", "run only this pair (haproxy or weft) besides direct and nginx, the references")
 	flag.Parse()
+	flog.SetLogLevelQuiet(flog.Warning)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o); err != nil {
