@@ -242,10 +242,16 @@ func (r *Request) WriteHead(w *bufio.Writer) error {
 		if isHopByHop(f.Name) || (conn != "" && hasToken(conn, f.Name)) {
 			continue
 		}
-		if hostDone && strings.EqualFold(f.Name, "host") {
-			continue
+		if len(f.Name) == 4 && strings.EqualFold(f.Name, "host") {
+			if hostDone {
+				continue
+			}
+			hostDone = true
 		}
 		writeField(w, f.Name, f.Value)
+	}
+	if !hostDone && r.Form != AuthorityForm {
+		w.WriteString("Host: \r\n") // HTTP/1.0 without Host: RFC 9112 3.2 wants an empty one
 	}
 	if r.Upgrade != "" {
 		writeField(w, "Connection", "upgrade")
