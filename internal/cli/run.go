@@ -76,7 +76,7 @@ func runChild(ctx context.Context, env *Env, p *proxy.Proxy, argv []string, sigs
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = childEnv(os.Environ(), p)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, env.Stdout, env.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = appAttr()
 	cmd.WaitDelay = time.Second // a grandchild holding stdout must not block Wait
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("starting %s: %w", argv[0], err)

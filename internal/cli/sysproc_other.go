@@ -1,0 +1,8 @@
+//go:build !linux
+
+package cli
+
+import "syscall"
+
+// appAttr puts `weft run`'s app in its own process group.
+func appAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
