@@ -6,23 +6,43 @@ import (
 	"syscall"
 )
 
-// alive reports whether an idle connection is still open: a non-blocking
-// MSG_PEEK finds neither EOF, an error nor unexpected bytes.
-func alive(c net.Conn) bool {
+// probe checks whether an idle connection is still open with a
+// non-blocking MSG_PEEK: EOF, an error or unexpected bytes mean it is not.
+// Its state is set up once per connection so a check does not allocate.
+type probe struct {
+	rc  syscall.RawConn
+	fn  func(fd uintptr) bool
+	ok  bool
+	buf [1]byte
+}
+
+// init prepares the probe for c.
+func (p *probe) init(c net.Conn) {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return true
+		return
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return false
+		return
 	}
-	ok = false
-	var buf [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		n, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		ok = n <= 0 && errors.Is(rerr, syscall.EAGAIN)
+	p.rc = rc
+	p.fn = p.peek
+}
+
+// peek runs inside RawConn.Read; returning true never waits.
+func (p *probe) peek(fd uintptr) bool {
+	_, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	p.ok = errors.Is(err, syscall.EAGAIN)
+	return true
+}
+
+// alive reports whether the connection looks open and idle.
+func (p *probe) alive() bool {
+	if p.rc == nil {
 		return true
-	})
-	return err == nil && ok
+	}
+	p.ok = false
+	err := p.rc.Read(p.fn)
+	return err == nil && p.ok
 }

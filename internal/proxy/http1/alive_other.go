@@ -4,6 +4,12 @@ package http1
 
 import "net"
 
-// alive cannot check cheaply on this platform; a stale connection is
+// probe cannot check cheaply on this platform; a stale connection is
 // caught when the request fails and is retried.
-func alive(net.Conn) bool { return true }
+type probe struct{}
+
+// init does nothing.
+func (*probe) init(net.Conn) {}
+
+// alive always reports true.
+func (*probe) alive() bool { return true }

@@ -1,6 +1,7 @@
 package http1
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net"
@@ -293,13 +294,7 @@ func closeWrite(c net.Conn) {
 // trailer as trailer fields). w is flushed whenever the source has nothing
 // buffered, so slow bodies stream. rerr is a read (or framing) error, werr
 // a write error.
-func copyBody(w interface {
-	Write([]byte) (int, error)
-	WriteString(string) (int, error)
-	Flush() error
-	Buffered() int
-}, b *Body, chunked bool, trailer *Header) (n int64, rerr, werr error) {
-	var hex [20]byte
+func copyBody(w *bufio.Writer, b *Body, chunked bool, trailer *Header) (n int64, rerr, werr error) {
 	for !b.done {
 		if b.br.Buffered() == 0 && w.Buffered() > 0 {
 			if werr = w.Flush(); werr != nil {
@@ -314,7 +309,7 @@ func copyBody(w interface {
 			return n, err, nil
 		}
 		if chunked {
-			w.Write(strconv.AppendInt(hex[:0], int64(len(p)), 16))
+			w.Write(strconv.AppendInt(w.AvailableBuffer(), int64(len(p)), 16))
 			w.WriteString("\r\n")
 		}
 		_, werr = w.Write(p)

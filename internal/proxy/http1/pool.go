@@ -44,6 +44,7 @@ type Conn struct {
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	idleSince time.Time
+	probe     probe // liveness check of an idle connection
 }
 
 // Reader returns the connection's buffered reader.
@@ -89,7 +90,7 @@ func (p *Pool) Get(ctx context.Context, key string, dial DialFunc) (*Conn, error
 		if c == nil {
 			break
 		}
-		if time.Since(c.idleSince) < p.timeout && c.br.Buffered() == 0 && alive(c.Conn) {
+		if time.Since(c.idleSince) < p.timeout && c.br.Buffered() == 0 && c.probe.alive() {
 			c.Reused = true
 			return c, nil
 		}
@@ -108,11 +109,7 @@ func (p *Pool) popIdle(key string) *Conn {
 	}
 	c := l[len(l)-1]
 	l[len(l)-1] = nil
-	if len(l) == 1 {
-		delete(p.idle, key)
-	} else {
-		p.idle[key] = l[:len(l)-1]
-	}
+	p.idle[key] = l[:len(l)-1] // keep the backing array for the next Put
 	return c
 }
 
@@ -255,5 +252,7 @@ func (p *Pool) dial(ctx context.Context, key string, dial DialFunc) (*Conn, erro
 	if err != nil {
 		return nil, fmt.Errorf("dialing upstream %s: %w", key, err)
 	}
-	return &Conn{Conn: nc, Key: key, br: getReader(nc), bw: getWriter(nc)}, nil
+	c := &Conn{Conn: nc, Key: key, br: getReader(nc), bw: getWriter(nc)}
+	c.probe.init(nc)
+	return c, nil
 }

@@ -277,9 +277,8 @@ func writeFraming(w *bufio.Writer, length int64, chunked, explicit bool) {
 	case chunked:
 		w.WriteString("Transfer-Encoding: chunked\r\n")
 	case length > 0 || (length == 0 && explicit):
-		var b [20]byte
 		w.WriteString("Content-Length: ")
-		w.Write(appendInt(b[:0], length))
+		w.Write(appendInt(w.AvailableBuffer(), length))
 		w.WriteString("\r\n")
 	}
 }

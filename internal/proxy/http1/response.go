@@ -130,9 +130,8 @@ func (r *Response) WriteHead(w *bufio.Writer, minor int, closeConn bool) error {
 
 // writeStatusLine writes "HTTP/1.1 code reason\r\n".
 func (r *Response) writeStatusLine(w *bufio.Writer) {
-	var b [8]byte
 	w.WriteString("HTTP/1.1 ")
-	w.Write(strconv.AppendInt(b[:0], int64(r.Status), 10))
+	w.Write(strconv.AppendInt(w.AvailableBuffer(), int64(r.Status), 10))
 	w.WriteByte(' ')
 	w.WriteString(r.Reason)
 	w.WriteString("\r\n")

@@ -246,9 +246,8 @@ func (s *server) direct(d *Decision, res *Result, closeDown bool) bool {
 // writeDirect writes a complete locally generated response.
 func (s *server) writeDirect(minor, status int, h Header, body string, closeDown bool) {
 	w := s.bw
-	var b [20]byte
 	w.WriteString("HTTP/1.1 ")
-	w.Write(strconv.AppendInt(b[:0], int64(status), 10))
+	w.Write(strconv.AppendInt(w.AvailableBuffer(), int64(status), 10))
 	w.WriteByte(' ')
 	w.WriteString(http.StatusText(status))
 	w.WriteString("\r\n")
