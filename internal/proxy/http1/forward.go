@@ -52,7 +52,7 @@ func (s *server) forward(d *Decision, res *Result, closeDown bool) bool {
 	if d.ModifyResponse != nil {
 		d.ModifyResponse(&s.resp)
 	}
-	s.resp.Header.Add("x-envoy-upstream-service-time", strconv.FormatInt(time.Since(sent).Milliseconds(), 10))
+	s.resp.Header.Set("x-envoy-upstream-service-time", strconv.FormatInt(time.Since(sent).Milliseconds(), 10))
 	return s.respond(d, res, uc, closeDown || !s.requestDone())
 }
 

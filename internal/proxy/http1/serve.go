@@ -107,6 +107,10 @@ type server struct {
 	debug bool
 }
 
+// maxDiscard bounds the request body read and dropped before a direct
+// response; a larger body closes the connection instead.
+const maxDiscard = 256 << 10
+
 var serverPool = sync.Pool{New: func() any { return new(server) }}
 
 // Serve runs the keep-alive loop of one downstream connection: read a
@@ -219,12 +223,13 @@ func (s *server) direct(d *Decision, res *Result, closeDown bool) bool {
 			closeDown = true // the client waits; do not read its body
 		} else {
 			s.body.ResetRequest(s.br, req)
-			n, err := io.Copy(io.Discard, &s.body)
+			n, err := io.CopyN(io.Discard, &s.body, maxDiscard)
 			res.BytesReceived = n
-			if err != nil {
+			if err != nil && err != io.EOF {
 				res.Flags = "DC"
 				return false
 			}
+			closeDown = closeDown || !s.body.Done() // too large to skip
 		}
 	}
 	status := d.Status
