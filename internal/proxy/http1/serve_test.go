@@ -456,3 +456,75 @@ func TestServeDraining(t *testing.T) {
 		t.Errorf("connection still open after draining: %v", err)
 	}
 }
+
+func TestForwardRetry(t *testing.T) {
+	// The upstream answers the first request of a connection and closes
+	// the connection on the second without answering: a reused connection
+	// that dies before any response byte.
+	var conns atomic.Int32
+	up := rawUpstream(t, func(c net.Conn) {
+		conns.Add(1)
+		br := bufio.NewReader(c)
+		var req Request
+		var b Body
+		for i := 0; ReadRequest(br, &req, 0) == nil; i++ {
+			b.ResetRequest(br, &req)
+			io.Copy(io.Discard, &b)
+			if i == 1 {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	tests := []struct {
+		method  string
+		body    string
+		status  int
+		retried bool
+	}{
+		{"GET", "", 200, true},
+		{"POST", "data", 503, false}, // not replayable
+	}
+	for _, tt := range tests {
+		t.Run(tt.method, func(t *testing.T) {
+			p := startProxy(t, to(up))
+			c := client(t, p)
+			for i := 0; i < 2; i++ {
+				req, _ := http.NewRequest(tt.method, "http://a/", strings.NewReader(tt.body))
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				r := <-p.results
+				if i == 1 && (resp.StatusCode != tt.status || r.Retried != tt.retried) {
+					t.Errorf("second %s: status %d retried %v, want %d %v (%+v)", tt.method, resp.StatusCode, r.Retried, tt.status, tt.retried, r)
+				}
+			}
+		})
+	}
+}
+
+func TestForwardTimeout(t *testing.T) {
+	release := make(chan struct{})
+	up := rawUpstream(t, func(c net.Conn) {
+		bufio.NewReader(c).ReadString('\n')
+		<-release
+	})
+	t.Cleanup(func() { close(release) })
+	p := startProxy(t, func(r *Request) Decision {
+		d := to(up)(r)
+		d.Timeout = 50 * time.Millisecond
+		return d
+	})
+	resp, err := client(t, p).Get("http://a/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if r := <-p.results; resp.StatusCode != 504 || string(b) != TimeoutBody || r.Flags != "UT" {
+		t.Errorf("got %d %q flags %q, want 504 %q UT", resp.StatusCode, b, r.Flags, TimeoutBody)
+	}
+}
