@@ -198,7 +198,7 @@ func (s *server) fail(res *Result, status int, flags, body string, closeDown boo
 		return false
 	}
 	if s.debug {
-		s.log.Debug("upstream failure", "flags", flags, "error", res.UpstreamErr)
+		s.log.Debug("upstream failure", "component", "http1", "flags", flags, "error", res.UpstreamErr)
 	}
 	return !closeDown
 }

@@ -191,7 +191,7 @@ func (s *server) readError(err error) error {
 	s.writeDirect(1, status, nil, "", true)
 	s.bw.Flush()
 	if s.debug {
-		s.log.Debug("bad request", "remote", s.conn.RemoteAddr(), "error", err)
+		s.log.Debug("bad request", "component", "http1", "remote", s.conn.RemoteAddr(), "error", err)
 	}
 	return err
 }
