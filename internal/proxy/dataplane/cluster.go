@@ -61,6 +61,10 @@ func compileCluster(c *cluster.Cluster, eds map[string]*endpoint.ClusterLoadAssi
 			}
 			ep.stats = st.endpointStats(out.name, ep.addr)
 			ep.connectTimeout = out.connectTimeout
+			ep.key = out.name + "|" + ep.addr
+			if ep.tunnel {
+				ep.key += "|tunnel"
+			}
 			out.endpoints = append(out.endpoints, ep)
 		}
 	}

@@ -21,6 +21,8 @@ import (
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-mesh/weft/internal/proxy/http1"
 )
 
 // Modes of a Dataplane.
@@ -60,6 +62,8 @@ type Dataplane struct {
 	servers map[string]*server // bound listeners by name
 	state   state              // counters and lb positions across updates
 	fwd     *forwarder
+	pool    *http1.Pool // upstream HTTP/1.1 connections of every listener
+	bridge  *bridge     // HTTP/1.1 downstream to h2c upstream
 	closed  bool
 }
 
@@ -86,6 +90,8 @@ func New(opts Options) (*Dataplane, error) {
 		have: map[string]bool{}, servers: map[string]*server{},
 	}
 	d.fwd = newForwarder(d)
+	d.pool = http1.NewPool(http1.PoolOptions{MaxIdlePerKey: 256})
+	d.bridge = newBridge(d)
 	empty, err := compile(&d.cfg, &d.state)
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: compiling the empty config: %w", err)
@@ -211,13 +217,15 @@ func (d *Dataplane) Shutdown(ctx context.Context) error {
 	d.servers = map[string]*server{}
 	d.mu.Unlock()
 	var wg sync.WaitGroup
-	errs := make(chan error, len(servers))
+	errs := make(chan error, len(servers)+1)
 	for _, s := range servers {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs <- s.shutdown(ctx) }()
 	}
 	wg.Wait()
+	errs <- d.bridge.srv.Shutdown(ctx)
 	close(errs)
+	d.pool.Close()
 	d.fwd.closeIdle()
 	var all []error
 	for err := range errs {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"testing"
 	"time"
 
@@ -136,5 +137,20 @@ func TestH2CToHTTP1Upstream(t *testing.T) {
 	n, _ := resp.Body.Read(body[:])
 	if resp.StatusCode != 200 || resp.ProtoMajor != 2 || string(body[:n]) != "h1 "+authority+" /p?q=1" {
 		t.Fatalf("got %s %d %q", resp.Proto, resp.StatusCode, body[:n])
+	}
+}
+
+// TestHTTP1ToH2CUpstream sends HTTP/1.1 through the capture port to a
+// service whose upstream speaks h2c: the app must see HTTP/2.
+func TestHTTP1ToH2CUpstream(t *testing.T) {
+	capture, authority := grpcMesh(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s", r.Proto, r.URL.Path)
+	}), nil, true)
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: capture.String()})}}
+	for i := range 3 {
+		code, body, _ := get(t, c, fmt.Sprintf("http://%s/h1-%d", authority, i))
+		if code != 200 || body != fmt.Sprintf("HTTP/2.0 /h1-%d", i) {
+			t.Fatalf("request %d: got %d %q", i, code, body)
+		}
 	}
 }

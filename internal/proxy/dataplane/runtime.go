@@ -312,6 +312,7 @@ const defaultConnectTimeout = 5 * time.Second
 // rendpoint is one endpoint of a cluster.
 type rendpoint struct {
 	addr   string // host:port
+	key    string // upstream pool key: cluster|addr, with the tunnel marked
 	ap     netip.AddrPort
 	weight int
 	tunnel bool // reached through the peer sidecar's inbound port with a PROXY header

@@ -10,7 +10,10 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
+
+	"github.com/weft-mesh/weft/internal/proxy/http1"
 )
 
 // server is one bound listener. Its accept loop reads what must be read
@@ -26,9 +29,15 @@ type server struct {
 	// capture: the outbound capture listener (use_original_dst).
 	capture bool
 	feed    *chanListener
-	http    *http.Server
+	http    *http.Server // h2c connections
 	done    chan struct{}
 	d       *Dataplane
+	// HTTP/1 connections: served by http1.Serve under ctx.
+	ctx      context.Context
+	cancel   context.CancelFunc
+	h1opts   http1.ServeOptions
+	tracker  connTracker
+	draining atomic.Bool
 }
 
 // bindListeners starts servers for new listeners and drains removed ones. Locked.
@@ -97,6 +106,8 @@ func (d *Dataplane) listen(name string, addr netip.AddrPort, l *rlistener) (*ser
 	s := &server{name: name, addr: addr, ln: ln, proxyProto: l.proxyProto, capture: l.origDst,
 		feed: newChanListener(ln.Addr()), done: make(chan struct{}), d: d}
 	s.http = d.newHTTPServer(http.HandlerFunc(s.serveHTTP))
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.h1opts = http1.ServeOptions{Pool: d.pool, IdleTimeout: 5 * time.Minute, Draining: s.draining.Load, Logger: d.log}
 	d.log.Info("listening", "listener", name, "address", addr.String())
 	return s, nil
 }
@@ -130,7 +141,7 @@ func (s *server) serve() {
 		if s.proxyProto {
 			go s.d.inbound(s, c)
 		} else {
-			s.hand(c)
+			go s.serveConn(c, nil, nil)
 		}
 	}
 }
@@ -147,11 +158,15 @@ func (s *server) hand(c net.Conn) {
 func (s *server) shutdown(ctx context.Context) error {
 	s.ln.Close()
 	<-s.done
+	h1done := make(chan error, 1)
+	go func() { h1done <- s.drainH1(ctx) }()
 	err := s.http.Shutdown(ctx)
 	s.feed.Close()
 	if err != nil {
 		s.http.Close()
 	}
+	err = errors.Join(err, <-h1done)
+	s.cancel()
 	return err
 }
 
@@ -176,8 +191,13 @@ type originConn struct {
 func (c *originConn) Read(p []byte) (int, error) { return c.br.Read(p) }
 
 func connContext(ctx context.Context, c net.Conn) context.Context {
-	if oc, ok := c.(*originConn); ok {
-		return context.WithValue(ctx, dstKey{}, oc.o)
+	switch oc := c.(type) {
+	case *originConn:
+		if oc.o.listener != "" {
+			return context.WithValue(ctx, dstKey{}, oc.o)
+		}
+	case *bridgeConn:
+		return context.WithValue(ctx, bridgeKey{}, oc.ep)
 	}
 	return ctx
 }

@@ -65,13 +65,14 @@ func (d *Dataplane) inbound(s *server, conn net.Conn) {
 	if l != nil {
 		c = l.chain(dst.Port())
 	}
-	oc := &originConn{Conn: conn, br: br, o: origin{listener: listener, dst: dst.String(), port: dst.Port()}}
+	o := origin{listener: listener, dst: dst.String(), port: dst.Port()}
+	oc := &originConn{Conn: conn, br: br, o: o}
 	switch {
 	case c == nil:
 		d.log.Debug("no inbound filter chain", "port", dst.Port())
 		conn.Close()
 	case c.isHTTP():
-		s.hand(oc)
+		s.serveConn(conn, br, &o)
 	default:
 		d.splice(oc, rt.clusters[c.tcpCluster], dst.String())
 	}

@@ -1,0 +1,364 @@
+package dataplane
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/weft-mesh/weft/internal/proxy/http1"
+)
+
+// h2Preface starts every HTTP/2 connection (prior knowledge h2c).
+const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// h1Request adapts an http1 request for route matching.
+type h1Request http1.Request
+
+func (r *h1Request) method() string    { return r.Method }
+func (r *h1Request) authority() string { return (*http1.Request)(r).Authority() }
+func (r *h1Request) pathQuery() string { return (*http1.Request)(r).Path() }
+func (r *h1Request) header(lower, _ string) (string, bool) {
+	h := r.Header
+	first, n := "", 0
+	var joined []string
+	for _, f := range h {
+		if len(f.Name) == len(lower) && strings.EqualFold(f.Name, lower) {
+			if n == 1 {
+				joined = append(joined, first)
+			}
+			if n >= 1 {
+				joined = append(joined, f.Value)
+			}
+			first = f.Value
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return "", false
+	case 1:
+		return first, true
+	}
+	return strings.Join(joined, ","), true
+}
+
+// isH2 reports whether br starts with the HTTP/2 preface, reading no more
+// than it needs to tell.
+func isH2(br *bufio.Reader) (bool, error) {
+	for n := 1; n <= len(h2Preface); n++ {
+		b, err := br.Peek(n)
+		if err != nil {
+			return false, err
+		}
+		if b[n-1] != h2Preface[n-1] {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// serveConn serves an HTTP connection of this listener: h2c goes to the
+// listener's net/http server, HTTP/1.x to the http1 engine. o is the
+// original destination of tunnelled and inbound connections (nil: none).
+func (s *server) serveConn(conn net.Conn, br *bufio.Reader, o *origin) {
+	if br == nil {
+		br = bufio.NewReaderSize(conn, 4096)
+	}
+	h2, err := isH2(br)
+	if err != nil {
+		conn.Close()
+		return
+	}
+	if h2 {
+		oc := &originConn{Conn: conn, br: br}
+		if o != nil {
+			oc.o = *o
+		}
+		s.hand(oc)
+		return
+	}
+	if s.capture && o == nil {
+		if b, _ := br.Peek(8); bytes.Equal(b, []byte("CONNECT ")) {
+			s.d.connectH1(s, conn, br)
+			return
+		}
+	}
+	s.serveH1(conn, br, o)
+}
+
+// h1conn is the per-connection routing state of one HTTP/1 connection;
+// Serve calls route, Dial and Done on the connection's goroutine, so its
+// fields need no lock, except busy which drain reads.
+type h1conn struct {
+	s    *server
+	o    *origin
+	conn net.Conn
+	busy atomic.Bool
+	// end stops Serve after the current exchange when the listener drains
+	// (Serve reads Draining only when an exchange starts).
+	end context.CancelFunc
+	ep  *rendpoint // the endpoint of the current exchange
+	dst string     // the passthrough destination of the current exchange
+
+	done, doneDirect          func(http1.Result)
+	dial, dialDst, dialBridge http1.DialFunc
+}
+
+func (s *server) serveH1(conn net.Conn, br *bufio.Reader, o *origin) {
+	c := &h1conn{s: s, o: o, conn: conn}
+	d := s.d
+	ctx, end := context.WithCancel(s.ctx)
+	defer end()
+	c.end = end
+	c.done = func(res http1.Result) {
+		c.ep.stats.active.Add(-1)
+		if res.UpstreamErr != nil || res.Flags == "UF" || res.Flags == "UC" || res.Flags == "UT" {
+			c.ep.stats.failed.Add(1)
+		}
+		c.ep = nil
+		c.idle()
+	}
+	c.doneDirect = func(http1.Result) { c.idle() }
+	c.dial = func(ctx context.Context) (net.Conn, error) { return d.fwd.dialEndpoint(ctx, c.ep) }
+	c.dialDst = func(ctx context.Context) (net.Conn, error) {
+		return (&net.Dialer{Timeout: defaultConnectTimeout}).DialContext(ctx, "tcp", c.dst)
+	}
+	c.dialBridge = func(context.Context) (net.Conn, error) { return d.bridge.dial(c.ep), nil }
+	if !s.track(conn, c) {
+		conn.Close()
+		return
+	}
+	defer s.untrack(conn)
+	if err := http1.Serve(ctx, conn, br, c.decide, &s.h1opts); err != nil {
+		d.log.Debug("http/1.1 connection ended", "listener", s.name, "err", err)
+	}
+}
+
+// idle marks the end of an exchange; a draining listener's connection ends here.
+func (c *h1conn) idle() {
+	c.busy.Store(false)
+	if c.s.draining.Load() {
+		c.end()
+	}
+}
+
+// decide routes one request.
+func (c *h1conn) decide(req *http1.Request) http1.Decision {
+	c.busy.Store(true)
+	d := c.s.d
+	rt := d.rt.Load()
+	ch, dst := c.chain(rt, req)
+	if ch == nil {
+		if dst != "" {
+			return c.passthrough(dst)
+		}
+		return c.direct(http.StatusNotFound, "NR", "")
+	}
+	t := ch.table(rt)
+	if t == nil {
+		return c.direct(http.StatusNotFound, "NR", "")
+	}
+	r := t.vhost(req.Authority()).route((*h1Request)(req))
+	if r == nil {
+		return c.direct(http.StatusNotFound, "NR", "")
+	}
+	cl := rt.clusters[r.cluster()]
+	switch {
+	case cl == nil:
+		return c.direct(http.StatusServiceUnavailable, "NC", "no healthy upstream")
+	case cl.kind == "original_dst":
+		return c.passthrough(dst)
+	}
+	ep := cl.lb.pick(cl.endpoints)
+	if ep == nil {
+		return c.direct(http.StatusServiceUnavailable, "UH", "no healthy upstream")
+	}
+	c.ep = ep
+	if cl.h2 {
+		// HTTP/1.1 downstream, h2c upstream: through the bridge (it counts).
+		return http1.Decision{Key: "h2|" + ep.key, Dial: c.dialBridge, Done: c.doneDirect}
+	}
+	ep.stats.active.Add(1)
+	ep.stats.total.Add(1)
+	return http1.Decision{Key: ep.key, Dial: c.dial, Done: c.done}
+}
+
+// chain finds the HTTP filter chain for a request, and its original
+// destination; a nil chain with a destination means pass it through.
+func (c *h1conn) chain(rt *runtime, req *http1.Request) (*rchain, string) {
+	s := c.s
+	var l *rlistener
+	var port uint16
+	var dst string
+	switch {
+	case c.o != nil:
+		l, port, dst = rt.listeners[c.o.listener], c.o.port, c.o.dst
+	case s.capture:
+		dst = hostPort(req.Authority(), 80)
+		l, port = s.d.outboundListener(rt, dst)
+	default:
+		l = rt.listeners[s.name]
+		if l != nil {
+			port = l.addr.Port()
+		}
+	}
+	if l == nil {
+		return nil, dst
+	}
+	ch := l.chain(port)
+	if ch == nil || !ch.isHTTP() {
+		if s.capture && c.o == nil {
+			return nil, dst
+		}
+		return nil, ""
+	}
+	return ch, dst
+}
+
+func (c *h1conn) passthrough(dst string) http1.Decision {
+	if dst == "" {
+		return c.direct(http.StatusNotFound, "NR", "")
+	}
+	c.dst = dst
+	return http1.Decision{Key: "passthrough|" + dst, Dial: c.dialDst, Done: c.doneDirect}
+}
+
+func (c *h1conn) direct(status int, flags, body string) http1.Decision {
+	return http1.Decision{Status: status, Flags: flags, Body: body, Done: c.doneDirect,
+		Header: http1.Header{{Name: "x-weft-response-flags", Value: flags}}}
+}
+
+// connTracker tracks a listener's HTTP/1 connections for draining.
+type connTracker struct {
+	mu     sync.Mutex
+	conns  map[net.Conn]*h1conn
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func (s *server) track(conn net.Conn, c *h1conn) bool {
+	t := &s.tracker
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	if t.conns == nil {
+		t.conns = map[net.Conn]*h1conn{}
+	}
+	t.conns[conn] = c
+	t.wg.Add(1)
+	return true
+}
+
+func (s *server) untrack(conn net.Conn) {
+	t := &s.tracker
+	t.mu.Lock()
+	delete(t.conns, conn)
+	t.mu.Unlock()
+	t.wg.Done()
+}
+
+// drainH1 tells busy connections to close after their exchange, closes idle
+// ones, and waits for all to end; when ctx ends first, it cuts them.
+func (s *server) drainH1(ctx context.Context) error {
+	t := &s.tracker
+	s.draining.Store(true)
+	t.mu.Lock()
+	t.closed = true
+	for _, c := range t.conns {
+		if !c.busy.Load() {
+			c.end() // idle between requests: Serve ends cleanly
+		}
+	}
+	t.mu.Unlock()
+	done := make(chan struct{})
+	go func() { t.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.cancel()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// connectH1 answers CONNECT host:port on the capture port and handles the
+// tunnelled bytes as a new connection to host:port.
+func (d *Dataplane) connectH1(s *server, conn net.Conn, br *bufio.Reader) {
+	var req http1.Request
+	if err := http1.ReadRequest(br, &req, http1.DefaultMaxHeaderBytes); err != nil || req.Method != "CONNECT" {
+		conn.Close()
+		return
+	}
+	dst := hostPort(req.Authority(), 443)
+	if _, err := conn.Write([]byte("HTTP/1.1 200 OK\r\n\r\n")); err != nil {
+		conn.Close()
+		return
+	}
+	rt := d.rt.Load()
+	l, port := d.outboundListener(rt, dst)
+	oc := &originConn{Conn: conn, br: br}
+	var c *rchain
+	if l != nil {
+		c = l.chain(port)
+	}
+	switch {
+	case c == nil:
+		d.splice(oc, nil, dst)
+	case c.isHTTP():
+		s.serveConn(conn, br, &origin{listener: l.name, dst: dst, port: port})
+	default:
+		d.splice(oc, rt.clusters[c.tcpCluster], dst)
+	}
+}
+
+// bridge carries HTTP/1.1 requests to h2c upstreams: the http1 engine dials
+// an in-memory pipe whose other end an HTTP/1.1 net/http server reads, and
+// that server forwards each request over h2c.
+type bridge struct {
+	ln  *chanListener
+	srv *http.Server
+}
+
+// bridgeConn is the server end of a bridge pipe, with its endpoint.
+type bridgeConn struct {
+	net.Conn
+	ep *rendpoint
+}
+
+type bridgeKey struct{}
+
+func newBridge(d *Dataplane) *bridge {
+	b := &bridge{ln: newChanListener(&net.TCPAddr{})}
+	b.srv = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ep, _ := r.Context().Value(bridgeKey{}).(*rendpoint)
+			if ep == nil {
+				d.fwd.direct(w, r, http.StatusServiceUnavailable, "UH", "no healthy upstream")
+				return
+			}
+			d.fwd.forward(w, r, ep, true)
+		}),
+		ConnContext: connContext,
+		ErrorLog:    slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
+	}
+	go b.srv.Serve(b.ln)
+	return b
+}
+
+// dial returns the client end of a new pipe to the bridge for ep.
+func (b *bridge) dial(ep *rendpoint) net.Conn {
+	client, server := net.Pipe()
+	if !b.ln.push(&bridgeConn{Conn: server, ep: ep}) {
+		client.Close()
+	}
+	return client
+}
