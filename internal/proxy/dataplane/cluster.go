@@ -31,6 +31,7 @@ func compileCluster(c *cluster.Cluster, eds map[string]*endpoint.ClusterLoadAssi
 			name = c.GetName()
 		}
 		la = eds[name]
+		out.awaitingEDS = la == nil
 	case cluster.Cluster_STATIC:
 		out.kind, la = "static", c.GetLoadAssignment()
 	case cluster.Cluster_STRICT_DNS, cluster.Cluster_LOGICAL_DNS:

@@ -154,7 +154,8 @@ func typed[T proto.Message](in map[string]proto.Message) (map[string]T, error) {
 }
 
 // Ready reports whether listeners and clusters arrived, every route config
-// they name is here, and the listeners are bound.
+// they name and every EDS cluster's endpoints are here, and the listeners
+// are bound.
 func (d *Dataplane) Ready() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -162,6 +163,11 @@ func (d *Dataplane) Ready() bool {
 		return false
 	}
 	rt := d.rt.Load()
+	for _, c := range rt.clusters {
+		if c.awaitingEDS {
+			return false
+		}
+	}
 	for _, l := range rt.listeners {
 		for _, c := range l.chains {
 			if c.rdsName != "" && rt.routes[c.rdsName] == nil {

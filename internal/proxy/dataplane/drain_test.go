@@ -140,3 +140,24 @@ func mustTyped[T proto.Message](t *testing.T, res ...proto.Message) map[string]T
 	}
 	return m
 }
+
+func TestReadyWaitsForEveryType(t *testing.T) {
+	ip := randIP()
+	d := newTestDataplane(t, ModeSidecar, ip)
+	steps := []struct {
+		typeURL string
+		res     []proto.Message
+		ready   bool
+	}{
+		{clusterType, append(specialClusters(), edsCluster(t, "outbound|80||a", false)), false},
+		{listenerType, []proto.Message{outboundListener(t, ip), httpListener(t, 80, "80", false)}, false},
+		{endpointType, []proto.Message{cla("outbound|80||a", false)}, false},
+		{routeType, []proto.Message{&route.RouteConfiguration{Name: "80"}}, true},
+	}
+	for _, s := range steps {
+		apply(t, d, s.typeURL, s.res...)
+		if d.Ready() != s.ready {
+			t.Fatalf("after %s: Ready() = %v, want %v", s.typeURL, !s.ready, s.ready)
+		}
+	}
+}

@@ -296,12 +296,14 @@ func (rt *rroute) cluster() string {
 
 // rcluster is a compiled Cluster with its endpoints.
 type rcluster struct {
-	name      string
-	kind      string // eds, static, original_dst, dns
-	h2        bool
-	lbName    string
-	endpoints []*rendpoint
-	lb        picker
+	name   string
+	kind   string // eds, static, original_dst, dns
+	h2     bool
+	lbName string
+	// awaitingEDS: an EDS cluster whose ClusterLoadAssignment has not arrived.
+	awaitingEDS bool
+	endpoints   []*rendpoint
+	lb          picker
 	// connectTimeout bounds dialling an endpoint (cluster connect_timeout).
 	connectTimeout time.Duration
 }
