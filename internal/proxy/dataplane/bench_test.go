@@ -2,6 +2,8 @@ package dataplane
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"testing"
@@ -85,4 +87,38 @@ func BenchmarkLoadBalancers(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkSidecarPair measures a keep-alive GET through a client sidecar,
+// the tunnel and a server sidecar, beside the same GET straight to the app.
+func BenchmarkSidecarPair(b *testing.B) {
+	b.Run("direct", func(b *testing.B) { benchGets(b, false) })
+	b.Run("pair", func(b *testing.B) { benchGets(b, true) })
+}
+
+func benchGets(b *testing.B, viaPair bool) {
+	tb := testing.TB(b)
+	m := newMeshTB(tb)
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	target := "http://" + m.v1.String() + "/api/x"
+	if viaPair {
+		c = m.proxyClient()
+		target = fmt.Sprintf("http://reviews:%d/api/x", m.port)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := c.Get(target)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
 }

@@ -41,7 +41,7 @@ func randIP() netip.Addr {
 }
 
 // startApp serves h on ip:0 and returns its address.
-func startApp(t *testing.T, ip netip.Addr, h http.Handler) netip.AddrPort {
+func startApp(t testing.TB, ip netip.Addr, h http.Handler) netip.AddrPort {
 	t.Helper()
 	ln, err := net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
 	if err != nil {
@@ -57,7 +57,7 @@ func startApp(t *testing.T, ip netip.Addr, h http.Handler) netip.AddrPort {
 }
 
 // newTestDataplane starts a data plane on ip and shuts it down at test end.
-func newTestDataplane(t *testing.T, mode string, ip netip.Addr) *Dataplane {
+func newTestDataplane(t testing.TB, mode string, ip netip.Addr) *Dataplane {
 	t.Helper()
 	d, err := New(Options{Mode: mode, IP: ip, OutboundPort: testOutbound, InboundPort: testInbound,
 		DrainTime: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
@@ -73,7 +73,7 @@ func newTestDataplane(t *testing.T, mode string, ip netip.Addr) *Dataplane {
 }
 
 // apply sends one complete set of resources of a type and fails on NACK.
-func apply(t *testing.T, d *Dataplane, typeURL string, res ...proto.Message) {
+func apply(t testing.TB, d *Dataplane, typeURL string, res ...proto.Message) {
 	t.Helper()
 	if err := d.Update(typeURL, "v1", named(res...)); err != nil {
 		t.Fatalf("Update %s: %v", typeURL, err)
@@ -99,16 +99,16 @@ func named(res ...proto.Message) map[string]proto.Message {
 
 func sockAP(ap netip.AddrPort) *core.Address { return sock(ap.Addr().String(), uint32(ap.Port())) }
 
-func filter(t *testing.T, name string, m proto.Message) *listener.Filter {
+func filter(t testing.TB, name string, m proto.Message) *listener.Filter {
 	return &listener.Filter{Name: name, ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(t, m)}}
 }
 
-func tcpChain(t *testing.T, clusterName string) *listener.FilterChain {
+func tcpChain(t testing.TB, clusterName string) *listener.FilterChain {
 	return &listener.FilterChain{Filters: []*listener.Filter{filter(t, "envoy.filters.network.tcp_proxy",
 		&tcpproxy.TcpProxy{StatPrefix: clusterName, ClusterSpecifier: &tcpproxy.TcpProxy_Cluster{Cluster: clusterName}})}}
 }
 
-func hcmChain(t *testing.T, m *hcm.HttpConnectionManager) *listener.FilterChain {
+func hcmChain(t testing.TB, m *hcm.HttpConnectionManager) *listener.FilterChain {
 	m.StatPrefix = "http"
 	m.HttpFilters = []*hcm.HttpFilter{{Name: "envoy.filters.http.router",
 		ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(t, &routerfilter.Router{})}}}
@@ -116,13 +116,13 @@ func hcmChain(t *testing.T, m *hcm.HttpConnectionManager) *listener.FilterChain 
 }
 
 // outboundListener is virtualOutbound on ip:15001.
-func outboundListener(t *testing.T, ip netip.Addr) *listener.Listener {
+func outboundListener(t testing.TB, ip netip.Addr) *listener.Listener {
 	return &listener.Listener{Name: "virtualOutbound", Address: sock(ip.String(), testOutbound),
 		UseOriginalDst: wrapperspb.Bool(true), FilterChains: []*listener.FilterChain{tcpChain(t, "PassthroughCluster")}}
 }
 
 // httpListener is 0.0.0.0_PORT with RDS route config rds.
-func httpListener(t *testing.T, port uint16, rds string, bind bool) *listener.Listener {
+func httpListener(t testing.TB, port uint16, rds string, bind bool) *listener.Listener {
 	return &listener.Listener{Name: fmt.Sprintf("0.0.0.0_%d", port), Address: sock("0.0.0.0", uint32(port)),
 		BindToPort: wrapperspb.Bool(bind),
 		FilterChains: []*listener.FilterChain{hcmChain(t, &hcm.HttpConnectionManager{
@@ -132,7 +132,7 @@ func httpListener(t *testing.T, port uint16, rds string, bind bool) *listener.Li
 }
 
 // inboundListener is virtualInbound on ip:15006 with an HTTP chain per app port.
-func inboundListener(t *testing.T, ip netip.Addr, ports ...uint16) *listener.Listener {
+func inboundListener(t testing.TB, ip netip.Addr, ports ...uint16) *listener.Listener {
 	l := &listener.Listener{Name: "virtualInbound", Address: sock(ip.String(), testInbound),
 		ListenerFilters: []*listener.ListenerFilter{{Name: "envoy.filters.listener.proxy_protocol"}}}
 	for _, p := range ports {
@@ -153,7 +153,7 @@ func prefixRoute(name, prefix, clusterName string) *route.Route {
 }
 
 // edsCluster is an outbound EDS cluster with Istio's transport socket matches.
-func edsCluster(t *testing.T, name string, h2 bool) *cluster.Cluster {
+func edsCluster(t testing.TB, name string, h2 bool) *cluster.Cluster {
 	c := &cluster.Cluster{Name: name, ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_EDS},
 		EdsClusterConfig: &cluster.Cluster_EdsClusterConfig{ServiceName: name,
 			EdsConfig: &core.ConfigSource{ConfigSourceSpecifier: &core.ConfigSource_Ads{Ads: &core.AggregatedConfigSource{}}}},
@@ -175,7 +175,7 @@ func edsCluster(t *testing.T, name string, h2 bool) *cluster.Cluster {
 	return c
 }
 
-func setH2(t *testing.T, c *cluster.Cluster) {
+func setH2(t testing.TB, c *cluster.Cluster) {
 	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": mustAny(t,
 		&upstreamhttp.HttpProtocolOptions{UpstreamProtocolOptions: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig_{
 			ExplicitHttpConfig: &upstreamhttp.HttpProtocolOptions_ExplicitHttpConfig{
@@ -184,7 +184,7 @@ func setH2(t *testing.T, c *cluster.Cluster) {
 }
 
 // staticCluster is an inbound-style STATIC cluster to addr.
-func staticCluster(t *testing.T, name string, addr netip.AddrPort, h2 bool) *cluster.Cluster {
+func staticCluster(t testing.TB, name string, addr netip.AddrPort, h2 bool) *cluster.Cluster {
 	c := &cluster.Cluster{Name: name, ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
 		ConnectTimeout: durationpb.New(2 * time.Second),
 		LoadAssignment: cla(name, false, addr)}
@@ -219,7 +219,7 @@ func cla(name string, sidecar bool, addrs ...netip.AddrPort) *endpoint.ClusterLo
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {

@@ -35,7 +35,9 @@ func appHandler(name string) http.Handler {
 	})
 }
 
-func newMesh(t *testing.T) *mesh {
+func newMesh(t *testing.T) *mesh { return newMeshTB(t) }
+
+func newMeshTB(t testing.TB) *mesh {
 	m := &mesh{clientIP: randIP()}
 	serverIP := randIP()
 	m.v1 = startApp(t, serverIP, appHandler("v1"))
