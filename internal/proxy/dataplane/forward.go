@@ -66,12 +66,17 @@ func (f *forwarder) dialEndpoint(ctx context.Context, ep *rendpoint) (net.Conn, 
 		}
 		return c, nil
 	}
+	// The tunnel leaves from our pod IP, which the PROXY header names as the source.
+	d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(f.d.opts.IP, 0))
 	peer := netip.AddrPortFrom(ep.ap.Addr(), uint16(f.d.opts.InboundPort))
 	c, err := d.DialContext(ctx, "tcp", peer.String())
 	if err != nil {
 		return nil, &connectError{err}
 	}
-	src, _ := netip.ParseAddrPort(c.LocalAddr().String())
+	src := netip.AddrPortFrom(f.d.opts.IP, 0)
+	if ta, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		src = netip.AddrPortFrom(f.d.opts.IP, uint16(ta.Port))
+	}
 	if err := writeProxyHeader(c, src, ep.ap); err != nil {
 		c.Close()
 		return nil, &connectError{err}
