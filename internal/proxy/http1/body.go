@@ -2,6 +2,7 @@ package http1
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 )
 
@@ -15,6 +16,7 @@ type Body struct {
 	chunked  bool
 	eofEnds  bool // until close
 	inChunk  bool // chunked: inside chunk data
+	needCRLF bool // chunked: the CRLF after chunk data is still unread
 	done     bool
 	trailer  *Header
 	maxTrail int
@@ -68,6 +70,12 @@ func (b *Body) next() ([]byte, error) {
 		return nil, io.EOF
 	}
 	if b.chunked && !b.inChunk {
+		if b.needCRLF {
+			if err := b.chunkEnd(); err != nil {
+				return nil, err
+			}
+			b.needCRLF = false
+		}
 		if err := b.chunkHeader(); err != nil {
 			return nil, err
 		}
@@ -112,8 +120,23 @@ func (b *Body) consumed(n int) error {
 		b.done = true
 		return nil
 	}
-	b.inChunk = false
-	return b.chunkEnd()
+	b.inChunk, b.needCRLF = false, true
+	return nil
+}
+
+// wouldBlock reports whether next may have to wait for the connection:
+// nothing is buffered, or a chunked body lacks a complete framing line.
+func (b *Body) wouldBlock() bool {
+	n := b.br.Buffered()
+	if n == 0 || !b.chunked || b.inChunk {
+		return n == 0
+	}
+	p, _ := b.br.Peek(n)
+	lines := 1
+	if b.needCRLF {
+		lines = 2
+	}
+	return bytes.Count(p, []byte{'\n'}) < lines
 }
 
 // chunkEnd consumes the CRLF after chunk data.

@@ -296,7 +296,7 @@ func closeWrite(c net.Conn) {
 // a write error.
 func copyBody(w *bufio.Writer, b *Body, chunked bool, trailer *Header) (n int64, rerr, werr error) {
 	for !b.done {
-		if b.br.Buffered() == 0 && w.Buffered() > 0 {
+		if w.Buffered() > 0 && b.wouldBlock() {
 			if werr = w.Flush(); werr != nil {
 				return n, nil, werr
 			}

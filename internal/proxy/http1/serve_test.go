@@ -528,3 +528,34 @@ func TestForwardTimeout(t *testing.T) {
 		t.Errorf("got %d %q flags %q, want 504 %q UT", resp.StatusCode, b, r.Flags, TimeoutBody)
 	}
 }
+
+func TestForwardStreamsChunks(t *testing.T) {
+	next := make(chan struct{})
+	srv, _ := upstream(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "first")
+		w.(http.Flusher).Flush()
+		select { // the client must see "first" before "second" is written
+		case <-next:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, "second")
+	})
+	p := startProxy(t, to(srv.Listener.Addr().String()))
+	c := client(t, p)
+	c.Timeout = 10 * time.Second
+	resp, err := c.Get("http://a/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "first" {
+		t.Fatalf("first read %q: %v", buf, err)
+	}
+	close(next)
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || string(rest) != "second" {
+		t.Fatalf("rest %q: %v", rest, err)
+	}
+}
