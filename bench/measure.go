@@ -102,10 +102,14 @@ func render(results []result, o options, versions string) string {
 			vals[i] = f(r)
 		}
 		sort.Float64s(vals)
-		if len(vals) == 0 {
+		switch n := len(vals); {
+		case n == 0:
 			return 0
+		case n%2 == 0:
+			return (vals[n/2-1] + vals[n/2]) / 2
+		default:
+			return vals[n/2]
 		}
-		return vals[len(vals)/2]
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# weft data-plane benchmark\n\nMeasured %s with `go run ./bench` on %s.\n\n", time.Now().UTC().Format("2006-01-02"), versions)
