@@ -95,22 +95,7 @@ func render(results []result, o options, versions string) string {
 		k := key{r.name, r.uniform}
 		groups[k] = append(groups[k], r)
 	}
-	med := func(k key, f func(result) float64) float64 {
-		rs := groups[k]
-		vals := make([]float64, len(rs))
-		for i, r := range rs {
-			vals[i] = f(r)
-		}
-		sort.Float64s(vals)
-		switch n := len(vals); {
-		case n == 0:
-			return 0
-		case n%2 == 0:
-			return (vals[n/2-1] + vals[n/2]) / 2
-		default:
-			return vals[n/2]
-		}
-	}
+	med := func(k key, f func(result) float64) float64 { return median(groups[k], f) }
 	var b strings.Builder
 	fmt.Fprintf(&b, "# weft data-plane benchmark\n\nMeasured %s with `go run ./bench` on %s.\n\n", time.Now().UTC().Format("2006-01-02"), versions)
 	fmt.Fprintf(&b, "fortio load → client-side hop → server-side hop → fortio echo server; %.0f qps, %d connections, 1 KiB POST, %s per run, %d interleaved round(s); medians. Latency in ms; added = over direct with the same pacing.\n\n", o.qps, o.connections, o.duration, o.rounds)
@@ -138,11 +123,32 @@ func render(results []result, o options, versions string) string {
 			for _, r := range groups[k] {
 				errs += r.errors
 			}
-			fmt.Fprintf(&b, "| %s | %s | %.0f | %.3f | %.3f | %.3f | %.3f | %+.3f | %+.3f | %s | %.3f | %.1f | %d |\n", name, pacing,
+			cpu, rss := "–", "–"
+			if name != "direct" {
+				cpu = fmt.Sprintf("%.3f", med(k, func(r result) float64 { return r.cpuPer1000 }))
+				rss = fmt.Sprintf("%.1f", med(k, func(r result) float64 { return r.rssMB }))
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.0f | %.3f | %.3f | %.3f | %.3f | %+.3f | %+.3f | %s | %s | %s | %d |\n", name, pacing,
 				med(k, func(r result) float64 { return r.qps }), p50, med(k, func(r result) float64 { return r.p90 }), p99,
-				med(k, func(r result) float64 { return r.p999 }), added50, added99, ratio,
-				med(k, func(r result) float64 { return r.cpuPer1000 }), med(k, func(r result) float64 { return r.rssMB }), errs)
+				med(k, func(r result) float64 { return r.p999 }), added50, added99, ratio, cpu, rss, errs)
 		}
 	}
 	return b.String()
+}
+
+// median is the median of f over rs (the mean of the middle two for an even count).
+func median(rs []result, f func(result) float64) float64 {
+	vals := make([]float64, len(rs))
+	for i, r := range rs {
+		vals[i] = f(r)
+	}
+	sort.Float64s(vals)
+	switch n := len(vals); {
+	case n == 0:
+		return 0
+	case n%2 == 0:
+		return (vals[n/2-1] + vals[n/2]) / 2
+	default:
+		return vals[n/2]
+	}
 }

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestMedian(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []float64
+		want float64
+	}{
+		{"empty", nil, 0},
+		{"one", []float64{3}, 3},
+		{"odd", []float64{5, 1, 3}, 3},
+		{"even", []float64{4, 1, 3, 2}, 2.5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs := make([]result, len(tt.in))
+			for i, v := range tt.in {
+				rs[i].p50 = v
+			}
+			if got := median(rs, func(r result) float64 { return r.p50 }); got != tt.want {
+				t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestProcStats(t *testing.T) {
+	pid := os.Getpid()
+	for i := 0; cpuTicks(pid) == 0 && i < 1e9; i++ {
+	}
+	if cpuTicks(pid) <= 0 {
+		t.Errorf("cpuTicks(self) = %d, want > 0", cpuTicks(pid))
+	}
+	if rss := peakRSS(pid); rss < 1<<20 {
+		t.Errorf("peakRSS(self) = %d, want at least 1 MiB", rss)
+	}
+	if cpuTicks(-1) != 0 || peakRSS(-1) != 0 {
+		t.Error("a missing process must read as 0")
+	}
+}
+
+func TestRenderAddsOverDirect(t *testing.T) {
+	rs := []result{
+		{name: "direct", p50: 1, p99: 2},
+		{name: "nginx", p50: 2, p99: 4, cpuPer1000: 0.1, rssMB: 8},
+		{name: "weft", p50: 3, p99: 3, cpuPer1000: 0.2, rssMB: 30},
+	}
+	out := render(rs, options{qps: 1000, connections: 16, rounds: 1}, "test machine")
+	for _, want := range []string{
+		"| nginx | default | 0 | 2.000 | 0.000 | 4.000 | 0.000 | +1.000 | +2.000 | 1.00× | 0.100 | 8.0 | 0 |",
+		"| weft | default | 0 | 3.000 | 0.000 | 3.000 | 0.000 | +2.000 | +1.000 | 0.50× | 0.200 | 30.0 | 0 |",
+		"| direct | default | 0 | 1.000 | 0.000 | 2.000 | 0.000 | +0.000 | +0.000 | – | – | – | 0 |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("render lacks %q:\n%s", want, out)
+		}
+	}
+}
