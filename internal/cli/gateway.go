@@ -12,14 +12,5 @@ var gatewayDefaults = proxyDefaults{
 }
 
 func runGateway(ctx context.Context, env *Env) error {
-	fs := newFlags(env, "gateway")
-	f := addProxyFlags(fs, gatewayDefaults)
-	if err := parseFlagsNoArgs(fs, env.Args); err != nil {
-		return err
-	}
-	opts, err := f.options(env)
-	if err != nil {
-		return err
-	}
-	return proxy.Run(ctx, opts)
+	return runProxyWith(ctx, env, "gateway", gatewayDefaults)
 }

@@ -116,8 +116,13 @@ func parseLabels(s string) (map[string]string, error) {
 }
 
 func runProxy(ctx context.Context, env *Env) error {
-	fs := newFlags(env, "proxy")
-	f := addProxyFlags(fs, sidecarDefaults)
+	return runProxyWith(ctx, env, "proxy", sidecarDefaults)
+}
+
+// runProxyWith runs a sidecar or gateway proxy with the given flag defaults.
+func runProxyWith(ctx context.Context, env *Env, name string, defaults proxyDefaults) error {
+	fs := newFlags(env, name)
+	f := addProxyFlags(fs, defaults)
 	if err := parseFlagsNoArgs(fs, env.Args); err != nil {
 		return err
 	}
