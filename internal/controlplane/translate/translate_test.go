@@ -53,11 +53,16 @@ func TestGolden(t *testing.T) {
 		{"productpage-test-v2", productpage, []string{"destination-rule-all.yaml", "virtual-service-reviews-test-v2.yaml"}},
 		{"productpage-50-v3", productpage, []string{"destination-rule-all.yaml", "virtual-service-reviews-50-v3.yaml"}},
 		{"gateway-bookinfo", gateway, []string{"bookinfo-gateway.yaml"}},
+		{"productpage-tcp-echo", productpage, []string{"testdata/tcp-echo-registry.yaml", "../tcp-echo/tcp-echo-all-v1.yaml"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := load(t, "testdata/bookinfo-registry.yaml")
 			for _, f := range tc.files {
+				if strings.HasPrefix(f, "testdata/") {
+					objs = append(objs, load(t, f)...)
+					continue
+				}
 				objs = append(objs, load(t, samples+f)...)
 			}
 			out, err := Build(Input{Config: objs, Registry: registry.Build(objs), Proxy: tc.proxy})
