@@ -65,7 +65,7 @@ func TestBookinfo(t *testing.T) {
 	})
 
 	t.Run("reviews-50-v3", func(t *testing.T) {
-		m.apply(sample(t, "virtual-service-reviews-50-v3.yaml"))
+		m.applyRoutes(sample(t, "virtual-service-reviews-50-v3.yaml"))
 		waitOnly(t, m, "v1", "v3")
 		c := m.count(m.client, 400)
 		if c["v2"] != 0 || c["v1"] < 140 || c["v1"] > 260 || c["v3"] < 140 || c["v3"] > 260 {
@@ -74,7 +74,7 @@ func TestBookinfo(t *testing.T) {
 	})
 
 	t.Run("reviews-80-20", func(t *testing.T) {
-		m.apply(sample(t, "virtual-service-reviews-80-20.yaml"))
+		m.applyRoutes(sample(t, "virtual-service-reviews-80-20.yaml"))
 		waitOnly(t, m, "v1", "v2")
 		c := m.count(m.client, 400)
 		// 80% of 400 = 320, sd 8: allow ±5 sd.
@@ -84,7 +84,7 @@ func TestBookinfo(t *testing.T) {
 	})
 
 	t.Run("reviews-90-10", func(t *testing.T) {
-		m.apply(sample(t, "virtual-service-reviews-90-10.yaml"))
+		m.applyRoutes(sample(t, "virtual-service-reviews-90-10.yaml"))
 		waitOnly(t, m, "v1", "v2")
 		c := m.count(m.client, 400)
 		// 90% of 400 = 360, sd 6: allow ±5 sd.
@@ -95,7 +95,7 @@ func TestBookinfo(t *testing.T) {
 
 	t.Run("reviews-test-v2 routes jason to v2", func(t *testing.T) {
 		jason := login(t, m, "jason")
-		m.apply(sample(t, "virtual-service-reviews-test-v2.yaml"))
+		m.applyRoutes(sample(t, "virtual-service-reviews-test-v2.yaml"))
 		eventually(t, 5*time.Second, func() error {
 			if c := m.count(jason, 10); c["v2"] != 10 {
 				return fmt.Errorf("jason: want only v2, got %v", c)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -295,4 +296,60 @@ func eventually(t *testing.T, bound time.Duration, fn func() error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+const routeType = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+
+// routesVersion returns the route config version a proxy has ACKed, as the
+// control plane's API reports it.
+func (m *mesh) routesVersion(proxy string) (string, error) {
+	resp, err := newClient().Get(m.b.api() + "/api/v1/proxies")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Proxies []struct {
+			Name  string `json:"name"`
+			Types map[string]struct {
+				Acked  string `json:"acked"`
+				Status string `json:"status"`
+			} `json:"types"`
+		} `json:"proxies"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return "", err
+	}
+	for _, p := range body.Proxies {
+		if p.Name == proxy {
+			rds := p.Types[routeType]
+			if rds.Status != "SYNCED" {
+				return "", fmt.Errorf("%s routes %s", proxy, rds.Status)
+			}
+			return rds.Acked, nil
+		}
+	}
+	return "", fmt.Errorf("no proxy %s", proxy)
+}
+
+// applyRoutes applies a file that changes routing and waits until the
+// product page's sidecar has ACKed the new routes, so the traffic that
+// follows is routed by them alone.
+func (m *mesh) applyRoutes(path string) {
+	m.t.Helper()
+	before, err := m.routesVersion("productpage-v1-1")
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	m.apply(path)
+	eventually(m.t, 5*time.Second, func() error {
+		v, err := m.routesVersion("productpage-v1-1")
+		if err != nil {
+			return err
+		}
+		if v == before {
+			return fmt.Errorf("productpage-v1-1 still on routes %s", v)
+		}
+		return nil
+	})
 }
