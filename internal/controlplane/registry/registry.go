@@ -3,7 +3,7 @@
 package registry
 
 // Registry is an immutable view of services and their endpoints.
-// Build it with Build (to come); do not modify after building.
+// Build it with Build; do not modify it after building.
 type Registry struct {
 	// Services sorted by Hostname.
 	Services []*Service
