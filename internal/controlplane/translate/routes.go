@@ -6,6 +6,7 @@ import (
 
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1alpha3"
 
@@ -67,9 +68,12 @@ func boundToMesh(gws []string) bool {
 
 func defaultRoute(cluster string) *route.Route {
 	return &route.Route{
-		Name:   "default",
-		Match:  &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
-		Action: &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_Cluster{Cluster: cluster}}},
+		Name:  "default",
+		Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
+		Action: &route.Route_Route{Route: &route.RouteAction{
+			ClusterSpecifier: &route.RouteAction_Cluster{Cluster: cluster},
+			Timeout:          durationpb.New(0),
+		}},
 	}
 }
 
@@ -111,7 +115,7 @@ func (b *builder) warnUnsupported(o *config.Object, i int, hr *networking.HTTPRo
 	}{
 		{hr.GetRedirect() != nil, "redirect"}, {hr.GetDirectResponse() != nil, "directResponse"},
 		{hr.GetDelegate() != nil, "delegate"}, {hr.GetRewrite() != nil, "rewrite"},
-		{hr.GetTimeout() != nil, "timeout"}, {hr.GetRetries() != nil, "retries"},
+		{hr.GetRetries() != nil, "retries"},
 		{hr.GetFault() != nil, "fault"}, {hr.GetMirror() != nil || len(hr.GetMirrors()) > 0, "mirror"},
 		{hr.GetCorsPolicy() != nil, "corsPolicy"}, {hr.GetHeaders() != nil, "headers"},
 	}
@@ -147,7 +151,8 @@ func (b *builder) routeAction(o *config.Object, hr *networking.HTTPRoute, port u
 			Weight: wrapperspb.UInt32(uint32(w)),
 		})
 	}
-	ra := &route.RouteAction{}
+	// Istio disables Envoy's 15 s default route timeout unless the route sets one.
+	ra := &route.RouteAction{Timeout: durationpb.New(hr.GetTimeout().AsDuration())}
 	if len(wcs) == 1 {
 		ra.ClusterSpecifier = &route.RouteAction_Cluster{Cluster: wcs[0].Name}
 	} else {

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -343,13 +344,15 @@ func compileRoute(r *route.Route) (*rroute, error) {
 	return out, compileAction(out, r)
 }
 
+// defaultRouteTimeout is Envoy's route timeout when a route sets none.
+const defaultRouteTimeout = 15 * time.Second
+
 func compileAction(out *rroute, r *route.Route) error {
 	ra := r.GetRoute()
 	if ra == nil {
 		return fmt.Errorf("action %s is not supported by weft proxy (only route)", actionName(r))
 	}
 	unsupported := map[string]bool{
-		"timeout":                 ra.GetTimeout() != nil && ra.GetTimeout().AsDuration() != 0,
 		"retry_policy (retries)":  ra.GetRetryPolicy() != nil,
 		"request_mirror_policies": len(ra.GetRequestMirrorPolicies()) > 0,
 		"prefix_rewrite":          ra.GetPrefixRewrite() != "",
@@ -364,6 +367,14 @@ func compileAction(out *rroute, r *route.Route) error {
 		if unsupported[field] {
 			return fmt.Errorf("route.%s is not supported by weft proxy yet", field)
 		}
+	}
+	// Envoy's default route timeout is 15 s; an explicit 0 disables it (Istio's default).
+	out.timeout = defaultRouteTimeout
+	if t := ra.GetTimeout(); t != nil {
+		if err := t.CheckValid(); err != nil || t.AsDuration() < 0 {
+			return fmt.Errorf("route.timeout: invalid duration")
+		}
+		out.timeout = t.AsDuration()
 	}
 	switch cs := ra.GetClusterSpecifier().(type) {
 	case *route.RouteAction_Cluster:

@@ -120,7 +120,7 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, rt *runtime, c
 		f.direct(w, r, http.StatusServiceUnavailable, "UH", "no healthy upstream")
 		return
 	}
-	f.forward(w, r, ep, cl.h2)
+	f.forward(w, r, ep, cl.h2, route.timeout)
 }
 
 // passthrough forwards to the original destination as it is.
@@ -129,7 +129,7 @@ func (f *forwarder) passthrough(w http.ResponseWriter, r *http.Request, dst stri
 		f.direct(w, r, http.StatusNotFound, "NR", "")
 		return
 	}
-	f.forward(w, r, &rendpoint{addr: dst, stats: &endpointStats{}}, r.ProtoMajor == 2)
+	f.forward(w, r, &rendpoint{addr: dst, stats: &endpointStats{}}, r.ProtoMajor == 2, 0)
 }
 
 // direct answers without going upstream, with Envoy's response flag and body.
@@ -148,8 +148,13 @@ func (f *forwarder) direct(w http.ResponseWriter, r *http.Request, code int, fla
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, ep *rendpoint, h2 bool) {
+func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, ep *rendpoint, h2 bool, timeout time.Duration) {
 	ctx := context.WithValue(r.Context(), endpointKey{}, ep)
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 	out := r.Clone(ctx)
 	out.URL.Scheme, out.URL.Host, out.RequestURI, out.Host = "http", ep.addr, "", r.Host
 	if r.ContentLength == 0 && r.ProtoMajor == 1 {
@@ -183,6 +188,10 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, ep *rendpoin
 		ep.stats.failed.Add(1)
 		if r.Context().Err() != nil {
 			return // the client went away
+		}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			f.direct(w, r, http.StatusGatewayTimeout, "UT", "upstream request timeout")
+			return
 		}
 		var ce *connectError
 		if errors.As(err, &ce) {

@@ -182,11 +182,11 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 	c.ep = ep
 	if cl.h2 {
 		// HTTP/1.1 downstream, h2c upstream: through the bridge (it counts).
-		return http1.Decision{Key: "h2|" + ep.key, Dial: c.dialBridge, Done: c.doneDirect}
+		return http1.Decision{Key: "h2|" + ep.key, Dial: c.dialBridge, Done: c.doneDirect, Timeout: r.timeout}
 	}
 	ep.stats.active.Add(1)
 	ep.stats.total.Add(1)
-	return http1.Decision{Key: ep.key, Dial: c.dial, Done: c.done}
+	return http1.Decision{Key: ep.key, Dial: c.dial, Done: c.done, Timeout: r.timeout}
 }
 
 // chain finds the HTTP filter chain for a request, and its original
@@ -345,7 +345,7 @@ func newBridge(d *Dataplane) *bridge {
 				d.fwd.direct(w, r, http.StatusServiceUnavailable, "UH", "no healthy upstream")
 				return
 			}
-			d.fwd.forward(w, r, ep, true)
+			d.fwd.forward(w, r, ep, true, 0) // the HTTP/1.1 side bounds the exchange
 		}),
 		ConnContext: connContext,
 		ErrorLog:    slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),

@@ -10,11 +10,13 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -30,6 +32,9 @@ type mesh struct {
 // appHandler answers with its name and the path it saw.
 func appHandler(name string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/slow") {
+			time.Sleep(300 * time.Millisecond)
+		}
 		w.Header().Set("x-app", name)
 		fmt.Fprintf(w, "%s %s %s", name, r.Host, r.URL.RequestURI())
 	})
@@ -227,5 +232,29 @@ func TestNACKKeepsServing(t *testing.T) {
 		if code, body, _ := get(t, c, fmt.Sprintf("http://reviews:%d/api/after", m.port)); code != 200 || !strings.HasPrefix(body, "v1") {
 			t.Errorf("after a NACK: got %d %q", code, body)
 		}
+	}
+}
+
+// TestRouteTimeout: a route's timeout bounds the upstream exchange (504 UT);
+// an explicit 0 disables it, as Istio sets by default.
+func TestRouteTimeout(t *testing.T) {
+	m := newMesh(t)
+	rc := m.routes()
+	svc := fmt.Sprintf("outbound|%d||reviews.default.svc.cluster.local", m.port)
+	short, none := prefixRoute("short", "/slow/short", svc), prefixRoute("none", "/slow/none", svc)
+	short.GetRoute().Timeout = durationpb.New(50 * time.Millisecond)
+	none.GetRoute().Timeout = durationpb.New(0)
+	vh := rc.VirtualHosts[0]
+	vh.Routes = append([]*route.Route{short, none}, vh.Routes...)
+	apply(t, m.client, routeType, rc)
+	c := m.proxyClient()
+	base := fmt.Sprintf("http://reviews:%d", m.port)
+	// Envoy's answer; the UT flag goes to the exchange's result (access logs).
+	code, body, _ := get(t, c, base+"/slow/short")
+	if code != http.StatusGatewayTimeout || body != "upstream request timeout" {
+		t.Errorf("50ms timeout on a 300ms app: got %d %q, want 504 upstream request timeout", code, body)
+	}
+	if code, body, _ := get(t, c, base+"/slow/none"); code != http.StatusOK || !strings.HasPrefix(body, "v1") {
+		t.Errorf("timeout 0 (disabled): got %d %q, want 200 from v1", code, body)
 	}
 }

@@ -115,6 +115,8 @@ type rroute struct {
 	query         []queryMatch
 	clusters      []weighted
 	total         uint32
+	// timeout bounds the whole upstream exchange; 0 disables it.
+	timeout time.Duration
 }
 
 type weighted struct {
