@@ -110,6 +110,27 @@ func TestBookinfo(t *testing.T) {
 		}
 	})
 
+	t.Run("ratings-test-abort: jason's ratings fail", func(t *testing.T) {
+		jason := login(t, m, "jason")
+		m.apply(sample(t, "virtual-service-ratings-test-abort.yaml"))
+		eventually(t, 5*time.Second, func() error {
+			body, code, err := m.get(jason, "/productpage")
+			if err != nil || code != 200 {
+				return fmt.Errorf("product page: %d %v", code, err)
+			}
+			if !strings.Contains(body, "Ratings service is currently unavailable") {
+				return fmt.Errorf("jason's page still shows ratings")
+			}
+			return nil
+		})
+		for range 10 {
+			body, _, err := m.get(jason, "/productpage")
+			if err != nil || !strings.Contains(body, "Ratings service is currently unavailable") || !strings.Contains(body, "reviews-v2-1") {
+				t.Fatalf("jason: want reviews v2 without ratings (abort 100%%), got %v %.300s", err, body)
+			}
+		}
+	})
+
 	t.Run("invalid config is refused and the last good stays", func(t *testing.T) {
 		bad := filepath.Join(t.TempDir(), "bad.yaml")
 		yaml := strings.Replace(readFile(t, sample(t, "virtual-service-all-v1.yaml")), "host: reviews", "hosst: reviews", 1)

@@ -101,6 +101,8 @@ func (b *builder) httpRoutes(o *config.Object, port uint32, svc *registry.Servic
 				Match:    routeMatch(m),
 				Action:   action,
 				Metadata: configMetadata(o, "virtual-service"),
+				// Istio's fault injection, applied by the fault filter of every HTTP listener.
+				TypedPerFilterConfig: faultConfig(hr.GetFault()),
 			})
 		}
 	}
@@ -116,7 +118,7 @@ func (b *builder) warnUnsupported(o *config.Object, i int, hr *networking.HTTPRo
 		{hr.GetRedirect() != nil, "redirect"}, {hr.GetDirectResponse() != nil, "directResponse"},
 		{hr.GetDelegate() != nil, "delegate"}, {hr.GetRewrite() != nil, "rewrite"},
 		{hr.GetRetries() != nil, "retries"},
-		{hr.GetFault() != nil, "fault"}, {hr.GetMirror() != nil || len(hr.GetMirrors()) > 0, "mirror"},
+		{hr.GetMirror() != nil || len(hr.GetMirrors()) > 0, "mirror"},
 		{hr.GetCorsPolicy() != nil, "corsPolicy"}, {hr.GetHeaders() != nil, "headers"},
 	}
 	for _, c := range checks {

@@ -53,6 +53,8 @@ func TestGolden(t *testing.T) {
 		{"productpage-test-v2", productpage, []string{"destination-rule-all.yaml", "virtual-service-reviews-test-v2.yaml"}},
 		{"productpage-50-v3", productpage, []string{"destination-rule-all.yaml", "virtual-service-reviews-50-v3.yaml"}},
 		{"gateway-bookinfo", gateway, []string{"bookinfo-gateway.yaml"}},
+		{"productpage-ratings-abort", productpage, []string{"destination-rule-all.yaml", "virtual-service-ratings-test-abort.yaml"}},
+		{"productpage-ratings-delay", productpage, []string{"destination-rule-all.yaml", "virtual-service-ratings-test-delay.yaml"}},
 		{"productpage-tcp-echo", productpage, []string{"testdata/tcp-echo-registry.yaml", "../tcp-echo/tcp-echo-all-v1.yaml"}},
 	}
 	for _, tc := range cases {

@@ -13,6 +13,7 @@ import (
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	faultfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	routerfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
@@ -206,7 +207,15 @@ func compileHCM(c *rchain, m *hcm.HttpConnectionManager) error {
 		if err != nil {
 			return fmt.Errorf("http filter %q: %w", hf.GetName(), err)
 		}
-		if _, ok := msg.(*routerfilter.Router); !ok {
+		switch f := msg.(type) {
+		case *routerfilter.Router:
+		case *faultfilter.HTTPFault:
+			// Listener-wide faults are not supported: only routes' own config.
+			if f.GetDelay() != nil || f.GetAbort() != nil {
+				return fmt.Errorf("http filter %q: listener-wide delay/abort is not supported, only per route", hf.GetName())
+			}
+			c.fault = true
+		default:
 			return fmt.Errorf("http filter %q is not supported by weft proxy", hf.GetName())
 		}
 	}
@@ -361,13 +370,17 @@ func compileAction(out *rroute, r *route.Route) error {
 		"hash_policy":             len(ra.GetHashPolicy()) > 0,
 		"request_headers_to_add":  len(r.GetRequestHeadersToAdd()) > 0 || len(r.GetRequestHeadersToRemove()) > 0,
 		"response_headers_to_add": len(r.GetResponseHeadersToAdd()) > 0 || len(r.GetResponseHeadersToRemove()) > 0,
-		"typed_per_filter_config": len(r.GetTypedPerFilterConfig()) > 0,
 	}
 	for _, field := range sortedKeys(unsupported) {
 		if unsupported[field] {
 			return fmt.Errorf("route.%s is not supported by weft proxy yet", field)
 		}
 	}
+	f, err := compileFault(r)
+	if err != nil {
+		return err
+	}
+	out.fault = f
 	// Envoy's default route timeout is 15 s; an explicit 0 disables it (Istio's default).
 	out.timeout = defaultRouteTimeout
 	if t := ra.GetTimeout(); t != nil {

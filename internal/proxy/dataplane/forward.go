@@ -106,6 +106,9 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, rt *runtime, c
 		f.direct(w, r, http.StatusNotFound, "NR", "")
 		return
 	}
+	if c.fault && route.fault != nil && f.inject(w, r, route.fault.roll()) {
+		return
+	}
 	cl := rt.clusters[route.cluster()]
 	if cl == nil {
 		f.direct(w, r, http.StatusServiceUnavailable, "NC", "no healthy upstream")
@@ -262,4 +265,32 @@ func requestID() string {
 	s[23] = '-'
 	hex.Encode(s[24:], b[10:])
 	return string(s[:])
+}
+
+// inject applies a fault to an HTTP/2 (or bridged) request; it reports
+// whether it answered the request itself.
+func (f *forwarder) inject(w http.ResponseWriter, r *http.Request, a faultAction) bool {
+	if a.delay > 0 {
+		t := time.NewTimer(a.delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return true
+		}
+	}
+	if !a.abort {
+		return false
+	}
+	if a.grpcStatus >= 0 {
+		h := w.Header()
+		h.Set("Content-Type", "application/grpc")
+		h.Set("Grpc-Status", strconv.Itoa(a.grpcStatus))
+		h.Set("Grpc-Message", faultAbortBody)
+		h.Set("x-weft-response-flags", "FI")
+		w.WriteHeader(http.StatusOK)
+		return true
+	}
+	f.direct(w, r, a.status, "FI", faultAbortBody)
+	return true
 }

@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/weft-mesh/weft/internal/proxy/http1"
 )
@@ -99,6 +101,7 @@ type h1conn struct {
 	s    *server
 	o    *origin
 	conn net.Conn
+	ctx  context.Context // ends with the connection
 	busy atomic.Bool
 	// end stops Serve after the current exchange when the listener drains
 	// (Serve reads Draining only when an exchange starts).
@@ -115,7 +118,7 @@ func (s *server) serveH1(conn net.Conn, br *bufio.Reader, o *origin) {
 	d := s.d
 	ctx, end := context.WithCancel(s.ctx)
 	defer end()
-	c.end = end
+	c.ctx, c.end = ctx, end
 	c.done = func(res http1.Result) {
 		c.ep.stats.active.Add(-1)
 		if res.UpstreamErr != nil || res.Flags == "UF" || res.Flags == "UC" || res.Flags == "UT" {
@@ -167,6 +170,11 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 	r := t.vhost(req.Authority()).route((*h1Request)(req))
 	if r == nil {
 		return c.direct(http.StatusNotFound, "NR", "")
+	}
+	if ch.fault && r.fault != nil {
+		if d, ok := c.inject(r.fault.roll()); ok {
+			return d
+		}
 	}
 	cl := rt.clusters[r.cluster()]
 	switch {
@@ -361,4 +369,27 @@ func (b *bridge) dial(ep *rendpoint) net.Conn {
 		client.Close()
 	}
 	return client
+}
+
+// inject applies a fault: it waits out the delay on this connection's own
+// goroutine and, for an abort, returns the response to send instead.
+func (c *h1conn) inject(a faultAction) (http1.Decision, bool) {
+	if a.delay > 0 {
+		t := time.NewTimer(a.delay)
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			t.Stop()
+		}
+	}
+	if !a.abort {
+		return http1.Decision{}, false
+	}
+	if a.grpcStatus >= 0 {
+		return http1.Decision{Status: http.StatusOK, Flags: "FI", Done: c.doneDirect, Header: http1.Header{
+			{Name: "content-type", Value: "application/grpc"}, {Name: "grpc-status", Value: strconv.Itoa(a.grpcStatus)},
+			{Name: "grpc-message", Value: faultAbortBody}, {Name: "x-weft-response-flags", Value: "FI"}}}, true
+	}
+	d := c.direct(a.status, "FI", faultAbortBody)
+	return d, true
 }

@@ -51,6 +51,7 @@ type rchain struct {
 	rdsName    string  // HTTP with RDS
 	inline     *rtable // HTTP with an inline route config
 	tcpCluster string  // TCP proxy
+	fault      bool    // the HTTP filters include the fault filter
 }
 
 func (c *rchain) isHTTP() bool { return c.rdsName != "" || c.inline != nil }
@@ -117,6 +118,8 @@ type rroute struct {
 	total         uint32
 	// timeout bounds the whole upstream exchange; 0 disables it.
 	timeout time.Duration
+	// fault is the route's fault injection (nil: none).
+	fault *rfault
 }
 
 type weighted struct {
