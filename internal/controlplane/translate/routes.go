@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -102,7 +103,11 @@ func (b *builder) httpRoutes(o *config.Object, port uint32, svc *registry.Servic
 				Action:   action,
 				Metadata: configMetadata(o, "virtual-service"),
 				// Istio's fault injection, applied by the fault filter of every HTTP listener.
-				TypedPerFilterConfig: faultConfig(hr.GetFault()),
+				TypedPerFilterConfig:    faultConfig(hr.GetFault()),
+				RequestHeadersToAdd:     headerOptions(hr.GetHeaders().GetRequest()),
+				RequestHeadersToRemove:  hr.GetHeaders().GetRequest().GetRemove(),
+				ResponseHeadersToAdd:    headerOptions(hr.GetHeaders().GetResponse()),
+				ResponseHeadersToRemove: hr.GetHeaders().GetResponse().GetRemove(),
 			})
 		}
 	}
@@ -119,11 +124,16 @@ func (b *builder) warnUnsupported(o *config.Object, i int, hr *networking.HTTPRo
 		{hr.GetDelegate() != nil, "delegate"}, {hr.GetRewrite() != nil, "rewrite"},
 		{hr.GetRetries() != nil, "retries"},
 		{hr.GetMirror() != nil || len(hr.GetMirrors()) > 0, "mirror"},
-		{hr.GetCorsPolicy() != nil, "corsPolicy"}, {hr.GetHeaders() != nil, "headers"},
+		{hr.GetCorsPolicy() != nil, "corsPolicy"},
 	}
 	for _, c := range checks {
 		if c.set {
 			b.warn(o, field(c.name), "not implemented yet; ignored")
+		}
+	}
+	for j, d := range hr.GetRoute() {
+		if d.GetHeaders() != nil {
+			b.warn(o, fmt.Sprintf("spec.http[%d].route[%d].headers", i, j), "per-destination headers not implemented yet; ignored")
 		}
 	}
 	for j, m := range hr.GetMatch() {
@@ -231,4 +241,18 @@ func stringMatcher(sm *networking.StringMatch) *matcher.StringMatcher {
 		return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_SafeRegex{SafeRegex: &matcher.RegexMatcher{Regex: v.Regex}}}
 	}
 	return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_SafeRegex{SafeRegex: &matcher.RegexMatcher{Regex: ".*"}}}
+}
+
+// headerOptions turns Istio's set (replace) and add (append) into Envoy's header options.
+func headerOptions(op *networking.Headers_HeaderOperations) []*core.HeaderValueOption {
+	var out []*core.HeaderValueOption
+	for _, k := range sortedKeys(op.GetSet()) {
+		out = append(out, &core.HeaderValueOption{Header: &core.HeaderValue{Key: k, Value: op.GetSet()[k]},
+			AppendAction: core.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD})
+	}
+	for _, k := range sortedKeys(op.GetAdd()) {
+		out = append(out, &core.HeaderValueOption{Header: &core.HeaderValue{Key: k, Value: op.GetAdd()[k]},
+			AppendAction: core.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD})
+	}
+	return out
 }

@@ -368,8 +368,6 @@ func compileAction(out *rroute, r *route.Route) error {
 		"regex_rewrite":           ra.GetRegexRewrite() != nil,
 		"host_rewrite":            ra.GetHostRewriteSpecifier() != nil,
 		"hash_policy":             len(ra.GetHashPolicy()) > 0,
-		"request_headers_to_add":  len(r.GetRequestHeadersToAdd()) > 0 || len(r.GetRequestHeadersToRemove()) > 0,
-		"response_headers_to_add": len(r.GetResponseHeadersToAdd()) > 0 || len(r.GetResponseHeadersToRemove()) > 0,
 	}
 	for _, field := range sortedKeys(unsupported) {
 		if unsupported[field] {
@@ -381,6 +379,9 @@ func compileAction(out *rroute, r *route.Route) error {
 		return err
 	}
 	out.fault = f
+	if err := compileRouteHeaders(out, r); err != nil {
+		return err
+	}
 	// Envoy's default route timeout is 15 s; an explicit 0 disables it (Istio's default).
 	out.timeout = defaultRouteTimeout
 	if t := ra.GetTimeout(); t != nil {

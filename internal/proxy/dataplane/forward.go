@@ -123,7 +123,8 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, rt *runtime, c
 		f.direct(w, r, http.StatusServiceUnavailable, "UH", "no healthy upstream")
 		return
 	}
-	f.forward(w, r, ep, cl.h2, route.timeout)
+	route.reqHeaders.applyStd(r.Header)
+	f.forward(w, r, ep, cl.h2, route.timeout, route.respHeaders)
 }
 
 // passthrough forwards to the original destination as it is.
@@ -132,7 +133,7 @@ func (f *forwarder) passthrough(w http.ResponseWriter, r *http.Request, dst stri
 		f.direct(w, r, http.StatusNotFound, "NR", "")
 		return
 	}
-	f.forward(w, r, &rendpoint{addr: dst, stats: &endpointStats{}}, r.ProtoMajor == 2, 0)
+	f.forward(w, r, &rendpoint{addr: dst, stats: &endpointStats{}}, r.ProtoMajor == 2, 0, nil)
 }
 
 // direct answers without going upstream, with Envoy's response flag and body.
@@ -151,7 +152,7 @@ func (f *forwarder) direct(w http.ResponseWriter, r *http.Request, code int, fla
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, ep *rendpoint, h2 bool, timeout time.Duration) {
+func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, ep *rendpoint, h2 bool, timeout time.Duration, respHeaders *headerEdits) {
 	ctx := context.WithValue(r.Context(), endpointKey{}, ep)
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -205,12 +206,12 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, ep *rendpoin
 		return
 	}
 	defer resp.Body.Close()
-	copyResponse(w, resp, start)
+	copyResponse(w, resp, start, respHeaders)
 }
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-func copyResponse(w http.ResponseWriter, resp *http.Response, start time.Time) {
+func copyResponse(w http.ResponseWriter, resp *http.Response, start time.Time, edits *headerEdits) {
 	h := w.Header()
 	for k, vv := range resp.Header {
 		h[k] = vv
@@ -219,6 +220,7 @@ func copyResponse(w http.ResponseWriter, resp *http.Response, start time.Time) {
 		h.Del(k)
 	}
 	h.Set("X-Envoy-Upstream-Service-Time", strconv.FormatInt(time.Since(start).Milliseconds(), 10))
+	edits.applyStd(h)
 	w.WriteHeader(resp.StatusCode)
 	stream := resp.ContentLength < 0
 	bp := copyBufs.Get().(*[]byte)

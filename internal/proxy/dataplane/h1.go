@@ -188,13 +188,18 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 		return c.direct(http.StatusServiceUnavailable, "UH", "no healthy upstream")
 	}
 	c.ep = ep
+	r.reqHeaders.apply1(&req.Header)
+	var modify func(*http1.Response)
+	if !r.respHeaders.empty() {
+		modify = func(resp *http1.Response) { r.respHeaders.apply1(&resp.Header) }
+	}
 	if cl.h2 {
 		// HTTP/1.1 downstream, h2c upstream: through the bridge (it counts).
-		return http1.Decision{Key: "h2|" + ep.key, Dial: c.dialBridge, Done: c.doneDirect, Timeout: r.timeout}
+		return http1.Decision{Key: "h2|" + ep.key, Dial: c.dialBridge, Done: c.doneDirect, Timeout: r.timeout, ModifyResponse: modify}
 	}
 	ep.stats.active.Add(1)
 	ep.stats.total.Add(1)
-	return http1.Decision{Key: ep.key, Dial: c.dial, Done: c.done, Timeout: r.timeout}
+	return http1.Decision{Key: ep.key, Dial: c.dial, Done: c.done, Timeout: r.timeout, ModifyResponse: modify}
 }
 
 // chain finds the HTTP filter chain for a request, and its original
@@ -353,7 +358,7 @@ func newBridge(d *Dataplane) *bridge {
 				d.fwd.direct(w, r, http.StatusServiceUnavailable, "UH", "no healthy upstream")
 				return
 			}
-			d.fwd.forward(w, r, ep, true, 0) // the HTTP/1.1 side bounds the exchange
+			d.fwd.forward(w, r, ep, true, 0, nil) // the HTTP/1.1 side bounds the exchange and edits headers
 		}),
 		ConnContext: connContext,
 		ErrorLog:    slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),

@@ -35,6 +35,9 @@ func appHandler(name string) http.Handler {
 		if strings.HasPrefix(r.URL.Path, "/slow") {
 			time.Sleep(300 * time.Millisecond)
 		}
+		if strings.HasPrefix(r.URL.Path, "/headers") {
+			fmt.Fprintf(w, "x-set=%v x-add=%v x-gone=%v\n", r.Header.Values("x-set"), r.Header.Values("x-add"), r.Header.Values("x-gone"))
+		}
 		w.Header().Set("x-app", name)
 		fmt.Fprintf(w, "%s %s %s", name, r.Host, r.URL.RequestURI())
 	})

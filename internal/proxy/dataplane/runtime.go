@@ -120,6 +120,8 @@ type rroute struct {
 	timeout time.Duration
 	// fault is the route's fault injection (nil: none).
 	fault *rfault
+	// reqHeaders and respHeaders are the route's header edits (nil: none).
+	reqHeaders, respHeaders *headerEdits
 }
 
 type weighted struct {

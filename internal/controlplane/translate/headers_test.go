@@ -1,0 +1,76 @@
+package translate
+
+import (
+	"testing"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/weft-mesh/weft/internal/config"
+	"github.com/weft-mesh/weft/internal/controlplane/registry"
+)
+
+const headersVS = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews]
+  http:
+  - headers:
+      request:
+        set: {x-set: one}
+        add: {x-add: two}
+        remove: [x-gone]
+      response:
+        set: {x-resp: "yes"}
+    timeout: 2s
+    route:
+    - destination: {host: reviews}
+`
+
+func TestRouteHeadersAndTimeout(t *testing.T) {
+	objs := load(t, "testdata/bookinfo-registry.yaml")
+	vs, err := config.Parse("vs.yaml", []byte(headersVS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs = append(objs, vs...)
+	out, err := Build(Input{Config: objs, Registry: registry.Build(objs), Proxy: Proxy{Type: ProxySidecar, Name: "productpage-v1-1",
+		Namespace: "default", IP: "127.0.1.1", Labels: map[string]string{"app": "productpage"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r *route.Route
+	for _, res := range out.Routes {
+		for _, vh := range res.(*route.RouteConfiguration).GetVirtualHosts() {
+			if vh.GetName() == "reviews.default.svc.cluster.local:9080" {
+				r = vh.GetRoutes()[0]
+			}
+		}
+	}
+	if r == nil {
+		t.Fatal("no reviews route")
+	}
+	want := []struct {
+		key, value string
+		action     core.HeaderValueOption_HeaderAppendAction
+	}{{"x-set", "one", core.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD}, {"x-add", "two", core.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD}}
+	got := r.GetRequestHeadersToAdd()
+	if len(got) != len(want) {
+		t.Fatalf("request headers: %v", got)
+	}
+	for i, w := range want {
+		if got[i].GetHeader().GetKey() != w.key || got[i].GetHeader().GetValue() != w.value || got[i].GetAppendAction() != w.action {
+			t.Errorf("request header %d: got %v, want %+v", i, got[i], w)
+		}
+	}
+	if rm := r.GetRequestHeadersToRemove(); len(rm) != 1 || rm[0] != "x-gone" {
+		t.Errorf("request headers to remove: %v", rm)
+	}
+	if rs := r.GetResponseHeadersToAdd(); len(rs) != 1 || rs[0].GetHeader().GetKey() != "x-resp" {
+		t.Errorf("response headers: %v", rs)
+	}
+	if d := r.GetRoute().GetTimeout().AsDuration().String(); d != "2s" {
+		t.Errorf("timeout %s, want 2s", d)
+	}
+}

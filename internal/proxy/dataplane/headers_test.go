@@ -1,0 +1,48 @@
+package dataplane
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+)
+
+// TestHeaderEdits: a route sets, appends and removes request and response
+// headers, as Istio's VirtualService headers do.
+func TestHeaderEdits(t *testing.T) {
+	m := newMesh(t)
+	svc := fmt.Sprintf("outbound|%d||reviews.default.svc.cluster.local", m.port)
+	r := prefixRoute("headers", "/headers", svc)
+	set := func(k, v string) *core.HeaderValueOption {
+		return &core.HeaderValueOption{Header: &core.HeaderValue{Key: k, Value: v}, AppendAction: core.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD}
+	}
+	add := func(k, v string) *core.HeaderValueOption {
+		return &core.HeaderValueOption{Header: &core.HeaderValue{Key: k, Value: v}, AppendAction: core.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD}
+	}
+	r.RequestHeadersToAdd = []*core.HeaderValueOption{set("x-set", "mesh"), add("x-add", "mesh")}
+	r.RequestHeadersToRemove = []string{"x-gone"}
+	r.ResponseHeadersToAdd = []*core.HeaderValueOption{set("x-resp", "yes")}
+	r.ResponseHeadersToRemove = []string{"x-app"}
+	rc := m.routes()
+	rc.VirtualHosts[0].Routes = append([]*route.Route{r}, rc.VirtualHosts[0].Routes...)
+	apply(t, m.client, routeType, rc)
+
+	code, body, h := get(t, m.proxyClient(), fmt.Sprintf("http://reviews:%d/headers", m.port),
+		"x-set", "client", "x-add", "client", "x-gone", "client")
+	if code != 200 || !strings.Contains(body, "x-set=[mesh] x-add=[client mesh] x-gone=[]") {
+		t.Errorf("request edits: got %d %q", code, body)
+	}
+	if h.Get("x-resp") != "yes" || h.Get("x-app") != "" {
+		t.Errorf("response edits: x-resp %q (want yes), x-app %q (want removed)", h.Get("x-resp"), h.Get("x-app"))
+	}
+}
+
+func TestHeaderEditsRefused(t *testing.T) {
+	r := prefixRoute("r", "/", "c")
+	r.RequestHeadersToAdd = []*core.HeaderValueOption{{Header: &core.HeaderValue{Key: "x-id", Value: "%DOWNSTREAM_REMOTE_ADDRESS%"}}}
+	if _, err := compileRoute(r); err == nil || !strings.Contains(err.Error(), "command operators") {
+		t.Fatalf("got %v, want command operators refused", err)
+	}
+}
