@@ -74,3 +74,47 @@ func TestRouteHeadersAndTimeout(t *testing.T) {
 		t.Errorf("timeout %s, want 2s", d)
 	}
 }
+
+const directVS = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{uri: {exact: /teapot}}]
+    directResponse:
+      status: 418
+      body: {string: short and stout}
+  - route:
+    - destination: {host: reviews}
+`
+
+func TestDirectResponse(t *testing.T) {
+	objs := load(t, "testdata/bookinfo-registry.yaml")
+	vs, err := config.Parse("vs.yaml", []byte(directVS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs = append(objs, vs...)
+	out, err := Build(Input{Config: objs, Registry: registry.Build(objs), Proxy: Proxy{Type: ProxySidecar, Name: "productpage-v1-1",
+		Namespace: "default", IP: "127.0.1.1", Labels: map[string]string{"app": "productpage"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range out.Routes {
+		for _, vh := range res.(*route.RouteConfiguration).GetVirtualHosts() {
+			if vh.GetName() != "reviews.default.svc.cluster.local:9080" {
+				continue
+			}
+			dr := vh.GetRoutes()[0].GetDirectResponse()
+			if dr.GetStatus() != 418 || dr.GetBody().GetInlineString() != "short and stout" {
+				t.Fatalf("first route: %v, want a 418 direct response", vh.GetRoutes()[0])
+			}
+			if vh.GetRoutes()[1].GetRoute() == nil {
+				t.Fatalf("second route should forward: %v", vh.GetRoutes()[1])
+			}
+			return
+		}
+	}
+	t.Fatal("no reviews virtual host")
+}

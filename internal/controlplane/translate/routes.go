@@ -86,7 +86,8 @@ func (b *builder) httpRoutes(o *config.Object, port uint32, svc *registry.Servic
 	for i, hr := range vs.GetHttp() {
 		b.warnUnsupported(o, i, hr)
 		action := b.routeAction(o, hr, port)
-		if action == nil {
+		direct := directAction(hr.GetDirectResponse())
+		if action == nil && direct == nil {
 			continue
 		}
 		matches := hr.GetMatch()
@@ -97,10 +98,9 @@ func (b *builder) httpRoutes(o *config.Object, port uint32, svc *registry.Servic
 			if m.GetPort() != 0 && m.GetPort() != port {
 				continue
 			}
-			out = append(out, &route.Route{
+			r := &route.Route{
 				Name:     hr.GetName(),
 				Match:    routeMatch(m),
-				Action:   action,
 				Metadata: configMetadata(o, "virtual-service"),
 				// Istio's fault injection, applied by the fault filter of every HTTP listener.
 				TypedPerFilterConfig:    faultConfig(hr.GetFault()),
@@ -108,10 +108,31 @@ func (b *builder) httpRoutes(o *config.Object, port uint32, svc *registry.Servic
 				RequestHeadersToRemove:  hr.GetHeaders().GetRequest().GetRemove(),
 				ResponseHeadersToAdd:    headerOptions(hr.GetHeaders().GetResponse()),
 				ResponseHeadersToRemove: hr.GetHeaders().GetResponse().GetRemove(),
-			})
+			}
+			if direct != nil {
+				r.Action = direct
+			} else {
+				r.Action = action
+			}
+			out = append(out, r)
 		}
 	}
 	return out
+}
+
+// directAction is Istio's directResponse as Envoy's direct_response action.
+func directAction(dr *networking.HTTPDirectResponse) *route.Route_DirectResponse {
+	if dr == nil {
+		return nil
+	}
+	a := &route.DirectResponseAction{Status: dr.GetStatus()}
+	switch {
+	case dr.GetBody().GetString_() != "":
+		a.Body = &core.DataSource{Specifier: &core.DataSource_InlineString{InlineString: dr.GetBody().GetString_()}}
+	case dr.GetBody().GetBytes() != nil:
+		a.Body = &core.DataSource{Specifier: &core.DataSource_InlineBytes{InlineBytes: dr.GetBody().GetBytes()}}
+	}
+	return &route.Route_DirectResponse{DirectResponse: a}
 }
 
 func (b *builder) warnUnsupported(o *config.Object, i int, hr *networking.HTTPRoute) {
@@ -120,7 +141,7 @@ func (b *builder) warnUnsupported(o *config.Object, i int, hr *networking.HTTPRo
 		set  bool
 		name string
 	}{
-		{hr.GetRedirect() != nil, "redirect"}, {hr.GetDirectResponse() != nil, "directResponse"},
+		{hr.GetRedirect() != nil, "redirect"},
 		{hr.GetDelegate() != nil, "delegate"}, {hr.GetRewrite() != nil, "rewrite"},
 		{hr.GetRetries() != nil, "retries"},
 		{hr.GetMirror() != nil || len(hr.GetMirrors()) > 0, "mirror"},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -357,9 +358,12 @@ func compileRoute(r *route.Route) (*rroute, error) {
 const defaultRouteTimeout = 15 * time.Second
 
 func compileAction(out *rroute, r *route.Route) error {
+	if dr := r.GetDirectResponse(); dr != nil {
+		return compileDirect(out, r, dr)
+	}
 	ra := r.GetRoute()
 	if ra == nil {
-		return fmt.Errorf("action %s is not supported by weft proxy (only route)", actionName(r))
+		return fmt.Errorf("action %s is not supported by weft proxy (only route and direct_response)", actionName(r))
 	}
 	unsupported := map[string]bool{
 		"retry_policy (retries)":  ra.GetRetryPolicy() != nil,
@@ -462,4 +466,28 @@ func compileString(sm *matcher.StringMatcher) (*stringMatch, error) {
 		return nil, fmt.Errorf("string match %T is not supported", p)
 	}
 	return out, nil
+}
+
+// compileDirect reads a direct_response action: a status and an inline body.
+func compileDirect(out *rroute, r *route.Route, dr *route.DirectResponseAction) error {
+	if dr.GetStatus() < 200 || dr.GetStatus() >= 600 {
+		return fmt.Errorf("direct_response.status %d: want 200-599", dr.GetStatus())
+	}
+	body := dr.GetBody()
+	switch body.GetSpecifier().(type) {
+	case nil, *core.DataSource_InlineString, *core.DataSource_InlineBytes:
+	default:
+		return fmt.Errorf("direct_response.body: only inline_string and inline_bytes are supported")
+	}
+	text := body.GetInlineString()
+	if b := body.GetInlineBytes(); b != nil {
+		text = string(b)
+	}
+	out.direct = &directResponse{status: int(dr.GetStatus()), body: text}
+	f, err := compileFault(r)
+	if err != nil {
+		return err
+	}
+	out.fault = f
+	return compileRouteHeaders(out, r)
 }

@@ -109,6 +109,14 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, rt *runtime, c
 	if c.fault && route.fault != nil && f.inject(w, r, route.fault.roll()) {
 		return
 	}
+	if route.direct != nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<16))
+		w.Header().Set("Content-Type", "text/plain")
+		route.respHeaders.applyStd(w.Header())
+		w.WriteHeader(route.direct.status)
+		_, _ = io.WriteString(w, route.direct.body)
+		return
+	}
 	cl := rt.clusters[route.cluster()]
 	if cl == nil {
 		f.direct(w, r, http.StatusServiceUnavailable, "NC", "no healthy upstream")

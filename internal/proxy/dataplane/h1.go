@@ -176,6 +176,11 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 			return d
 		}
 	}
+	if r.direct != nil {
+		h := http1.Header{{Name: "content-type", Value: "text/plain"}}
+		r.respHeaders.apply1(&h)
+		return http1.Decision{Status: r.direct.status, Body: r.direct.body, Header: h, Done: c.doneDirect}
+	}
 	cl := rt.clusters[r.cluster()]
 	switch {
 	case cl == nil:

@@ -46,3 +46,23 @@ func TestHeaderEditsRefused(t *testing.T) {
 		t.Fatalf("got %v, want command operators refused", err)
 	}
 }
+
+// TestDirectResponse: a route answers by itself, as Istio's directResponse does.
+func TestDirectResponse(t *testing.T) {
+	m := newMesh(t)
+	r := prefixRoute("direct", "/direct", "")
+	r.Action = &route.Route_DirectResponse{DirectResponse: &route.DirectResponseAction{Status: 418,
+		Body: &core.DataSource{Specifier: &core.DataSource_InlineString{InlineString: "short and stout"}}}}
+	rc := m.routes()
+	rc.VirtualHosts[0].Routes = append([]*route.Route{r}, rc.VirtualHosts[0].Routes...)
+	apply(t, m.client, routeType, rc)
+	code, body, _ := get(t, m.proxyClient(), fmt.Sprintf("http://reviews:%d/direct", m.port))
+	if code != 418 || body != "short and stout" {
+		t.Errorf("got %d %q, want 418 %q", code, body, "short and stout")
+	}
+	bad := prefixRoute("bad", "/", "")
+	bad.Action = &route.Route_DirectResponse{DirectResponse: &route.DirectResponseAction{Status: 99}}
+	if _, err := compileRoute(bad); err == nil || !strings.Contains(err.Error(), "status 99") {
+		t.Errorf("status 99: got %v, want refused", err)
+	}
+}

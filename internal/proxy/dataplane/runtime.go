@@ -122,6 +122,14 @@ type rroute struct {
 	fault *rfault
 	// reqHeaders and respHeaders are the route's header edits (nil: none).
 	reqHeaders, respHeaders *headerEdits
+	// direct, when set, answers without going upstream (direct_response).
+	direct *directResponse
+}
+
+// directResponse is a route's own answer.
+type directResponse struct {
+	status int
+	body   string
 }
 
 type weighted struct {
