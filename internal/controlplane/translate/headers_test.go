@@ -81,6 +81,8 @@ metadata: {name: reviews, namespace: default}
 spec:
   hosts: [reviews]
   http:
+  - match: [{uri: {exact: /old}}]
+    redirect: {uri: /new, authority: ratings, redirectCode: 302}
   - match: [{uri: {exact: /teapot}}]
     directResponse:
       status: 418
@@ -89,7 +91,7 @@ spec:
     - destination: {host: reviews}
 `
 
-func TestDirectResponse(t *testing.T) {
+func TestRedirectAndDirectResponse(t *testing.T) {
 	objs := load(t, "testdata/bookinfo-registry.yaml")
 	vs, err := config.Parse("vs.yaml", []byte(directVS))
 	if err != nil {
@@ -106,12 +108,16 @@ func TestDirectResponse(t *testing.T) {
 			if vh.GetName() != "reviews.default.svc.cluster.local:9080" {
 				continue
 			}
-			dr := vh.GetRoutes()[0].GetDirectResponse()
-			if dr.GetStatus() != 418 || dr.GetBody().GetInlineString() != "short and stout" {
-				t.Fatalf("first route: %v, want a 418 direct response", vh.GetRoutes()[0])
+			rd := vh.GetRoutes()[0].GetRedirect()
+			if rd.GetPathRedirect() != "/new" || rd.GetHostRedirect() != "ratings" || rd.GetResponseCode() != route.RedirectAction_FOUND {
+				t.Fatalf("first route: %v, want a 302 redirect to ratings/new", vh.GetRoutes()[0])
 			}
-			if vh.GetRoutes()[1].GetRoute() == nil {
-				t.Fatalf("second route should forward: %v", vh.GetRoutes()[1])
+			dr := vh.GetRoutes()[1].GetDirectResponse()
+			if dr.GetStatus() != 418 || dr.GetBody().GetInlineString() != "short and stout" {
+				t.Fatalf("second route: %v, want a 418 direct response", vh.GetRoutes()[1])
+			}
+			if vh.GetRoutes()[2].GetRoute() == nil {
+				t.Fatalf("third route should forward: %v", vh.GetRoutes()[2])
 			}
 			return
 		}

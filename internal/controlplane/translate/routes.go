@@ -87,7 +87,8 @@ func (b *builder) httpRoutes(o *config.Object, port uint32, svc *registry.Servic
 		b.warnUnsupported(o, i, hr)
 		action := b.routeAction(o, hr, port)
 		direct := directAction(hr.GetDirectResponse())
-		if action == nil && direct == nil {
+		redirect := redirectAction(hr.GetRedirect())
+		if action == nil && direct == nil && redirect == nil {
 			continue
 		}
 		matches := hr.GetMatch()
@@ -109,9 +110,12 @@ func (b *builder) httpRoutes(o *config.Object, port uint32, svc *registry.Servic
 				ResponseHeadersToAdd:    headerOptions(hr.GetHeaders().GetResponse()),
 				ResponseHeadersToRemove: hr.GetHeaders().GetResponse().GetRemove(),
 			}
-			if direct != nil {
+			switch {
+			case direct != nil:
 				r.Action = direct
-			} else {
+			case redirect != nil:
+				r.Action = redirect
+			default:
 				r.Action = action
 			}
 			out = append(out, r)
@@ -141,7 +145,6 @@ func (b *builder) warnUnsupported(o *config.Object, i int, hr *networking.HTTPRo
 		set  bool
 		name string
 	}{
-		{hr.GetRedirect() != nil, "redirect"},
 		{hr.GetDelegate() != nil, "delegate"}, {hr.GetRewrite() != nil, "rewrite"},
 		{hr.GetRetries() != nil, "retries"},
 		{hr.GetMirror() != nil || len(hr.GetMirrors()) > 0, "mirror"},
@@ -150,6 +153,11 @@ func (b *builder) warnUnsupported(o *config.Object, i int, hr *networking.HTTPRo
 	for _, c := range checks {
 		if c.set {
 			b.warn(o, field(c.name), "not implemented yet; ignored")
+		}
+	}
+	if rd := hr.GetRedirect(); rd != nil {
+		if _, ok := redirectCodes[rd.GetRedirectCode()]; !ok || rd.GetDerivePort() != 0 || rd.GetPrefixRewrite() != "" {
+			b.warn(o, field("redirect"), "derivePort, prefixRewrite and codes other than 301/302/303/307/308 not implemented yet; ignored")
 		}
 	}
 	for j, d := range hr.GetRoute() {
@@ -276,4 +284,26 @@ func headerOptions(op *networking.Headers_HeaderOperations) []*core.HeaderValueO
 			AppendAction: core.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD})
 	}
 	return out
+}
+
+// redirectCodes maps Istio's redirectCode to Envoy's response codes.
+var redirectCodes = map[uint32]route.RedirectAction_RedirectResponseCode{
+	0: route.RedirectAction_MOVED_PERMANENTLY, 301: route.RedirectAction_MOVED_PERMANENTLY,
+	302: route.RedirectAction_FOUND, 303: route.RedirectAction_SEE_OTHER,
+	307: route.RedirectAction_TEMPORARY_REDIRECT, 308: route.RedirectAction_PERMANENT_REDIRECT,
+}
+
+// redirectAction is Istio's redirect as Envoy's redirect action.
+func redirectAction(rd *networking.HTTPRedirect) *route.Route_Redirect {
+	if rd == nil {
+		return nil
+	}
+	a := &route.RedirectAction{HostRedirect: rd.GetAuthority(), PortRedirect: rd.GetPort(), ResponseCode: redirectCodes[rd.GetRedirectCode()]}
+	if rd.GetUri() != "" {
+		a.PathRewriteSpecifier = &route.RedirectAction_PathRedirect{PathRedirect: rd.GetUri()}
+	}
+	if rd.GetScheme() != "" {
+		a.SchemeRewriteSpecifier = &route.RedirectAction_SchemeRedirect{SchemeRedirect: rd.GetScheme()}
+	}
+	return &route.Route_Redirect{Redirect: a}
 }

@@ -361,9 +361,12 @@ func compileAction(out *rroute, r *route.Route) error {
 	if dr := r.GetDirectResponse(); dr != nil {
 		return compileDirect(out, r, dr)
 	}
+	if rd := r.GetRedirect(); rd != nil {
+		return compileRedirect(out, r, rd)
+	}
 	ra := r.GetRoute()
 	if ra == nil {
-		return fmt.Errorf("action %s is not supported by weft proxy (only route and direct_response)", actionName(r))
+		return fmt.Errorf("action %s is not supported by weft proxy (only route, redirect and direct_response)", actionName(r))
 	}
 	unsupported := map[string]bool{
 		"retry_policy (retries)":  ra.GetRetryPolicy() != nil,

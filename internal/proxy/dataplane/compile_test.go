@@ -109,10 +109,10 @@ func TestRefused(t *testing.T) {
 			Name: "v", Domains: []string{"*"}, Routes: []*route.Route{{Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
 				Action: &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_Cluster{Cluster: "c"}, RetryPolicy: &route.RetryPolicy{}}}}},
 		}}}}}, "retries"},
-		{"redirect", config{routes: map[string]*route.RouteConfiguration{"r": {Name: "r", VirtualHosts: []*route.VirtualHost{{
+		{"filter action", config{routes: map[string]*route.RouteConfiguration{"r": {Name: "r", VirtualHosts: []*route.VirtualHost{{
 			Name: "v", Domains: []string{"*"}, Routes: []*route.Route{{Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
-				Action: &route.Route_Redirect{Redirect: &route.RedirectAction{}}}},
-		}}}}}, "only route"},
+				Action: &route.Route_FilterAction{FilterAction: &route.FilterAction{}}}},
+		}}}}}, "filter_action"},
 		{"maglev", config{clusters: map[string]*cluster.Cluster{"c": {Name: "c", ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
 			LbPolicy: cluster.Cluster_MAGLEV, ConnectTimeout: durationpb.New(1e9)}}}, "MAGLEV"},
 		{"tls transport socket", config{clusters: map[string]*cluster.Cluster{"c": {Name: "c", ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},

@@ -109,6 +109,13 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, rt *runtime, c
 	if c.fault && route.fault != nil && f.inject(w, r, route.fault.roll()) {
 		return
 	}
+	if route.redirect != nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<16))
+		w.Header().Set("Location", route.redirect.location("http", r.Host, r.URL.RequestURI()))
+		route.respHeaders.applyStd(w.Header())
+		w.WriteHeader(route.redirect.status)
+		return
+	}
 	if route.direct != nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<16))
 		w.Header().Set("Content-Type", "text/plain")

@@ -176,6 +176,11 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 			return d
 		}
 	}
+	if r.redirect != nil {
+		h := http1.Header{{Name: "location", Value: r.redirect.location("http", req.Authority(), req.Path())}}
+		r.respHeaders.apply1(&h)
+		return http1.Decision{Status: r.redirect.status, Header: h, Done: c.doneDirect}
+	}
 	if r.direct != nil {
 		h := http1.Header{{Name: "content-type", Value: "text/plain"}}
 		r.respHeaders.apply1(&h)

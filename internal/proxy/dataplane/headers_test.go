@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -64,5 +65,48 @@ func TestDirectResponse(t *testing.T) {
 	bad.Action = &route.Route_DirectResponse{DirectResponse: &route.DirectResponseAction{Status: 99}}
 	if _, err := compileRoute(bad); err == nil || !strings.Contains(err.Error(), "status 99") {
 		t.Errorf("status 99: got %v, want refused", err)
+	}
+}
+
+func TestRedirect(t *testing.T) {
+	cases := []struct {
+		name       string
+		ra         *route.RedirectAction
+		host, path string
+		status     int
+		location   string
+	}{
+		{"path, default 301", &route.RedirectAction{PathRewriteSpecifier: &route.RedirectAction_PathRedirect{PathRedirect: "/v2"}},
+			"reviews:9080", "/v1?x=1", 301, "http://reviews:9080/v2?x=1"},
+		{"authority and code", &route.RedirectAction{HostRedirect: "ratings", ResponseCode: route.RedirectAction_FOUND},
+			"reviews:9080", "/p", 302, "http://ratings:9080/p"},
+		{"scheme and port", &route.RedirectAction{SchemeRewriteSpecifier: &route.RedirectAction_SchemeRedirect{SchemeRedirect: "https"}, PortRedirect: 443},
+			"reviews:9080", "/p", 301, "https://reviews/p"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := prefixRoute("r", "/", "")
+			r.Action = &route.Route_Redirect{Redirect: tc.ra}
+			rr, err := compileRoute(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rr.redirect.location("http", tc.host, tc.path); got != tc.location || rr.redirect.status != tc.status {
+				t.Errorf("got %d %s, want %d %s", rr.redirect.status, got, tc.status, tc.location)
+			}
+		})
+	}
+	// Through a sidecar: the client sees the redirect itself.
+	m := newMesh(t)
+	r := prefixRoute("moved", "/moved", "")
+	r.Action = &route.Route_Redirect{Redirect: &route.RedirectAction{PathRewriteSpecifier: &route.RedirectAction_PathRedirect{PathRedirect: "/api/new"}}}
+	rc := m.routes()
+	rc.VirtualHosts[0].Routes = append([]*route.Route{r}, rc.VirtualHosts[0].Routes...)
+	apply(t, m.client, routeType, rc)
+	c := m.proxyClient()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	code, _, h := get(t, c, fmt.Sprintf("http://reviews:%d/moved", m.port))
+	if want := fmt.Sprintf("http://reviews:%d/api/new", m.port); code != 301 || h.Get("Location") != want {
+		t.Errorf("got %d Location %q, want 301 %q", code, h.Get("Location"), want)
 	}
 }

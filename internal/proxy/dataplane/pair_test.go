@@ -225,7 +225,7 @@ func TestNACKKeepsServing(t *testing.T) {
 		{listenerType, &listener.Listener{Name: "unbindable", Address: sock("192.0.2.1", 9999)}, "unbindable"},
 		{routeType, &route.RouteConfiguration{Name: fmt.Sprint(m.port), VirtualHosts: []*route.VirtualHost{{Name: "v", Domains: []string{"*"},
 			Routes: []*route.Route{{Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
-				Action: &route.Route_Redirect{Redirect: &route.RedirectAction{}}}}}}}, "redirect"},
+				Action: &route.Route_FilterAction{FilterAction: &route.FilterAction{}}}}}}}, "filter_action"},
 	}
 	for _, b := range bad {
 		err := m.client.Update(b.typeURL, "bad", named(b.res))

@@ -124,6 +124,8 @@ type rroute struct {
 	reqHeaders, respHeaders *headerEdits
 	// direct, when set, answers without going upstream (direct_response).
 	direct *directResponse
+	// redirect, when set, answers with a redirect.
+	redirect *redirect
 }
 
 // directResponse is a route's own answer.
