@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -131,6 +132,47 @@ func TestBookinfo(t *testing.T) {
 		}
 	})
 
+	t.Run("details: redirect, direct response and header edits", func(t *testing.T) {
+		vs := filepath.Join(t.TempDir(), "details.yaml")
+		if err := os.WriteFile(vs, []byte(detailsVS), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m.apply(vs)
+		// Call details as productpage does: through productpage's sidecar.
+		sidecar := "http://" + m.b.ip(1, 1) + ":15001"
+		c := newClient()
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		call := func(path string) (*http.Response, string, error) {
+			req, _ := http.NewRequest(http.MethodGet, sidecar+path, nil)
+			req.Host = "details:9080"
+			resp, err := c.Do(req)
+			if err != nil {
+				return nil, "", err
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp, string(b), nil
+		}
+		eventually(t, 5*time.Second, func() error {
+			resp, body, err := call("/teapot")
+			if err != nil {
+				return err
+			}
+			if resp.StatusCode != 418 || body != "short and stout" {
+				return fmt.Errorf("/teapot: %d %q", resp.StatusCode, body)
+			}
+			return nil
+		})
+		resp, _, err := call("/old")
+		if err != nil || resp.StatusCode != 301 || resp.Header.Get("Location") != "http://details:9080/details/0" {
+			t.Fatalf("/old: want 301 to http://details:9080/details/0, got %v %v", resp, err)
+		}
+		resp, body, err := call("/details/0")
+		if err != nil || resp.StatusCode != 200 || resp.Header.Get("x-weft-test") != "edited" || !strings.Contains(body, "William Shakespeare") {
+			t.Fatalf("/details/0: want 200 with x-weft-test: edited, got %v %v %.100s", resp, err, body)
+		}
+	})
+
 	t.Run("invalid config is refused and the last good stays", func(t *testing.T) {
 		bad := filepath.Join(t.TempDir(), "bad.yaml")
 		yaml := strings.Replace(readFile(t, sample(t, "virtual-service-all-v1.yaml")), "host: reviews", "hosst: reviews", 1)
@@ -164,6 +206,25 @@ func TestBookinfo(t *testing.T) {
 		})
 	})
 }
+
+// detailsVS exercises route actions and header edits on the details service.
+const detailsVS = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: details, namespace: default}
+spec:
+  hosts: [details]
+  http:
+  - match: [{uri: {exact: /teapot}}]
+    directResponse: {status: 418, body: {string: short and stout}}
+  - match: [{uri: {exact: /old}}]
+    redirect: {uri: /details/0}
+  - headers:
+      response:
+        set: {x-weft-test: edited}
+    timeout: 5s
+    route:
+    - destination: {host: details}
+`
 
 // login signs in through the ingress as Istio's productpage takes it and
 // returns a client holding the session cookie.
