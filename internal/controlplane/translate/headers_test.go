@@ -83,6 +83,10 @@ spec:
   http:
   - match: [{uri: {exact: /old}}]
     redirect: {uri: /new, authority: ratings, redirectCode: 302}
+  - match: [{uri: {prefix: /v1/}}]
+    rewrite: {uri: /api/, authority: reviews.internal}
+    route:
+    - destination: {host: reviews}
   - match: [{uri: {exact: /teapot}}]
     directResponse:
       status: 418
@@ -112,12 +116,16 @@ func TestRedirectAndDirectResponse(t *testing.T) {
 			if rd.GetPathRedirect() != "/new" || rd.GetHostRedirect() != "ratings" || rd.GetResponseCode() != route.RedirectAction_FOUND {
 				t.Fatalf("first route: %v, want a 302 redirect to ratings/new", vh.GetRoutes()[0])
 			}
-			dr := vh.GetRoutes()[1].GetDirectResponse()
-			if dr.GetStatus() != 418 || dr.GetBody().GetInlineString() != "short and stout" {
-				t.Fatalf("second route: %v, want a 418 direct response", vh.GetRoutes()[1])
+			rw := vh.GetRoutes()[1].GetRoute()
+			if rw.GetPrefixRewrite() != "/api/" || rw.GetHostRewriteLiteral() != "reviews.internal" {
+				t.Fatalf("second route: %v, want prefix and authority rewrites", vh.GetRoutes()[1])
 			}
-			if vh.GetRoutes()[2].GetRoute() == nil {
-				t.Fatalf("third route should forward: %v", vh.GetRoutes()[2])
+			dr := vh.GetRoutes()[2].GetDirectResponse()
+			if dr.GetStatus() != 418 || dr.GetBody().GetInlineString() != "short and stout" {
+				t.Fatalf("third route: %v, want a 418 direct response", vh.GetRoutes()[2])
+			}
+			if vh.GetRoutes()[3].GetRoute() == nil {
+				t.Fatalf("fourth route should forward: %v", vh.GetRoutes()[3])
 			}
 			return
 		}

@@ -145,7 +145,7 @@ func (b *builder) warnUnsupported(o *config.Object, i int, hr *networking.HTTPRo
 		set  bool
 		name string
 	}{
-		{hr.GetDelegate() != nil, "delegate"}, {hr.GetRewrite() != nil, "rewrite"},
+		{hr.GetDelegate() != nil, "delegate"},
 		{hr.GetRetries() != nil, "retries"},
 		{hr.GetMirror() != nil || len(hr.GetMirrors()) > 0, "mirror"},
 		{hr.GetCorsPolicy() != nil, "corsPolicy"},
@@ -194,6 +194,15 @@ func (b *builder) routeAction(o *config.Object, hr *networking.HTTPRoute, port u
 	}
 	// Istio disables Envoy's 15 s default route timeout unless the route sets one.
 	ra := &route.RouteAction{Timeout: durationpb.New(hr.GetTimeout().AsDuration())}
+	if rw := hr.GetRewrite(); rw != nil {
+		ra.PrefixRewrite = rw.GetUri()
+		if rr := rw.GetUriRegexRewrite(); rr != nil {
+			ra.RegexRewrite = &matcher.RegexMatchAndSubstitute{Pattern: &matcher.RegexMatcher{Regex: rr.GetMatch()}, Substitution: rr.GetRewrite()}
+		}
+		if rw.GetAuthority() != "" {
+			ra.HostRewriteSpecifier = &route.RouteAction_HostRewriteLiteral{HostRewriteLiteral: rw.GetAuthority()}
+		}
+	}
 	if len(wcs) == 1 {
 		ra.ClusterSpecifier = &route.RouteAction_Cluster{Cluster: wcs[0].Name}
 	} else {

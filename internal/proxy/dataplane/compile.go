@@ -371,9 +371,6 @@ func compileAction(out *rroute, r *route.Route) error {
 	unsupported := map[string]bool{
 		"retry_policy (retries)":  ra.GetRetryPolicy() != nil,
 		"request_mirror_policies": len(ra.GetRequestMirrorPolicies()) > 0,
-		"prefix_rewrite":          ra.GetPrefixRewrite() != "",
-		"regex_rewrite":           ra.GetRegexRewrite() != nil,
-		"host_rewrite":            ra.GetHostRewriteSpecifier() != nil,
 		"hash_policy":             len(ra.GetHashPolicy()) > 0,
 	}
 	for _, field := range sortedKeys(unsupported) {
@@ -387,6 +384,9 @@ func compileAction(out *rroute, r *route.Route) error {
 	}
 	out.fault = f
 	if err := compileRouteHeaders(out, r); err != nil {
+		return err
+	}
+	if err := compileRewrite(out, ra); err != nil {
 		return err
 	}
 	// Envoy's default route timeout is 15 s; an explicit 0 disables it (Istio's default).

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -139,6 +140,16 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, rt *runtime, c
 		return
 	}
 	route.reqHeaders.applyStd(r.Header)
+	if rw := route.rewrite; rw != nil {
+		if p, ok := rw.path(route, r.URL.RequestURI()); ok {
+			if u, err := url.ParseRequestURI(p); err == nil {
+				r.URL.Path, r.URL.RawPath, r.URL.RawQuery = u.Path, u.RawPath, u.RawQuery
+			}
+		}
+		if rw.authority != "" {
+			r.Host = rw.authority
+		}
+	}
 	f.forward(w, r, ep, cl.h2, route.timeout, route.respHeaders)
 }
 

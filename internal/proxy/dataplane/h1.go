@@ -199,17 +199,24 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 	}
 	c.ep = ep
 	r.reqHeaders.apply1(&req.Header)
+	authority := ""
+	if r.rewrite != nil {
+		if p, ok := r.rewrite.path(r, req.Path()); ok {
+			req.SetPath(p)
+		}
+		authority = r.rewrite.authority
+	}
 	var modify func(*http1.Response)
 	if !r.respHeaders.empty() {
 		modify = func(resp *http1.Response) { r.respHeaders.apply1(&resp.Header) }
 	}
 	if cl.h2 {
 		// HTTP/1.1 downstream, h2c upstream: through the bridge (it counts).
-		return http1.Decision{Key: "h2|" + ep.key, Dial: c.dialBridge, Done: c.doneDirect, Timeout: r.timeout, ModifyResponse: modify}
+		return http1.Decision{Key: "h2|" + ep.key, Dial: c.dialBridge, Done: c.doneDirect, Timeout: r.timeout, ModifyResponse: modify, Authority: authority}
 	}
 	ep.stats.active.Add(1)
 	ep.stats.total.Add(1)
-	return http1.Decision{Key: ep.key, Dial: c.dial, Done: c.done, Timeout: r.timeout, ModifyResponse: modify}
+	return http1.Decision{Key: ep.key, Dial: c.dial, Done: c.done, Timeout: r.timeout, ModifyResponse: modify, Authority: authority}
 }
 
 // chain finds the HTTP filter chain for a request, and its original

@@ -8,6 +8,7 @@ import (
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 )
 
 // TestHeaderEdits: a route sets, appends and removes request and response
@@ -108,5 +109,30 @@ func TestRedirect(t *testing.T) {
 	code, _, h := get(t, c, fmt.Sprintf("http://reviews:%d/moved", m.port))
 	if want := fmt.Sprintf("http://reviews:%d/api/new", m.port); code != 301 || h.Get("Location") != want {
 		t.Errorf("got %d Location %q, want 301 %q", code, h.Get("Location"), want)
+	}
+}
+
+// TestRewrite: prefix, regex and authority rewrites reach the app.
+func TestRewrite(t *testing.T) {
+	m := newMesh(t)
+	svc := fmt.Sprintf("outbound|%d||reviews.default.svc.cluster.local", m.port)
+	prefix := prefixRoute("prefix", "/old-api/", svc)
+	prefix.GetRoute().PrefixRewrite = "/api/"
+	prefix.GetRoute().HostRewriteSpecifier = &route.RouteAction_HostRewriteLiteral{HostRewriteLiteral: "reviews.internal"}
+	regex := prefixRoute("regex", "/r/", svc)
+	regex.GetRoute().RegexRewrite = &matcher.RegexMatchAndSubstitute{Pattern: &matcher.RegexMatcher{Regex: "^/r/([0-9]+)$"}, Substitution: "/api/\\1"}
+	rc := m.routes()
+	rc.VirtualHosts[0].Routes = append([]*route.Route{prefix, regex}, rc.VirtualHosts[0].Routes...)
+	apply(t, m.client, routeType, rc)
+	c := m.proxyClient()
+	base := fmt.Sprintf("http://reviews:%d", m.port)
+	cases := []struct{ path, want string }{
+		{"/old-api/x?q=1", "v1 reviews.internal /api/x?q=1"},
+		{"/r/42", fmt.Sprintf("v1 reviews:%d /api/42", m.port)},
+	}
+	for _, tc := range cases {
+		if code, body, _ := get(t, c, base+tc.path); code != 200 || body != tc.want {
+			t.Errorf("%s: got %d %q, want %q", tc.path, code, body, tc.want)
+		}
 	}
 }

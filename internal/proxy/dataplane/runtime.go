@@ -126,6 +126,8 @@ type rroute struct {
 	direct *directResponse
 	// redirect, when set, answers with a redirect.
 	redirect *redirect
+	// rewrite edits the path and authority sent upstream (nil: none).
+	rewrite *rewrite
 }
 
 // directResponse is a route's own answer.
