@@ -167,6 +167,9 @@ func TestBookinfo(t *testing.T) {
 		if err != nil || resp.StatusCode != 301 || resp.Header.Get("Location") != "http://details:9080/details/0" {
 			t.Fatalf("/old: want 301 to http://details:9080/details/0, got %v %v", resp, err)
 		}
+		if resp, body, err := call("/legacy/0"); err != nil || resp.StatusCode != 200 || !strings.Contains(body, "William Shakespeare") {
+			t.Fatalf("/legacy/0 rewritten to /details/0: got %v %v %.100s", resp, err, body)
+		}
 		resp, body, err := call("/details/0")
 		if err != nil || resp.StatusCode != 200 || resp.Header.Get("x-weft-test") != "edited" || !strings.Contains(body, "William Shakespeare") {
 			t.Fatalf("/details/0: want 200 with x-weft-test: edited, got %v %v %.100s", resp, err, body)
@@ -218,6 +221,10 @@ spec:
     directResponse: {status: 418, body: {string: short and stout}}
   - match: [{uri: {exact: /old}}]
     redirect: {uri: /details/0}
+  - match: [{uri: {prefix: /legacy/}}]
+    rewrite: {uri: /details/}
+    route:
+    - destination: {host: details}
   - headers:
       response:
         set: {x-weft-test: edited}
