@@ -132,3 +132,53 @@ func TestRedirectAndDirectResponse(t *testing.T) {
 	}
 	t.Fatal("no reviews virtual host")
 }
+
+const sourceVS = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews]
+  http:
+  - name: from-productpage
+    match: [{sourceLabels: {app: productpage}, withoutHeaders: {x-skip: {exact: "1"}}}]
+    route:
+    - destination: {host: reviews}
+  - name: rest
+    route:
+    - destination: {host: reviews}
+`
+
+func TestSourceLabelsAndWithoutHeaders(t *testing.T) {
+	objs := load(t, "testdata/bookinfo-registry.yaml")
+	vs, err := config.Parse("vs.yaml", []byte(sourceVS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs = append(objs, vs...)
+	routesFor := func(app string) []*route.Route {
+		out, err := Build(Input{Config: objs, Registry: registry.Build(objs), Proxy: Proxy{Type: ProxySidecar, Name: app + "-v1-1",
+			Namespace: "default", IP: "127.0.9.9", Labels: map[string]string{"app": app}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, res := range out.Routes {
+			for _, vh := range res.(*route.RouteConfiguration).GetVirtualHosts() {
+				if vh.GetName() == "reviews.default.svc.cluster.local:9080" {
+					return vh.GetRoutes()
+				}
+			}
+		}
+		t.Fatal("no reviews virtual host")
+		return nil
+	}
+	pp := routesFor("productpage")
+	if len(pp) != 2 || pp[0].GetName() != "from-productpage" {
+		t.Fatalf("productpage: want from-productpage then rest, got %v", pp)
+	}
+	if h := pp[0].GetMatch().GetHeaders(); len(h) != 1 || h[0].GetName() != "x-skip" || !h[0].GetInvertMatch() {
+		t.Errorf("withoutHeaders: want an inverted x-skip matcher, got %v", h)
+	}
+	if other := routesFor("ratings"); len(other) != 1 || other[0].GetName() != "rest" {
+		t.Errorf("ratings: sourceLabels app=productpage must not apply, got %v", other)
+	}
+}

@@ -99,6 +99,9 @@ func (b *builder) httpRoutes(o *config.Object, port uint32, svc *registry.Servic
 			if m.GetPort() != 0 && m.GetPort() != port {
 				continue
 			}
+			if !b.fromSource(m) {
+				continue
+			}
 			r := &route.Route{
 				Name:     hr.GetName(),
 				Match:    routeMatch(m),
@@ -166,8 +169,8 @@ func (b *builder) warnUnsupported(o *config.Object, i int, hr *networking.HTTPRo
 		}
 	}
 	for j, m := range hr.GetMatch() {
-		if len(m.GetSourceLabels()) > 0 || m.GetSourceNamespace() != "" || len(m.GetWithoutHeaders()) > 0 {
-			b.warn(o, fmt.Sprintf("spec.http[%d].match[%d]", i, j), "sourceLabels/sourceNamespace/withoutHeaders not implemented yet; ignored")
+		if m.GetScheme() != nil {
+			b.warn(o, fmt.Sprintf("spec.http[%d].match[%d].scheme", i, j), "not implemented yet; ignored")
 		}
 	}
 }
@@ -250,6 +253,11 @@ func routeMatch(m *networking.HTTPMatchRequest) *route.RouteMatch {
 	if m.GetAuthority() != nil {
 		rm.Headers = append(rm.Headers, headerMatcher(":authority", m.GetAuthority()))
 	}
+	for _, name := range sortedKeys(m.GetWithoutHeaders()) {
+		hm := headerMatcher(strings.ToLower(name), m.GetWithoutHeaders()[name])
+		hm.InvertMatch = true
+		rm.Headers = append(rm.Headers, hm)
+	}
 	for _, name := range sortedKeys(m.GetQueryParams()) {
 		rm.QueryParameters = append(rm.QueryParameters, &route.QueryParameterMatcher{
 			Name:                         name,
@@ -315,4 +323,14 @@ func redirectAction(rd *networking.HTTPRedirect) *route.Route_Redirect {
 		a.SchemeRewriteSpecifier = &route.RedirectAction_SchemeRedirect{SchemeRedirect: rd.GetScheme()}
 	}
 	return &route.Route_Redirect{Redirect: a}
+}
+
+// fromSource reports whether a match's sourceLabels and sourceNamespace
+// select the proxy being built for; Istio evaluates them per proxy too.
+// A gateway is selected by its own labels and namespace the same way.
+func (b *builder) fromSource(m *networking.HTTPMatchRequest) bool {
+	if ns := m.GetSourceNamespace(); ns != "" && ns != b.in.Proxy.Namespace {
+		return false
+	}
+	return registry.Matches(m.GetSourceLabels(), b.in.Proxy.Labels)
 }
