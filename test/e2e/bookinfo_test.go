@@ -170,6 +170,18 @@ func TestBookinfo(t *testing.T) {
 		if resp, body, err := call("/legacy/0"); err != nil || resp.StatusCode != 200 || !strings.Contains(body, "William Shakespeare") {
 			t.Fatalf("/legacy/0 rewritten to /details/0: got %v %v %.100s", resp, err, body)
 		}
+		pre, _ := http.NewRequest(http.MethodOptions, sidecar+"/details/0", nil)
+		pre.Host = "details:9080"
+		pre.Header.Set("Origin", "https://bookinfo.example")
+		pre.Header.Set("Access-Control-Request-Method", "GET")
+		presp, err := c.Do(pre)
+		if err != nil {
+			t.Fatal(err)
+		}
+		presp.Body.Close()
+		if presp.StatusCode != 200 || presp.Header.Get("Access-Control-Allow-Methods") != "GET" || presp.Header.Get("Access-Control-Max-Age") != "60" {
+			t.Fatalf("CORS preflight: got %d %v", presp.StatusCode, presp.Header)
+		}
 		resp, body, err := call("/details/0")
 		if err != nil || resp.StatusCode != 200 || resp.Header.Get("x-weft-test") != "edited" || !strings.Contains(body, "William Shakespeare") {
 			t.Fatalf("/details/0: want 200 with x-weft-test: edited, got %v %v %.100s", resp, err, body)
@@ -228,6 +240,10 @@ spec:
   - headers:
       response:
         set: {x-weft-test: edited}
+    corsPolicy:
+      allowOrigins: [{exact: "https://bookinfo.example"}]
+      allowMethods: [GET]
+      maxAge: 60s
     timeout: 5s
     route:
     - destination: {host: details}

@@ -6,6 +6,7 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	corsfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	faultfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	routerfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	ppfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/proxy_protocol/v3"
@@ -158,6 +159,9 @@ func httpChain(statPrefix string, rs interface{}) *listener.FilterChain {
 		StatPrefix: statPrefix,
 		CodecType:  hcm.HttpConnectionManager_AUTO,
 		HttpFilters: []*hcm.HttpFilter{{
+			Name:       CORSFilter,
+			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&corsfilter.Cors{})},
+		}, {
 			Name:       FaultFilter,
 			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&faultfilter.HTTPFault{})},
 		}, {

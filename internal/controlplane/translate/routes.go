@@ -106,8 +106,8 @@ func (b *builder) httpRoutes(o *config.Object, port uint32, svc *registry.Servic
 				Name:     hr.GetName(),
 				Match:    routeMatch(m),
 				Metadata: configMetadata(o, "virtual-service"),
-				// Istio's fault injection, applied by the fault filter of every HTTP listener.
-				TypedPerFilterConfig:    faultConfig(hr.GetFault()),
+				// Istio's fault injection and CORS, applied by those filters of every HTTP listener.
+				TypedPerFilterConfig:    perFilterConfig(hr),
 				RequestHeadersToAdd:     headerOptions(hr.GetHeaders().GetRequest()),
 				RequestHeadersToRemove:  hr.GetHeaders().GetRequest().GetRemove(),
 				ResponseHeadersToAdd:    headerOptions(hr.GetHeaders().GetResponse()),
@@ -151,7 +151,6 @@ func (b *builder) warnUnsupported(o *config.Object, i int, hr *networking.HTTPRo
 		{hr.GetDelegate() != nil, "delegate"},
 		{hr.GetRetries() != nil, "retries"},
 		{hr.GetMirror() != nil || len(hr.GetMirrors()) > 0, "mirror"},
-		{hr.GetCorsPolicy() != nil, "corsPolicy"},
 	}
 	for _, c := range checks {
 		if c.set {

@@ -14,6 +14,7 @@ import (
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	corsfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	faultfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	routerfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -210,6 +211,8 @@ func compileHCM(c *rchain, m *hcm.HttpConnectionManager) error {
 		}
 		switch f := msg.(type) {
 		case *routerfilter.Router:
+		case *corsfilter.Cors:
+			c.cors = true
 		case *faultfilter.HTTPFault:
 			// Listener-wide faults are not supported: only routes' own config.
 			if f.GetDelay() != nil || f.GetAbort() != nil {
@@ -383,6 +386,9 @@ func compileAction(out *rroute, r *route.Route) error {
 		return err
 	}
 	out.fault = f
+	if out.cors, err = compileCORS(r); err != nil {
+		return err
+	}
 	if err := compileRouteHeaders(out, r); err != nil {
 		return err
 	}

@@ -26,13 +26,13 @@ type rfault struct {
 // compileFault reads a route's typed_per_filter_config; only the fault filter's is understood.
 func compileFault(r *route.Route) (*rfault, error) {
 	cfgs := r.GetTypedPerFilterConfig()
-	if len(cfgs) == 0 {
-		return nil, nil
-	}
 	for name := range cfgs {
-		if name != faultFilter {
+		if name != faultFilter && name != corsFilter {
 			return nil, fmt.Errorf("typed_per_filter_config %q is not supported by weft proxy", name)
 		}
+	}
+	if cfgs[faultFilter] == nil {
+		return nil, nil
 	}
 	hf := &faultfilter.HTTPFault{}
 	if err := cfgs[faultFilter].UnmarshalTo(hf); err != nil {

@@ -107,6 +107,20 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, rt *runtime, c
 		f.direct(w, r, http.StatusNotFound, "NR", "")
 		return
 	}
+	var corsHeaders [][2]string
+	if c.cors && route.cors != nil {
+		origin := r.Header.Get("Origin")
+		if route.cors.allowed(origin) {
+			if isPreflight(r.Method, origin, r.Header.Get("Access-Control-Request-Method")) {
+				for _, kv := range route.cors.preflightHeaders(origin) {
+					w.Header().Set(kv[0], kv[1])
+				}
+				w.WriteHeader(http.StatusOK)
+				return
+			}
+			corsHeaders = route.cors.responseHeaders(origin)
+		}
+	}
 	if c.fault && route.fault != nil && f.inject(w, r, route.fault.roll()) {
 		return
 	}
@@ -150,7 +164,7 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, rt *runtime, c
 			r.Host = rw.authority
 		}
 	}
-	f.forward(w, r, ep, cl.h2, route.timeout, route.respHeaders)
+	f.forward(w, r, ep, cl.h2, route.timeout, withCORS(route.respHeaders, corsHeaders))
 }
 
 // passthrough forwards to the original destination as it is.

@@ -171,6 +171,20 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 	if r == nil {
 		return c.direct(http.StatusNotFound, "NR", "")
 	}
+	var corsHeaders [][2]string
+	if ch.cors && r.cors != nil {
+		origin := req.Header.Get("origin")
+		if r.cors.allowed(origin) {
+			if isPreflight(req.Method, origin, req.Header.Get("access-control-request-method")) {
+				var h http1.Header
+				for _, kv := range r.cors.preflightHeaders(origin) {
+					h.Set(kv[0], kv[1])
+				}
+				return http1.Decision{Status: http.StatusOK, Header: h, Done: c.doneDirect}
+			}
+			corsHeaders = r.cors.responseHeaders(origin)
+		}
+	}
 	if ch.fault && r.fault != nil {
 		if d, ok := c.inject(r.fault.roll()); ok {
 			return d
@@ -207,8 +221,8 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 		authority = r.rewrite.authority
 	}
 	var modify func(*http1.Response)
-	if !r.respHeaders.empty() {
-		modify = func(resp *http1.Response) { r.respHeaders.apply1(&resp.Header) }
+	if edits := withCORS(r.respHeaders, corsHeaders); !edits.empty() {
+		modify = func(resp *http1.Response) { edits.apply1(&resp.Header) }
 	}
 	if cl.h2 {
 		// HTTP/1.1 downstream, h2c upstream: through the bridge (it counts).

@@ -52,6 +52,7 @@ type rchain struct {
 	inline     *rtable // HTTP with an inline route config
 	tcpCluster string  // TCP proxy
 	fault      bool    // the HTTP filters include the fault filter
+	cors       bool    // the HTTP filters include the cors filter
 }
 
 func (c *rchain) isHTTP() bool { return c.rdsName != "" || c.inline != nil }
@@ -128,6 +129,8 @@ type rroute struct {
 	redirect *redirect
 	// rewrite edits the path and authority sent upstream (nil: none).
 	rewrite *rewrite
+	// cors is the route's CORS policy (nil: none).
+	cors *rcors
 }
 
 // directResponse is a route's own answer.
