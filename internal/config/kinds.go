@@ -101,15 +101,6 @@ func Kinds() []string {
 	return out
 }
 
-// NewSpec returns an empty spec message for kind, or false if kind is not supported.
-func NewSpec(kind string) (proto.Message, bool) {
-	k, ok := lookupKindInfo(kind)
-	if !ok {
-		return nil, false
-	}
-	return k.newSpec(), true
-}
-
 // DefaultAPIVersion returns the preferred group/version for kind
 // (e.g. "networking.istio.io/v1"), or "" if kind is not supported.
 func DefaultAPIVersion(kind string) string {

@@ -65,23 +65,6 @@ func decodeAs[M proto.Message](newMsg func() M, name func(M) string) func(*anypb
 	}
 }
 
-// decodeAll decodes a set of raw resources keyed by name. A resource whose
-// name differs from its key (delta) is an error.
-func (d decoder) decodeAll(raw map[string]*anypb.Any) (map[string]proto.Message, error) {
-	out := make(map[string]proto.Message, len(raw))
-	for key, a := range raw {
-		name, m, err := d.decode(a)
-		if err != nil {
-			return nil, err
-		}
-		if key != name {
-			return nil, fmt.Errorf("resource %q is named %q inside", key, name)
-		}
-		out[name] = m
-	}
-	return out, nil
-}
-
 // routeNames lists the RDS route configs the listeners' HTTP connection
 // managers reference, sorted.
 func routeNames(ls map[string]proto.Message) []string {
