@@ -127,14 +127,14 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, rt *runtime, c
 	if route.redirect != nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<16))
 		w.Header().Set("Location", route.redirect.location("http", r.Host, r.URL.RequestURI()))
-		route.respHeaders.applyStd(w.Header())
+		route.respHeaders.apply(w.Header())
 		w.WriteHeader(route.redirect.status)
 		return
 	}
 	if route.direct != nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<16))
 		w.Header().Set("Content-Type", "text/plain")
-		route.respHeaders.applyStd(w.Header())
+		route.respHeaders.apply(w.Header())
 		w.WriteHeader(route.direct.status)
 		_, _ = io.WriteString(w, route.direct.body)
 		return
@@ -153,7 +153,7 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, rt *runtime, c
 		f.direct(w, r, http.StatusServiceUnavailable, "UH", "no healthy upstream")
 		return
 	}
-	route.reqHeaders.applyStd(r.Header)
+	route.reqHeaders.apply(r.Header)
 	if rw := route.rewrite; rw != nil {
 		if p, ok := rw.path(route, r.URL.RequestURI()); ok {
 			if u, err := url.ParseRequestURI(p); err == nil {
@@ -260,7 +260,7 @@ func copyResponse(w http.ResponseWriter, resp *http.Response, start time.Time, e
 		h.Del(k)
 	}
 	h.Set("X-Envoy-Upstream-Service-Time", strconv.FormatInt(time.Since(start).Milliseconds(), 10))
-	edits.applyStd(h)
+	edits.apply(h)
 	w.WriteHeader(resp.StatusCode)
 	stream := resp.ContentLength < 0
 	bp := copyBufs.Get().(*[]byte)

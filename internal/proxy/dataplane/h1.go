@@ -192,12 +192,12 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 	}
 	if r.redirect != nil {
 		h := http1.Header{{Name: "location", Value: r.redirect.location("http", req.Authority(), req.Path())}}
-		r.respHeaders.apply1(&h)
+		r.respHeaders.apply(&h)
 		return http1.Decision{Status: r.redirect.status, Header: h, Done: c.doneDirect}
 	}
 	if r.direct != nil {
 		h := http1.Header{{Name: "content-type", Value: "text/plain"}}
-		r.respHeaders.apply1(&h)
+		r.respHeaders.apply(&h)
 		return http1.Decision{Status: r.direct.status, Body: r.direct.body, Header: h, Done: c.doneDirect}
 	}
 	cl := rt.clusters[r.cluster()]
@@ -212,7 +212,7 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 		return c.direct(http.StatusServiceUnavailable, "UH", "no healthy upstream")
 	}
 	c.ep = ep
-	r.reqHeaders.apply1(&req.Header)
+	r.reqHeaders.apply(&req.Header)
 	authority := ""
 	if r.rewrite != nil {
 		if p, ok := r.rewrite.path(r, req.Path()); ok {
@@ -220,9 +220,9 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 		}
 		authority = r.rewrite.authority
 	}
-	var modify func(*http1.Response)
-	if edits := withCORS(r.respHeaders, corsHeaders); !edits.empty() {
-		modify = func(resp *http1.Response) { edits.apply1(&resp.Header) }
+	modify := r.modifyResp
+	if corsHeaders != nil {
+		modify = withCORS(r.respHeaders, corsHeaders).responseModifier()
 	}
 	if cl.h2 {
 		// HTTP/1.1 downstream, h2c upstream: through the bridge (it counts).

@@ -2,7 +2,6 @@ package dataplane
 
 import (
 	"fmt"
-	"net/http"
 	"strings"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -60,11 +59,20 @@ func compileRouteHeaders(out *rroute, r *route.Route) error {
 		return err
 	}
 	out.respHeaders, err = compileHeaders("response_headers_to_add", r.GetResponseHeadersToAdd(), r.GetResponseHeadersToRemove())
+	out.modifyResp = out.respHeaders.responseModifier()
 	return err
 }
 
-// applyStd edits a net/http header.
-func (e *headerEdits) applyStd(h http.Header) {
+// headerSetter is what both header types offer: net/http's http.Header and
+// the HTTP/1.1 engine's *http1.Header.
+type headerSetter interface {
+	Add(name, value string)
+	Set(name, value string)
+	Del(name string)
+}
+
+// apply edits h: removals first, then sets and appends.
+func (e *headerEdits) apply(h headerSetter) {
 	if e.empty() {
 		return
 	}
@@ -80,19 +88,10 @@ func (e *headerEdits) applyStd(h http.Header) {
 	}
 }
 
-// apply1 edits an http1 header.
-func (e *headerEdits) apply1(h *http1.Header) {
+// responseModifier returns the HTTP/1.1 engine's hook for these edits (nil: none).
+func (e *headerEdits) responseModifier() func(*http1.Response) {
 	if e.empty() {
-		return
+		return nil
 	}
-	for _, name := range e.remove {
-		h.Del(name)
-	}
-	for _, ed := range e.edits {
-		if ed.append {
-			h.Add(ed.name, ed.value)
-		} else {
-			h.Set(ed.name, ed.value)
-		}
-	}
+	return func(resp *http1.Response) { e.apply(&resp.Header) }
 }

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/weft-mesh/weft/internal/proxy/http1"
 )
 
 // runtime is one immutable, compiled config; the hot path reads it without locks.
@@ -123,6 +125,8 @@ type rroute struct {
 	fault *rfault
 	// reqHeaders and respHeaders are the route's header edits (nil: none).
 	reqHeaders, respHeaders *headerEdits
+	// modifyResp applies respHeaders in the HTTP/1.1 engine; built once per config.
+	modifyResp func(*http1.Response)
 	// direct, when set, answers without going upstream (direct_response).
 	direct *directResponse
 	// redirect, when set, answers with a redirect.
