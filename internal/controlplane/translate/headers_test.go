@@ -29,28 +29,7 @@ spec:
 `
 
 func TestRouteHeadersAndTimeout(t *testing.T) {
-	objs := load(t, "testdata/bookinfo-registry.yaml")
-	vs, err := config.Parse("vs.yaml", []byte(headersVS))
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs = append(objs, vs...)
-	out, err := Build(Input{Config: objs, Registry: registry.Build(objs), Proxy: Proxy{Type: ProxySidecar, Name: "productpage-v1-1",
-		Namespace: "default", IP: "127.0.1.1", Labels: map[string]string{"app": "productpage"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r *route.Route
-	for _, res := range out.Routes {
-		for _, vh := range res.(*route.RouteConfiguration).GetVirtualHosts() {
-			if vh.GetName() == "reviews.default.svc.cluster.local:9080" {
-				r = vh.GetRoutes()[0]
-			}
-		}
-	}
-	if r == nil {
-		t.Fatal("no reviews route")
-	}
+	r := reviewsRoutes(t, headersVS, "productpage")[0]
 	want := []struct {
 		key, value string
 		action     core.HeaderValueOption_HeaderAppendAction
@@ -96,41 +75,22 @@ spec:
 `
 
 func TestRedirectAndDirectResponse(t *testing.T) {
-	objs := load(t, "testdata/bookinfo-registry.yaml")
-	vs, err := config.Parse("vs.yaml", []byte(directVS))
-	if err != nil {
-		t.Fatal(err)
+	routes := reviewsRoutes(t, directVS, "productpage")
+	rd := routes[0].GetRedirect()
+	if rd.GetPathRedirect() != "/new" || rd.GetHostRedirect() != "ratings" || rd.GetResponseCode() != route.RedirectAction_FOUND {
+		t.Fatalf("first route: %v, want a 302 redirect to ratings/new", routes[0])
 	}
-	objs = append(objs, vs...)
-	out, err := Build(Input{Config: objs, Registry: registry.Build(objs), Proxy: Proxy{Type: ProxySidecar, Name: "productpage-v1-1",
-		Namespace: "default", IP: "127.0.1.1", Labels: map[string]string{"app": "productpage"}}})
-	if err != nil {
-		t.Fatal(err)
+	rw := routes[1].GetRoute()
+	if rw.GetPrefixRewrite() != "/api/" || rw.GetHostRewriteLiteral() != "reviews.internal" {
+		t.Fatalf("second route: %v, want prefix and authority rewrites", routes[1])
 	}
-	for _, res := range out.Routes {
-		for _, vh := range res.(*route.RouteConfiguration).GetVirtualHosts() {
-			if vh.GetName() != "reviews.default.svc.cluster.local:9080" {
-				continue
-			}
-			rd := vh.GetRoutes()[0].GetRedirect()
-			if rd.GetPathRedirect() != "/new" || rd.GetHostRedirect() != "ratings" || rd.GetResponseCode() != route.RedirectAction_FOUND {
-				t.Fatalf("first route: %v, want a 302 redirect to ratings/new", vh.GetRoutes()[0])
-			}
-			rw := vh.GetRoutes()[1].GetRoute()
-			if rw.GetPrefixRewrite() != "/api/" || rw.GetHostRewriteLiteral() != "reviews.internal" {
-				t.Fatalf("second route: %v, want prefix and authority rewrites", vh.GetRoutes()[1])
-			}
-			dr := vh.GetRoutes()[2].GetDirectResponse()
-			if dr.GetStatus() != 418 || dr.GetBody().GetInlineString() != "short and stout" {
-				t.Fatalf("third route: %v, want a 418 direct response", vh.GetRoutes()[2])
-			}
-			if vh.GetRoutes()[3].GetRoute() == nil {
-				t.Fatalf("fourth route should forward: %v", vh.GetRoutes()[3])
-			}
-			return
-		}
+	dr := routes[2].GetDirectResponse()
+	if dr.GetStatus() != 418 || dr.GetBody().GetInlineString() != "short and stout" {
+		t.Fatalf("third route: %v, want a 418 direct response", routes[2])
 	}
-	t.Fatal("no reviews virtual host")
+	if routes[3].GetRoute() == nil {
+		t.Fatalf("fourth route should forward: %v", routes[3])
+	}
 }
 
 const sourceVS = `apiVersion: networking.istio.io/v1
@@ -149,28 +109,7 @@ spec:
 `
 
 func TestSourceLabelsAndWithoutHeaders(t *testing.T) {
-	objs := load(t, "testdata/bookinfo-registry.yaml")
-	vs, err := config.Parse("vs.yaml", []byte(sourceVS))
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs = append(objs, vs...)
-	routesFor := func(app string) []*route.Route {
-		out, err := Build(Input{Config: objs, Registry: registry.Build(objs), Proxy: Proxy{Type: ProxySidecar, Name: app + "-v1-1",
-			Namespace: "default", IP: "127.0.9.9", Labels: map[string]string{"app": app}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, res := range out.Routes {
-			for _, vh := range res.(*route.RouteConfiguration).GetVirtualHosts() {
-				if vh.GetName() == "reviews.default.svc.cluster.local:9080" {
-					return vh.GetRoutes()
-				}
-			}
-		}
-		t.Fatal("no reviews virtual host")
-		return nil
-	}
+	routesFor := func(app string) []*route.Route { return reviewsRoutes(t, sourceVS, app) }
 	pp := routesFor("productpage")
 	if len(pp) != 2 || pp[0].GetName() != "from-productpage" {
 		t.Fatalf("productpage: want from-productpage then rest, got %v", pp)
@@ -181,4 +120,30 @@ func TestSourceLabelsAndWithoutHeaders(t *testing.T) {
 	if other := routesFor("ratings"); len(other) != 1 || other[0].GetName() != "rest" {
 		t.Errorf("ratings: sourceLabels app=productpage must not apply, got %v", other)
 	}
+}
+
+// reviewsRoutes builds Bookinfo plus the given VirtualService YAML for a
+// sidecar of app and returns its routes for reviews:9080.
+func reviewsRoutes(t *testing.T, vsYAML, app string) []*route.Route {
+	t.Helper()
+	objs := load(t, "testdata/bookinfo-registry.yaml")
+	vs, err := config.Parse("vs.yaml", []byte(vsYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs = append(objs, vs...)
+	out, err := Build(Input{Config: objs, Registry: registry.Build(objs), Proxy: Proxy{Type: ProxySidecar, Name: app + "-v1-1",
+		Namespace: "default", IP: "127.0.9.9", Labels: map[string]string{"app": app}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range out.Routes {
+		for _, vh := range res.(*route.RouteConfiguration).GetVirtualHosts() {
+			if vh.GetName() == "reviews.default.svc.cluster.local:9080" {
+				return vh.GetRoutes()
+			}
+		}
+	}
+	t.Fatal("no reviews virtual host")
+	return nil
 }
