@@ -36,6 +36,7 @@ func commands() map[string]command {
 		"demo":          {summary: "run Bookinfo with sidecars, an ingress gateway and load", run: runDemo},
 		"gateway":       {summary: "run an ingress gateway proxy", run: runGateway},
 		"get":           {summary: "list config: get KIND [NAME] [-o yaml]", run: runGet},
+		"logs":          {summary: "print a proxy's access log: logs PROXY [-f] [--tail N]", run: runLogs},
 		"proxy":         {summary: "run a sidecar proxy without an app", run: runProxy},
 		"proxy-config":  {summary: "show a proxy's listeners|routes|clusters|endpoints", run: runProxyConfig},
 		"proxy-status":  {summary: "show every proxy and whether its config is in sync", run: runProxyStatus},

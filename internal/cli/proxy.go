@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ type proxyFlags struct {
 	xdsDelta  bool
 	logLevel  string
 	logFormat string
+	accessLog string
 }
 
 // proxyDefaults are the flag defaults that differ between commands.
@@ -41,6 +43,12 @@ func addProxyFlags(fs *flag.FlagSet, def proxyDefaults) *proxyFlags {
 	fs.BoolVar(&f.xdsDelta, "xds-delta", false, "use incremental (delta) xDS instead of state of the world")
 	uint32Var(fs, &o.AdminPort, "admin-port", 15000, "admin port (/config_dump, /clusters)")
 	uint32Var(fs, &o.HealthPort, "health-port", 15021, "health port (GET /healthz/ready)")
+	uint32Var(fs, &o.StatsPort, "stats-port", 15090, "Prometheus port (GET /stats/prometheus)")
+	uint32Var(fs, &o.MergedMetricsPort, "merged-metrics-port", 15020, "merged proxy + app metrics port (GET /stats/prometheus)")
+	fs.StringVar(&f.accessLog, "access-log", "", `also write the JSON access log to this file ("-": stderr; always kept for weft logs)`)
+	fs.BoolVar(&o.DisableAccessLog, "disable-access-log", false, "turn the access log off")
+	fs.BoolVar(&o.DisableMetrics, "disable-metrics", false, "turn Istio's request metrics off")
+	fs.StringVar(&o.AppMetricsURL, "app-metrics-url", "", "the app's Prometheus endpoint, merged into the merged-metrics port")
 	fs.DurationVar(&o.DrainTime, "drain-time", 5*time.Second, "how long requests in flight may take to finish on shutdown")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
@@ -94,6 +102,18 @@ func (f *proxyFlags) options(env *Env) (proxy.Options, error) {
 		o.XDSProtocol = xdsclient.Delta
 	}
 	o.ProxyVersion = Version
+	switch f.accessLog {
+	case "":
+	case "-":
+		o.AccessLogOut = env.Stderr
+	default:
+		// The file stays open for the life of the process.
+		file, err := os.OpenFile(f.accessLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return o, fmt.Errorf("--access-log: %w", err)
+		}
+		o.AccessLogOut = file
+	}
 	o.Logger, err = newLogger(env.Stderr, f.logLevel, f.logFormat)
 	return o, err
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"strconv"
@@ -14,8 +15,10 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/weft-mesh/weft/internal/proxy/accesslog"
 	"github.com/weft-mesh/weft/internal/proxy/admin"
 	"github.com/weft-mesh/weft/internal/proxy/dataplane"
+	"github.com/weft-mesh/weft/internal/proxy/stats"
 	"github.com/weft-mesh/weft/internal/proxy/xdsclient"
 )
 
@@ -45,7 +48,16 @@ type Options struct {
 	XDSDialOptions []grpc.DialOption
 
 	AdminPort, OutboundPort, InboundPort, HealthPort uint32        // 15000, 15001, 15006, 15021
+	StatsPort, MergedMetricsPort                     uint32        // 15090, 15020
 	DrainTime                                        time.Duration // default 5s
+
+	// DisableMetrics and DisableAccessLog turn telemetry off (for benchmarks).
+	DisableMetrics, DisableAccessLog bool
+	// AccessLogOut, if set, receives every access log line too (the ring
+	// behind `weft logs` always keeps the recent ones).
+	AccessLogOut io.Writer
+	// AppMetricsURL is the app's own Prometheus endpoint, merged into :15020.
+	AppMetricsURL string
 
 	ProxyVersion string // weft's version, announced as ISTIO_VERSION
 	Logger       *slog.Logger
@@ -73,6 +85,8 @@ func (o Options) withDefaults() (Options, error) {
 	defPort(&o.OutboundPort, 15001)
 	defPort(&o.InboundPort, 15006)
 	defPort(&o.HealthPort, 15021)
+	defPort(&o.StatsPort, 15090)
+	defPort(&o.MergedMetricsPort, 15020)
 	if o.DrainTime <= 0 {
 		o.DrainTime = 5 * time.Second
 	}
@@ -87,7 +101,7 @@ func (o Options) withDefaults() (Options, error) {
 		if o.Mode == ModeRouter {
 			o.IP = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 		} else {
-			ip, err := RandomLoopbackIP(o.AdminPort, o.OutboundPort, o.InboundPort, o.HealthPort)
+			ip, err := RandomLoopbackIP(o.AdminPort, o.OutboundPort, o.InboundPort, o.HealthPort, o.StatsPort, o.MergedMetricsPort)
 			if err != nil {
 				return o, err
 			}
@@ -144,9 +158,10 @@ func Start(opts Options) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy options: %w", err)
 	}
 	p := &Proxy{opts: opts, log: opts.Logger.With("component", "proxy")}
+	tel := opts.telemetry()
 	p.dp, err = dataplane.New(dataplane.Options{
 		Mode: opts.Mode, IP: opts.IP, OutboundPort: opts.OutboundPort, InboundPort: opts.InboundPort,
-		DrainTime: opts.DrainTime, Logger: opts.Logger,
+		DrainTime: opts.DrainTime, Telemetry: tel, Logger: opts.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting data plane: %w", err)
@@ -163,8 +178,9 @@ func Start(opts Options) (*Proxy, error) {
 	if err != nil {
 		return nil, p.abort(err)
 	}
-	p.admin = admin.New(admin.Options{Node: node, Config: p.xds, Data: p.dp, Version: opts.ProxyVersion, Logger: opts.Logger})
-	if err := p.admin.Listen(adminAddr, p.hostPort(opts.HealthPort)); err != nil {
+	p.admin = admin.New(admin.Options{Node: node, Config: p.xds, Data: p.dp, Version: opts.ProxyVersion, Logger: opts.Logger,
+		Stats: tel.Stats, AccessLog: tel.AccessLog, Connected: p.xds.Connected, AppMetricsURL: opts.AppMetricsURL})
+	if err := p.admin.Listen(adminAddr, p.hostPort(opts.HealthPort), p.hostPort(opts.StatsPort), p.hostPort(opts.MergedMetricsPort)); err != nil {
 		return nil, p.abort(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -172,6 +188,21 @@ func Start(opts Options) (*Proxy, error) {
 	go func() { p.xdsDone <- p.xds.Run(ctx) }()
 	p.log.Info("proxy started", "id", node.GetId(), "xds", opts.XDSAddress, "admin", adminAddr)
 	return p, nil
+}
+
+// telemetry builds the data plane's metrics and access log from the options.
+func (o Options) telemetry() dataplane.Telemetry {
+	t := dataplane.Telemetry{Self: stats.Workload{Name: o.Name, Namespace: o.Namespace, App: o.Labels["app"], Version: o.Labels["version"]}}
+	if o.Service != "" {
+		t.Service = o.Service + "." + o.Namespace + ".svc.cluster.local"
+	}
+	if !o.DisableMetrics {
+		t.Stats = stats.New(0)
+	}
+	if !o.DisableAccessLog {
+		t.AccessLog = accesslog.New(accesslog.Options{Out: o.AccessLogOut})
+	}
+	return t
 }
 
 // abort undoes a partial Start.

@@ -37,6 +37,10 @@ func TestBookinfo(t *testing.T) {
 		checkStars(t, m)
 	})
 
+	t.Run("Istio metrics and access logs", func(t *testing.T) {
+		checkTelemetry(t, m)
+	})
+
 	m.apply(sample(t, "destination-rule-all.yaml"))
 
 	t.Run("all-v1 within 2s", func(t *testing.T) {
@@ -372,5 +376,71 @@ func checkStars(t *testing.T, m *mesh) {
 			t.Fatalf("%s page has black stars %v, red stars %v", v, black, red)
 		}
 		seen[v] = true
+	}
+}
+
+// proxyIP returns the pod IP of the proxy named name, from the control plane's proxy list.
+func proxyIP(t *testing.T, m *mesh, name string) string {
+	t.Helper()
+	resp, err := http.Get(m.b.api() + "/api/v1/proxies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Proxies []struct {
+			Name, IP string
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range list.Proxies {
+		if p.Name == name {
+			return p.IP
+		}
+	}
+	t.Fatalf("no proxy %s in %+v", name, list.Proxies)
+	return ""
+}
+
+// checkTelemetry reads reviews-v2's metrics on :15090 and productpage's
+// access log through weft logs.
+func checkTelemetry(t *testing.T, m *mesh) {
+	t.Helper()
+	ip := proxyIP(t, m, "reviews-v2-1")
+	eventually(t, 10*time.Second, func() error {
+		resp, err := http.Get("http://" + ip + ":15090/stats/prometheus")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "istio_requests_total{") && strings.Contains(line, `reporter="destination"`) &&
+				strings.Contains(line, `source_workload="productpage-v1-1"`) && strings.Contains(line, `destination_workload="reviews-v2-1"`) &&
+				strings.Contains(line, `destination_service="reviews.default.svc.cluster.local"`) && strings.Contains(line, `response_code="200"`) {
+				return nil
+			}
+		}
+		return fmt.Errorf("reviews-v2's metrics lack productpage -> reviews-v2 requests:\n%.3000s", b)
+	})
+	out, err := m.weft("logs", "productpage-v1-1.default", "--tail", "20")
+	if err != nil {
+		t.Fatalf("weft logs: %v\n%s", err, out)
+	}
+	var upstreams []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("weft logs printed a line that is not JSON: %v: %q", err, line)
+		}
+		if c, _ := e["upstream_cluster"].(string); c != "" {
+			upstreams = append(upstreams, c)
+		}
+	}
+	joined := strings.Join(upstreams, " ")
+	if !strings.Contains(joined, "reviews.default.svc.cluster.local") || !strings.Contains(joined, "details.default.svc.cluster.local") {
+		t.Fatalf("productpage's access log does not show its calls to details and reviews:\n%s", out)
 	}
 }

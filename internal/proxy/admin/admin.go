@@ -15,7 +15,9 @@ import (
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
+	"github.com/weft-mesh/weft/internal/proxy/accesslog"
 	"github.com/weft-mesh/weft/internal/proxy/dataplane"
+	"github.com/weft-mesh/weft/internal/proxy/stats"
 	"github.com/weft-mesh/weft/internal/proxy/xdsclient"
 )
 
@@ -48,6 +50,14 @@ type Options struct {
 	Logger   *slog.Logger
 	Now      func() time.Time // default time.Now
 	Hostname string           // shown by /server_info (default: the node ID)
+	// Stats are the proxy's Istio metrics (nil: none), served on /stats/prometheus.
+	Stats *stats.Registry
+	// AccessLog is the proxy's access log (nil: off), served on /logs.
+	AccessLog *accesslog.Logger
+	// Connected reports whether the xDS stream is up.
+	Connected func() bool
+	// AppMetricsURL is the app's own metrics, merged into :15020's /stats/prometheus.
+	AppMetricsURL string
 }
 
 // Server serves the admin and health endpoints. Its zero value is not
@@ -95,7 +105,25 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /clusters", s.clusters)
 	mux.HandleFunc("GET /ready", s.ready)
 	mux.HandleFunc("GET /server_info", s.serverInfo)
+	mux.HandleFunc("GET /stats/prometheus", s.statsPrometheus)
+	mux.HandleFunc("GET /logs", s.logs)
 	mux.HandleFunc("GET /{$}", s.index)
+	return mux
+}
+
+// StatsHandler serves :15090's GET /stats/prometheus.
+func (s *Server) StatsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /stats/prometheus", s.statsPrometheus)
+	return mux
+}
+
+// MergedHandler serves :15020: GET /stats/prometheus with the app's
+// metrics merged in, and the health endpoint, as Istio's agent does.
+func (s *Server) MergedHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /stats/prometheus", s.mergedMetrics)
+	mux.Handle("GET /healthz/ready", s.HealthHandler())
 	return mux
 }
 
@@ -112,13 +140,22 @@ func (s *Server) HealthHandler() http.Handler {
 	return mux
 }
 
-// Listen binds the admin and health addresses (host:port; port 0 picks one)
-// and serves them until Close.
-func (s *Server) Listen(adminAddr, healthAddr string) error {
-	for _, l := range []struct {
+// Listen binds the admin and health addresses (host:port; port 0 picks
+// one), and the stats and merged-metrics ones when not empty, and serves
+// them until Close.
+func (s *Server) Listen(adminAddr, healthAddr, statsAddr, mergedAddr string) error {
+	type bind struct {
 		addr string
 		h    http.Handler
-	}{{adminAddr, s.AdminHandler()}, {healthAddr, s.HealthHandler()}} {
+	}
+	binds := []bind{{adminAddr, s.AdminHandler()}, {healthAddr, s.HealthHandler()}}
+	if statsAddr != "" {
+		binds = append(binds, bind{statsAddr, s.StatsHandler()})
+	}
+	if mergedAddr != "" {
+		binds = append(binds, bind{mergedAddr, s.MergedHandler()})
+	}
+	for _, l := range binds {
 		ln, err := net.Listen("tcp", l.addr)
 		if err != nil {
 			_ = s.Close(context.Background())

@@ -159,7 +159,7 @@ func TestReadiness(t *testing.T) {
 func TestListen(t *testing.T) {
 	s, data := newTestServer(t)
 	data.ready.Store(true)
-	if err := s.Listen("127.0.0.1:0", "127.0.0.1:0"); err != nil {
+	if err := s.Listen("127.0.0.1:0", "127.0.0.1:0", "", ""); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close(context.Background()) })

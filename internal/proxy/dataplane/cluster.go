@@ -15,7 +15,7 @@ import (
 )
 
 func compileCluster(c *cluster.Cluster, eds map[string]*endpoint.ClusterLoadAssignment, st *state) (*rcluster, error) {
-	out := &rcluster{name: c.GetName(), connectTimeout: defaultConnectTimeout}
+	out := &rcluster{name: c.GetName(), connectTimeout: defaultConnectTimeout, svc: serviceOf(c.GetName())}
 	if ct := c.GetConnectTimeout(); ct != nil {
 		if err := ct.CheckValid(); err != nil || ct.AsDuration() <= 0 {
 			return nil, fmt.Errorf("connect_timeout: must be a positive duration")
@@ -178,6 +178,9 @@ func compileEndpoint(lbe *endpoint.LbEndpoint, tunnelMode string) (*rendpoint, e
 	ep := &rendpoint{addr: netJoin(sa.GetAddress(), sa.GetPortValue()), weight: int(lbe.GetLoadBalancingWeight().GetValue())}
 	if ip, err := netip.ParseAddr(sa.GetAddress()); err == nil {
 		ep.ap = netip.AddrPortFrom(ip, uint16(sa.GetPortValue()))
+	}
+	if w, ok := parseWorkload(lbe.GetMetadata().GetFilterMetadata()["istio"].GetFields()["workload"].GetStringValue()); ok {
+		ep.workload = w
 	}
 	if tunnelMode != "" {
 		md := lbe.GetMetadata().GetFilterMetadata()["envoy.transport_socket_match"]

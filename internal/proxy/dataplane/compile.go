@@ -148,6 +148,7 @@ func compileListener(l *listener.Listener) (*rlistener, error) {
 		if err != nil {
 			return nil, fmt.Errorf("filter_chains[%d]: %w", i, err)
 		}
+		c.inbound = out.proxyProto
 		out.chains = append(out.chains, c)
 	}
 	if fc := l.GetDefaultFilterChain(); fc != nil {
@@ -156,6 +157,7 @@ func compileListener(l *listener.Listener) (*rlistener, error) {
 			return nil, fmt.Errorf("default_filter_chain: %w", err)
 		}
 		c.dstPort = 0
+		c.inbound = out.proxyProto
 		out.chains = append(out.chains, c)
 	}
 	return out, nil

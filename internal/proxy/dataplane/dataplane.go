@@ -46,7 +46,9 @@ type Options struct {
 	OutboundPort uint32     // capture port (15001)
 	InboundPort  uint32     // inbound port (15006), also the port the tunnel dials on peers
 	DrainTime    time.Duration
-	Logger       *slog.Logger
+	// Telemetry says where metrics and access logs go (zero: off).
+	Telemetry Telemetry
+	Logger    *slog.Logger
 }
 
 // Dataplane serves traffic with the config it is given. Update is called
@@ -64,6 +66,7 @@ type Dataplane struct {
 	fwd     *forwarder
 	pool    *http1.Pool // upstream HTTP/1.1 connections of every listener
 	bridge  *bridge     // HTTP/1.1 downstream to h2c upstream
+	tel     *telemetry
 	closed  bool
 }
 
@@ -89,6 +92,7 @@ func New(opts Options) (*Dataplane, error) {
 		},
 		have: map[string]bool{}, servers: map[string]*server{},
 	}
+	d.tel = newTelemetry(opts.Telemetry)
 	d.fwd = newForwarder(d)
 	d.pool = http1.NewPool(http1.PoolOptions{MaxIdlePerKey: 256})
 	d.bridge = newBridge(d)

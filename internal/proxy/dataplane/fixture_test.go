@@ -59,8 +59,14 @@ func startApp(t testing.TB, ip netip.Addr, h http.Handler) netip.AddrPort {
 // newTestDataplane starts a data plane on ip and shuts it down at test end.
 func newTestDataplane(t testing.TB, mode string, ip netip.Addr) *Dataplane {
 	t.Helper()
+	return newTestDataplaneTel(t, mode, ip, Telemetry{})
+}
+
+// newTestDataplaneTel is newTestDataplane reporting to tel.
+func newTestDataplaneTel(t testing.TB, mode string, ip netip.Addr, tel Telemetry) *Dataplane {
+	t.Helper()
 	d, err := New(Options{Mode: mode, IP: ip, OutboundPort: testOutbound, InboundPort: testInbound,
-		DrainTime: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+		DrainTime: 5 * time.Second, Telemetry: tel, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +217,8 @@ func cla(name string, sidecar bool, addrs ...netip.AddrPort) *endpoint.ClusterLo
 			HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{Address: sockAP(a)}}}
 		if sidecar {
 			lbe.Metadata = &core.Metadata{FilterMetadata: map[string]*structpb.Struct{"envoy.transport_socket_match": {
-				Fields: map[string]*structpb.Value{"tlsMode": structpb.NewStringValue("istio")}}}}
+				Fields: map[string]*structpb.Value{"tlsMode": structpb.NewStringValue("istio")}},
+				"istio": {Fields: map[string]*structpb.Value{"workload": structpb.NewStringValue("reviews-v1-1;default;reviews;v1;")}}}}
 		}
 		loc.LbEndpoints = append(loc.LbEndpoints, lbe)
 	}

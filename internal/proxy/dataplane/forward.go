@@ -11,8 +11,11 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/weft-mesh/weft/internal/proxy/stats"
 )
 
 // forwarder sends requests upstream over pooled connections.
@@ -92,6 +95,66 @@ func (f *forwarder) closeIdle() {
 
 // serve routes r with chain c and forwards it. dst is the original destination ("" on gateways).
 func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, rt *runtime, c *rchain, dst string) {
+	f.observed(w, r, c.inbound, func(w http.ResponseWriter, o *observation) { f.route(w, r, rt, c, dst, o) })
+}
+
+// observed runs fn and reports the exchange it served, when telemetry is on.
+func (f *forwarder) observed(w http.ResponseWriter, r *http.Request, inbound bool, fn func(http.ResponseWriter, *observation)) {
+	tel := f.d.tel
+	var peer string
+	if inbound {
+		peer = r.Header.Get(PeerHeader)
+		r.Header.Del(PeerHeader)
+	}
+	if !tel.on {
+		o := observation{inbound: inbound}
+		fn(w, &o)
+		return
+	}
+	start := time.Now()
+	o := &observation{proto: stats.HTTP, inbound: inbound}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+		o.proto = stats.GRPC
+	}
+	if inbound {
+		o.edge = tel.inboundEdge(peer)
+	}
+	if tel.AccessLog != nil {
+		if r.Header.Get("X-Request-Id") == "" {
+			r.Header.Set("X-Request-Id", requestID())
+		}
+		o.method, o.path, o.authority, o.protocol = r.Method, r.URL.RequestURI(), r.Host, r.Proto
+		o.userAgent, o.requestID, o.xff = r.UserAgent(), r.Header.Get("X-Request-Id"), r.Header.Get("X-Forwarded-For")
+		o.remote = r.RemoteAddr
+	}
+	body := &countingBody{ReadCloser: r.Body}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = body
+	}
+	rec := &recorder{ResponseWriter: w}
+	fn(rec, o)
+	if o.edge == nil {
+		o.edge = tel.fallbackEdge(o)
+	}
+	flags := rec.Header().Get("X-Weft-Response-Flags")
+	tel.record(o, start, rec.status, rec.grpcStatus(), flags, time.Since(start),
+		upstreamTime(rec.Header().Get("X-Envoy-Upstream-Service-Time")), body.n, rec.bytes)
+}
+
+// countingBody counts the request body bytes read.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+// route routes r with chain c and forwards it, noting in o where it went.
+func (f *forwarder) route(w http.ResponseWriter, r *http.Request, rt *runtime, c *rchain, dst string, o *observation) {
 	t := c.table(rt)
 	if t == nil {
 		f.direct(w, r, http.StatusNotFound, "NR", "")
@@ -107,6 +170,7 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, rt *runtime, c
 		f.direct(w, r, http.StatusNotFound, "NR", "")
 		return
 	}
+	o.route = route.name
 	var corsHeaders [][2]string
 	if c.cors && route.cors != nil {
 		origin := r.Header.Get("Origin")
@@ -144,7 +208,9 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, rt *runtime, c
 		f.direct(w, r, http.StatusServiceUnavailable, "NC", "no healthy upstream")
 		return
 	}
+	o.cl, o.cluster = cl, cl.name
 	if cl.kind == "original_dst" {
+		o.upstream = dst
 		f.passthrough(w, r, dst)
 		return
 	}
@@ -152,6 +218,13 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, rt *runtime, c
 	if ep == nil {
 		f.direct(w, r, http.StatusServiceUnavailable, "UH", "no healthy upstream")
 		return
+	}
+	o.upstream = ep.addr
+	if !o.inbound {
+		o.edge = f.d.tel.endpointEdge(cl, ep)
+	}
+	if ep.tunnel {
+		r.Header.Set(PeerHeader, f.d.tel.peer)
 	}
 	route.reqHeaders.apply(r.Header)
 	if rw := route.rewrite; rw != nil {

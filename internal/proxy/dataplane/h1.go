@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/internal/proxy/http1"
+	"github.com/weft-mesh/weft/internal/proxy/stats"
 )
 
 // h2Preface starts every HTTP/2 connection (prior knowledge h2c).
@@ -106,8 +107,9 @@ type h1conn struct {
 	// end stops Serve after the current exchange when the listener drains
 	// (Serve reads Draining only when an exchange starts).
 	end context.CancelFunc
-	ep  *rendpoint // the endpoint of the current exchange
-	dst string     // the passthrough destination of the current exchange
+	ep  *rendpoint  // the endpoint of the current exchange
+	dst string      // the passthrough destination of the current exchange
+	obs observation // telemetry of the current exchange
 
 	done, doneDirect          func(http1.Result)
 	dial, dialDst, dialBridge http1.DialFunc
@@ -125,9 +127,13 @@ func (s *server) serveH1(conn net.Conn, br *bufio.Reader, o *origin) {
 			c.ep.stats.failed.Add(1)
 		}
 		c.ep = nil
+		c.observe(res)
 		c.idle()
 	}
-	c.doneDirect = func(http1.Result) { c.idle() }
+	c.doneDirect = func(res http1.Result) {
+		c.observe(res)
+		c.idle()
+	}
 	c.dial = func(ctx context.Context) (net.Conn, error) { return d.fwd.dialEndpoint(ctx, c.ep) }
 	c.dialDst = func(ctx context.Context) (net.Conn, error) {
 		return (&net.Dialer{Timeout: defaultConnectTimeout}).DialContext(ctx, "tcp", c.dst)
@@ -157,8 +163,14 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 	d := c.s.d
 	rt := d.rt.Load()
 	ch, dst := c.chain(rt, req)
+	c.begin(req, ch != nil && ch.inbound)
+	o := &c.obs
 	if ch == nil {
 		if dst != "" {
+			o.cluster, o.upstream = "PassthroughCluster", dst
+			if d.tel.on {
+				o.edge = d.tel.hostEdge(req.Authority(), "PassthroughCluster")
+			}
 			return c.passthrough(dst)
 		}
 		return c.direct(http.StatusNotFound, "NR", "")
@@ -171,6 +183,7 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 	if r == nil {
 		return c.direct(http.StatusNotFound, "NR", "")
 	}
+	o.route = r.name
 	var corsHeaders [][2]string
 	if ch.cors && r.cors != nil {
 		origin := req.Header.Get("origin")
@@ -201,10 +214,12 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 		return http1.Decision{Status: r.direct.status, Body: r.direct.body, Header: h, Done: c.doneDirect}
 	}
 	cl := rt.clusters[r.cluster()]
-	switch {
-	case cl == nil:
+	if cl == nil {
 		return c.direct(http.StatusServiceUnavailable, "NC", "no healthy upstream")
-	case cl.kind == "original_dst":
+	}
+	o.cl, o.cluster = cl, cl.name
+	if cl.kind == "original_dst" {
+		o.upstream = dst
 		return c.passthrough(dst)
 	}
 	ep := cl.lb.pick(cl.endpoints)
@@ -212,6 +227,13 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 		return c.direct(http.StatusServiceUnavailable, "UH", "no healthy upstream")
 	}
 	c.ep = ep
+	o.upstream = ep.addr
+	if d.tel.on && !o.inbound {
+		o.edge = d.tel.endpointEdge(cl, ep)
+	}
+	if ep.tunnel {
+		req.Header.Set(PeerHeader, d.tel.peer)
+	}
 	r.reqHeaders.apply(&req.Header)
 	authority := ""
 	if r.rewrite != nil {
@@ -231,6 +253,76 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 	ep.stats.active.Add(1)
 	ep.stats.total.Add(1)
 	return http1.Decision{Key: ep.key, Dial: c.dial, Done: c.done, Timeout: r.timeout, ModifyResponse: modify, Authority: authority}
+}
+
+// begin starts the telemetry of an exchange: the inbound side takes the
+// peer's identity off the request (always, so apps never see it).
+func (c *h1conn) begin(req *http1.Request, inbound bool) {
+	tel := c.s.d.tel
+	var peer string
+	if inbound {
+		peer = req.Header.Get(PeerHeader)
+		if peer != "" {
+			req.Header.Del(PeerHeader)
+		}
+	}
+	if !tel.on {
+		return
+	}
+	o := &c.obs
+	*o = observation{proto: stats.HTTP, inbound: inbound}
+	if inbound {
+		o.edge = tel.inboundEdge(peer)
+	}
+	if tel.AccessLog != nil {
+		id := req.Header.Get("x-request-id")
+		if id == "" {
+			id = requestID()
+			req.Header.Add("x-request-id", id)
+		} else {
+			id = strings.Clone(id)
+		}
+		o.requestID = id
+		o.method = strings.Clone(req.Method)
+		o.path = strings.Clone(req.Path())
+		o.authority = strings.Clone(req.Authority())
+		o.userAgent = strings.Clone(req.Header.Get("user-agent"))
+		o.xff = strings.Clone(req.Header.Get("x-forwarded-for"))
+		o.protocol = "HTTP/1.1"
+		if req.ProtoMinor == 0 {
+			o.protocol = "HTTP/1.0"
+		}
+		o.remote = c.remote()
+	} else if !inbound {
+		o.authority = strings.Clone(req.Authority())
+	}
+}
+
+// remote is the downstream address for the access log: the PROXY header's
+// source would be better; the connection's peer is what we have.
+func (c *h1conn) remote() string {
+	if a := c.conn.RemoteAddr(); a != nil {
+		return a.String()
+	}
+	return ""
+}
+
+// observe reports a finished exchange.
+func (c *h1conn) observe(res http1.Result) {
+	tel := c.s.d.tel
+	if !tel.on {
+		return
+	}
+	o := &c.obs
+	if o.edge == nil {
+		o.edge = tel.fallbackEdge(o)
+	}
+	up := time.Duration(-1)
+	if res.UpstreamTime > 0 {
+		up = res.UpstreamTime
+	}
+	tel.record(o, res.Start, res.Status, "", res.Flags, res.Duration, up, res.BytesReceived, res.BytesSent)
+	*o = observation{}
 }
 
 // chain finds the HTTP filter chain for a request, and its original
@@ -356,11 +448,11 @@ func (d *Dataplane) connectH1(s *server, conn net.Conn, br *bufio.Reader) {
 	}
 	switch {
 	case c == nil:
-		d.splice(oc, nil, dst)
+		d.splice(oc, nil, dst, false)
 	case c.isHTTP():
 		s.serveConn(conn, br, &origin{listener: l.name, dst: dst, port: port})
 	default:
-		d.splice(oc, rt.clusters[c.tcpCluster], dst)
+		d.splice(oc, rt.clusters[c.tcpCluster], dst, false)
 	}
 }
 

@@ -45,14 +45,17 @@ func appHandler(name string) http.Handler {
 
 func newMesh(t *testing.T) *mesh { return newMeshTB(t) }
 
-func newMeshTB(t testing.TB) *mesh {
+func newMeshTB(t testing.TB) *mesh { return newMeshTel(t, Telemetry{}, Telemetry{}, appHandler("v1")) }
+
+// newMeshTel is a mesh whose sidecars report to clientTel and serverTel, with v1 serving h.
+func newMeshTel(t testing.TB, clientTel, serverTel Telemetry, v1 http.Handler) *mesh {
 	m := &mesh{clientIP: randIP()}
 	serverIP := randIP()
-	m.v1 = startApp(t, serverIP, appHandler("v1"))
+	m.v1 = startApp(t, serverIP, v1)
 	m.v2 = startApp(t, randIP(), appHandler("v2"))
 	m.port = m.v1.Port()
-	m.client = newTestDataplane(t, ModeSidecar, m.clientIP)
-	m.server = newTestDataplane(t, ModeSidecar, serverIP)
+	m.client = newTestDataplaneTel(t, ModeSidecar, m.clientIP, clientTel)
+	m.server = newTestDataplaneTel(t, ModeSidecar, serverIP, serverTel)
 
 	inbound := fmt.Sprintf("inbound|%d||", m.port)
 	apply(t, m.server, clusterType, append(specialClusters(), staticCluster(t, inbound, m.v1, false))...)

@@ -8,9 +8,11 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/weft-mesh/weft/internal/proxy/http1"
+	"github.com/weft-mesh/weft/internal/proxy/stats"
 )
 
 // runtime is one immutable, compiled config; the hot path reads it without locks.
@@ -53,6 +55,7 @@ type rchain struct {
 	rdsName    string  // HTTP with RDS
 	inline     *rtable // HTTP with an inline route config
 	tcpCluster string  // TCP proxy
+	inbound    bool    // a chain of the inbound listener: reports as the destination
 	fault      bool    // the HTTP filters include the fault filter
 	cors       bool    // the HTTP filters include the cors filter
 }
@@ -332,6 +335,8 @@ type rcluster struct {
 	lb          picker
 	// connectTimeout bounds dialling an endpoint (cluster connect_timeout).
 	connectTimeout time.Duration
+	// svc is the destination service reported in metrics.
+	svc stats.Service
 }
 
 // defaultConnectTimeout is Envoy's connect_timeout default.
@@ -347,6 +352,10 @@ type rendpoint struct {
 	stats  *endpointStats
 	// connectTimeout bounds dialling (the cluster's connect_timeout).
 	connectTimeout time.Duration
+	// workload is the endpoint's workload (istio.workload metadata), for metrics.
+	workload stats.Workload
+	// edge caches the metrics edge to this endpoint.
+	edge atomic.Pointer[stats.Edge]
 }
 
 func (e *rendpoint) String() string { return fmt.Sprintf("%s (tunnel %v)", e.addr, e.tunnel) }

@@ -261,7 +261,11 @@ func (d *Dataplane) capture(w http.ResponseWriter, r *http.Request, s *server) {
 		}
 	}
 	// No HTTP listener for this destination: pass it through as it is.
-	d.fwd.passthrough(w, r, dst)
+	d.fwd.observed(w, r, false, func(w http.ResponseWriter, o *observation) {
+		o.cluster, o.upstream, o.authority = "PassthroughCluster", dst, r.Host
+		o.edge = d.tel.hostEdge(r.Host, "PassthroughCluster")
+		d.fwd.passthrough(w, r, dst)
+	})
 }
 
 // outboundListener finds the listener for an original destination: exact address, then port.

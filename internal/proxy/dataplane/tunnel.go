@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/weft-mesh/weft/internal/proxy/accesslog"
+	"github.com/weft-mesh/weft/internal/proxy/stats"
 )
 
 // connect serves CONNECT host:port on the capture port: the tunnelled bytes
@@ -31,18 +34,18 @@ func (d *Dataplane) connect(w http.ResponseWriter, r *http.Request, s *server) {
 	l, port := d.outboundListener(rt, dst)
 	oc := &originConn{Conn: conn, br: brw.Reader}
 	if l == nil {
-		d.splice(oc, nil, dst)
+		d.splice(oc, nil, dst, false)
 		return
 	}
 	c := l.chain(port)
 	switch {
 	case c == nil:
-		d.splice(oc, nil, dst)
+		d.splice(oc, nil, dst, false)
 	case c.isHTTP():
 		oc.o = origin{listener: l.name, dst: dst, port: port}
 		s.hand(oc)
 	default:
-		d.splice(oc, rt.clusters[c.tcpCluster], dst)
+		d.splice(oc, rt.clusters[c.tcpCluster], dst, false)
 	}
 }
 
@@ -74,22 +77,31 @@ func (d *Dataplane) inbound(s *server, conn net.Conn) {
 	case c.isHTTP():
 		s.serveConn(conn, br, &o)
 	default:
-		d.splice(oc, rt.clusters[c.tcpCluster], dst.String())
+		d.splice(oc, rt.clusters[c.tcpCluster], dst.String(), true)
 	}
 }
 
 // splice proxies raw bytes between conn and an endpoint of cl (or dst itself
-// when cl is nil or an original-destination cluster).
-func (d *Dataplane) splice(conn net.Conn, cl *rcluster, dst string) {
+// when cl is nil or an original-destination cluster). inbound says the
+// connection came in on the inbound listener (reported as the destination).
+func (d *Dataplane) splice(conn net.Conn, cl *rcluster, dst string, inbound bool) {
 	defer conn.Close()
+	start := time.Now()
+	o := observation{proto: stats.TCP, inbound: inbound, cl: cl, authority: dst, upstream: dst}
 	ep := &rendpoint{addr: dst, stats: &endpointStats{}}
 	if cl != nil && cl.kind != "original_dst" {
+		o.cluster = cl.name
 		ep = cl.lb.pick(cl.endpoints)
 		if ep == nil {
+			d.tcpDone(&o, start, "UH", 0, 0)
 			return
 		}
-	} else if cl == nil {
-		ep = nil
+		o.upstream = ep.addr
+	} else {
+		o.cluster = "PassthroughCluster"
+		if cl == nil {
+			ep = nil
+		}
 	}
 	var up net.Conn
 	var err error
@@ -100,24 +112,66 @@ func (d *Dataplane) splice(conn net.Conn, cl *rcluster, dst string) {
 	}
 	if err != nil {
 		d.log.Debug("tcp upstream connect failed", "dst", dst, "err", err)
+		d.tcpDone(&o, start, "UF", 0, 0)
 		return
 	}
 	defer up.Close()
+	var counters *stats.TCPCounters
+	if d.tel.Stats != nil {
+		o.edge = d.tcpEdge(&o, ep)
+		counters = d.tel.Stats.TCP(o.edge)
+		counters.Opened()
+	}
 	if ep != nil {
 		ep.stats.active.Add(1)
 		ep.stats.total.Add(1)
 		defer ep.stats.active.Add(-1)
 	}
-	pipe(conn, up)
+	received, sent := pipe(conn, up)
+	counters.Bytes(received, sent)
+	counters.Closed()
+	if d.tel.AccessLog != nil {
+		d.tcpDone(&o, start, "", received, sent)
+	}
 }
 
-// pipe copies both ways, half-closing each side when the other ends.
-func pipe(a, b net.Conn) {
+// tcpEdge is the metrics edge of a TCP connection.
+func (d *Dataplane) tcpEdge(o *observation, ep *rendpoint) *stats.Edge {
+	switch {
+	case o.inbound:
+		return d.tel.unknown
+	case ep != nil && o.cl != nil && o.cl.kind != "original_dst":
+		return d.tel.endpointEdge(o.cl, ep)
+	}
+	return d.tel.hostEdge(o.authority, o.cluster)
+}
+
+// tcpDone logs a TCP connection that ended; one that never reached its
+// upstream is also counted, as Envoy counts it, as opened and closed.
+func (d *Dataplane) tcpDone(o *observation, start time.Time, flags string, received, sent int64) {
+	if !d.tel.on {
+		return
+	}
+	if flags != "" && d.tel.Stats != nil {
+		o.edge = d.tcpEdge(o, nil)
+		c := d.tel.Stats.TCP(o.edge)
+		c.Opened()
+		c.Closed()
+	}
+	if d.tel.AccessLog != nil {
+		d.tel.AccessLog.Log(&accesslog.Entry{StartTime: start, ResponseFlags: flags, BytesReceived: received, BytesSent: sent,
+			Duration: time.Since(start), UpstreamTime: -1, UpstreamHost: o.upstream, UpstreamCluster: o.cluster})
+	}
+}
+
+// pipe copies both ways, half-closing each side when the other ends, and
+// returns the bytes copied from a to b and from b to a.
+func pipe(a, b net.Conn) (aToB, bToA int64) {
 	var wg sync.WaitGroup
 	wg.Add(2)
-	cp := func(dst, src net.Conn) {
+	cp := func(dst, src net.Conn, n *int64) {
 		defer wg.Done()
-		_, _ = io.Copy(dst, src)
+		*n, _ = io.Copy(dst, src)
 		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
 			_ = cw.CloseWrite()
 		} else if oc, ok := dst.(*originConn); ok {
@@ -126,9 +180,10 @@ func pipe(a, b net.Conn) {
 			}
 		}
 	}
-	go cp(a, b)
-	go cp(b, a)
+	go cp(b, a, &aToB)
+	go cp(a, b, &bToA)
 	wg.Wait()
+	return aToB, bToA
 }
 
 // chanListener is a net.Listener fed with connections by push.

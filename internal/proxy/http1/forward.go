@@ -52,7 +52,8 @@ func (s *server) forward(d *Decision, res *Result, closeDown bool) bool {
 	if d.ModifyResponse != nil {
 		d.ModifyResponse(&s.resp)
 	}
-	s.resp.Header.Set("x-envoy-upstream-service-time", strconv.FormatInt(time.Since(sent).Milliseconds(), 10))
+	res.UpstreamTime = time.Since(sent)
+	s.resp.Header.Set("x-envoy-upstream-service-time", strconv.FormatInt(res.UpstreamTime.Milliseconds(), 10))
 	return s.respond(d, res, uc, closeDown || !s.requestDone())
 }
 

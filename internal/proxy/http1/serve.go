@@ -66,6 +66,9 @@ type Result struct {
 	BytesSent int64
 	// UpstreamErr is the upstream failure, if any.
 	UpstreamErr error
+	// UpstreamTime is from sending the request upstream until its response
+	// head arrived (x-envoy-upstream-service-time); 0 when none did.
+	UpstreamTime time.Duration
 	// Retried is true when the request was re-sent on a fresh connection
 	// after a reused one turned out to be closed.
 	Retried bool

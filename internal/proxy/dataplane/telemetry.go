@@ -1,0 +1,251 @@
+package dataplane
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weft-mesh/weft/internal/proxy/accesslog"
+	"github.com/weft-mesh/weft/internal/proxy/stats"
+)
+
+// PeerHeader carries the calling workload's identity from the source
+// sidecar to the destination sidecar ("NAME;NS;APP;VERSION;", the format of
+// the endpoint metadata istio.workload), as Istio's metadata exchange does;
+// the destination sidecar removes it before the app sees the request.
+const PeerHeader = "x-weft-peer-workload"
+
+// maxPeerEdges bounds the destination side's cache of peer identities.
+const maxPeerEdges = 4096
+
+// Telemetry is what a Dataplane reports about its traffic; nil fields are off.
+type Telemetry struct {
+	// Stats receives Istio's standard metrics.
+	Stats *stats.Registry
+	// AccessLog receives one entry per request and TCP connection.
+	AccessLog *accesslog.Logger
+	// Self is this proxy's workload (source of outbound, destination of inbound traffic).
+	Self stats.Workload
+	// Service is the FQDN of this workload's service, the destination_service of inbound traffic.
+	Service string
+}
+
+// telemetry is a Dataplane's reporting state.
+type telemetry struct {
+	Telemetry
+	on       bool
+	peer     string // our PeerHeader value
+	svc      stats.Service
+	mu       sync.Mutex
+	inbound  atomic.Pointer[map[string]*stats.Edge] // copy-on-write: peer header → edge
+	unknown  *stats.Edge                            // inbound from a peer without a sidecar
+	clusterE sync.Map                               // cluster name → *stats.Edge with no destination workload
+}
+
+func newTelemetry(t Telemetry) *telemetry {
+	tel := &telemetry{Telemetry: t, on: t.Stats != nil || t.AccessLog != nil}
+	w := t.Self
+	tel.peer = w.Name + ";" + w.Namespace + ";" + w.App + ";" + w.Version + ";"
+	tel.svc = stats.ServiceFromHost(t.Service)
+	m := map[string]*stats.Edge{}
+	tel.inbound.Store(&m)
+	if t.Stats != nil {
+		tel.unknown = t.Stats.Edge(stats.Destination, stats.Workload{}, t.Self, tel.svc, stats.None)
+	}
+	return tel
+}
+
+// parseWorkload reads "NAME;NS;APP;VERSION;" (Istio's istio.workload metadata).
+func parseWorkload(s string) (stats.Workload, bool) {
+	parts := strings.Split(s, ";")
+	if len(parts) < 4 || parts[0] == "" {
+		return stats.Workload{}, false
+	}
+	return stats.Workload{Name: parts[0], Namespace: parts[1], App: parts[2], Version: parts[3]}, true
+}
+
+// inboundEdge returns the destination-side edge for a peer header value.
+func (t *telemetry) inboundEdge(peer string) *stats.Edge {
+	if t.Stats == nil {
+		return nil
+	}
+	if peer == "" {
+		return t.unknown
+	}
+	m := *t.inbound.Load()
+	if e, ok := m[peer]; ok {
+		return e
+	}
+	src, ok := parseWorkload(peer)
+	if !ok {
+		return t.unknown
+	}
+	e := t.Stats.Edge(stats.Destination, src, t.Self, t.svc, stats.None)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := *t.inbound.Load()
+	if len(old) < maxPeerEdges {
+		next := make(map[string]*stats.Edge, len(old)+1)
+		for k, v := range old {
+			next[k] = v
+		}
+		next[peer] = e
+		t.inbound.Store(&next)
+	}
+	return e
+}
+
+// endpointEdge returns the source-side edge to an endpoint of cluster cl.
+func (t *telemetry) endpointEdge(cl *rcluster, ep *rendpoint) *stats.Edge {
+	if t.Stats == nil {
+		return nil
+	}
+	if e := ep.edge.Load(); e != nil {
+		return e
+	}
+	e := t.Stats.Edge(stats.Source, t.Self, ep.workload, cl.svc, stats.UnknownPeer)
+	ep.edge.Store(e)
+	return e
+}
+
+// clusterEdge returns the source-side edge to a cluster when no endpoint was picked.
+func (t *telemetry) clusterEdge(cl *rcluster) *stats.Edge {
+	if t.Stats == nil {
+		return nil
+	}
+	if e, ok := t.clusterE.Load(cl.name); ok {
+		return e.(*stats.Edge)
+	}
+	e := t.Stats.Edge(stats.Source, t.Self, stats.Workload{}, cl.svc, stats.UnknownPeer)
+	t.clusterE.Store(cl.name, e)
+	return e
+}
+
+// hostEdge returns the source-side edge to a destination known only by
+// its authority (no route, passthrough).
+func (t *telemetry) hostEdge(authority, clusterName string) *stats.Edge {
+	if t.Stats == nil {
+		return nil
+	}
+	host := authority
+	if i := strings.LastIndexByte(host, ':'); i > 0 && !strings.HasSuffix(host, "]") {
+		host = host[:i]
+	}
+	svc := stats.Service{Host: host, Name: clusterName, Namespace: stats.Unknown}
+	if clusterName == "" {
+		svc = stats.ServiceFromHost(host)
+	}
+	return t.Stats.Edge(stats.Source, t.Self, stats.Workload{}, svc, stats.UnknownPeer)
+}
+
+// fallbackEdge names the edge of an exchange that reached no endpoint:
+// the routed cluster's service, else the authority.
+func (t *telemetry) fallbackEdge(o *observation) *stats.Edge {
+	switch {
+	case o.inbound:
+		return t.unknown
+	case o.cl != nil && o.cl.kind != "original_dst":
+		return t.clusterEdge(o.cl)
+	case o.cl != nil:
+		return t.hostEdge(o.authority, o.cl.name)
+	}
+	return t.hostEdge(o.authority, "")
+}
+
+// serviceOf names a cluster's destination service for metrics.
+func serviceOf(name string) stats.Service {
+	parts := strings.Split(name, "|")
+	if len(parts) == 4 && parts[0] == "outbound" {
+		return stats.ServiceFromHost(parts[3])
+	}
+	return stats.Service{Host: name, Name: name, Namespace: stats.Unknown}
+}
+
+// observation is what one exchange reports, filled as it is routed.
+type observation struct {
+	edge      *stats.Edge
+	cl        *rcluster // the routed cluster (nil: none)
+	proto     string
+	inbound   bool
+	cluster   string
+	upstream  string
+	route     string
+	method    string
+	path      string
+	authority string
+	userAgent string
+	requestID string
+	xff       string
+	protocol  string
+	remote    string
+	local     string
+}
+
+// record reports a finished exchange.
+func (t *telemetry) record(o *observation, start time.Time, status int, grpcStatus, flags string, d, upstream time.Duration, received, sent int64) {
+	if t.Stats != nil && o.edge != nil {
+		t.Stats.Request(o.edge, o.proto, status, grpcStatus, flags, d, received, sent)
+	}
+	if t.AccessLog != nil {
+		t.AccessLog.Log(&accesslog.Entry{
+			StartTime: start, Method: o.method, Path: o.path, Protocol: o.protocol, ResponseCode: status,
+			ResponseFlags: flags, BytesReceived: received, BytesSent: sent, Duration: d, UpstreamTime: upstream,
+			UpstreamHost: o.upstream, UpstreamCluster: o.cluster, RouteName: o.route, RequestID: o.requestID,
+			Authority: o.authority, UserAgent: o.userAgent, XForwardedFor: o.xff,
+			DownstreamRemote: o.remote, DownstreamLocal: o.local,
+		})
+	}
+}
+
+// recorder captures what a net/http handler sent, for telemetry.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(p)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the real writer (Flush, full duplex).
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// grpcStatus reads the grpc-status a gRPC response carried (header or trailer).
+func (r *recorder) grpcStatus() string {
+	h := r.Header()
+	if v := h["Grpc-Status"]; len(v) > 0 {
+		return v[0]
+	}
+	if v := h[http.TrailerPrefix+"Grpc-Status"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// upstreamTime reads x-envoy-upstream-service-time back (-1: none).
+func upstreamTime(v string) time.Duration {
+	if v == "" {
+		return -1
+	}
+	ms, err := strconv.Atoi(v)
+	if err != nil {
+		return -1
+	}
+	return time.Duration(ms) * time.Millisecond
+}
