@@ -136,6 +136,38 @@ func TestBookinfo(t *testing.T) {
 		}
 	})
 
+	t.Run("ratings-test-delay: jason's reviews time out after about 6 s", func(t *testing.T) {
+		jason := login(t, m, "jason")
+		m.apply(sample(t, "virtual-service-ratings-test-delay.yaml"))
+		eventually(t, 20*time.Second, func() error {
+			start := time.Now()
+			body, code, err := m.get(jason, "/productpage")
+			took := time.Since(start)
+			if err != nil || code != 200 {
+				return fmt.Errorf("product page: %d %v", code, err)
+			}
+			if !strings.Contains(body, "Sorry, product reviews are currently unavailable for this book.") {
+				return fmt.Errorf("jason's page still shows reviews (after %s)", took)
+			}
+			// productpage waits 3 s per try and tries twice, as Istio's does.
+			if took < 5500*time.Millisecond || took > 9*time.Second {
+				t.Fatalf("the reviews error came after %s, want about 6 s", took)
+			}
+			return nil
+		})
+		body, _, err := m.get(m.client, "/productpage")
+		if err != nil || strings.Contains(body, "Sorry, product reviews") {
+			t.Fatalf("anonymous users must not be delayed: %v %.300s", err, body)
+		}
+		if out, err := m.weft("delete", "-f", sample(t, "virtual-service-ratings-test-delay.yaml")); err != nil {
+			t.Fatalf("weft delete: %v\n%s", err, out)
+		}
+		eventually(t, 5*time.Second, func() error {
+			_, err := m.reviewsVersion(jason)
+			return err
+		})
+	})
+
 	t.Run("details: redirect, direct response and header edits", func(t *testing.T) {
 		vs := filepath.Join(t.TempDir(), "details.yaml")
 		if err := os.WriteFile(vs, []byte(detailsVS), 0o644); err != nil {

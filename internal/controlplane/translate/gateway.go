@@ -64,7 +64,7 @@ func (b *builder) gatewayRoutes(port uint32, gateways []string) *route.RouteConf
 		for _, h := range vs.GetHosts() {
 			vh := hosts[h]
 			if vh == nil {
-				vh = &route.VirtualHost{Name: fmt.Sprintf("%s:%d", h, port), Domains: []string{h}}
+				vh = &route.VirtualHost{Name: fmt.Sprintf("%s:%d", h, port), Domains: []string{h}, IncludeRequestAttemptCount: true}
 				if h != "*" {
 					vh.Domains = append(vh.Domains, fmt.Sprintf("%s:%d", h, port))
 				}

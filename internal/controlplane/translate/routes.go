@@ -20,8 +20,9 @@ func (b *builder) outboundRoutes(port uint32, svcs []*registry.Service) *route.R
 	rc := &route.RouteConfiguration{Name: RouteName(port), ValidateClusters: wrapperspb.Bool(false)}
 	for _, s := range svcs {
 		vh := &route.VirtualHost{
-			Name:    fmt.Sprintf("%s:%d", s.Hostname, port),
-			Domains: domains(s.Hostname, port, b.in.Proxy.Namespace),
+			Name:                       fmt.Sprintf("%s:%d", s.Hostname, port),
+			Domains:                    domains(s.Hostname, port, b.in.Proxy.Namespace),
+			IncludeRequestAttemptCount: true,
 		}
 		if vs := b.meshVirtualService(s.Hostname); vs != nil {
 			vh.Routes = b.httpRoutes(vs, port, s)
@@ -34,7 +35,7 @@ func (b *builder) outboundRoutes(port uint32, svcs []*registry.Service) *route.R
 	rc.VirtualHosts = append(rc.VirtualHosts, &route.VirtualHost{
 		Name:    "allow_any",
 		Domains: []string{"*"},
-		Routes:  []*route.Route{defaultRoute(PassthroughCluster)},
+		Routes:  []*route.Route{passthroughRoute()},
 	})
 	return rc
 }
@@ -74,8 +75,17 @@ func defaultRoute(cluster string) *route.Route {
 		Action: &route.Route_Route{Route: &route.RouteAction{
 			ClusterSpecifier: &route.RouteAction_Cluster{Cluster: cluster},
 			Timeout:          durationpb.New(0),
+			RetryPolicy:      retryPolicy(nil),
 		}},
 	}
+}
+
+// passthroughRoute sends everything to PassthroughCluster, with no retries.
+func passthroughRoute() *route.Route {
+	r := defaultRoute(PassthroughCluster)
+	r.GetRoute().RetryPolicy = nil
+	r.Name = "allow_any"
+	return r
 }
 
 // httpRoutes translates a VirtualService's http routes for a listener port.
@@ -149,7 +159,7 @@ func (b *builder) warnUnsupported(o *config.Object, i int, hr *networking.HTTPRo
 		name string
 	}{
 		{hr.GetDelegate() != nil, "delegate"},
-		{hr.GetRetries() != nil, "retries"},
+		{hr.GetRetries().GetRetryRemoteLocalities() != nil, "retries.retryRemoteLocalities"},
 		{hr.GetMirror() != nil || len(hr.GetMirrors()) > 0, "mirror"},
 	}
 	for _, c := range checks {
@@ -195,7 +205,7 @@ func (b *builder) routeAction(o *config.Object, hr *networking.HTTPRoute, port u
 		})
 	}
 	// Istio disables Envoy's 15 s default route timeout unless the route sets one.
-	ra := &route.RouteAction{Timeout: durationpb.New(hr.GetTimeout().AsDuration())}
+	ra := &route.RouteAction{Timeout: durationpb.New(hr.GetTimeout().AsDuration()), RetryPolicy: retryPolicy(hr.GetRetries())}
 	if rw := hr.GetRewrite(); rw != nil {
 		ra.PrefixRewrite = rw.GetUri()
 		if rr := rw.GetUriRegexRewrite(); rr != nil {

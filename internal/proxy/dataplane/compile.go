@@ -257,9 +257,13 @@ func compileRoutes(rc *route.RouteConfiguration) (*rtable, error) {
 		v := &rvhost{name: vh.GetName()}
 		for j, r := range vh.GetRoutes() {
 			rr, err := compileRoute(r)
+			if err == nil && rr.retry == nil && r.GetRoute() != nil && r.GetRoute().GetRetryPolicy() == nil {
+				rr.retry, err = compileRetry(vh.GetRetryPolicy())
+			}
 			if err != nil {
 				return nil, fmt.Errorf("virtual_hosts[%d] %q: routes[%d] %q: %w", i, vh.GetName(), j, r.GetName(), err)
 			}
+			rr.attemptCount = vh.GetIncludeRequestAttemptCount()
 			v.routes = append(v.routes, rr)
 		}
 		for _, d := range vh.GetDomains() {
@@ -374,7 +378,6 @@ func compileAction(out *rroute, r *route.Route) error {
 		return fmt.Errorf("action %s is not supported by weft proxy (only route, redirect and direct_response)", actionName(r))
 	}
 	unsupported := map[string]bool{
-		"retry_policy (retries)":  ra.GetRetryPolicy() != nil,
 		"request_mirror_policies": len(ra.GetRequestMirrorPolicies()) > 0,
 		"hash_policy":             len(ra.GetHashPolicy()) > 0,
 	}
@@ -388,6 +391,9 @@ func compileAction(out *rroute, r *route.Route) error {
 		return err
 	}
 	out.fault = f
+	if out.retry, err = compileRetry(ra.GetRetryPolicy()); err != nil {
+		return err
+	}
 	if out.cors, err = compileCORS(r); err != nil {
 		return err
 	}

@@ -105,10 +105,11 @@ func TestRefused(t *testing.T) {
 		{"unknown listener filter", config{listeners: map[string]*listener.Listener{"l": {
 			Name: "l", Address: sock("0.0.0.0", 80), ListenerFilters: []*listener.ListenerFilter{{Name: "envoy.filters.listener.tls_inspector"}},
 		}}}, "tls_inspector"},
-		{"retries", config{routes: map[string]*route.RouteConfiguration{"r": {Name: "r", VirtualHosts: []*route.VirtualHost{{
+		{"unknown retry condition", config{routes: map[string]*route.RouteConfiguration{"r": {Name: "r", VirtualHosts: []*route.VirtualHost{{
 			Name: "v", Domains: []string{"*"}, Routes: []*route.Route{{Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
-				Action: &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_Cluster{Cluster: "c"}, RetryPolicy: &route.RetryPolicy{}}}}},
-		}}}}}, "retries"},
+				Action: &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_Cluster{Cluster: "c"},
+					RetryPolicy: &route.RetryPolicy{RetryOn: "envoy-ratelimited"}}}}},
+		}}}}}, "envoy-ratelimited"},
 		{"filter action", config{routes: map[string]*route.RouteConfiguration{"r": {Name: "r", VirtualHosts: []*route.VirtualHost{{
 			Name: "v", Domains: []string{"*"}, Routes: []*route.Route{{Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
 				Action: &route.Route_FilterAction{FilterAction: &route.FilterAction{}}}},

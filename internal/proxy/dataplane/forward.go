@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/weft-mesh/weft/internal/proxy/http1"
 	"github.com/weft-mesh/weft/internal/proxy/stats"
 )
 
@@ -237,7 +239,14 @@ func (f *forwarder) route(w http.ResponseWriter, r *http.Request, rt *runtime, c
 			r.Host = rw.authority
 		}
 	}
-	f.forward(w, r, ep, cl.h2, route.timeout, withCORS(route.respHeaders, corsHeaders))
+	var rc *retryCtx
+	if route.retry != nil {
+		rc = &retryCtx{policy: route.retry, cl: cl, tried: []*rendpoint{ep}, o: o}
+	}
+	if route.attemptCount {
+		r.Header.Set("X-Envoy-Attempt-Count", "1")
+	}
+	f.forward(w, r, ep, cl.h2, route.timeout, withCORS(route.respHeaders, corsHeaders), rc)
 }
 
 // passthrough forwards to the original destination as it is.
@@ -246,7 +255,7 @@ func (f *forwarder) passthrough(w http.ResponseWriter, r *http.Request, dst stri
 		f.direct(w, r, http.StatusNotFound, "NR", "")
 		return
 	}
-	f.forward(w, r, &rendpoint{addr: dst, stats: &endpointStats{}}, r.ProtoMajor == 2, 0, nil)
+	f.forward(w, r, &rendpoint{addr: dst, stats: &endpointStats{}}, r.ProtoMajor == 2, 0, nil, nil)
 }
 
 // direct answers without going upstream, with Envoy's response flag and body.
@@ -265,29 +274,24 @@ func (f *forwarder) direct(w http.ResponseWriter, r *http.Request, code int, fla
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, ep *rendpoint, h2 bool, timeout time.Duration, respHeaders *headerEdits) {
-	ctx := context.WithValue(r.Context(), endpointKey{}, ep)
+// retryCtx is the retry state of one request on the net/http path.
+type retryCtx struct {
+	policy *rretry
+	cl     *rcluster
+	tried  []*rendpoint
+	o      *observation
+}
+
+func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, ep *rendpoint, h2 bool, timeout time.Duration, respHeaders *headerEdits, rc *retryCtx) {
+	ctx := r.Context()
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	out := r.Clone(ctx)
-	out.URL.Scheme, out.URL.Host, out.RequestURI, out.Host = "http", ep.addr, "", r.Host
-	if r.ContentLength == 0 && r.ProtoMajor == 1 {
-		out.Body = nil
-	}
-	for _, h := range hopHeaders {
-		out.Header.Del(h)
-	}
-	if r.ProtoMajor == 2 && r.Header.Get("Te") == "trailers" {
-		out.Header.Set("Te", "trailers")
-	}
-	if out.Header.Get("X-Request-Id") == "" {
-		out.Header.Set("X-Request-Id", requestID())
-	}
-	if out.Header.Get("X-Forwarded-Proto") == "" {
-		out.Header.Set("X-Forwarded-Proto", "http")
+	var body *replayBody
+	if rc != nil && r.Body != nil && r.Body != http.NoBody {
+		body = &replayBody{src: r.Body}
 	}
 	tr := f.h1
 	if h2 {
@@ -296,30 +300,186 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, ep *rendpoin
 			_ = http.NewResponseController(w).EnableFullDuplex()
 		}
 	}
-	ep.stats.active.Add(1)
-	ep.stats.total.Add(1)
-	defer ep.stats.active.Add(-1)
 	start := time.Now()
-	resp, err := tr.RoundTrip(out)
-	if err != nil {
-		ep.stats.failed.Add(1)
-		if r.Context().Err() != nil {
-			return // the client went away
+	exhausted := false
+	for attempt := 1; ; attempt++ {
+		actx := context.WithValue(ctx, endpointKey{}, ep)
+		cancelTry := context.CancelFunc(func() {})
+		if rc != nil && rc.policy.perTry > 0 {
+			actx, cancelTry = context.WithTimeout(actx, rc.policy.perTry)
 		}
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			f.direct(w, r, http.StatusGatewayTimeout, "UT", "upstream request timeout")
+		out := r.Clone(actx)
+		out.URL.Scheme, out.URL.Host, out.RequestURI, out.Host = "http", ep.addr, "", r.Host
+		if body != nil {
+			out.Body = body.attempt()
+		}
+		if r.ContentLength == 0 && r.ProtoMajor == 1 {
+			out.Body = nil
+		}
+		for _, h := range hopHeaders {
+			out.Header.Del(h)
+		}
+		if r.ProtoMajor == 2 && r.Header.Get("Te") == "trailers" {
+			out.Header.Set("Te", "trailers")
+		}
+		if out.Header.Get("X-Request-Id") == "" {
+			out.Header.Set("X-Request-Id", requestID())
+		}
+		if out.Header.Get("X-Forwarded-Proto") == "" {
+			out.Header.Set("X-Forwarded-Proto", "http")
+		}
+		if attempt > 1 {
+			out.Header.Set("X-Envoy-Attempt-Count", attemptCount(attempt))
+		}
+		ep.stats.active.Add(1)
+		ep.stats.total.Add(1)
+		resp, err := tr.RoundTrip(out)
+		ep.stats.active.Add(-1)
+		if err != nil {
+			ep.stats.failed.Add(1)
+			cancelTry()
+			if r.Context().Err() != nil {
+				return // the client went away
+			}
+			var ce *connectError
+			fl := http1.Failure{Reset: true}
+			switch {
+			case errors.As(err, &ce):
+				fl = http1.Failure{Connect: true}
+			case errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+				fl = http1.Failure{Timeout: true}
+			}
+			if ctx.Err() == nil {
+				if next, v := rc.next(attempt, fl, body); v == http1.Again {
+					ep = next
+					if f.pause(ctx, attempt) {
+						continue
+					}
+				} else if v == http1.Exhausted {
+					exhausted = true
+				}
+			}
+			urx := ""
+			if exhausted {
+				urx = ",URX"
+			}
+			switch {
+			case errors.Is(ctx.Err(), context.DeadlineExceeded) || fl.Timeout:
+				f.direct(w, r, http.StatusGatewayTimeout, "UT"+urx, "upstream request timeout")
+			case fl.Connect:
+				f.direct(w, r, http.StatusServiceUnavailable, "UF"+urx, "upstream connect error or disconnect/reset before headers. reset reason: connection failure")
+			default:
+				f.direct(w, r, http.StatusServiceUnavailable, "UC"+urx, "upstream connect error or disconnect/reset before headers. reset reason: connection termination")
+			}
 			return
 		}
-		var ce *connectError
-		if errors.As(err, &ce) {
-			f.direct(w, r, http.StatusServiceUnavailable, "UF", "upstream connect error or disconnect/reset before headers. reset reason: connection failure")
-		} else {
-			f.direct(w, r, http.StatusServiceUnavailable, "UC", "upstream connect error or disconnect/reset before headers. reset reason: connection termination")
+		if rc != nil && (resp.StatusCode >= 300 || resp.Header.Get("Grpc-Status") != "") {
+			fl := http1.Failure{Status: resp.StatusCode, GRPCStatus: resp.Header.Get("Grpc-Status")}
+			if next, v := rc.next(attempt, fl, body); v == http1.Again {
+				resp.Body.Close()
+				cancelTry()
+				ep = next
+				if f.pause(ctx, attempt) {
+					continue
+				}
+				f.direct(w, r, http.StatusServiceUnavailable, "UC", "upstream connect error or disconnect/reset before headers. reset reason: connection termination")
+				return
+			} else if v == http1.Exhausted {
+				w.Header().Set("x-weft-response-flags", "URX")
+			}
 		}
+		copyResponse(w, resp, start, respHeaders)
+		resp.Body.Close()
+		cancelTry()
 		return
 	}
-	defer resp.Body.Close()
-	copyResponse(w, resp, start, respHeaders)
+}
+
+// next asks the retry policy about a failed attempt; it also moves the
+// exchange's telemetry to the next endpoint. A nil rc never retries.
+func (rc *retryCtx) next(attempt int, fl http1.Failure, body *replayBody) (*rendpoint, http1.Verdict) {
+	if rc == nil {
+		return nil, http1.Stop
+	}
+	if body != nil && !body.replayable(fl.Connect) {
+		return nil, http1.Stop
+	}
+	ep, v := rc.policy.verdict(attempt, fl, rc.cl, rc.tried)
+	if v == http1.Again {
+		rc.tried = append(rc.tried, ep)
+		rc.o.upstream = ep.addr
+	}
+	return ep, v
+}
+
+// pause waits out the back-off before retry attempt+1; false if ctx ended.
+func (f *forwarder) pause(ctx context.Context, attempt int) bool {
+	t := time.NewTimer(backoff(attempt))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// replayBody keeps the first maxRetryBody bytes of a request body so a
+// retry can send it again: when the body was read to its end within that
+// bound, or not read at all (the attempt failed to connect).
+type replayBody struct {
+	mu   sync.Mutex
+	src  io.ReadCloser
+	buf  []byte
+	eof  bool
+	over bool
+}
+
+type replayReader struct {
+	b   *replayBody
+	off int
+}
+
+// attempt returns a reader for a new attempt: the kept bytes, then the rest.
+func (b *replayBody) attempt() io.ReadCloser { return &replayReader{b: b} }
+
+func (r *replayReader) Read(p []byte) (int, error) {
+	b := r.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r.off < len(b.buf) {
+		n := copy(p, b.buf[r.off:])
+		r.off += n
+		return n, nil
+	}
+	if b.eof {
+		return 0, io.EOF
+	}
+	n, err := b.src.Read(p)
+	if n > 0 {
+		if !b.over && len(b.buf)+n <= maxRetryBody {
+			b.buf = append(b.buf, p[:n]...)
+		} else {
+			b.over = true
+		}
+		r.off = len(b.buf)
+		if b.over {
+			r.off = math.MaxInt // past the kept bytes for good
+		}
+	}
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+// Close leaves the downstream body open: the server closes it.
+func (r *replayReader) Close() error { return nil }
+
+func (b *replayBody) replayable(connectFailure bool) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.over && (b.eof || (connectFailure && len(b.buf) == 0))
 }
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}

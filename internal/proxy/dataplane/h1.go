@@ -110,6 +110,11 @@ type h1conn struct {
 	ep  *rendpoint  // the endpoint of the current exchange
 	dst string      // the passthrough destination of the current exchange
 	obs observation // telemetry of the current exchange
+	// Retry state of the current exchange.
+	retry  http1.Retry
+	rroute *rroute
+	rcl    *rcluster
+	tried  []*rendpoint
 
 	done, doneDirect          func(http1.Result)
 	dial, dialDst, dialBridge http1.DialFunc
@@ -139,6 +144,8 @@ func (s *server) serveH1(conn net.Conn, br *bufio.Reader, o *origin) {
 		return (&net.Dialer{Timeout: defaultConnectTimeout}).DialContext(ctx, "tcp", c.dst)
 	}
 	c.dialBridge = func(context.Context) (net.Conn, error) { return d.bridge.dial(c.ep), nil }
+	c.retry.Next = c.nextAttempt
+	c.retry.Backoff = backoff
 	if !s.track(conn, c) {
 		conn.Close()
 		return
@@ -252,7 +259,35 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 	}
 	ep.stats.active.Add(1)
 	ep.stats.total.Add(1)
-	return http1.Decision{Key: ep.key, Dial: c.dial, Done: c.done, Timeout: r.timeout, ModifyResponse: modify, Authority: authority}
+	dec := http1.Decision{Key: ep.key, Dial: c.dial, Done: c.done, Timeout: r.timeout, ModifyResponse: modify, Authority: authority,
+		AttemptCount: r.attemptCount}
+	if r.retry != nil {
+		c.rroute, c.rcl, c.tried = r, cl, append(c.tried[:0], ep)
+		c.retry.PerTryTimeout = r.retry.perTry
+		dec.Retry = &c.retry
+	}
+	return dec
+}
+
+// nextAttempt is the http1 engine's retry callback: it decides about the
+// attempt that ended and moves the exchange to the next endpoint.
+func (c *h1conn) nextAttempt(n int, f http1.Failure) (string, http1.DialFunc, http1.Verdict) {
+	ep, v := c.rroute.retry.verdict(n, f, c.rcl, c.tried)
+	if v != http1.Again {
+		return "", nil, v
+	}
+	prev := c.ep
+	prev.stats.active.Add(-1)
+	prev.stats.failed.Add(1)
+	ep.stats.active.Add(1)
+	ep.stats.total.Add(1)
+	c.ep = ep
+	c.tried = append(c.tried, ep)
+	c.obs.upstream = ep.addr
+	if c.s.d.tel.on && !c.obs.inbound {
+		c.obs.edge = c.s.d.tel.endpointEdge(c.rcl, ep)
+	}
+	return ep.key, c.dial, http1.Again
 }
 
 // begin starts the telemetry of an exchange: the inbound side takes the
@@ -481,7 +516,7 @@ func newBridge(d *Dataplane) *bridge {
 				d.fwd.direct(w, r, http.StatusServiceUnavailable, "UH", "no healthy upstream")
 				return
 			}
-			d.fwd.forward(w, r, ep, true, 0, nil) // the HTTP/1.1 side bounds the exchange and edits headers
+			d.fwd.forward(w, r, ep, true, 0, nil, nil) // the HTTP/1.1 side bounds the exchange and edits headers
 		}),
 		ConnContext: connContext,
 		ErrorLog:    slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),

@@ -126,6 +126,10 @@ type rroute struct {
 	timeout time.Duration
 	// fault is the route's fault injection (nil: none).
 	fault *rfault
+	// retry is the route's retry policy (nil: no retries).
+	retry *rretry
+	// attemptCount: send x-envoy-attempt-count upstream (the virtual host's include_request_attempt_count).
+	attemptCount bool
 	// reqHeaders and respHeaders are the route's header edits (nil: none).
 	reqHeaders, respHeaders *headerEdits
 	// modifyResp applies respHeaders in the HTTP/1.1 engine; built once per config.

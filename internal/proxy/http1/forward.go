@@ -23,39 +23,184 @@ const (
 	TimeoutBody = "upstream request timeout"
 )
 
-// forward sends the request upstream and streams the response back. It
-// reports whether the downstream connection may carry another request.
+// forward sends the request upstream and streams the response back,
+// retrying per d.Retry. It reports whether the downstream connection may
+// carry another request.
 func (s *server) forward(d *Decision, res *Result, closeDown bool) bool {
 	req := &s.req
 	s.prepare(d)
-	uc, err := s.pool.Get(s.ctx, d.Key, d.Dial)
-	if err != nil {
-		res.UpstreamErr = err
-		return s.fail(res, http.StatusServiceUnavailable, "UF", ConnectFailureBody, closeDown || req.HasBody())
+	s.replay = nil
+	retry := d.Retry
+	if retry != nil && !s.bufferBody() {
+		retry = nil // too large or chunked to send twice
 	}
-	if d.Timeout > 0 {
-		uc.SetDeadline(res.Start.Add(d.Timeout))
+	for attempt := 1; ; attempt++ {
+		if d.AttemptCount {
+			req.Header.Set("x-envoy-attempt-count", strconv.Itoa(attempt))
+		}
+		var deadline, tryDeadline time.Time
+		if d.Timeout > 0 {
+			deadline = res.Start.Add(d.Timeout)
+		}
+		tryDeadline = deadline
+		if retry != nil && retry.PerTryTimeout > 0 {
+			if t := time.Now().Add(retry.PerTryTimeout); deadline.IsZero() || t.Before(deadline) {
+				tryDeadline = t
+			}
+		}
+		uc, err := s.pool.Get(s.ctx, d.Key, d.Dial)
+		if err != nil {
+			res.UpstreamErr = err
+			if s.again(d, retry, attempt, Failure{Connect: true}, res, deadline) {
+				continue
+			}
+			return s.fail(res, http.StatusServiceUnavailable, withURX("UF", res), ConnectFailureBody, closeDown || (req.HasBody() && s.replay == nil))
+		}
+		if !tryDeadline.IsZero() {
+			uc.SetDeadline(tryDeadline)
+		}
+		if req.ExpectContinue && attempt == 1 && s.replay == nil {
+			s.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+			if s.bw.Flush() != nil {
+				uc.Close()
+				res.Flags = "DC"
+				return false
+			}
+		}
+		sent := time.Now()
+		uc, err = s.roundTrip(d, res, uc)
+		if err != nil {
+			var de *errDownstream
+			if !errors.As(err, &de) && retry != nil {
+				f := Failure{Reset: true}
+				var ce *connectError
+				switch {
+				case errors.As(err, &ce):
+					f = Failure{Connect: true}
+				case isTimeout(err):
+					f = Failure{Timeout: true}
+				}
+				if s.again(d, retry, attempt, f, res, deadline) {
+					continue
+				}
+			}
+			return s.upstreamFailed(d, res, err, closeDown)
+		}
+		res.UpstreamTime = time.Since(sent)
+		if retry != nil && s.resp.Status >= 300 {
+			if s.again(d, retry, attempt, Failure{Status: s.resp.Status, GRPCStatus: s.resp.Header.Get("grpc-status")}, res, deadline) {
+				uc.Close() // the response is dropped; its connection cannot be reused
+				continue
+			}
+			if res.exhausted {
+				res.Flags = "URX"
+				s.resp.Header.Set("x-weft-response-flags", "URX")
+			}
+		}
+		if d.ModifyResponse != nil {
+			d.ModifyResponse(&s.resp)
+		}
+		s.resp.Header.Set("x-envoy-upstream-service-time", strconv.FormatInt(res.UpstreamTime.Milliseconds(), 10))
+		return s.respond(d, res, uc, closeDown || !s.requestDone())
 	}
-	if req.ExpectContinue {
-		s.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
-		if s.bw.Flush() != nil {
-			uc.Close()
-			res.Flags = "DC"
+}
+
+// Retry lets a Decision send its request again after a failed attempt.
+type Retry struct {
+	// PerTryTimeout bounds each attempt (0: only Decision.Timeout).
+	PerTryTimeout time.Duration
+	// Next is called after attempt n (1-based) ended in f. It returns the
+	// upstream of the next attempt, or a verdict to stop: Stop answers with
+	// this failure, Exhausted also marks it URX (the retry limit was hit).
+	Next func(n int, f Failure) (key string, dial DialFunc, v Verdict)
+	// Backoff returns the pause before retry n (nil: none).
+	Backoff func(n int) time.Duration
+}
+
+// Verdict is a retry decision.
+type Verdict int
+
+// Verdicts of Retry.Next.
+const (
+	Stop Verdict = iota
+	Again
+	Exhausted
+)
+
+// Failure is how an attempt ended.
+type Failure struct {
+	Connect    bool   // the upstream could not be reached
+	Reset      bool   // it closed or reset before a response head
+	Timeout    bool   // the per-try timeout expired
+	Status     int    // the response status (0: none)
+	GRPCStatus string // grpc-status of a trailers-only gRPC response
+}
+
+// again asks the retry policy about a failed attempt and, when it says
+// retry, waits out the back-off and switches d to the next upstream.
+func (s *server) again(d *Decision, r *Retry, attempt int, f Failure, res *Result, deadline time.Time) bool {
+	if r == nil {
+		return false
+	}
+	key, dial, v := r.Next(attempt, f)
+	if v == Exhausted {
+		res.exhausted = true
+	}
+	if v != Again {
+		return false
+	}
+	if r.Backoff != nil {
+		pause := r.Backoff(attempt)
+		if !deadline.IsZero() && time.Now().Add(pause).After(deadline) {
+			return false
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			t.Stop()
 			return false
 		}
 	}
-	sent := time.Now()
-	uc, err = s.roundTrip(d, res, uc)
-	if err != nil {
-		return s.upstreamFailed(d, res, err, closeDown)
-	}
-	if d.ModifyResponse != nil {
-		d.ModifyResponse(&s.resp)
-	}
-	res.UpstreamTime = time.Since(sent)
-	s.resp.Header.Set("x-envoy-upstream-service-time", strconv.FormatInt(res.UpstreamTime.Milliseconds(), 10))
-	return s.respond(d, res, uc, closeDown || !s.requestDone())
+	d.Key, d.Dial = key, dial
+	res.Attempts = attempt + 1
+	return true
 }
+
+// withURX adds URX when the retry limit was reached.
+func withURX(flags string, res *Result) string {
+	if res.exhausted {
+		return flags + ",URX"
+	}
+	return flags
+}
+
+// bufferBody reads a small, length-framed request body into s.replay so
+// retries can send it again; it reports whether the request can be replayed.
+func (s *server) bufferBody() bool {
+	req := &s.req
+	if !req.HasBody() {
+		return true
+	}
+	if req.Chunked || req.ContentLength > maxReplayBody || req.ExpectContinue {
+		return false
+	}
+	s.body.ResetRequest(s.br, req)
+	buf := s.replayBuf
+	if int64(cap(buf)) < req.ContentLength {
+		buf = make([]byte, req.ContentLength)
+	}
+	buf = buf[:req.ContentLength]
+	if _, err := io.ReadFull(&s.body, buf); err != nil {
+		return false
+	}
+	s.replayBuf = buf
+	s.replay = buf
+	return true
+}
+
+// maxReplayBody is the largest request body kept for retries.
+const maxReplayBody = 64 << 10
 
 // prepare applies the forwarding rules to the request head.
 func (s *server) prepare(d *Decision) {
@@ -92,7 +237,7 @@ func (s *server) roundTrip(d *Decision, res *Result, uc *Conn) (*Conn, error) {
 		return uc, nil
 	}
 	uc.Close()
-	replayable := s.req.Idempotent() && !s.req.HasBody() && len(s.resp.buf) == 0
+	replayable := s.req.Idempotent() && (!s.req.HasBody() || s.replay != nil) && len(s.resp.buf) == 0
 	if !uc.Reused || !replayable || isTimeout(err) {
 		return nil, err
 	}
@@ -130,7 +275,10 @@ func (s *server) exchangeOn(uc *Conn, res *Result) error {
 	req := &s.req
 	s.resp.Reset()
 	werr := req.WriteHead(uc.bw)
-	if werr == nil && req.HasBody() {
+	if werr == nil && s.replay != nil {
+		_, werr = uc.bw.Write(s.replay)
+		res.BytesReceived = int64(len(s.replay))
+	} else if werr == nil && req.HasBody() {
 		s.body.ResetRequest(s.br, req)
 		n, rerr, err := copyBody(uc.bw, &s.body, req.Chunked, &req.Trailer)
 		res.BytesReceived = n
@@ -165,7 +313,7 @@ func (s *server) exchangeOn(uc *Conn, res *Result) error {
 
 // requestDone reports whether the request body has been fully read.
 func (s *server) requestDone() bool {
-	return !s.req.HasBody() || s.body.Done()
+	return !s.req.HasBody() || s.replay != nil || s.body.Done()
 }
 
 // upstreamFailed answers a request whose upstream exchange failed before a
@@ -181,13 +329,11 @@ func (s *server) upstreamFailed(d *Decision, res *Result, err error, closeDown b
 	var ce *connectError
 	switch {
 	case errors.As(err, &ce):
-		return s.fail(res, http.StatusServiceUnavailable, "UF", ConnectFailureBody, closeDown)
-	case isTimeout(err) && d.Timeout > 0:
-		return s.fail(res, http.StatusGatewayTimeout, "UT", TimeoutBody, closeDown)
-	case errors.Is(err, ErrMalformed), errors.Is(err, ErrHeaderTooLarge):
-		return s.fail(res, http.StatusServiceUnavailable, "UC", ConnectionTerminationBody, closeDown)
+		return s.fail(res, http.StatusServiceUnavailable, withURX("UF", res), ConnectFailureBody, closeDown)
+	case isTimeout(err):
+		return s.fail(res, http.StatusGatewayTimeout, withURX("UT", res), TimeoutBody, closeDown)
 	}
-	return s.fail(res, http.StatusServiceUnavailable, "UC", ConnectionTerminationBody, closeDown)
+	return s.fail(res, http.StatusServiceUnavailable, withURX("UC", res), ConnectionTerminationBody, closeDown)
 }
 
 // fail sends a local error response.

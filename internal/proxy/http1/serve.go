@@ -42,6 +42,10 @@ type Decision struct {
 	Body string
 	// Flags are Envoy response flags for a direct response, e.g. "NR", "UH".
 	Flags string
+	// Retry, when set, may send the request again after a failed attempt.
+	Retry *Retry
+	// AttemptCount sets x-envoy-attempt-count on each attempt sent upstream.
+	AttemptCount bool
 
 	// Done, when set, is called once when the exchange ends, on the
 	// connection's goroutine.
@@ -72,6 +76,10 @@ type Result struct {
 	// Retried is true when the request was re-sent on a fresh connection
 	// after a reused one turned out to be closed.
 	Retried bool
+	// Attempts counts the attempts of a retried request (0 or 1: one).
+	Attempts int
+	// exhausted: the retry policy's limit was reached (flag URX).
+	exhausted bool
 }
 
 // ServeOptions configures Serve. The zero value works (with a private
@@ -97,17 +105,19 @@ type ServeOptions struct {
 
 // server is the per-connection state of Serve, pooled.
 type server struct {
-	ctx   context.Context
-	opts  *ServeOptions
-	pool  *Pool
-	conn  net.Conn
-	br    *bufio.Reader
-	bw    *bufio.Writer
-	req   Request
-	resp  Response
-	body  Body
-	log   *slog.Logger
-	debug bool
+	ctx  context.Context
+	opts *ServeOptions
+	pool *Pool
+	conn net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	req  Request
+	resp Response
+	body Body
+	// replay holds the request body of a request that may be retried.
+	replay, replayBuf []byte
+	log               *slog.Logger
+	debug             bool
 }
 
 // maxDiscard bounds the request body read and dropped before a direct
