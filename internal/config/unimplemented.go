@@ -1,0 +1,159 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+
+	networking "istio.io/api/networking/v1alpha3"
+)
+
+// Unimplemented is one field weft accepts (Istio's API has it) but does not
+// act on yet. The control plane logs it when it translates the object and
+// `weft analyze` reports it, so that no field is silently ignored. This is
+// the one list of such fields: when a field gets implemented, remove it here.
+type Unimplemented struct {
+	// Path is the field's path, e.g. "spec.http[0].mirror".
+	Path string
+	// Reason says what weft does instead, e.g. "not implemented yet; ignored".
+	Reason string
+}
+
+// String formats u as "PATH: REASON".
+func (u Unimplemented) String() string { return u.Path + ": " + u.Reason }
+
+const notImplemented = "not implemented yet; ignored"
+
+// implementedRedirectCodes are the redirectCode values weft translates (0 is 301).
+var implementedRedirectCodes = map[uint32]bool{0: true, 301: true, 302: true, 303: true, 307: true, 308: true}
+
+// UnimplementedHTTPRoute lists the fields of a VirtualService's http route
+// number i that weft does not implement.
+func UnimplementedHTTPRoute(i int, hr *networking.HTTPRoute) []Unimplemented {
+	var out []Unimplemented
+	field := func(name string) string { return fmt.Sprintf("spec.http[%d].%s", i, name) }
+	checks := []struct {
+		set  bool
+		name string
+	}{
+		{hr.GetDelegate() != nil, "delegate"},
+		{hr.GetRetries().GetRetryRemoteLocalities() != nil, "retries.retryRemoteLocalities"},
+		{hr.GetMirror() != nil || len(hr.GetMirrors()) > 0, "mirror"},
+	}
+	for _, c := range checks {
+		if c.set {
+			out = append(out, Unimplemented{field(c.name), notImplemented})
+		}
+	}
+	if rd := hr.GetRedirect(); rd != nil {
+		if !implementedRedirectCodes[rd.GetRedirectCode()] || rd.GetDerivePort() != 0 || rd.GetPrefixRewrite() != "" {
+			out = append(out, Unimplemented{field("redirect"), "derivePort, prefixRewrite and codes other than 301/302/303/307/308 not implemented yet; ignored"})
+		}
+	}
+	for j, d := range hr.GetRoute() {
+		if d.GetHeaders() != nil {
+			out = append(out, Unimplemented{fmt.Sprintf("spec.http[%d].route[%d].headers", i, j), "per-destination headers not implemented yet; ignored"})
+		}
+	}
+	for j, m := range hr.GetMatch() {
+		if m.GetScheme() != nil {
+			out = append(out, Unimplemented{fmt.Sprintf("spec.http[%d].match[%d].scheme", i, j), notImplemented})
+		}
+	}
+	return out
+}
+
+// UnimplementedServer lists the fields of a Gateway server that weft does
+// not implement. A server whose protocol is not HTTP is ignored as a whole
+// (only its protocol is reported); skip it when ServerImplemented is false.
+func UnimplementedServer(s *networking.Server) []Unimplemented {
+	if !ServerImplemented(s) {
+		return []Unimplemented{{"spec.servers.port.protocol", s.GetPort().GetProtocol() + " servers not implemented yet; ignored"}}
+	}
+	if s.GetTls() != nil {
+		return []Unimplemented{{"spec.servers.tls", notImplemented}}
+	}
+	return nil
+}
+
+// ServerImplemented reports whether weft serves a Gateway server at all:
+// only HTTP protocols (HTTP, HTTP2, GRPC, GRPC-Web) are.
+func ServerImplemented(s *networking.Server) bool {
+	return IsHTTPProtocol(strings.ToUpper(s.GetPort().GetProtocol()))
+}
+
+// UnimplementedFields lists every field of obj that weft does not
+// implement: those of UnimplementedHTTPRoute and UnimplementedServer, plus
+// VirtualService tcp/tls routes, DestinationRule traffic policies other than
+// loadBalancer.simple, and the kinds weft accepts but does not enforce yet.
+func UnimplementedFields(obj *Object) []Unimplemented {
+	var out []Unimplemented
+	switch spec := obj.Spec.(type) {
+	case *networking.VirtualService:
+		for i, hr := range spec.GetHttp() {
+			out = append(out, UnimplementedHTTPRoute(i, hr)...)
+		}
+		if len(spec.GetTcp()) > 0 {
+			out = append(out, Unimplemented{"spec.tcp", notImplemented})
+		}
+		if len(spec.GetTls()) > 0 {
+			out = append(out, Unimplemented{"spec.tls", notImplemented})
+		}
+	case *networking.Gateway:
+		for _, s := range spec.GetServers() {
+			out = append(out, UnimplementedServer(s)...)
+		}
+	case *networking.DestinationRule:
+		out = append(out, unimplementedTrafficPolicy("spec.trafficPolicy", spec.GetTrafficPolicy())...)
+		for i, ss := range spec.GetSubsets() {
+			out = append(out, unimplementedTrafficPolicy(fmt.Sprintf("spec.subsets[%d].trafficPolicy", i), ss.GetTrafficPolicy())...)
+		}
+	}
+	switch obj.Kind {
+	case KindSidecar, KindPeerAuthentication, KindAuthorizationPolicy, KindRequestAuthentication, KindTelemetry:
+		out = append(out, Unimplemented{"spec", obj.Kind + " is accepted but not enforced yet; ignored"})
+	}
+	return out
+}
+
+// unimplementedTrafficPolicy lists what weft ignores in a DestinationRule
+// traffic policy: everything but loadBalancer.simple.
+func unimplementedTrafficPolicy(path string, tp *networking.TrafficPolicy) []Unimplemented {
+	if tp == nil {
+		return nil
+	}
+	var out []Unimplemented
+	lb := tp.GetLoadBalancer()
+	checks := []struct {
+		set  bool
+		name string
+	}{
+		{lb.GetConsistentHash() != nil, "loadBalancer.consistentHash"},
+		{lb.GetLocalityLbSetting() != nil, "loadBalancer.localityLbSetting"},
+		{lb.GetZoneAwareLbSetting() != nil, "loadBalancer.zoneAwareLbSetting"},
+		{lb.GetWarmupDurationSecs() != nil || lb.GetWarmup() != nil, "loadBalancer.warmup"},
+		{tp.GetConnectionPool() != nil, "connectionPool"},
+		{tp.GetOutlierDetection() != nil, "outlierDetection"},
+		{tls(tp.GetTls()), "tls"},
+		{len(tp.GetPortLevelSettings()) > 0, "portLevelSettings"},
+		{tp.GetTunnel() != nil, "tunnel"},
+		{tp.GetProxyProtocol() != nil, "proxyProtocol"},
+		{tp.GetRetryBudget() != nil, "retryBudget"},
+	}
+	for _, c := range checks {
+		if c.set {
+			out = append(out, Unimplemented{path + "." + c.name, notImplemented})
+		}
+	}
+	return out
+}
+
+// tls reports whether a DestinationRule asks for TLS origination (SIMPLE or
+// MUTUAL), which weft does not do. ISTIO_MUTUAL is the mesh's own mTLS
+// between sidecars and DISABLE asks for nothing.
+func tls(t *networking.ClientTLSSettings) bool {
+	switch t.GetMode() {
+	case networking.ClientTLSSettings_SIMPLE, networking.ClientTLSSettings_MUTUAL:
+		return true
+	}
+	return false
+}
