@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"fmt"
 	"sort"
 	"time"
 
@@ -57,6 +58,7 @@ func (b *builder) clusters() {
 
 func (b *builder) outboundCluster(s *registry.Service, p registry.Port, subset string, ss *networking.Subset, dr *config.Object) {
 	name := OutboundCluster(p.Number, subset, s.Hostname)
+	tp := effectivePolicy(dr, ss, p.Number)
 	c := &cluster.Cluster{
 		Name:                 name,
 		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_EDS},
@@ -68,14 +70,20 @@ func (b *builder) outboundCluster(s *registry.Service, p registry.Port, subset s
 			},
 		},
 		ConnectTimeout:         durationpb.New(connectTimeout),
-		LbPolicy:               lbPolicy(dr, ss),
+		LbPolicy:               lbPolicyOf(tp),
 		TransportSocketMatches: transportMatches(),
 	}
-	if http2(p.Protocol) {
-		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpOptionsKey: mustAny(h2Options())}
-	}
+	applyConnectionPool(c, tp.GetConnectionPool(), http2(p.Protocol))
+	applyOutlierDetection(c, tp.GetOutlierDetection())
 	if dr != nil {
 		c.Metadata = configMetadata(dr, "destination-rule")
+		path := "spec.trafficPolicy"
+		if ss != nil {
+			path = fmt.Sprintf("spec.subsets[%s].trafficPolicy", ss.GetName())
+		}
+		if p == s.Ports[0] {
+			b.warnTrafficPolicy(dr, path, tp)
+		}
 	}
 	b.out.Clusters = append(b.out.Clusters, c)
 	var labels map[string]string
@@ -83,24 +91,6 @@ func (b *builder) outboundCluster(s *registry.Service, p registry.Port, subset s
 		labels = ss.GetLabels()
 	}
 	b.out.Endpoints = append(b.out.Endpoints, loadAssignment(name, s, p, labels))
-}
-
-// lbPolicy picks the load balancer: the subset's policy, else the rule's, else round robin.
-func lbPolicy(dr *config.Object, ss *networking.Subset) cluster.Cluster_LbPolicy {
-	var simple networking.LoadBalancerSettings_SimpleLB
-	if dr != nil {
-		simple = dr.Spec.(*networking.DestinationRule).GetTrafficPolicy().GetLoadBalancer().GetSimple()
-	}
-	if ss.GetTrafficPolicy().GetLoadBalancer() != nil {
-		simple = ss.GetTrafficPolicy().GetLoadBalancer().GetSimple()
-	}
-	switch simple {
-	case networking.LoadBalancerSettings_LEAST_REQUEST, networking.LoadBalancerSettings_LEAST_CONN:
-		return cluster.Cluster_LEAST_REQUEST
-	case networking.LoadBalancerSettings_RANDOM:
-		return cluster.Cluster_RANDOM
-	}
-	return cluster.Cluster_ROUND_ROBIN
 }
 
 // transportMatches: endpoints with a sidecar are reached through its inbound

@@ -49,7 +49,7 @@ func healthFlags(e dataplane.EndpointStatus) string {
 	if e.Healthy {
 		return "healthy"
 	}
-	return "/failed_eds_health"
+	return "/failed_outlier_check"
 }
 
 // ClustersJSON is /clusters?format=json: Envoy's admin Clusters message.

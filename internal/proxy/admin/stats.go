@@ -73,6 +73,19 @@ func (s *Server) writeMetrics(w io.Writer) error {
 			{"envoy_cluster_upstream_rq_error", "counter", "Requests to the cluster that failed (connect failure, reset, timeout).", func(i int) int64 {
 				return sum(i, func(i, e int) int64 { return cs[i].Endpoints[e].FailedRequests })
 			}},
+			{"envoy_cluster_upstream_rq_pending_overflow", "counter", "Requests refused by the cluster's circuit breakers (503 UO).", func(i int) int64 { return cs[i].Overflows }},
+			{"envoy_cluster_upstream_rq_retry_overflow", "counter", "Retries not made because max_retries were in flight.", func(i int) int64 { return cs[i].RetryOverflows }},
+			{"envoy_cluster_outlier_detection_ejections_total", "counter", "Outlier detection ejections of the cluster's endpoints.", func(i int) int64 {
+				return sum(i, func(i, e int) int64 { return cs[i].Endpoints[e].Ejections })
+			}},
+			{"envoy_cluster_outlier_detection_ejections_active", "gauge", "Endpoints ejected now.", func(i int) int64 {
+				return sum(i, func(i, e int) int64 {
+					if cs[i].Endpoints[e].Healthy {
+						return 0
+					}
+					return 1
+				})
+			}},
 			{"envoy_cluster_membership_total", "gauge", "Endpoints of the cluster.", func(i int) int64 { return int64(len(cs[i].Endpoints)) }},
 			{"envoy_cluster_membership_healthy", "gauge", "Healthy endpoints of the cluster.", func(i int) int64 {
 				return sum(i, func(i, e int) int64 {

@@ -44,6 +44,14 @@ func compileCluster(c *cluster.Cluster, eds map[string]*endpoint.ClusterLoadAssi
 	if err := unsupportedCluster(c); err != nil {
 		return nil, err
 	}
+	limits, err := compileBreaker(c)
+	if err != nil {
+		return nil, err
+	}
+	out.breaker = st.breaker(out.name, limits)
+	if out.outlier, err = compileOutlier(c); err != nil {
+		return nil, err
+	}
 	if err := compileProtocol(out, c); err != nil {
 		return nil, err
 	}
@@ -93,10 +101,6 @@ func unsupportedCluster(c *cluster.Cluster) error {
 	switch {
 	case len(c.GetHealthChecks()) > 0:
 		return fmt.Errorf("health_checks are not supported by weft proxy")
-	case c.GetOutlierDetection() != nil:
-		return fmt.Errorf("outlier_detection is not supported by weft proxy")
-	case len(c.GetCircuitBreakers().GetThresholds()) > 0:
-		return fmt.Errorf("circuit_breakers are not supported by weft proxy")
 	case c.GetLbSubsetConfig() != nil:
 		return fmt.Errorf("lb_subset_config is not supported by weft proxy (subsets are clusters of their own)")
 	case c.GetLoadBalancingPolicy() != nil:
@@ -115,6 +119,13 @@ func compileProtocol(out *rcluster, c *cluster.Cluster) error {
 			return fmt.Errorf("typed_extension_protocol_options: %w", err)
 		}
 		out.h2 = opts.GetExplicitHttpConfig().GetHttp2ProtocolOptions() != nil
+		if opts.GetUseDownstreamProtocolConfig() != nil || opts.GetAutoConfig() != nil {
+			return fmt.Errorf("typed_extension_protocol_options: only explicit_http_config is supported")
+		}
+		common := opts.GetCommonHttpProtocolOptions()
+		if n := common.GetMaxRequestsPerConnection(); n != nil {
+			out.maxRequestsPerConn = int(n.GetValue())
+		}
 	}
 	return nil
 }

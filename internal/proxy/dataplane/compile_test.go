@@ -129,8 +129,10 @@ func TestRefused(t *testing.T) {
 		{"grpc match", config{routes: map[string]*route.RouteConfiguration{"r": {Name: "r", VirtualHosts: []*route.VirtualHost{{
 			Name: "v", Domains: []string{"*"}, Routes: []*route.Route{{Match: &route.RouteMatch{Grpc: &route.RouteMatch_GrpcRouteMatchOptions{},
 				PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}}, Action: clusterAction("c")}}}}}}}, "match.grpc"},
-		{"outlier detection", config{clusters: map[string]*cluster.Cluster{"c": {Name: "c", ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
-			OutlierDetection: &cluster.OutlierDetection{}}}}, "outlier_detection"},
+		{"success-rate outlier detection", config{clusters: map[string]*cluster.Cluster{"c": {Name: "c", ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
+			OutlierDetection: &cluster.OutlierDetection{SuccessRateStdevFactor: wrapperspb.UInt32(1900)}}}}, "success-rate"},
+		{"two circuit breaker priorities", config{clusters: map[string]*cluster.Cluster{"c": {Name: "c", ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
+			CircuitBreakers: &cluster.CircuitBreakers{Thresholds: []*cluster.CircuitBreakers_Thresholds{{}, {Priority: 1}}}}}}, "circuit_breakers"},
 		{"bad regex", config{routes: map[string]*route.RouteConfiguration{"r": {Name: "r", VirtualHosts: []*route.VirtualHost{{
 			Name: "v", Domains: []string{"*"}, Routes: []*route.Route{{Match: &route.RouteMatch{
 				PathSpecifier: &route.RouteMatch_SafeRegex{SafeRegex: &matcher.RegexMatcher{Regex: "(("}}}, Action: clusterAction("c")}}}}}}}, "safe_regex"},

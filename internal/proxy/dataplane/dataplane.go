@@ -187,6 +187,10 @@ type ClusterStatus struct {
 	Name      string           `json:"name"`
 	LbPolicy  string           `json:"lb_policy"`
 	Endpoints []EndpointStatus `json:"endpoints"`
+	// Overflows counts requests refused by the circuit breakers (503 UO),
+	// RetryOverflows retries not made because max_retries were in flight.
+	Overflows      int64 `json:"upstream_rq_pending_overflow"`
+	RetryOverflows int64 `json:"upstream_rq_retry_overflow"`
 }
 
 // EndpointStatus is one endpoint's state.
@@ -198,6 +202,8 @@ type EndpointStatus struct {
 	ActiveRequests int64  `json:"rq_active"`
 	TotalRequests  int64  `json:"rq_total"`
 	FailedRequests int64  `json:"rq_error"`
+	// Ejections counts outlier detection ejections of this endpoint.
+	Ejections int64 `json:"ejections"`
 }
 
 // Clusters returns every cluster with its endpoints and counters, sorted by name.
@@ -206,9 +212,13 @@ func (d *Dataplane) Clusters() []ClusterStatus {
 	out := make([]ClusterStatus, 0, len(rt.clusters))
 	for _, c := range rt.clusters {
 		cs := ClusterStatus{Name: c.name, LbPolicy: c.lbName}
+		if c.breaker != nil {
+			cs.Overflows, cs.RetryOverflows = c.breaker.overflows.Load(), c.breaker.retryOverflows.Load()
+		}
+		now := time.Now()
 		for _, e := range c.endpoints {
 			cs.Endpoints = append(cs.Endpoints, EndpointStatus{
-				Address: e.addr, Weight: max(e.weight, 1), Healthy: true, Tunnel: e.tunnel,
+				Address: e.addr, Weight: max(e.weight, 1), Healthy: !e.ejected(now), Tunnel: e.tunnel, Ejections: e.stats.ejections.Load(),
 				ActiveRequests: e.stats.active.Load(), TotalRequests: e.stats.total.Load(), FailedRequests: e.stats.failed.Load(),
 			})
 		}

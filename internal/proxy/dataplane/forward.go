@@ -216,11 +216,17 @@ func (f *forwarder) route(w http.ResponseWriter, r *http.Request, rt *runtime, c
 		f.passthrough(w, r, dst)
 		return
 	}
-	ep := cl.lb.pick(cl.endpoints)
+	ep := cl.pick()
 	if ep == nil {
 		f.direct(w, r, http.StatusServiceUnavailable, "UH", "no healthy upstream")
 		return
 	}
+	h1up := !cl.h2
+	if !cl.breaker.admit(r.Context(), h1up) {
+		f.direct(w, r, http.StatusServiceUnavailable, "UO", overflowBody)
+		return
+	}
+	defer cl.breaker.release(h1up)
 	o.upstream = ep.addr
 	if !o.inbound {
 		o.edge = f.d.tel.endpointEdge(cl, ep)
@@ -246,7 +252,7 @@ func (f *forwarder) route(w http.ResponseWriter, r *http.Request, rt *runtime, c
 	if route.attemptCount {
 		r.Header.Set("X-Envoy-Attempt-Count", "1")
 	}
-	f.forward(w, r, ep, cl.h2, route.timeout, withCORS(route.respHeaders, corsHeaders), rc)
+	f.forward(w, r, ep, cl, route.timeout, withCORS(route.respHeaders, corsHeaders), rc)
 }
 
 // passthrough forwards to the original destination as it is.
@@ -255,7 +261,7 @@ func (f *forwarder) passthrough(w http.ResponseWriter, r *http.Request, dst stri
 		f.direct(w, r, http.StatusNotFound, "NR", "")
 		return
 	}
-	f.forward(w, r, &rendpoint{addr: dst, stats: &endpointStats{}}, r.ProtoMajor == 2, 0, nil, nil)
+	f.forwardTo(w, r, &rendpoint{addr: dst, stats: &endpointStats{}}, r.ProtoMajor == 2, 0, nil, nil, nil)
 }
 
 // direct answers without going upstream, with Envoy's response flag and body.
@@ -276,13 +282,23 @@ var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy
 
 // retryCtx is the retry state of one request on the net/http path.
 type retryCtx struct {
-	policy *rretry
-	cl     *rcluster
-	tried  []*rendpoint
-	o      *observation
+	policy   *rretry
+	cl       *rcluster
+	tried    []*rendpoint
+	o        *observation
+	retrying bool // holds one of the cluster's max_retries
 }
 
-func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, ep *rendpoint, h2 bool, timeout time.Duration, respHeaders *headerEdits, rc *retryCtx) {
+// forward sends r to ep of cluster cl, retrying per rc.
+func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, ep *rendpoint, cl *rcluster, timeout time.Duration, respHeaders *headerEdits, rc *retryCtx) {
+	f.forwardTo(w, r, ep, cl.h2, timeout, respHeaders, rc, cl)
+	if rc != nil && rc.retrying {
+		cl.breaker.retryDone()
+	}
+}
+
+// forwardTo sends r to ep (of cluster cl, nil for passthrough and the bridge).
+func (f *forwarder) forwardTo(w http.ResponseWriter, r *http.Request, ep *rendpoint, h2 bool, timeout time.Duration, respHeaders *headerEdits, rc *retryCtx, cl *rcluster) {
 	ctx := r.Context()
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -338,6 +354,9 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, ep *rendpoin
 		if err != nil {
 			ep.stats.failed.Add(1)
 			cancelTry()
+			if cl != nil && r.Context().Err() == nil {
+				cl.outcome(ep, 0)
+			}
 			if r.Context().Err() != nil {
 				return // the client went away
 			}
@@ -373,6 +392,9 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, ep *rendpoin
 			}
 			return
 		}
+		if cl != nil {
+			cl.outcome(ep, resp.StatusCode)
+		}
 		if rc != nil && (resp.StatusCode >= 300 || resp.Header.Get("Grpc-Status") != "") {
 			fl := http1.Failure{Status: resp.StatusCode, GRPCStatus: resp.Header.Get("Grpc-Status")}
 			if next, v := rc.next(attempt, fl, body); v == http1.Again {
@@ -405,6 +427,12 @@ func (rc *retryCtx) next(attempt int, fl http1.Failure, body *replayBody) (*rend
 		return nil, http1.Stop
 	}
 	ep, v := rc.policy.verdict(attempt, fl, rc.cl, rc.tried)
+	if v == http1.Again && !rc.retrying {
+		if !rc.cl.breaker.retry() {
+			return nil, http1.Stop
+		}
+		rc.retrying = true
+	}
 	if v == http1.Again {
 		rc.tried = append(rc.tried, ep)
 		rc.o.upstream = ep.addr

@@ -111,10 +111,12 @@ type h1conn struct {
 	dst string      // the passthrough destination of the current exchange
 	obs observation // telemetry of the current exchange
 	// Retry state of the current exchange.
-	retry  http1.Retry
-	rroute *rroute
-	rcl    *rcluster
-	tried  []*rendpoint
+	retry    http1.Retry
+	rroute   *rroute
+	rcl      *rcluster // the cluster of the current exchange (outlier detection)
+	tried    []*rendpoint
+	retrying bool      // holds one of the cluster's max_retries
+	admitted *rcluster // its circuit breaker admitted this exchange
 
 	done, doneDirect          func(http1.Result)
 	dial, dialDst, dialBridge http1.DialFunc
@@ -131,14 +133,9 @@ func (s *server) serveH1(conn net.Conn, br *bufio.Reader, o *origin) {
 		if res.UpstreamErr != nil || res.Flags == "UF" || res.Flags == "UC" || res.Flags == "UT" {
 			c.ep.stats.failed.Add(1)
 		}
-		c.ep = nil
-		c.observe(res)
-		c.idle()
+		c.finish(res)
 	}
-	c.doneDirect = func(res http1.Result) {
-		c.observe(res)
-		c.idle()
-	}
+	c.doneDirect = c.finish
 	c.dial = func(ctx context.Context) (net.Conn, error) { return d.fwd.dialEndpoint(ctx, c.ep) }
 	c.dialDst = func(ctx context.Context) (net.Conn, error) {
 		return (&net.Dialer{Timeout: defaultConnectTimeout}).DialContext(ctx, "tcp", c.dst)
@@ -229,11 +226,15 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 		o.upstream = dst
 		return c.passthrough(dst)
 	}
-	ep := cl.lb.pick(cl.endpoints)
+	ep := cl.pick()
 	if ep == nil {
 		return c.direct(http.StatusServiceUnavailable, "UH", "no healthy upstream")
 	}
-	c.ep = ep
+	if !cl.breaker.admit(c.ctx, !cl.h2) {
+		return c.direct(http.StatusServiceUnavailable, "UO", overflowBody)
+	}
+	c.admitted = cl
+	c.ep, c.rcl = ep, cl
 	o.upstream = ep.addr
 	if d.tel.on && !o.inbound {
 		o.edge = d.tel.endpointEdge(cl, ep)
@@ -260,9 +261,9 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 	ep.stats.active.Add(1)
 	ep.stats.total.Add(1)
 	dec := http1.Decision{Key: ep.key, Dial: c.dial, Done: c.done, Timeout: r.timeout, ModifyResponse: modify, Authority: authority,
-		AttemptCount: r.attemptCount}
+		AttemptCount: r.attemptCount, MaxRequestsPerConn: cl.maxRequestsPerConn}
 	if r.retry != nil {
-		c.rroute, c.rcl, c.tried = r, cl, append(c.tried[:0], ep)
+		c.rroute, c.tried = r, append(c.tried[:0], ep)
 		c.retry.PerTryTimeout = r.retry.perTry
 		dec.Retry = &c.retry
 	}
@@ -272,7 +273,14 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 // nextAttempt is the http1 engine's retry callback: it decides about the
 // attempt that ended and moves the exchange to the next endpoint.
 func (c *h1conn) nextAttempt(n int, f http1.Failure) (string, http1.DialFunc, http1.Verdict) {
+	c.rcl.outcome(c.ep, f.Status)
 	ep, v := c.rroute.retry.verdict(n, f, c.rcl, c.tried)
+	if v == http1.Again && !c.retrying {
+		if !c.rcl.breaker.retry() {
+			return "", nil, http1.Stop
+		}
+		c.retrying = true
+	}
 	if v != http1.Again {
 		return "", nil, v
 	}
@@ -340,6 +348,26 @@ func (c *h1conn) remote() string {
 		return a.String()
 	}
 	return ""
+}
+
+// finish ends an exchange: circuit breaker, outlier detection, telemetry.
+func (c *h1conn) finish(res http1.Result) {
+	if cl := c.admitted; cl != nil {
+		cl.breaker.release(!cl.h2)
+		if c.retrying {
+			cl.breaker.retryDone()
+		}
+		if c.ep != nil && res.Flags != "DC" {
+			status := res.Status
+			if res.UpstreamErr != nil || res.Flags == "UF" || res.Flags == "UC" || res.Flags == "UT" {
+				status = 0
+			}
+			cl.outcome(c.ep, status)
+		}
+	}
+	c.admitted, c.retrying, c.ep, c.rcl, c.rroute = nil, false, nil, nil, nil
+	c.observe(res)
+	c.idle()
 }
 
 // observe reports a finished exchange.
@@ -516,7 +544,7 @@ func newBridge(d *Dataplane) *bridge {
 				d.fwd.direct(w, r, http.StatusServiceUnavailable, "UH", "no healthy upstream")
 				return
 			}
-			d.fwd.forward(w, r, ep, true, 0, nil, nil) // the HTTP/1.1 side bounds the exchange and edits headers
+			d.fwd.forwardTo(w, r, ep, true, 0, nil, nil, nil) // the HTTP/1.1 side bounds the exchange and edits headers
 		}),
 		ConnContext: connContext,
 		ErrorLog:    slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),

@@ -9,8 +9,20 @@ import (
 // state is what outlives config updates: endpoint counters (least-request
 // reads the active ones) and round-robin positions, keyed by cluster name.
 type state struct {
-	stats sync.Map // cluster|addr -> *endpointStats
-	rr    sync.Map // cluster -> *atomic.Uint64
+	stats    sync.Map // cluster|addr -> *endpointStats
+	rr       sync.Map // cluster -> *atomic.Uint64
+	breakers sync.Map // cluster -> *breaker
+}
+
+// breaker returns the cluster's circuit breaker, with limits l.
+func (s *state) breaker(clusterName string, l *breakerLimits) *breaker {
+	v, ok := s.breakers.Load(clusterName)
+	if !ok {
+		v, _ = s.breakers.LoadOrStore(clusterName, &breaker{})
+	}
+	b := v.(*breaker)
+	b.limits.Store(l)
+	return b
 }
 
 func (s *state) endpointStats(clusterName, addr string) *endpointStats {
@@ -38,6 +50,9 @@ type endpointStats struct {
 	active atomic.Int64
 	total  atomic.Int64
 	failed atomic.Int64
+	// Outlier detection: consecutive errors, ejections, ejected until (unix ns).
+	consec5xx, consecGateway atomic.Int64
+	ejections, ejectedUntil  atomic.Int64
 }
 
 // picker chooses an endpoint index among n. Implementations are safe for concurrent use.

@@ -163,7 +163,7 @@ func backoff(n int) time.Duration {
 func (p *rretry) pickRetry(cl *rcluster, tried []*rendpoint) *rendpoint {
 	var ep *rendpoint
 	for range max(p.hostAttempts, 1) {
-		ep = cl.lb.pick(cl.endpoints)
+		ep = cl.pick()
 		if ep == nil || !p.previousHosts || !triedBefore(tried, ep) {
 			return ep
 		}

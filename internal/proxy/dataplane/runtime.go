@@ -341,6 +341,11 @@ type rcluster struct {
 	connectTimeout time.Duration
 	// svc is the destination service reported in metrics.
 	svc stats.Service
+	// breaker enforces the circuit breakers; outlier ejects failing endpoints (nil: off).
+	breaker *breaker
+	outlier *routlier
+	// maxRequestsPerConn closes an upstream connection after this many requests (0: no limit).
+	maxRequestsPerConn int
 }
 
 // defaultConnectTimeout is Envoy's connect_timeout default.

@@ -91,7 +91,7 @@ func (d *Dataplane) splice(conn net.Conn, cl *rcluster, dst string, inbound bool
 	ep := &rendpoint{addr: dst, stats: &endpointStats{}}
 	if cl != nil && cl.kind != "original_dst" {
 		o.cluster = cl.name
-		ep = cl.lb.pick(cl.endpoints)
+		ep = cl.pick()
 		if ep == nil {
 			d.tcpDone(&o, start, "UH", 0, 0)
 			return

@@ -394,7 +394,8 @@ func (s *server) respond(d *Decision, res *Result, uc *Conn, closeDown bool) boo
 		res.Flags = "DC"
 		return false
 	}
-	if resp.Close || resp.UntilClose {
+	uc.Requests++
+	if resp.Close || resp.UntilClose || (d.MaxRequestsPerConn > 0 && uc.Requests >= d.MaxRequestsPerConn) {
 		uc.Close()
 	} else {
 		if d.Timeout > 0 {

@@ -40,6 +40,8 @@ type Conn struct {
 	Key string
 	// Reused is true when the connection served an earlier request.
 	Reused bool
+	// Requests counts the requests the connection carried.
+	Requests int
 
 	br        *bufio.Reader
 	bw        *bufio.Writer

@@ -46,6 +46,9 @@ type Decision struct {
 	Retry *Retry
 	// AttemptCount sets x-envoy-attempt-count on each attempt sent upstream.
 	AttemptCount bool
+	// MaxRequestsPerConn closes an upstream connection once it has carried
+	// this many requests (0: no limit).
+	MaxRequestsPerConn int
 
 	// Done, when set, is called once when the exchange ends, on the
 	// connection's goroutine.
