@@ -13,9 +13,16 @@ import (
 	"github.com/weft-mesh/weft/internal/controlplane/api"
 )
 
+// runApply applies files; the control plane's analysis warnings about the
+// applied objects go to stderr (as kubectl's "Warning:" lines), before the
+// results.
 func runApply(ctx context.Context, env *Env) error {
 	return runChange(ctx, env, "apply", func(c *api.Client, ctx context.Context, source string, data []byte) ([]api.Result, error) {
-		return c.Apply(ctx, source, data)
+		resp, err := c.ApplyChange(ctx, source, data)
+		for _, w := range resp.Warnings {
+			fmt.Fprintln(env.Stderr, w)
+		}
+		return resp.Results, err
 	})
 }
 

@@ -29,6 +29,7 @@ type command struct {
 // commands is the subcommand table. Keep it sorted by name.
 func commands() map[string]command {
 	return map[string]command{
+		"analyze":       {summary: "report Istio's analysis messages for files and/or live config", run: runAnalyze},
 		"apply":         {summary: "apply Istio config from a file or stdin (-f FILE|-)", run: runApply},
 		"bookinfo":      {summary: "run one Bookinfo app (used by the demo)", run: runBookinfo, hidden: true},
 		"control-plane": {summary: "run the control plane (xDS, config API)", run: runControlPlane},

@@ -57,9 +57,16 @@ func (e *unreachableError) Unwrap() []error { return []error{ErrUnreachable, e.e
 // Apply applies the YAML documents in data, all or nothing. source names
 // them (a file name) in error messages.
 func (c *Client) Apply(ctx context.Context, source string, data []byte) ([]Result, error) {
+	resp, err := c.ApplyChange(ctx, source, data)
+	return resp.Results, err
+}
+
+// ApplyChange is Apply returning the whole answer, with the analysis
+// warnings about the applied objects.
+func (c *Client) ApplyChange(ctx context.Context, source string, data []byte) (ChangeResponse, error) {
 	var resp ChangeResponse
 	err := c.do(ctx, http.MethodPost, configURL(c.base, url.Values{"source": {source}}), data, &resp)
-	return resp.Results, err
+	return resp, err
 }
 
 // Delete deletes the objects named in the YAML documents in data. It returns

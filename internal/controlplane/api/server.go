@@ -83,12 +83,17 @@ func (h *handler) apply(w http.ResponseWriter, r *http.Request) {
 			before[o.Key()] = old.ResourceVersion
 		}
 	}
+	warnings, refused := h.analyzeApply(r.URL.Query().Get("source"), objs)
+	if refused != nil {
+		writeError(w, http.StatusUnprocessableEntity, refused)
+		return
+	}
 	stored, err := h.opts.Store.Apply(objs)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	resp := ChangeResponse{Results: make([]Result, 0, len(stored))}
+	resp := ChangeResponse{Results: make([]Result, 0, len(stored)), Warnings: warnings}
 	for _, o := range stored {
 		action := ActionConfigured
 		if v, ok := before[o.Key()]; !ok {

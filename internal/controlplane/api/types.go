@@ -62,6 +62,9 @@ func resultFor(o *config.Object, action string) Result {
 type ChangeResponse struct {
 	Results []Result `json:"results"`
 	Error   string   `json:"error,omitempty"`
+	// Warnings are the analysis messages (`weft analyze`) about the applied
+	// objects that did not make the apply fail, one formatted message each.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ConfigResponse is the JSON body of GET /api/v1/config.
