@@ -160,7 +160,6 @@ func (b *builder) warnUnsupported(o *config.Object, i int, hr *networking.HTTPRo
 	}{
 		{hr.GetDelegate() != nil, "delegate"},
 		{hr.GetRetries().GetRetryRemoteLocalities() != nil, "retries.retryRemoteLocalities"},
-		{hr.GetMirror() != nil || len(hr.GetMirrors()) > 0, "mirror"},
 	}
 	for _, c := range checks {
 		if c.set {
@@ -205,7 +204,8 @@ func (b *builder) routeAction(o *config.Object, hr *networking.HTTPRoute, port u
 		})
 	}
 	// Istio disables Envoy's 15 s default route timeout unless the route sets one.
-	ra := &route.RouteAction{Timeout: durationpb.New(hr.GetTimeout().AsDuration()), RetryPolicy: retryPolicy(hr.GetRetries())}
+	ra := &route.RouteAction{Timeout: durationpb.New(hr.GetTimeout().AsDuration()), RetryPolicy: retryPolicy(hr.GetRetries()),
+		RequestMirrorPolicies: b.mirrorPolicies(o, hr, port)}
 	if rw := hr.GetRewrite(); rw != nil {
 		ra.PrefixRewrite = rw.GetUri()
 		if rr := rw.GetUriRegexRewrite(); rr != nil {

@@ -378,8 +378,7 @@ func compileAction(out *rroute, r *route.Route) error {
 		return fmt.Errorf("action %s is not supported by weft proxy (only route, redirect and direct_response)", actionName(r))
 	}
 	unsupported := map[string]bool{
-		"request_mirror_policies": len(ra.GetRequestMirrorPolicies()) > 0,
-		"hash_policy":             len(ra.GetHashPolicy()) > 0,
+		"hash_policy": len(ra.GetHashPolicy()) > 0,
 	}
 	for _, field := range sortedKeys(unsupported) {
 		if unsupported[field] {
@@ -392,6 +391,9 @@ func compileAction(out *rroute, r *route.Route) error {
 	}
 	out.fault = f
 	if out.retry, err = compileRetry(ra.GetRetryPolicy()); err != nil {
+		return err
+	}
+	if out.mirrors, err = compileMirrors(ra); err != nil {
 		return err
 	}
 	if out.cors, err = compileCORS(r); err != nil {

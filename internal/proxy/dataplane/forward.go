@@ -245,6 +245,9 @@ func (f *forwarder) route(w http.ResponseWriter, r *http.Request, rt *runtime, c
 			r.Host = rw.authority
 		}
 	}
+	if len(route.mirrors) > 0 {
+		f.mirror(r, rt, route)
+	}
 	var rc *retryCtx
 	if route.retry != nil {
 		rc = &retryCtx{policy: route.retry, cl: cl, tried: []*rendpoint{ep}, o: o}

@@ -262,6 +262,11 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 	ep.stats.total.Add(1)
 	dec := http1.Decision{Key: ep.key, Dial: c.dial, Done: c.done, Timeout: r.timeout, ModifyResponse: modify, Authority: authority,
 		AttemptCount: r.attemptCount, MaxRequestsPerConn: cl.maxRequestsPerConn}
+	if len(r.mirrors) > 0 {
+		if targets := d.mirrorTargets(rt, r); len(targets) > 0 {
+			dec.Mirror = d.mirrorH1(targets)
+		}
+	}
 	if r.retry != nil {
 		c.rroute, c.tried = r, append(c.tried[:0], ep)
 		c.retry.PerTryTimeout = r.retry.perTry

@@ -128,6 +128,8 @@ type rroute struct {
 	fault *rfault
 	// retry is the route's retry policy (nil: no retries).
 	retry *rretry
+	// mirrors are the clusters requests are shadowed to.
+	mirrors []rmirror
 	// attemptCount: send x-envoy-attempt-count upstream (the virtual host's include_request_attempt_count).
 	attemptCount bool
 	// reqHeaders and respHeaders are the route's header edits (nil: none).

@@ -31,8 +31,10 @@ func (s *server) forward(d *Decision, res *Result, closeDown bool) bool {
 	s.prepare(d)
 	s.replay = nil
 	retry := d.Retry
-	if retry != nil && !s.bufferBody() {
+	if (retry != nil || d.Mirror != nil) && !s.bufferBody() {
 		retry = nil // too large or chunked to send twice
+	} else if d.Mirror != nil {
+		d.Mirror(req, s.replay)
 	}
 	for attempt := 1; ; attempt++ {
 		if d.AttemptCount {

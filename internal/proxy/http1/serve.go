@@ -46,6 +46,10 @@ type Decision struct {
 	Retry *Retry
 	// AttemptCount sets x-envoy-attempt-count on each attempt sent upstream.
 	AttemptCount bool
+	// Mirror, when set, is given the request (and its body, when small
+	// enough to keep) before it goes upstream, to shadow a copy elsewhere.
+	// It must copy what it keeps.
+	Mirror func(req *Request, body []byte)
 	// MaxRequestsPerConn closes an upstream connection once it has carried
 	// this many requests (0: no limit).
 	MaxRequestsPerConn int
