@@ -112,7 +112,7 @@ func TestClusters(t *testing.T) {
 			"outbound|9080||reviews.default.svc.cluster.local::127.0.1.7:9080::rq_active::2\n",
 			"outbound|9080||reviews.default.svc.cluster.local::127.0.1.7:9080::rq_total::10\n",
 			"outbound|9080||reviews.default.svc.cluster.local::127.0.1.7:9080::health_flags::healthy\n",
-			"outbound|9080||reviews.default.svc.cluster.local::127.0.1.8:9080::health_flags::/failed_eds_health\n",
+			"outbound|9080||reviews.default.svc.cluster.local::127.0.1.8:9080::health_flags::/failed_outlier_check\n",
 		}},
 		{"/clusters?format=json", []string{
 			`"name": "outbound|9080||reviews.default.svc.cluster.local"`, `"port_value": 9080`,
