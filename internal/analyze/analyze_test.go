@@ -278,10 +278,10 @@ metadata: {name: reviews}
 spec:
   host: reviews
   trafficPolicy:
-    outlierDetection: {consecutive5xxErrors: 3}
+    loadBalancer: {consistentHash: {httpHeaderName: x-user}}
 `,
 			want: []string{
-				`Warning [WEFT0001] (DestinationRule default/reviews) spec.trafficPolicy.outlierDetection: not implemented yet; ignored`,
+				`Warning [WEFT0001] (DestinationRule default/reviews) spec.trafficPolicy.loadBalancer.consistentHash: not implemented yet; ignored`,
 				`Warning [WEFT0001] (VirtualService default/reviews) spec.http[0].mirror: not implemented yet; ignored`,
 			},
 		},

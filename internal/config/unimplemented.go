@@ -83,8 +83,9 @@ func ServerImplemented(s *networking.Server) bool {
 
 // UnimplementedFields lists every field of obj that weft does not
 // implement: those of UnimplementedHTTPRoute and UnimplementedServer, plus
-// VirtualService tcp/tls routes, DestinationRule traffic policies other than
-// loadBalancer.simple, and the kinds weft accepts but does not enforce yet.
+// VirtualService tcp/tls routes, UnimplementedTrafficPolicy for every
+// DestinationRule traffic policy (top, subsets, port-level settings), and
+// the kinds weft accepts but does not enforce yet.
 func UnimplementedFields(obj *Object) []Unimplemented {
 	var out []Unimplemented
 	switch spec := obj.Spec.(type) {
@@ -103,9 +104,9 @@ func UnimplementedFields(obj *Object) []Unimplemented {
 			out = append(out, UnimplementedServer(s)...)
 		}
 	case *networking.DestinationRule:
-		out = append(out, unimplementedTrafficPolicy("spec.trafficPolicy", spec.GetTrafficPolicy())...)
-		for i, ss := range spec.GetSubsets() {
-			out = append(out, unimplementedTrafficPolicy(fmt.Sprintf("spec.subsets[%d].trafficPolicy", i), ss.GetTrafficPolicy())...)
+		out = append(out, unimplementedPolicies("spec.trafficPolicy", spec.GetTrafficPolicy())...)
+		for _, ss := range spec.GetSubsets() {
+			out = append(out, unimplementedPolicies(fmt.Sprintf("spec.subsets[%s].trafficPolicy", ss.GetName()), ss.GetTrafficPolicy())...)
 		}
 	}
 	switch obj.Kind {
@@ -115,30 +116,31 @@ func UnimplementedFields(obj *Object) []Unimplemented {
 	return out
 }
 
-// unimplementedTrafficPolicy lists what weft ignores in a DestinationRule
-// traffic policy: everything but loadBalancer.simple.
-func unimplementedTrafficPolicy(path string, tp *networking.TrafficPolicy) []Unimplemented {
+// UnimplementedTrafficPolicy lists the fields of a DestinationRule traffic
+// policy at path (e.g. "spec.trafficPolicy") that weft does not implement.
+func UnimplementedTrafficPolicy(path string, tp *networking.TrafficPolicy) []Unimplemented {
 	if tp == nil {
 		return nil
 	}
-	var out []Unimplemented
-	lb := tp.GetLoadBalancer()
+	lb, cp, od := tp.GetLoadBalancer(), tp.GetConnectionPool(), tp.GetOutlierDetection()
 	checks := []struct {
 		set  bool
 		name string
 	}{
 		{lb.GetConsistentHash() != nil, "loadBalancer.consistentHash"},
 		{lb.GetLocalityLbSetting() != nil, "loadBalancer.localityLbSetting"},
-		{lb.GetZoneAwareLbSetting() != nil, "loadBalancer.zoneAwareLbSetting"},
 		{lb.GetWarmupDurationSecs() != nil || lb.GetWarmup() != nil, "loadBalancer.warmup"},
-		{tp.GetConnectionPool() != nil, "connectionPool"},
-		{tp.GetOutlierDetection() != nil, "outlierDetection"},
-		{tls(tp.GetTls()), "tls"},
-		{len(tp.GetPortLevelSettings()) > 0, "portLevelSettings"},
+		{lb.GetSimple() == networking.LoadBalancerSettings_PASSTHROUGH, "loadBalancer.simple PASSTHROUGH"},
+		{cp.GetTcp().GetIdleTimeout() != nil, "connectionPool.tcp.idleTimeout"},
+		{cp.GetTcp().GetMaxConnectionDuration() != nil, "connectionPool.tcp.maxConnectionDuration"},
+		{cp.GetHttp().GetUseClientProtocol(), "connectionPool.http.useClientProtocol"},
+		{od.GetSplitExternalLocalOriginErrors(), "outlierDetection.splitExternalLocalOriginErrors"},
+		{od.GetConsecutiveLocalOriginFailures() != nil, "outlierDetection.consecutiveLocalOriginFailures"},
+		{tp.GetTls() != nil, "tls"},
 		{tp.GetTunnel() != nil, "tunnel"},
 		{tp.GetProxyProtocol() != nil, "proxyProtocol"},
-		{tp.GetRetryBudget() != nil, "retryBudget"},
 	}
+	var out []Unimplemented
 	for _, c := range checks {
 		if c.set {
 			out = append(out, Unimplemented{path + "." + c.name, notImplemented})
@@ -147,13 +149,14 @@ func unimplementedTrafficPolicy(path string, tp *networking.TrafficPolicy) []Uni
 	return out
 }
 
-// tls reports whether a DestinationRule asks for TLS origination (SIMPLE or
-// MUTUAL), which weft does not do. ISTIO_MUTUAL is the mesh's own mTLS
-// between sidecars and DISABLE asks for nothing.
-func tls(t *networking.ClientTLSSettings) bool {
-	switch t.GetMode() {
-	case networking.ClientTLSSettings_SIMPLE, networking.ClientTLSSettings_MUTUAL:
-		return true
+// unimplementedPolicies lists what weft ignores in a traffic policy at path
+// and in each of its port-level settings.
+func unimplementedPolicies(path string, tp *networking.TrafficPolicy) []Unimplemented {
+	out := UnimplementedTrafficPolicy(path, tp)
+	for i, pl := range tp.GetPortLevelSettings() {
+		port := &networking.TrafficPolicy{LoadBalancer: pl.GetLoadBalancer(), ConnectionPool: pl.GetConnectionPool(),
+			OutlierDetection: pl.GetOutlierDetection(), Tls: pl.GetTls()}
+		out = append(out, UnimplementedTrafficPolicy(fmt.Sprintf("%s.portLevelSettings[%d]", path, i), port)...)
 	}
-	return false
+	return out
 }

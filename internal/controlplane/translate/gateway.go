@@ -23,12 +23,11 @@ func (b *builder) gateway() {
 			continue
 		}
 		for _, s := range gw.GetServers() {
-			if !config.IsHTTPProtocol(strings.ToUpper(s.GetPort().GetProtocol())) {
-				b.warn(o, "spec.servers.port.protocol", s.GetPort().GetProtocol()+" servers not implemented yet; ignored")
-				continue
+			for _, u := range config.UnimplementedServer(s) {
+				b.warn(o, u.Path, u.Reason)
 			}
-			if s.GetTls() != nil {
-				b.warn(o, "spec.servers.tls", "not implemented yet; ignored")
+			if !config.ServerImplemented(s) {
+				continue
 			}
 			p := s.GetPort().GetNumber()
 			byPort[p] = append(byPort[p], o.Namespace+"/"+o.Name)

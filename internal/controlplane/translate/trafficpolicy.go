@@ -1,7 +1,6 @@
 package translate
 
 import (
-	"fmt"
 	"math"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -189,31 +188,10 @@ func applyOutlierDetection(c *cluster.Cluster, od *networking.OutlierDetection) 
 	c.CommonLbConfig = &cluster.Cluster_CommonLbConfig{HealthyPanicThreshold: &typev3.Percent{Value: float64(od.GetMinHealthPercent())}}
 }
 
-// warnTrafficPolicy reports the traffic policy fields weft does not implement.
+// warnTrafficPolicy reports the traffic policy fields weft does not
+// implement (config.UnimplementedTrafficPolicy, shared with weft analyze).
 func (b *builder) warnTrafficPolicy(o *config.Object, path string, tp *networking.TrafficPolicy) {
-	if tp == nil {
-		return
-	}
-	checks := []struct {
-		set  bool
-		name string
-	}{
-		{tp.GetLoadBalancer().GetConsistentHash() != nil, "loadBalancer.consistentHash"},
-		{tp.GetLoadBalancer().GetLocalityLbSetting() != nil, "loadBalancer.localityLbSetting"},
-		{tp.GetLoadBalancer().GetWarmupDurationSecs() != nil || tp.GetLoadBalancer().GetWarmup() != nil, "loadBalancer.warmup"},
-		{tp.GetLoadBalancer().GetSimple() == networking.LoadBalancerSettings_PASSTHROUGH, "loadBalancer.simple PASSTHROUGH"},
-		{tp.GetConnectionPool().GetTcp().GetIdleTimeout() != nil, "connectionPool.tcp.idleTimeout"},
-		{tp.GetConnectionPool().GetTcp().GetMaxConnectionDuration() != nil, "connectionPool.tcp.maxConnectionDuration"},
-		{tp.GetConnectionPool().GetHttp().GetUseClientProtocol(), "connectionPool.http.useClientProtocol"},
-		{tp.GetOutlierDetection().GetSplitExternalLocalOriginErrors(), "outlierDetection.splitExternalLocalOriginErrors"},
-		{tp.GetOutlierDetection().GetConsecutiveLocalOriginFailures() != nil, "outlierDetection.consecutiveLocalOriginFailures"},
-		{tp.GetTls() != nil, "tls"},
-		{tp.GetTunnel() != nil, "tunnel"},
-		{tp.GetProxyProtocol() != nil, "proxyProtocol"},
-	}
-	for _, c := range checks {
-		if c.set {
-			b.warn(o, fmt.Sprintf("%s.%s", path, c.name), "not implemented yet; ignored")
-		}
+	for _, u := range config.UnimplementedTrafficPolicy(path, tp) {
+		b.warn(o, u.Path, u.Reason)
 	}
 }
