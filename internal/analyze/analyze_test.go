@@ -269,7 +269,7 @@ metadata: {name: reviews}
 spec:
   hosts: [reviews]
   http:
-  - mirror: {host: reviews}
+  - match: [{scheme: {exact: https}}]
     route: [{destination: {host: reviews}}]
 ---
 apiVersion: networking.istio.io/v1
@@ -278,11 +278,11 @@ metadata: {name: reviews}
 spec:
   host: reviews
   trafficPolicy:
-    loadBalancer: {consistentHash: {httpHeaderName: x-user}}
+    proxyProtocol: {version: V2}
 `,
 			want: []string{
-				`Warning [WEFT0001] (DestinationRule default/reviews) spec.trafficPolicy.loadBalancer.consistentHash: not implemented yet; ignored`,
-				`Warning [WEFT0001] (VirtualService default/reviews) spec.http[0].mirror: not implemented yet; ignored`,
+				`Warning [WEFT0001] (DestinationRule default/reviews) spec.trafficPolicy.proxyProtocol: not implemented yet; ignored`,
+				`Warning [WEFT0001] (VirtualService default/reviews) spec.http[0].match[0].scheme: not implemented yet; ignored`,
 			},
 		},
 	}
