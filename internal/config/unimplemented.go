@@ -37,7 +37,6 @@ func UnimplementedHTTPRoute(i int, hr *networking.HTTPRoute) []Unimplemented {
 	}{
 		{hr.GetDelegate() != nil, "delegate"},
 		{hr.GetRetries().GetRetryRemoteLocalities() != nil, "retries.retryRemoteLocalities"},
-		{hr.GetMirror() != nil || len(hr.GetMirrors()) > 0, "mirror"},
 	}
 	for _, c := range checks {
 		if c.set {

@@ -152,34 +152,11 @@ func directAction(dr *networking.HTTPDirectResponse) *route.Route_DirectResponse
 	return &route.Route_DirectResponse{DirectResponse: a}
 }
 
+// warnUnsupported reports the fields of http route i weft does not
+// implement (config.UnimplementedHTTPRoute, shared with weft analyze).
 func (b *builder) warnUnsupported(o *config.Object, i int, hr *networking.HTTPRoute) {
-	field := func(name string) string { return fmt.Sprintf("spec.http[%d].%s", i, name) }
-	checks := []struct {
-		set  bool
-		name string
-	}{
-		{hr.GetDelegate() != nil, "delegate"},
-		{hr.GetRetries().GetRetryRemoteLocalities() != nil, "retries.retryRemoteLocalities"},
-	}
-	for _, c := range checks {
-		if c.set {
-			b.warn(o, field(c.name), "not implemented yet; ignored")
-		}
-	}
-	if rd := hr.GetRedirect(); rd != nil {
-		if _, ok := redirectCodes[rd.GetRedirectCode()]; !ok || rd.GetDerivePort() != 0 || rd.GetPrefixRewrite() != "" {
-			b.warn(o, field("redirect"), "derivePort, prefixRewrite and codes other than 301/302/303/307/308 not implemented yet; ignored")
-		}
-	}
-	for j, d := range hr.GetRoute() {
-		if d.GetHeaders() != nil {
-			b.warn(o, fmt.Sprintf("spec.http[%d].route[%d].headers", i, j), "per-destination headers not implemented yet; ignored")
-		}
-	}
-	for j, m := range hr.GetMatch() {
-		if m.GetScheme() != nil {
-			b.warn(o, fmt.Sprintf("spec.http[%d].match[%d].scheme", i, j), "not implemented yet; ignored")
-		}
+	for _, u := range config.UnimplementedHTTPRoute(i, hr) {
+		b.warn(o, u.Path, u.Reason)
 	}
 }
 
