@@ -1,6 +1,13 @@
 package translate
 
-import "testing"
+import (
+	"testing"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+
+	"github.com/weft-mesh/weft/internal/config"
+	"github.com/weft-mesh/weft/internal/controlplane/registry"
+)
 
 const mirrorVS = `apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -41,5 +48,71 @@ func TestMirrorsAndRetries(t *testing.T) {
 	}
 	if routes[1].GetRoute().GetRetryPolicy() != nil {
 		t.Fatalf("attempts 0 must disable retries: %v", routes[1].GetRoute().GetRetryPolicy())
+	}
+}
+
+const hashDR = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: default}
+spec:
+  host: reviews
+  trafficPolicy:
+    loadBalancer:
+      consistentHash: {httpCookie: {name: user, ttl: 0s}}
+  subsets:
+  - name: v1
+    labels: {version: v1}
+    trafficPolicy:
+      loadBalancer:
+        consistentHash: {httpHeaderName: x-user, maglev: {tableSize: 251}}
+`
+
+const hashVS = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews]
+  http:
+  - name: v1
+    match: [{headers: {x-user: {prefix: a}}}]
+    route: [{destination: {host: reviews, subset: v1}}]
+  - name: all
+    route: [{destination: {host: reviews}}]
+`
+
+func TestConsistentHash(t *testing.T) {
+	routes := reviewsRoutes(t, hashDR+"---\n"+hashVS, "productpage")
+	if h := routes[0].GetRoute().GetHashPolicy(); len(h) != 1 || h[0].GetHeader().GetHeaderName() != "x-user" {
+		t.Fatalf("subset route hash policy: %v", h)
+	}
+	if h := routes[1].GetRoute().GetHashPolicy(); len(h) != 1 || h[0].GetCookie().GetName() != "user" {
+		t.Fatalf("service route hash policy: %v", h)
+	}
+	objs := load(t, "testdata/bookinfo-registry.yaml")
+	dr, err := config.Parse("dr.yaml", []byte(hashDR))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs = append(objs, dr...)
+	out, err := Build(Input{Config: objs, Registry: registry.Build(objs), Proxy: Proxy{Type: ProxySidecar, Name: "productpage-v1-1",
+		Namespace: "default", IP: "127.0.9.9", Labels: map[string]string{"app": "productpage"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]cluster.Cluster_LbPolicy{
+		"outbound|9080||reviews.default.svc.cluster.local":   cluster.Cluster_RING_HASH,
+		"outbound|9080|v1|reviews.default.svc.cluster.local": cluster.Cluster_MAGLEV,
+	}
+	for _, res := range out.Clusters {
+		c := res.(*cluster.Cluster)
+		if p, ok := want[c.GetName()]; ok {
+			if c.GetLbPolicy() != p {
+				t.Errorf("%s: lb_policy %s, want %s", c.GetName(), c.GetLbPolicy(), p)
+			}
+			delete(want, c.GetName())
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("clusters missing: %v", want)
 	}
 }

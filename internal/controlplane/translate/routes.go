@@ -28,7 +28,11 @@ func (b *builder) outboundRoutes(port uint32, svcs []*registry.Service) *route.R
 			vh.Routes = b.httpRoutes(vs, port, s)
 		}
 		if len(vh.Routes) == 0 {
-			vh.Routes = []*route.Route{defaultRoute(OutboundCluster(port, "", s.Hostname))}
+			r := defaultRoute(OutboundCluster(port, "", s.Hostname))
+			if dr := b.drs[s.Hostname]; dr != nil {
+				r.GetRoute().HashPolicy = hashPolicyOf(effectivePolicy(dr, nil, port).GetLoadBalancer().GetConsistentHash())
+			}
+			vh.Routes = []*route.Route{r}
 		}
 		rc.VirtualHosts = append(rc.VirtualHosts, vh)
 	}
@@ -183,6 +187,12 @@ func (b *builder) routeAction(o *config.Object, hr *networking.HTTPRoute, port u
 	// Istio disables Envoy's 15 s default route timeout unless the route sets one.
 	ra := &route.RouteAction{Timeout: durationpb.New(hr.GetTimeout().AsDuration()), RetryPolicy: retryPolicy(hr.GetRetries()),
 		RequestMirrorPolicies: b.mirrorPolicies(o, hr, port)}
+	for _, d := range dests {
+		if hp := b.hashPolicy(o, d.GetDestination(), port); hp != nil {
+			ra.HashPolicy = hp
+			break
+		}
+	}
 	if rw := hr.GetRewrite(); rw != nil {
 		ra.PrefixRewrite = rw.GetUri()
 		if rr := rw.GetUriRegexRewrite(); rr != nil {

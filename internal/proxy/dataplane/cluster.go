@@ -84,6 +84,10 @@ func compileCluster(c *cluster.Cluster, eds map[string]*endpoint.ClusterLoadAssi
 		out.lbName, out.lb = "LEAST_REQUEST", leastRequest{}
 	case cluster.Cluster_RANDOM:
 		out.lbName, out.lb = "RANDOM", random{}
+	case cluster.Cluster_RING_HASH, cluster.Cluster_MAGLEV:
+		if err := compileHashLB(out, c); err != nil {
+			return nil, err
+		}
 	case cluster.Cluster_CLUSTER_PROVIDED:
 		if out.kind != "original_dst" {
 			return nil, fmt.Errorf("lb_policy CLUSTER_PROVIDED needs type ORIGINAL_DST")

@@ -377,13 +377,9 @@ func compileAction(out *rroute, r *route.Route) error {
 	if ra == nil {
 		return fmt.Errorf("action %s is not supported by weft proxy (only route, redirect and direct_response)", actionName(r))
 	}
-	unsupported := map[string]bool{
-		"hash_policy": len(ra.GetHashPolicy()) > 0,
-	}
-	for _, field := range sortedKeys(unsupported) {
-		if unsupported[field] {
-			return fmt.Errorf("route.%s is not supported by weft proxy yet", field)
-		}
+	var err error
+	if out.hash, err = compileHashPolicy(ra); err != nil {
+		return err
 	}
 	f, err := compileFault(r)
 	if err != nil {

@@ -216,10 +216,13 @@ func (f *forwarder) route(w http.ResponseWriter, r *http.Request, rt *runtime, c
 		f.passthrough(w, r, dst)
 		return
 	}
-	ep := cl.pick()
+	ep, setCookie := cl.pickFor(route, (*stdRequest)(r), r.RemoteAddr)
 	if ep == nil {
 		f.direct(w, r, http.StatusServiceUnavailable, "UH", "no healthy upstream")
 		return
+	}
+	if setCookie != "" {
+		w.Header().Add("Set-Cookie", setCookie)
 	}
 	h1up := !cl.h2
 	if !cl.breaker.admit(r.Context(), h1up) {

@@ -226,7 +226,7 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 		o.upstream = dst
 		return c.passthrough(dst)
 	}
-	ep := cl.pick()
+	ep, setCookie := cl.pickFor(r, (*h1Request)(req), c.remote())
 	if ep == nil {
 		return c.direct(http.StatusServiceUnavailable, "UH", "no healthy upstream")
 	}
@@ -253,6 +253,15 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 	modify := r.modifyResp
 	if corsHeaders != nil {
 		modify = withCORS(r.respHeaders, corsHeaders).responseModifier()
+	}
+	if setCookie != "" {
+		inner := modify
+		modify = func(resp *http1.Response) {
+			if inner != nil {
+				inner(resp)
+			}
+			resp.Header.Add("set-cookie", setCookie)
+		}
 	}
 	if cl.h2 {
 		// HTTP/1.1 downstream, h2c upstream: through the bridge (it counts).

@@ -130,6 +130,8 @@ type rroute struct {
 	retry *rretry
 	// mirrors are the clusters requests are shadowed to.
 	mirrors []rmirror
+	// hash is the route's hash policy for consistent-hash clusters (nil: none).
+	hash *rhash
 	// attemptCount: send x-envoy-attempt-count upstream (the virtual host's include_request_attempt_count).
 	attemptCount bool
 	// reqHeaders and respHeaders are the route's header edits (nil: none).
