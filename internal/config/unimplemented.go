@@ -126,7 +126,6 @@ func UnimplementedTrafficPolicy(path string, tp *networking.TrafficPolicy) []Uni
 		set  bool
 		name string
 	}{
-		{lb.GetConsistentHash() != nil, "loadBalancer.consistentHash"},
 		{lb.GetLocalityLbSetting() != nil, "loadBalancer.localityLbSetting"},
 		{lb.GetWarmupDurationSecs() != nil || lb.GetWarmup() != nil, "loadBalancer.warmup"},
 		{lb.GetSimple() == networking.LoadBalancerSettings_PASSTHROUGH, "loadBalancer.simple PASSTHROUGH"},
