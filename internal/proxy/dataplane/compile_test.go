@@ -114,8 +114,11 @@ func TestRefused(t *testing.T) {
 			Name: "v", Domains: []string{"*"}, Routes: []*route.Route{{Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
 				Action: &route.Route_FilterAction{FilterAction: &route.FilterAction{}}}},
 		}}}}}, "filter_action"},
-		{"maglev", config{clusters: map[string]*cluster.Cluster{"c": {Name: "c", ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
-			LbPolicy: cluster.Cluster_MAGLEV, ConnectTimeout: durationpb.New(1e9)}}}, "MAGLEV"},
+		{"cluster provided without original dst", config{clusters: map[string]*cluster.Cluster{"c": {Name: "c", ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
+			LbPolicy: cluster.Cluster_CLUSTER_PROVIDED, ConnectTimeout: durationpb.New(1e9)}}}, "CLUSTER_PROVIDED"},
+		{"maglev table too small", config{clusters: map[string]*cluster.Cluster{"c": {Name: "c", ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
+			LbPolicy: cluster.Cluster_MAGLEV, LbConfig: &cluster.Cluster_MaglevLbConfig_{MaglevLbConfig: &cluster.Cluster_MaglevLbConfig{TableSize: wrapperspb.UInt64(1)}},
+			ConnectTimeout: durationpb.New(1e9)}}}, "table_size"},
 		{"tls transport socket", config{clusters: map[string]*cluster.Cluster{"c": {Name: "c", ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
 			TransportSocket: &core.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &core.TransportSocket_TypedConfig{TypedConfig: mustAny(t, &route.Route{})}}}}}, "not supported"},
 	}
