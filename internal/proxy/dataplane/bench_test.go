@@ -74,6 +74,8 @@ func BenchmarkLoadBalancers(b *testing.B) {
 		{"round_robin", newRoundRobin(eps, st.rrPosition("c"))},
 		{"least_request", leastRequest{}},
 		{"random", random{}},
+		{"ring_hash", newRingHash(eps, defaultMinRingSize)},
+		{"maglev", newMaglev(eps, defaultMaglevSize)},
 	}
 	for _, lb := range lbs {
 		b.Run(lb.name, func(b *testing.B) {
@@ -85,6 +87,18 @@ func BenchmarkLoadBalancers(b *testing.B) {
 					}
 				}
 			})
+		})
+	}
+	for _, lb := range lbs[3:] {
+		h := lb.p.(hasher)
+		b.Run(lb.name+"_by_hash", func(b *testing.B) {
+			b.ReportAllocs()
+			v := hash64("user-42")
+			for b.Loop() {
+				if h.pickHash(eps, v) == nil {
+					b.Fatal("no endpoint")
+				}
+			}
 		})
 	}
 }
