@@ -11,6 +11,7 @@ import (
 
 	"github.com/weft-mesh/weft/internal/controlplane"
 	"github.com/weft-mesh/weft/internal/controlplane/api"
+	"github.com/weft-mesh/weft/internal/controlplane/translate"
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
 )
 
@@ -27,10 +28,15 @@ func runControlPlane(ctx context.Context, env *Env) error {
 	fs.DurationVar(&opts.RegistrationGrace, "registration-grace", xdsserver.DefaultRegistrationGrace,
 		"remove an auto-registered workload this long after its proxy disconnects")
 	fs.DurationVar(&opts.Debounce, "debounce", xdsserver.DefaultDebounce, "wait for config to be quiet this long before pushing")
+	fs.StringVar(&opts.OutboundTrafficPolicy, "outbound-traffic-policy", translate.AllowAny,
+		"where sidecars may send traffic to unknown hosts: ALLOW_ANY (PassthroughCluster) or REGISTRY_ONLY (BlackHoleCluster, 502)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := parseFlagsNoArgs(fs, env.Args); err != nil {
 		return err
+	}
+	if p := opts.OutboundTrafficPolicy; p != translate.AllowAny && p != translate.RegistryOnly {
+		return fmt.Errorf("--outbound-traffic-policy %q: want %s or %s", p, translate.AllowAny, translate.RegistryOnly)
 	}
 	logger, err := newLogger(env.Stderr, *logLevel, *logFormat)
 	if err != nil {

@@ -108,8 +108,21 @@ func UnimplementedFields(obj *Object) []Unimplemented {
 			out = append(out, unimplementedPolicies(fmt.Sprintf("spec.subsets[%s].trafficPolicy", ss.GetName()), ss.GetTrafficPolicy())...)
 		}
 	}
+	if sc, ok := obj.Spec.(*networking.Sidecar); ok {
+		for i, e := range sc.GetEgress() {
+			if e.GetPort() != nil || e.GetBind() != "" || e.GetCaptureMode() != networking.CaptureMode_DEFAULT {
+				out = append(out, Unimplemented{fmt.Sprintf("spec.egress[%d].port/bind/captureMode", i), notImplemented})
+			}
+		}
+		if len(sc.GetIngress()) > 0 {
+			out = append(out, Unimplemented{"spec.ingress", notImplemented})
+		}
+		if sc.GetInboundConnectionPool() != nil {
+			out = append(out, Unimplemented{"spec.inboundConnectionPool", notImplemented})
+		}
+	}
 	switch obj.Kind {
-	case KindSidecar, KindPeerAuthentication, KindAuthorizationPolicy, KindRequestAuthentication, KindTelemetry:
+	case KindPeerAuthentication, KindAuthorizationPolicy, KindRequestAuthentication, KindTelemetry:
 		out = append(out, Unimplemented{"spec", obj.Kind + " is accepted but not enforced yet; ignored"})
 	}
 	return out

@@ -43,6 +43,9 @@ type Options struct {
 	RegistrationGrace time.Duration
 	// Debounce is how long config must be quiet before proxies' snapshots are rebuilt.
 	Debounce time.Duration
+	// OutboundTrafficPolicy is the mesh's outboundTrafficPolicy.mode:
+	// ALLOW_ANY (default) or REGISTRY_ONLY.
+	OutboundTrafficPolicy string
 	// Logger receives every log; nil discards them.
 	Logger *slog.Logger
 	// Ready, if set, is called once both listeners are bound, with their addresses.
@@ -67,6 +70,7 @@ func Run(ctx context.Context, opts Options) error {
 	xds, err := xdsserver.New(xdsserver.Options{
 		Store: st, Registry: registry.Build, Translate: translate.Build,
 		Debounce: opts.Debounce, RegistrationGrace: opts.RegistrationGrace, Logger: opts.Logger,
+		Mesh: translate.Mesh{OutboundTrafficPolicy: opts.OutboundTrafficPolicy},
 	})
 	if err != nil {
 		return err

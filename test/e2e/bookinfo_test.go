@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -245,6 +247,10 @@ func TestBookinfo(t *testing.T) {
 		}
 	})
 
+	t.Run("egress: ServiceEntry with DNS, REGISTRY_ONLY through a Sidecar", func(t *testing.T) {
+		checkEgress(t, m)
+	})
+
 	t.Run("ctrl-c stops everything", func(t *testing.T) {
 		if !m.demo.stop(syscall.SIGINT, 20*time.Second) {
 			t.Fatalf("demo did not exit within 20s of SIGINT")
@@ -474,5 +480,79 @@ func checkTelemetry(t *testing.T, m *mesh) {
 	joined := strings.Join(upstreams, " ")
 	if !strings.Contains(joined, "reviews.default.svc.cluster.local") || !strings.Contains(joined, "details.default.svc.cluster.local") {
 		t.Fatalf("productpage's access log does not show its calls to details and reviews:\n%s", out)
+	}
+}
+
+// checkEgress calls an "external" server on 127.0.0.1 from productpage's
+// sidecar (as the app would, through its HTTP_PROXY): passed through under
+// ALLOW_ANY, reachable by name once a DNS ServiceEntry registers it, and
+// refused with 502 under a Sidecar's REGISTRY_ONLY unless registered.
+func checkEgress(t *testing.T, m *mesh) {
+	t.Helper()
+	ext := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "external saw %s", r.Host)
+	}))
+	defer ext.Close()
+	port := ext.Listener.Addr().(*net.TCPAddr).Port
+	sidecar := &url.URL{Scheme: "http", Host: proxyIP(t, m, "productpage-v1-1") + ":15001"}
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(sidecar)}, Timeout: 10 * time.Second}
+	get := func(target string) (int, string) {
+		resp, err := c.Get(target)
+		if err != nil {
+			t.Fatalf("GET %s: %v", target, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	direct := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	if code, body := get(direct); code != 200 || !strings.HasPrefix(body, "external") {
+		t.Fatalf("ALLOW_ANY: %d %q", code, body)
+	}
+	dir := t.TempDir()
+	se := filepath.Join(dir, "se.yaml")
+	os.WriteFile(se, []byte(fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: external-api, namespace: default}
+spec:
+  hosts: [api.external.test]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{number: %d, name: http, protocol: HTTP}]
+  endpoints: [{address: localhost}]
+`, port)), 0o644)
+	sc := filepath.Join(dir, "sidecar.yaml")
+	os.WriteFile(sc, []byte(`apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: default}
+spec:
+  outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+  egress: [{hosts: ["./*"]}]
+`), 0o644)
+	m.apply(se)
+	named := fmt.Sprintf("http://api.external.test:%d/", port)
+	eventually(t, 5*time.Second, func() error {
+		if code, body := get(named); code != 200 || body != fmt.Sprintf("external saw api.external.test:%d", port) {
+			return fmt.Errorf("DNS ServiceEntry: %d %q", code, body)
+		}
+		return nil
+	})
+	m.apply(sc)
+	eventually(t, 5*time.Second, func() error {
+		if code, _ := get(direct); code != 502 {
+			return fmt.Errorf("REGISTRY_ONLY: an unregistered host answered %d, want 502", code)
+		}
+		return nil
+	})
+	if code, _ := get(named); code != 200 {
+		t.Fatalf("REGISTRY_ONLY: the registered host answered %d", code)
+	}
+	if body, code, err := m.get(m.client, "/productpage"); err != nil || code != 200 || !strings.Contains(body, "Book Details") {
+		t.Fatalf("Bookinfo must keep working under REGISTRY_ONLY: %d %v", code, err)
+	}
+	for _, f := range []string{sc, se} {
+		if out, err := m.weft("delete", "-f", f); err != nil {
+			t.Fatalf("weft delete: %v\n%s", err, out)
+		}
 	}
 }

@@ -86,12 +86,25 @@ func (b *builder) outboundCluster(s *registry.Service, p registry.Port, subset s
 			b.warnTrafficPolicy(dr, path, tp)
 		}
 	}
-	b.out.Clusters = append(b.out.Clusters, c)
 	var labels map[string]string
 	if ss != nil {
 		labels = ss.GetLabels()
 	}
-	b.out.Endpoints = append(b.out.Endpoints, loadAssignment(name, s, p, labels))
+	la := loadAssignment(name, s, p, labels)
+	switch s.Resolution {
+	case networking.ServiceEntry_DNS.String(), networking.ServiceEntry_DNS_ROUND_ROBIN.String():
+		dnsCluster(c, s, p, la)
+		b.out.Clusters = append(b.out.Clusters, c)
+		return
+	case networking.ServiceEntry_NONE.String():
+		if len(la.GetEndpoints()) == 0 {
+			originalDstCluster(c)
+			b.out.Clusters = append(b.out.Clusters, c)
+			return
+		}
+	}
+	b.out.Clusters = append(b.out.Clusters, c)
+	b.out.Endpoints = append(b.out.Endpoints, la)
 }
 
 // transportMatches: endpoints with a sidecar are reached through its inbound

@@ -29,7 +29,7 @@ func (b *builder) sidecar() {
 		Name:           VirtualOutbound,
 		Address:        socketAddress(ip, OutboundCapturePort),
 		UseOriginalDst: wrapperspb.Bool(true),
-		FilterChains:   []*listener.FilterChain{tcpChain("PassthroughCluster", PassthroughCluster)},
+		FilterChains:   []*listener.FilterChain{b.unknownDestinationChain()},
 	})
 	for _, port := range b.servicePorts() {
 		b.outboundListener(port)

@@ -36,11 +36,15 @@ func (b *builder) outboundRoutes(port uint32, svcs []*registry.Service) *route.R
 		}
 		rc.VirtualHosts = append(rc.VirtualHosts, vh)
 	}
-	rc.VirtualHosts = append(rc.VirtualHosts, &route.VirtualHost{
-		Name:    "allow_any",
-		Domains: []string{"*"},
-		Routes:  []*route.Route{passthroughRoute()},
-	})
+	if b.outboundPolicy == RegistryOnly {
+		rc.VirtualHosts = append(rc.VirtualHosts, &route.VirtualHost{Name: "block_all", Domains: []string{"*"}, Routes: []*route.Route{blockAllRoute()}})
+	} else {
+		rc.VirtualHosts = append(rc.VirtualHosts, &route.VirtualHost{
+			Name:    "allow_any",
+			Domains: []string{"*"},
+			Routes:  []*route.Route{passthroughRoute()},
+		})
+	}
 	return rc
 }
 

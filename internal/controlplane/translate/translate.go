@@ -31,6 +31,8 @@ type Input struct {
 	Config   []*config.Object
 	Registry *registry.Registry
 	Proxy    Proxy
+	// Mesh is the mesh-wide config (zero: Istio's defaults).
+	Mesh Mesh
 }
 
 // Output holds one proxy's resources, by xDS type.

@@ -21,6 +21,7 @@ type validator interface{ Validate() error }
 func Build(in Input) (*Output, error) {
 	b := &builder{in: in, out: &Output{Versions: map[string]string{}}}
 	b.index()
+	b.applySidecarScope()
 	switch in.Proxy.Type {
 	case ProxyRouter:
 		b.gateway()
@@ -43,6 +44,8 @@ type builder struct {
 	gws []*config.Object
 	// eds lists EDS clusters to give a ClusterLoadAssignment.
 	eds []string
+	// outboundPolicy is ALLOW_ANY or REGISTRY_ONLY for this proxy.
+	outboundPolicy string
 }
 
 func (b *builder) index() {

@@ -47,6 +47,8 @@ type Options struct {
 	Registry func(objs []*config.Object) *registry.Registry
 	// Translate builds one proxy's resources (translate.Build).
 	Translate func(in translate.Input) (*translate.Output, error)
+	// Mesh is the mesh-wide config given to Translate.
+	Mesh translate.Mesh
 	// Debounce is how long config must be quiet before snapshots are rebuilt.
 	Debounce time.Duration
 	// RegistrationGrace is how long an auto-registered WorkloadEntry outlives
@@ -220,7 +222,7 @@ func (s *Server) buildProxies(ids []string) {
 // buildProxy sets one proxy's snapshot; on any error it logs and keeps the previous one.
 func (s *Server) buildProxy(version int64, objs []*config.Object, reg *registry.Registry, info *proxyInfo) {
 	id := info.proxy.ID
-	out, err := s.opts.Translate(translate.Input{Config: objs, Registry: reg, Proxy: info.proxy})
+	out, err := s.opts.Translate(translate.Input{Config: objs, Registry: reg, Proxy: info.proxy, Mesh: s.opts.Mesh})
 	if err != nil {
 		s.log.Error("translating config; keeping the previous snapshot", "proxy", id, "config_version", version, "error", err)
 		return

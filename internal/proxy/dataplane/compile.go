@@ -77,6 +77,11 @@ func (rt *runtime) compileListeners(cfg *config) error {
 			return fmt.Errorf("listener %q: %w", name, err)
 		}
 		rt.listeners[name] = l
+		if l.origDst {
+			if c := l.chain(0); c != nil && c.tcpCluster == blackHoleCluster {
+				rt.registryOnly = true
+			}
+		}
 		if l.addr.Addr().IsUnspecified() {
 			rt.byPort[uint32(l.addr.Port())] = l
 		} else if !l.origDst {

@@ -170,6 +170,13 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 	c.begin(req, ch != nil && ch.inbound)
 	o := &c.obs
 	if ch == nil {
+		if dst != "" && rt.registryOnly {
+			o.cluster = blackHoleCluster
+			if d.tel.on {
+				o.edge = d.tel.hostEdge(req.Authority(), blackHoleCluster)
+			}
+			return c.direct(http.StatusBadGateway, "UH", "")
+		}
 		if dst != "" {
 			o.cluster, o.upstream = "PassthroughCluster", dst
 			if d.tel.on {
@@ -525,7 +532,7 @@ func (d *Dataplane) connectH1(s *server, conn net.Conn, br *bufio.Reader) {
 	}
 	switch {
 	case c == nil:
-		d.splice(oc, nil, dst, false)
+		d.splice(oc, d.unknownDestination(rt), dst, false)
 	case c.isHTTP():
 		s.serveConn(conn, br, &origin{listener: l.name, dst: dst, port: port})
 	default:

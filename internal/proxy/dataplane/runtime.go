@@ -22,7 +22,13 @@ type runtime struct {
 	byAddr    map[netip.AddrPort]*rlistener
 	routes    map[string]*rtable
 	clusters  map[string]*rcluster
+	// registryOnly: the capture listener sends unknown destinations to
+	// BlackHoleCluster (REGISTRY_ONLY), so they are refused, not passed through.
+	registryOnly bool
 }
+
+// blackHoleCluster is Istio's cluster for traffic that may not leave.
+const blackHoleCluster = "BlackHoleCluster"
 
 // rlistener is a compiled Listener.
 type rlistener struct {

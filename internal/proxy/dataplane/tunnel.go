@@ -34,13 +34,13 @@ func (d *Dataplane) connect(w http.ResponseWriter, r *http.Request, s *server) {
 	l, port := d.outboundListener(rt, dst)
 	oc := &originConn{Conn: conn, br: brw.Reader}
 	if l == nil {
-		d.splice(oc, nil, dst, false)
+		d.splice(oc, d.unknownDestination(rt), dst, false)
 		return
 	}
 	c := l.chain(port)
 	switch {
 	case c == nil:
-		d.splice(oc, nil, dst, false)
+		d.splice(oc, d.unknownDestination(rt), dst, false)
 	case c.isHTTP():
 		oc.o = origin{listener: l.name, dst: dst, port: port}
 		s.hand(oc)
@@ -225,3 +225,14 @@ func (l *chanListener) Close() error {
 
 // Addr returns the address of the first connection's local side.
 func (l *chanListener) Addr() net.Addr { return l.addr }
+
+// unknownDestination is the cluster for TCP to a destination no listener
+// knows: nil (pass it through) or BlackHoleCluster under REGISTRY_ONLY.
+func (d *Dataplane) unknownDestination(rt *runtime) *rcluster {
+	if rt.registryOnly {
+		if cl := rt.clusters[blackHoleCluster]; cl != nil {
+			return cl
+		}
+	}
+	return nil
+}
