@@ -11,6 +11,7 @@ import (
 
 	"github.com/weft-mesh/weft/internal/controlplane"
 	"github.com/weft-mesh/weft/internal/controlplane/api"
+	"github.com/weft-mesh/weft/internal/controlplane/telemetry/traces"
 	"github.com/weft-mesh/weft/internal/controlplane/translate"
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
 )
@@ -30,6 +31,10 @@ func runControlPlane(ctx context.Context, env *Env) error {
 	fs.DurationVar(&opts.Debounce, "debounce", xdsserver.DefaultDebounce, "wait for config to be quiet this long before pushing")
 	fs.StringVar(&opts.OutboundTrafficPolicy, "outbound-traffic-policy", translate.AllowAny,
 		"where sidecars may send traffic to unknown hosts: ALLOW_ANY (PassthroughCluster) or REGISTRY_ONLY (BlackHoleCluster, 502)")
+	fs.StringVar(&opts.OTLPGRPCAddress, "otlp-grpc-address", traces.DefaultGRPCAddress, `receive OTLP traces over gRPC on this address ("off": don't)`)
+	fs.StringVar(&opts.OTLPHTTPAddress, "otlp-http-address", traces.DefaultHTTPAddress, `receive OTLP traces over HTTP on this address ("off": don't)`)
+	fs.IntVar(&opts.TraceStoreMaxSpans, "trace-store-max-spans", traces.DefaultMaxSpans, "keep at most this many spans in the trace store")
+	fs.Int64Var(&opts.TraceStoreMaxBytes, "trace-store-max-bytes", traces.DefaultMaxBytes, "keep about this many bytes of spans in the trace store")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := parseFlagsNoArgs(fs, env.Args); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/weft-mesh/weft/internal/controlplane/api"
 	"github.com/weft-mesh/weft/internal/controlplane/registry"
 	"github.com/weft-mesh/weft/internal/controlplane/store"
+	"github.com/weft-mesh/weft/internal/controlplane/telemetry/traces"
 	"github.com/weft-mesh/weft/internal/controlplane/translate"
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
 )
@@ -48,6 +49,14 @@ type Options struct {
 	OutboundTrafficPolicy string
 	// Logger receives every log; nil discards them.
 	Logger *slog.Logger
+	// OTLPGRPCAddress and OTLPHTTPAddress are where the embedded OTLP trace
+	// receiver listens (traces.DefaultGRPCAddress, traces.DefaultHTTPAddress
+	// when empty; "off" disables one; port 0 picks one).
+	OTLPGRPCAddress string
+	OTLPHTTPAddress string
+	// TraceStoreMaxSpans and TraceStoreMaxBytes bound the embedded trace store.
+	TraceStoreMaxSpans int
+	TraceStoreMaxBytes int64
 	// Ready, if set, is called once both listeners are bound, with their addresses.
 	Ready func(xds, http net.Addr)
 }
@@ -85,6 +94,17 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("HTTP API address: %w", err)
 	}
 	handler := api.NewHandler(api.Options{Store: st, Proxies: xds.Proxies, Logger: opts.Logger})
+	spans := traces.NewStore(traces.StoreOptions{MaxSpans: opts.TraceStoreMaxSpans, MaxBytes: opts.TraceStoreMaxBytes})
+	otlp := traces.NewReceiver(spans, opts.Logger)
+	ogrpc, ohttp, err := otlp.Start(opts.OTLPGRPCAddress, opts.OTLPHTTPAddress)
+	if err != nil {
+		xlis.Close()
+		hlis.Close()
+		return err
+	}
+	defer otlp.Close()
+	handler = traces.Mount(handler, spans)
+	log.Info("OTLP trace receiver", "grpc", ogrpc, "http", ohttp)
 	log.Info("control plane started", "xds", xlis.Addr().String(), "http", hlis.Addr().String(),
 		"config_dir", opts.ConfigDir, "data_dir", opts.DataDir)
 	if opts.Ready != nil {
@@ -101,6 +121,12 @@ func (o *Options) defaults() {
 	}
 	if o.HTTPAddress == "" {
 		o.HTTPAddress = DefaultHTTPAddress
+	}
+	if o.OTLPGRPCAddress == "" {
+		o.OTLPGRPCAddress = traces.DefaultGRPCAddress
+	}
+	if o.OTLPHTTPAddress == "" {
+		o.OTLPHTTPAddress = traces.DefaultHTTPAddress
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

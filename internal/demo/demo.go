@@ -101,7 +101,9 @@ func run(ctx context.Context, opts Options, sup *supervisor, ingressIP, ingressP
 	xds := net.JoinHostPort(opts.ControlPlaneIP, "15010")
 	apiURL := "http://" + net.JoinHostPort(opts.ControlPlaneIP, "15014")
 	if err := sup.start("control-plane", "control-plane", "--data-dir", filepath.Join(opts.DataDir, "control-plane"),
-		"--xds-address", xds, "--http-address", net.JoinHostPort(opts.ControlPlaneIP, "15014")); err != nil {
+		"--xds-address", xds, "--http-address", net.JoinHostPort(opts.ControlPlaneIP, "15014"),
+		"--otlp-grpc-address", net.JoinHostPort(opts.ControlPlaneIP, "4317"),
+		"--otlp-http-address", net.JoinHostPort(opts.ControlPlaneIP, "4318")); err != nil {
 		return err
 	}
 	if err := waitFor(ctx, sup, 30*time.Second, "the control plane API at "+apiURL, func() error { return get(apiURL + api.ProxiesPath) }); err != nil {
