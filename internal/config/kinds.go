@@ -18,6 +18,7 @@ const (
 	KindAuthorizationPolicy   = "AuthorizationPolicy"
 	KindRequestAuthentication = "RequestAuthentication"
 	KindTelemetry             = "Telemetry"
+	KindEnvoyFilter           = "EnvoyFilter"
 )
 
 // API groups of Istio's config.
@@ -52,6 +53,8 @@ var kindTable = []kindInfo{
 		func() proto.Message { return &networking.WorkloadEntry{} }},
 	{KindSidecar, GroupNetworking, networkingVersions, []string{"sidecars"},
 		func() proto.Message { return &networking.Sidecar{} }},
+	{KindEnvoyFilter, GroupNetworking, []string{"v1alpha3"}, []string{"envoyfilters", "ef"},
+		func() proto.Message { return &networking.EnvoyFilter{} }},
 	{KindPeerAuthentication, GroupSecurity, []string{"v1", "v1beta1"}, []string{"peerauthentications", "pa"},
 		func() proto.Message { return &security.PeerAuthentication{} }},
 	{KindAuthorizationPolicy, GroupSecurity, []string{"v1", "v1beta1"}, []string{"authorizationpolicies", "ap"},

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -45,6 +46,15 @@ func Validate(obj *Object) error {
 		v.workloadEntry("spec", spec)
 	case *networking.Sidecar:
 		v.sidecar(spec)
+	case *networking.EnvoyFilter:
+		if _, err := RateLimitPatches(spec); err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				fe.add(e.Path, e.Reason)
+			} else {
+				fe.add("spec", err.Error())
+			}
+		}
 	case *security.AuthorizationPolicy:
 		v.authorizationPolicy(spec)
 	case *security.PeerAuthentication, *security.RequestAuthentication:

@@ -247,6 +247,34 @@ func TestBookinfo(t *testing.T) {
 		}
 	})
 
+	t.Run("local rate limit: Istio's EnvoyFilter on productpage", func(t *testing.T) {
+		ef := filepath.Join("testdata", "local-ratelimit.yaml")
+		m.apply(ef)
+		// 4 tokens a minute: within a few pages productpage answers 429 with the header.
+		eventually(t, 5*time.Second, func() error {
+			resp, err := m.client.Get(m.url("/productpage"))
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("x-local-rate-limit") != "true" {
+				return fmt.Errorf("productpage answered %d (x-local-rate-limit %q)", resp.StatusCode, resp.Header.Get("x-local-rate-limit"))
+			}
+			return nil
+		})
+		out, err := m.weft("logs", "productpage-v1-1.default", "--tail", "5")
+		if err != nil || !strings.Contains(out, `"response_code":429`) || !strings.Contains(out, `"response_flags":"RL"`) {
+			t.Fatalf("productpage's access log must show 429 RL: %v\n%s", err, out)
+		}
+		if out, err := m.weft("delete", "-f", ef); err != nil {
+			t.Fatalf("weft delete: %v\n%s", err, out)
+		}
+		eventually(t, 5*time.Second, func() error {
+			_, err := m.reviewsVersion(m.client)
+			return err
+		})
+	})
+
 	t.Run("egress: ServiceEntry with DNS, REGISTRY_ONLY through a Sidecar", func(t *testing.T) {
 		checkEgress(t, m)
 	})

@@ -72,7 +72,7 @@ func buildFor(t *testing.T, extra string, mesh Mesh) *Output {
 	}
 	objs = append(objs, more...)
 	out, err := Build(Input{Config: objs, Registry: registry.Build(objs), Mesh: mesh, Proxy: Proxy{Type: ProxySidecar, Name: "productpage-v1-1",
-		Namespace: "default", IP: "127.0.9.9", Labels: map[string]string{"app": "productpage"}}})
+		Namespace: "default", IP: "127.0.1.1", Labels: map[string]string{"app": "productpage"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

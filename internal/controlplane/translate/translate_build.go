@@ -29,6 +29,7 @@ func Build(in Input) (*Output, error) {
 		b.sidecar()
 	}
 	b.clusters()
+	b.applyEnvoyFilters()
 	if err := b.finish(); err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	corsfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	faultfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
+	localrl "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
 	routerfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
@@ -36,10 +37,10 @@ type config struct {
 // counters and balancer positions across builds.
 func compile(cfg *config, st *state) (*runtime, error) {
 	rt := &runtime{}
-	if err := rt.compileListeners(cfg); err != nil {
+	if err := rt.compileListeners(cfg, st); err != nil {
 		return nil, err
 	}
-	if err := rt.compileRouteTables(cfg); err != nil {
+	if err := rt.compileRouteTables(cfg, st); err != nil {
 		return nil, err
 	}
 	if err := rt.compileClusters(cfg, st); err != nil {
@@ -55,9 +56,9 @@ func recompile(prev *runtime, cfg *config, st *state, typeURL string) (*runtime,
 	var err error
 	switch typeURL {
 	case listenerType:
-		err = rt.compileListeners(cfg)
+		err = rt.compileListeners(cfg, st)
 	case routeType:
-		err = rt.compileRouteTables(cfg)
+		err = rt.compileRouteTables(cfg, st)
 	case clusterType, endpointType:
 		err = rt.compileClusters(cfg, st)
 	default:
@@ -69,10 +70,10 @@ func recompile(prev *runtime, cfg *config, st *state, typeURL string) (*runtime,
 	return &rt, nil
 }
 
-func (rt *runtime) compileListeners(cfg *config) error {
+func (rt *runtime) compileListeners(cfg *config, st *state) error {
 	rt.listeners, rt.byPort, rt.byAddr = map[string]*rlistener{}, map[uint32]*rlistener{}, map[netip.AddrPort]*rlistener{}
 	for _, name := range sortedKeys(cfg.listeners) {
-		l, err := compileListener(cfg.listeners[name])
+		l, err := compileListener(cfg.listeners[name], st)
 		if err != nil {
 			return fmt.Errorf("listener %q: %w", name, err)
 		}
@@ -91,10 +92,10 @@ func (rt *runtime) compileListeners(cfg *config) error {
 	return nil
 }
 
-func (rt *runtime) compileRouteTables(cfg *config) error {
+func (rt *runtime) compileRouteTables(cfg *config, st *state) error {
 	rt.routes = map[string]*rtable{}
 	for _, name := range sortedKeys(cfg.routes) {
-		t, err := compileRoutes(cfg.routes[name])
+		t, err := compileRoutesIn(cfg.routes[name], st)
 		if err != nil {
 			return fmt.Errorf("route config %q: %w", name, err)
 		}
@@ -124,7 +125,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func compileListener(l *listener.Listener) (*rlistener, error) {
+func compileListener(l *listener.Listener, st *state) (*rlistener, error) {
 	sa := l.GetAddress().GetSocketAddress()
 	if sa == nil {
 		return nil, fmt.Errorf("address: only socket addresses are supported")
@@ -149,7 +150,7 @@ func compileListener(l *listener.Listener) (*rlistener, error) {
 		}
 	}
 	for i, fc := range l.GetFilterChains() {
-		c, err := compileChain(fc)
+		c, err := compileChain(fc, out.name, st)
 		if err != nil {
 			return nil, fmt.Errorf("filter_chains[%d]: %w", i, err)
 		}
@@ -157,7 +158,7 @@ func compileListener(l *listener.Listener) (*rlistener, error) {
 		out.chains = append(out.chains, c)
 	}
 	if fc := l.GetDefaultFilterChain(); fc != nil {
-		c, err := compileChain(fc)
+		c, err := compileChain(fc, out.name, st)
 		if err != nil {
 			return nil, fmt.Errorf("default_filter_chain: %w", err)
 		}
@@ -168,7 +169,7 @@ func compileListener(l *listener.Listener) (*rlistener, error) {
 	return out, nil
 }
 
-func compileChain(fc *listener.FilterChain) (*rchain, error) {
+func compileChain(fc *listener.FilterChain, listenerName string, st *state) (*rchain, error) {
 	c := &rchain{dstPort: fc.GetFilterChainMatch().GetDestinationPort().GetValue()}
 	if err := onlyDestinationPort(fc.GetFilterChainMatch()); err != nil {
 		return nil, err
@@ -186,7 +187,7 @@ func compileChain(fc *listener.FilterChain) (*rchain, error) {
 	}
 	switch m := msg.(type) {
 	case *hcm.HttpConnectionManager:
-		return c, compileHCM(c, m)
+		return c, compileHCM(c, m, fmt.Sprintf("%s|%d", listenerName, c.dstPort), st)
 	case *tcpproxy.TcpProxy:
 		if m.GetCluster() == "" {
 			return nil, fmt.Errorf("tcp_proxy: only a single cluster is supported")
@@ -210,7 +211,7 @@ func onlyDestinationPort(m *listener.FilterChainMatch) error {
 	return nil
 }
 
-func compileHCM(c *rchain, m *hcm.HttpConnectionManager) error {
+func compileHCM(c *rchain, m *hcm.HttpConnectionManager, where string, st *state) error {
 	for _, hf := range m.GetHttpFilters() {
 		msg, err := anyOf(hf.GetTypedConfig())
 		if err != nil {
@@ -220,6 +221,12 @@ func compileHCM(c *rchain, m *hcm.HttpConnectionManager) error {
 		case *routerfilter.Router:
 		case *corsfilter.Cors:
 			c.cors = true
+		case *localrl.LocalRateLimit:
+			l, err := compileLocalRateLimit(f, where, st)
+			if err != nil {
+				return fmt.Errorf("http filter %q: %w", hf.GetName(), err)
+			}
+			c.ratelimit, c.ratelimitCfg = true, l
 		case *faultfilter.HTTPFault:
 			// Listener-wide faults are not supported: only routes' own config.
 			if f.GetDelay() != nil || f.GetAbort() != nil {
@@ -234,7 +241,7 @@ func compileHCM(c *rchain, m *hcm.HttpConnectionManager) error {
 	case m.GetRds() != nil:
 		c.rdsName = m.GetRds().GetRouteConfigName()
 	case m.GetRouteConfig() != nil:
-		t, err := compileRoutes(m.GetRouteConfig())
+		t, err := compileRoutesIn(m.GetRouteConfig(), st)
 		if err != nil {
 			return fmt.Errorf("route_config: %w", err)
 		}
@@ -256,7 +263,15 @@ func anyOf(a *anypb.Any) (proto.Message, error) {
 	return m, nil
 }
 
+// compileRoutes compiles a route configuration whose rate limit buckets
+// live on their own (tests and benchmarks).
 func compileRoutes(rc *route.RouteConfiguration) (*rtable, error) {
+	return compileRoutesIn(rc, &state{})
+}
+
+// compileRoutesIn compiles a route configuration; st keeps its rate limit
+// buckets across config updates.
+func compileRoutesIn(rc *route.RouteConfiguration, st *state) (*rtable, error) {
 	t := &rtable{name: rc.GetName(), exact: map[string]*rvhost{}}
 	for i, vh := range rc.GetVirtualHosts() {
 		v := &rvhost{name: vh.GetName()}
@@ -269,6 +284,9 @@ func compileRoutes(rc *route.RouteConfiguration) (*rtable, error) {
 				return nil, fmt.Errorf("virtual_hosts[%d] %q: routes[%d] %q: %w", i, vh.GetName(), j, r.GetName(), err)
 			}
 			rr.attemptCount = vh.GetIncludeRequestAttemptCount()
+			if err := compileRouteRateLimit(rr, rc.GetName(), vh, r, st); err != nil {
+				return nil, fmt.Errorf("virtual_hosts[%d] %q: routes[%d] %q: %w", i, vh.GetName(), j, r.GetName(), err)
+			}
 			v.routes = append(v.routes, rr)
 		}
 		for _, d := range vh.GetDomains() {
@@ -322,38 +340,11 @@ func compileRoute(r *route.Route) (*rroute, error) {
 	default:
 		return nil, fmt.Errorf("match: path specifier %T is not supported", p)
 	}
-	for _, h := range m.GetHeaders() {
-		hm := headerMatch{name: strings.ToLower(h.GetName()), canon: textproto.CanonicalMIMEHeaderKey(h.GetName()), invert: h.GetInvertMatch()}
-		switch s := h.GetHeaderMatchSpecifier().(type) {
-		case *route.HeaderMatcher_PresentMatch:
-			hm.present = s.PresentMatch
-		case *route.HeaderMatcher_StringMatch:
-			sm, err := compileString(s.StringMatch)
-			if err != nil {
-				return nil, fmt.Errorf("match.headers %q: %w", h.GetName(), err)
-			}
-			hm.str = sm
-		case *route.HeaderMatcher_ExactMatch:
-			hm.str = &stringMatch{kind: 'e', exact: s.ExactMatch}
-		case *route.HeaderMatcher_PrefixMatch:
-			hm.str = &stringMatch{kind: 'p', prefix: s.PrefixMatch}
-		case *route.HeaderMatcher_SuffixMatch:
-			hm.str = &stringMatch{kind: 's', suffix: s.SuffixMatch}
-		case *route.HeaderMatcher_ContainsMatch:
-			hm.str = &stringMatch{kind: 'c', contains: s.ContainsMatch}
-		case *route.HeaderMatcher_SafeRegexMatch:
-			re, err := compileRegex(s.SafeRegexMatch.GetRegex())
-			if err != nil {
-				return nil, fmt.Errorf("match.headers %q: safe_regex_match: %w", h.GetName(), err)
-			}
-			hm.str = &stringMatch{kind: 'r', regex: re}
-		case nil:
-			hm.present = true // no specifier: the header must be present
-		default:
-			return nil, fmt.Errorf("match.headers %q: %T is not supported", h.GetName(), s)
-		}
-		out.headers = append(out.headers, hm)
+	hms, err := compileHeaderMatchers(m.GetHeaders())
+	if err != nil {
+		return nil, err
 	}
+	out.headers = hms
 	for _, q := range m.GetQueryParameters() {
 		qm := queryMatch{name: q.GetName()}
 		if q.GetStringMatch() != nil {
@@ -510,4 +501,42 @@ func compileDirect(out *rroute, r *route.Route, dr *route.DirectResponseAction) 
 	}
 	out.fault = f
 	return compileRouteHeaders(out, r)
+}
+
+// compileHeaderMatchers compiles route header matchers.
+func compileHeaderMatchers(hs []*route.HeaderMatcher) ([]headerMatch, error) {
+	var out []headerMatch
+	for _, h := range hs {
+		hm := headerMatch{name: strings.ToLower(h.GetName()), canon: textproto.CanonicalMIMEHeaderKey(h.GetName()), invert: h.GetInvertMatch()}
+		switch s := h.GetHeaderMatchSpecifier().(type) {
+		case *route.HeaderMatcher_PresentMatch:
+			hm.present = s.PresentMatch
+		case *route.HeaderMatcher_StringMatch:
+			sm, err := compileString(s.StringMatch)
+			if err != nil {
+				return nil, fmt.Errorf("match.headers %q: %w", h.GetName(), err)
+			}
+			hm.str = sm
+		case *route.HeaderMatcher_ExactMatch:
+			hm.str = &stringMatch{kind: 'e', exact: s.ExactMatch}
+		case *route.HeaderMatcher_PrefixMatch:
+			hm.str = &stringMatch{kind: 'p', prefix: s.PrefixMatch}
+		case *route.HeaderMatcher_SuffixMatch:
+			hm.str = &stringMatch{kind: 's', suffix: s.SuffixMatch}
+		case *route.HeaderMatcher_ContainsMatch:
+			hm.str = &stringMatch{kind: 'c', contains: s.ContainsMatch}
+		case *route.HeaderMatcher_SafeRegexMatch:
+			re, err := compileRegex(s.SafeRegexMatch.GetRegex())
+			if err != nil {
+				return nil, fmt.Errorf("match.headers %q: safe_regex_match: %w", h.GetName(), err)
+			}
+			hm.str = &stringMatch{kind: 'r', regex: re}
+		case nil:
+			hm.present = true // no specifier: the header must be present
+		default:
+			return nil, fmt.Errorf("match.headers %q: %T is not supported", h.GetName(), s)
+		}
+		out = append(out, hm)
+	}
+	return out, nil
 }

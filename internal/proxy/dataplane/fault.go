@@ -27,7 +27,7 @@ type rfault struct {
 func compileFault(r *route.Route) (*rfault, error) {
 	cfgs := r.GetTypedPerFilterConfig()
 	for name := range cfgs {
-		if name != faultFilter && name != corsFilter {
+		if name != faultFilter && name != corsFilter && name != localRateLimitFilter {
 			return nil, fmt.Errorf("typed_per_filter_config %q is not supported by weft proxy", name)
 		}
 	}

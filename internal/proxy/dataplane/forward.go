@@ -190,6 +190,13 @@ func (f *forwarder) route(w http.ResponseWriter, r *http.Request, rt *runtime, c
 	if c.fault && route.fault != nil && f.inject(w, r, route.fault.roll()) {
 		return
 	}
+	if c.ratelimit {
+		if l, limited := c.limited(route, (*stdRequest)(r), r.RemoteAddr); limited {
+			l.headers.apply(w.Header())
+			f.direct(w, r, l.status, "RL", rateLimitedBody)
+			return
+		}
+	}
 	if route.redirect != nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<16))
 		w.Header().Set("Location", route.redirect.location("http", r.Host, r.URL.RequestURI()))

@@ -214,6 +214,13 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 			return d
 		}
 	}
+	if ch.ratelimit {
+		if l, limited := ch.limited(r, (*h1Request)(req), c.remote()); limited {
+			h := http1.Header{{Name: "x-weft-response-flags", Value: "RL"}}
+			l.headers.apply(&h)
+			return http1.Decision{Status: l.status, Flags: "RL", Body: rateLimitedBody, Header: h, Done: c.doneDirect}
+		}
+	}
 	if r.redirect != nil {
 		h := http1.Header{{Name: "location", Value: r.redirect.location("http", req.Authority(), req.Path())}}
 		r.respHeaders.apply(&h)

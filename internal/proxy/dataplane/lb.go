@@ -12,6 +12,7 @@ type state struct {
 	stats    sync.Map // cluster|addr -> *endpointStats
 	rr       sync.Map // cluster -> *atomic.Uint64
 	breakers sync.Map // cluster -> *breaker
+	buckets  sync.Map // rate limit bucket key -> *tokenBucket
 }
 
 // breaker returns the cluster's circuit breaker, with limits l.

@@ -64,6 +64,10 @@ type rchain struct {
 	inbound    bool    // a chain of the inbound listener: reports as the destination
 	fault      bool    // the HTTP filters include the fault filter
 	cors       bool    // the HTTP filters include the cors filter
+	// ratelimit: the HTTP filters include the local rate limit filter, with
+	// ratelimitCfg its filter-wide config.
+	ratelimit    bool
+	ratelimitCfg *rlimit
 }
 
 func (c *rchain) isHTTP() bool { return c.rdsName != "" || c.inline != nil }
@@ -138,6 +142,10 @@ type rroute struct {
 	mirrors []rmirror
 	// hash is the route's hash policy for consistent-hash clusters (nil: none).
 	hash *rhash
+	// ratelimit is the route's (or its virtual host's) local rate limit,
+	// rateLimits its descriptor actions.
+	ratelimit  *rlimit
+	rateLimits [][]rateAction
 	// attemptCount: send x-envoy-attempt-count upstream (the virtual host's include_request_attempt_count).
 	attemptCount bool
 	// reqHeaders and respHeaders are the route's header edits (nil: none).
