@@ -8,10 +8,10 @@ import (
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	rlcommon "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
 	localrl "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -37,7 +37,7 @@ func TestLocalRateLimit(t *testing.T) {
 	apply(t, client, endpointType, cla(svc, false, app))
 	filterCfg := &localrl.LocalRateLimit{StatPrefix: "http_local_rate_limiter", TokenBucket: bucket(3), FilterEnabled: everyone, FilterEnforced: everyone,
 		ResponseHeadersToAdd: []*core.HeaderValueOption{{Header: &core.HeaderValue{Key: "x-local-rate-limit", Value: "true"}}},
-		Descriptors: []*rlcommon.LocalRateLimitDescriptor{{Entries: []*rlcommon.RateLimitDescriptor_Entry{{Key: "user", Value: "alice"}}, TokenBucket: bucket(1)}}}
+		Descriptors:          []*rlcommon.LocalRateLimitDescriptor{{Entries: []*rlcommon.RateLimitDescriptor_Entry{{Key: "user", Value: "alice"}}, TokenBucket: bucket(1)}}}
 	l := httpListener(t, port, fmt.Sprint(port), false)
 	m := &hcm.HttpConnectionManager{}
 	if err := l.FilterChains[0].Filters[0].GetTypedConfig().UnmarshalTo(m); err != nil {
