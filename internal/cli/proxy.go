@@ -49,6 +49,8 @@ func addProxyFlags(fs *flag.FlagSet, def proxyDefaults) *proxyFlags {
 	fs.BoolVar(&o.DisableAccessLog, "disable-access-log", false, "turn the access log off")
 	fs.BoolVar(&o.DisableMetrics, "disable-metrics", false, "turn Istio's request metrics off")
 	fs.StringVar(&o.AppMetricsURL, "app-metrics-url", "", "the app's Prometheus endpoint, merged into the merged-metrics port")
+	fs.StringVar(&o.OTLPEndpoint, "otlp-endpoint", "", `where spans go: host:port (OTLP/gRPC) or http://host:port (OTLP/HTTP); default the control plane's receiver (xDS host:4317); "off" disables tracing`)
+	fs.Float64Var(&o.TraceSamplePercent, "trace-sampling", 1, "percent of new traces sampled (0-100); requests carrying a decision keep it")
 	fs.DurationVar(&o.DrainTime, "drain-time", 5*time.Second, "how long requests in flight may take to finish on shutdown")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
@@ -102,6 +104,9 @@ func (f *proxyFlags) options(env *Env) (proxy.Options, error) {
 		o.XDSProtocol = xdsclient.Delta
 	}
 	o.ProxyVersion = Version
+	if o.TraceSamplePercent < 0 || o.TraceSamplePercent > 100 {
+		return o, fmt.Errorf("--trace-sampling %v: want a percent from 0 to 100", o.TraceSamplePercent)
+	}
 	switch f.accessLog {
 	case "":
 	case "-":

@@ -113,7 +113,7 @@ func run(ctx context.Context, opts Options, sup *supervisor, ingressIP, ingressP
 	if _, err := client.Apply(ctx, "weft-demo", []byte(gatewayYAML(ingressPort))); err != nil {
 		return fmt.Errorf("applying the Bookinfo gateway: %w", err)
 	}
-	if err := sup.start("istio-ingressgateway", "gateway", "--ip", ingressIP, "--xds-address", xds); err != nil {
+	if err := sup.start("istio-ingressgateway", "gateway", "--ip", ingressIP, "--xds-address", xds, "--trace-sampling", "100"); err != nil {
 		return err
 	}
 	ips, err := startWorkloads(sup, opts.IPBase, xds)
@@ -180,7 +180,7 @@ func startWorkloads(sup *supervisor, base netip.Addr, xds string) ([]string, err
 		ips = append(ips, ip.String())
 		err := sup.start(w.name, "run", "--name", w.name, "--namespace", "default", "--service", w.service,
 			"--version", w.version, "--port", "http:9080", "--service-account", "bookinfo-"+w.service,
-			"--ip", ip.String(), "--xds-address", xds, "--", sup.exe, "bookinfo", w.service)
+			"--ip", ip.String(), "--xds-address", xds, "--trace-sampling", "100", "--", sup.exe, "bookinfo", w.service)
 		if err != nil {
 			return nil, err
 		}

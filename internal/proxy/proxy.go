@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strconv"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/weft-mesh/weft/internal/proxy/admin"
 	"github.com/weft-mesh/weft/internal/proxy/dataplane"
 	"github.com/weft-mesh/weft/internal/proxy/stats"
+	"github.com/weft-mesh/weft/internal/proxy/tracing"
 	"github.com/weft-mesh/weft/internal/proxy/xdsclient"
 )
 
@@ -58,6 +60,13 @@ type Options struct {
 	AccessLogOut io.Writer
 	// AppMetricsURL is the app's own Prometheus endpoint, merged into :15020.
 	AppMetricsURL string
+	// OTLPEndpoint receives the proxy's spans (OTLP: host:port for gRPC,
+	// http://… for HTTP); empty: the control plane's receiver (the xDS host,
+	// port 4317); "off": no tracing.
+	OTLPEndpoint string
+	// TraceSamplePercent is the share of new traces sampled (Istio's
+	// default 1); requests that carry a sampling decision keep it.
+	TraceSamplePercent float64
 
 	ProxyVersion string // weft's version, announced as ISTIO_VERSION
 	Logger       *slog.Logger
@@ -148,6 +157,7 @@ type Proxy struct {
 	admin   *admin.Server
 	stopXDS context.CancelFunc
 	xdsDone chan error
+	tracer  *tracing.Tracer
 }
 
 // Start starts the data plane, the admin and health servers and the xDS
@@ -159,6 +169,10 @@ func Start(opts Options) (*Proxy, error) {
 	}
 	p := &Proxy{opts: opts, log: opts.Logger.With("component", "proxy")}
 	tel := opts.telemetry()
+	if tel.Tracer, err = opts.tracer(); err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	p.tracer = tel.Tracer
 	p.dp, err = dataplane.New(dataplane.Options{
 		Mode: opts.Mode, IP: opts.IP, OutboundPort: opts.OutboundPort, InboundPort: opts.InboundPort,
 		DrainTime: opts.DrainTime, Telemetry: tel, Logger: opts.Logger,
@@ -203,6 +217,27 @@ func (o Options) telemetry() dataplane.Telemetry {
 		t.AccessLog = accesslog.New(accesslog.Options{Out: o.AccessLogOut})
 	}
 	return t
+}
+
+// tracer builds the OTLP tracer, or nil when tracing is off.
+func (o Options) tracer() (*tracing.Tracer, error) {
+	endpoint := o.OTLPEndpoint
+	switch endpoint {
+	case "off":
+		return nil, nil
+	case "":
+		host, _, err := net.SplitHostPort(o.XDSAddress)
+		if err != nil {
+			return nil, nil
+		}
+		endpoint = net.JoinHostPort(host, "4317")
+	}
+	svc := o.Labels["app"]
+	if svc == "" {
+		svc = o.Name
+	}
+	return tracing.New(tracing.Options{Endpoint: endpoint, ServiceName: svc, Namespace: o.Namespace,
+		NodeID: NodeID(o.Mode, o.IP, o.Name, o.Namespace), Version: o.Labels["version"], SamplePercent: o.TraceSamplePercent, Logger: o.Logger})
 }
 
 // abort undoes a partial Start.
@@ -278,6 +313,11 @@ func (p *Proxy) Shutdown() error {
 	}
 	closeCtx, cancelClose := context.WithTimeout(context.Background(), time.Second)
 	defer cancelClose()
+	if p.tracer != nil {
+		if err := p.tracer.Shutdown(closeCtx); err != nil {
+			p.log.Debug("flushing spans", "err", err)
+		}
+	}
 	if err := p.admin.Close(closeCtx); err != nil {
 		errs = append(errs, fmt.Errorf("admin shutdown: %w", err))
 	}

@@ -43,6 +43,10 @@ func TestBookinfo(t *testing.T) {
 		checkTelemetry(t, m)
 	})
 
+	t.Run("a product page is one trace across every hop", func(t *testing.T) {
+		checkTrace(t, m)
+	})
+
 	m.apply(sample(t, "destination-rule-all.yaml"))
 
 	t.Run("all-v1 within 2s", func(t *testing.T) {
@@ -583,4 +587,81 @@ spec:
 			t.Fatalf("weft delete: %v\n%s", err, out)
 		}
 	}
+}
+
+// checkTrace loads a product page with a fresh W3C trace id and finds that
+// trace in the control plane's store: a span for every hop, client and
+// server side, each server span the child of its client span.
+func checkTrace(t *testing.T, m *mesh) {
+	t.Helper()
+	// Reviews v2 and v3 call ratings: keep loading until one of them serves.
+	var traceID string
+	for i := 0; ; i++ {
+		traceID = fmt.Sprintf("%032x", time.Now().UnixNano())
+		req, _ := http.NewRequest("GET", m.url("/productpage"), nil)
+		req.Header.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+		resp, err := m.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), "reviews-v1-") {
+			break
+		}
+		if i == 20 {
+			t.Fatal("20 pages all served by reviews v1")
+		}
+	}
+	var trace struct {
+		Data []struct {
+			Spans []struct {
+				SpanID, ParentSpanID, OperationName, ProcessID string
+				Tags                                           []struct {
+					Key   string
+					Value any
+				}
+			}
+			Processes map[string]struct{ ServiceName string }
+		}
+	}
+	eventually(t, 10*time.Second, func() error {
+		resp, err := http.Get(m.b.api() + "/api/v1/traces/" + traceID)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("GET trace: %s", resp.Status)
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&trace); err != nil {
+			return err
+		}
+		if len(trace.Data) != 1 || len(trace.Data[0].Spans) < 8 {
+			return fmt.Errorf("trace has %d spans so far", len(trace.Data[0].Spans))
+		}
+		return nil
+	})
+	tr := trace.Data[0]
+	services := map[string]int{}
+	byID := map[string]string{}
+	for _, sp := range tr.Spans {
+		services[tr.Processes[sp.ProcessID].ServiceName]++
+		byID[sp.SpanID] = sp.OperationName
+	}
+	for _, svc := range []string{"productpage", "details", "reviews", "ratings"} {
+		found := false
+		for name := range services {
+			found = found || strings.HasPrefix(name, svc)
+		}
+		if !found {
+			t.Errorf("the trace has no span from %s: %v", svc, services)
+		}
+	}
+	for _, sp := range tr.Spans {
+		if sp.ParentSpanID != "" && sp.ParentSpanID != "00f067aa0ba902b7" && byID[sp.ParentSpanID] == "" {
+			t.Errorf("span %s (%s) names a parent %s that is not in the trace", sp.SpanID, sp.OperationName, sp.ParentSpanID)
+		}
+	}
+	t.Logf("trace %s: %d spans from %v", traceID, len(tr.Spans), services)
 }

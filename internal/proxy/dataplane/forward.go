@@ -114,14 +114,14 @@ func (f *forwarder) observed(w http.ResponseWriter, r *http.Request, inbound boo
 		return
 	}
 	start := time.Now()
-	o := &observation{proto: stats.HTTP, inbound: inbound}
+	o := &observation{proto: stats.HTTP, inbound: inbound, start: start}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
 		o.proto = stats.GRPC
 	}
 	if inbound {
 		o.edge = tel.inboundEdge(peer)
 	}
-	if tel.AccessLog != nil {
+	if tel.details() {
 		if r.Header.Get("X-Request-Id") == "" {
 			r.Header.Set("X-Request-Id", requestID())
 		}
@@ -137,6 +137,9 @@ func (f *forwarder) observed(w http.ResponseWriter, r *http.Request, inbound boo
 	fn(rec, o)
 	if o.edge == nil {
 		o.edge = tel.fallbackEdge(o)
+	}
+	if o.span == nil && tel.Tracer != nil {
+		tel.trace(o, nopHeader{}, nil, tel.spanName(o, "", 0))
 	}
 	flags := rec.Header().Get("X-Weft-Response-Flags")
 	tel.record(o, start, rec.status, rec.grpcStatus(), flags, time.Since(start),
@@ -173,6 +176,9 @@ func (f *forwarder) route(w http.ResponseWriter, r *http.Request, rt *runtime, c
 		return
 	}
 	o.route = route.name
+	if f.d.tel.Tracer != nil {
+		f.d.tel.trace(o, r.Header, r.Header.Set, f.d.tel.spanName(o, vh.name, portOf(dst, r.Host)))
+	}
 	var corsHeaders [][2]string
 	if c.cors && route.cors != nil {
 		origin := r.Header.Get("Origin")
@@ -609,4 +615,16 @@ func (f *forwarder) inject(w http.ResponseWriter, r *http.Request, a faultAction
 	}
 	f.direct(w, r, a.status, "FI", faultAbortBody)
 	return true
+}
+
+// portOf is the port of an original destination, else of the authority.
+func portOf(dst, authority string) uint16 {
+	for _, hp := range []string{dst, authority} {
+		if _, p, err := net.SplitHostPort(hp); err == nil {
+			if n, err := strconv.Atoi(p); err == nil {
+				return uint16(n)
+			}
+		}
+	}
+	return 0
 }

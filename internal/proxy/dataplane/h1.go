@@ -181,6 +181,7 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 			o.cluster, o.upstream = "PassthroughCluster", dst
 			if d.tel.on {
 				o.edge = d.tel.hostEdge(req.Authority(), "PassthroughCluster")
+				d.tel.trace(o, req.Header, func(k, v string) { req.Header.Set(k, v) }, req.Authority()+"/*")
 			}
 			return c.passthrough(dst)
 		}
@@ -190,11 +191,15 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 	if t == nil {
 		return c.direct(http.StatusNotFound, "NR", "")
 	}
-	r := t.vhost(req.Authority()).route((*h1Request)(req))
+	vh := t.vhost(req.Authority())
+	r := vh.route((*h1Request)(req))
 	if r == nil {
 		return c.direct(http.StatusNotFound, "NR", "")
 	}
 	o.route = r.name
+	if d.tel.Tracer != nil {
+		d.tel.trace(o, req.Header, func(k, v string) { req.Header.Set(k, v) }, d.tel.spanName(o, vh.name, c.port()))
+	}
 	var corsHeaders [][2]string
 	if ch.cors && r.cors != nil {
 		origin := req.Header.Get("origin")
@@ -341,11 +346,11 @@ func (c *h1conn) begin(req *http1.Request, inbound bool) {
 		return
 	}
 	o := &c.obs
-	*o = observation{proto: stats.HTTP, inbound: inbound}
+	*o = observation{proto: stats.HTTP, inbound: inbound, start: time.Now()}
 	if inbound {
 		o.edge = tel.inboundEdge(peer)
 	}
-	if tel.AccessLog != nil {
+	if tel.details() {
 		id := req.Header.Get("x-request-id")
 		if id == "" {
 			id = requestID()
@@ -367,6 +372,14 @@ func (c *h1conn) begin(req *http1.Request, inbound bool) {
 	} else if !inbound {
 		o.authority = strings.Clone(req.Authority())
 	}
+}
+
+// port is the destination port of the current exchange (inbound: the app's).
+func (c *h1conn) port() uint16 {
+	if c.o != nil {
+		return c.o.port
+	}
+	return c.s.addr.Port()
 }
 
 // remote is the downstream address for the access log: the PROXY header's
@@ -407,6 +420,10 @@ func (c *h1conn) observe(res http1.Result) {
 	o := &c.obs
 	if o.edge == nil {
 		o.edge = tel.fallbackEdge(o)
+	}
+	if o.span == nil && tel.Tracer != nil {
+		o.start = res.Start
+		tel.trace(o, nopHeader{}, nil, tel.spanName(o, "", c.port())) // a local answer: its own span
 	}
 	up := time.Duration(-1)
 	if res.UpstreamTime > 0 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/weft-mesh/weft/internal/proxy/accesslog"
 	"github.com/weft-mesh/weft/internal/proxy/stats"
+	"github.com/weft-mesh/weft/internal/proxy/tracing"
 )
 
 // PeerHeader carries the calling workload's identity from the source
@@ -27,6 +28,8 @@ type Telemetry struct {
 	Stats *stats.Registry
 	// AccessLog receives one entry per request and TCP connection.
 	AccessLog *accesslog.Logger
+	// Tracer continues or starts a trace for every HTTP request, a span per hop.
+	Tracer *tracing.Tracer
 	// Self is this proxy's workload (source of outbound, destination of inbound traffic).
 	Self stats.Workload
 	// Service is the FQDN of this workload's service, the destination_service of inbound traffic.
@@ -46,7 +49,7 @@ type telemetry struct {
 }
 
 func newTelemetry(t Telemetry) *telemetry {
-	tel := &telemetry{Telemetry: t, on: t.Stats != nil || t.AccessLog != nil}
+	tel := &telemetry{Telemetry: t, on: t.Stats != nil || t.AccessLog != nil || t.Tracer != nil}
 	w := t.Self
 	tel.peer = w.Name + ";" + w.Namespace + ";" + w.App + ";" + w.Version + ";"
 	tel.svc = stats.ServiceFromHost(t.Service)
@@ -166,6 +169,8 @@ func serviceOf(name string) stats.Service {
 
 // observation is what one exchange reports, filled as it is routed.
 type observation struct {
+	span      *tracing.Span
+	start     time.Time
 	edge      *stats.Edge
 	cl        *rcluster // the routed cluster (nil: none)
 	proto     string
@@ -184,8 +189,47 @@ type observation struct {
 	local     string
 }
 
+// details: the request's details are kept (access log, traces).
+func (t *telemetry) details() bool { return t.AccessLog != nil || t.Tracer != nil }
+
+// trace starts the exchange's span once, continuing the request's trace,
+// and writes its context into the headers sent on (upstream, or to the app).
+func (t *telemetry) trace(o *observation, h tracing.Header, set func(k, v string), name string) {
+	if t.Tracer == nil || o.span != nil {
+		return
+	}
+	kind := tracing.ClientKind
+	if o.inbound {
+		kind = tracing.ServerKind
+	}
+	if o.start.IsZero() {
+		o.start = time.Now()
+	}
+	o.span = t.Tracer.Start(kind, h, name, o.start)
+	if set != nil {
+		o.span.Inject(set)
+	}
+}
+
+// spanName is Istio's operation name: the service (host:port) and "/*".
+func (t *telemetry) spanName(o *observation, vhost string, port uint16) string {
+	if o.inbound && t.Service != "" {
+		return t.Service + ":" + strconv.Itoa(int(port)) + "/*"
+	}
+	if vhost == "" || strings.Contains(vhost, "|") || vhost == "allow_any" || vhost == "block_all" {
+		return o.authority + "/*"
+	}
+	return vhost + "/*"
+}
+
 // record reports a finished exchange.
 func (t *telemetry) record(o *observation, start time.Time, status int, grpcStatus, flags string, d, upstream time.Duration, received, sent int64) {
+	if o.span != nil {
+		o.span.SetAttributes(tracing.RequestAttributes(o.method, "http://"+o.authority+o.path, o.protocol, o.userAgent, o.requestID)...)
+		o.span.SetAttributes(tracing.UpstreamAttributes(o.cluster, o.upstream)...)
+		o.span.SetAttributes(tracing.SizeAttributes(received, sent)...)
+		o.span.End(start.Add(d), status, flags)
+	}
 	if t.Stats != nil && o.edge != nil {
 		t.Stats.Request(o.edge, o.proto, status, grpcStatus, flags, d, received, sent)
 	}
@@ -194,7 +238,7 @@ func (t *telemetry) record(o *observation, start time.Time, status int, grpcStat
 			StartTime: start, Method: o.method, Path: o.path, Protocol: o.protocol, ResponseCode: status,
 			ResponseFlags: flags, BytesReceived: received, BytesSent: sent, Duration: d, UpstreamTime: upstream,
 			UpstreamHost: o.upstream, UpstreamCluster: o.cluster, RouteName: o.route, RequestID: o.requestID,
-			Authority: o.authority, UserAgent: o.userAgent, XForwardedFor: o.xff,
+			Authority: o.authority, UserAgent: o.userAgent, XForwardedFor: o.xff, TraceID: o.span.TraceID(),
 			DownstreamRemote: o.remote, DownstreamLocal: o.local,
 		})
 	}
@@ -249,3 +293,8 @@ func upstreamTime(v string) time.Duration {
 	}
 	return time.Duration(ms) * time.Millisecond
 }
+
+// nopHeader is an empty header set, for spans of local answers.
+type nopHeader struct{}
+
+func (nopHeader) Get(string) string { return "" }
