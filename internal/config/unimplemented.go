@@ -122,7 +122,7 @@ func UnimplementedFields(obj *Object) []Unimplemented {
 		}
 	}
 	switch obj.Kind {
-	case KindPeerAuthentication, KindAuthorizationPolicy, KindRequestAuthentication, KindTelemetry:
+	case KindPeerAuthentication, KindAuthorizationPolicy, KindRequestAuthentication:
 		out = append(out, Unimplemented{"spec", obj.Kind + " is accepted but not enforced yet; ignored"})
 	}
 	return out

@@ -49,6 +49,10 @@ func TestBookinfo(t *testing.T) {
 
 	m.apply(sample(t, "destination-rule-all.yaml"))
 
+	t.Run("Telemetry API: access log filter and sampling", func(t *testing.T) {
+		checkTelemetryAPI(t, m)
+	})
+
 	t.Run("all-v1 within 2s", func(t *testing.T) {
 		m.apply(sample(t, "virtual-service-all-v1.yaml"))
 		applied := time.Now()
@@ -664,4 +668,77 @@ func checkTrace(t *testing.T, m *mesh) {
 		}
 	}
 	t.Logf("trace %s: %d spans from %v", traceID, len(tr.Spans), services)
+}
+
+// checkTelemetryAPI applies a mesh-wide Telemetry that logs only errors and
+// samples no new traces, and checks both on live traffic.
+func checkTelemetryAPI(t *testing.T, m *mesh) {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "telemetry.yaml")
+	os.WriteFile(f, []byte(`apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  tracing: [{randomSamplingPercentage: 0}]
+  accessLogging: [{filter: {expression: "response.code >= 400"}}]
+`), 0o644)
+	m.apply(f)
+	get := func(path, id string) int {
+		req, _ := http.NewRequest("GET", m.url(path), nil)
+		req.Header.Set("x-request-id", id)
+		resp, err := m.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	stamp := fmt.Sprint(time.Now().UnixNano())
+	var okID, missingID string
+	eventually(t, 10*time.Second, func() error {
+		okID, missingID = "ok-"+stamp+fmt.Sprint(time.Now().UnixNano()), "missing-"+stamp+fmt.Sprint(time.Now().UnixNano())
+		if code := get("/productpage", okID); code != 200 {
+			return fmt.Errorf("productpage: %d", code)
+		}
+		if code := get("/no-such-page", missingID); code != 404 {
+			return fmt.Errorf("/no-such-page: %d", code)
+		}
+		out, err := m.weft("logs", "istio-ingressgateway.istio-system", "--tail", "50")
+		if err != nil {
+			return fmt.Errorf("weft logs: %v: %s", err, out)
+		}
+		if strings.Contains(out, okID) || !strings.Contains(out, missingID) {
+			return fmt.Errorf("the gateway's log has the 200 %v and the 404 %v; want only the 404",
+				strings.Contains(out, okID), strings.Contains(out, missingID))
+		}
+		return nil
+	})
+	// Sampling 0: a request without a trace context starts no trace. Spans
+	// of the requests above (sent while the config arrived) go out in 1 s batches.
+	time.Sleep(1500 * time.Millisecond)
+	resp, err := http.Get(m.b.api() + "/api/v1/traces?service=istio-ingressgateway.istio-system&lookback=1h&limit=1000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before struct{ Total int }
+	json.NewDecoder(resp.Body).Decode(&before)
+	resp.Body.Close()
+	for range 5 {
+		get("/productpage", "unsampled-"+stamp)
+	}
+	time.Sleep(1500 * time.Millisecond) // spans are exported in 1 s batches
+	resp, err = http.Get(m.b.api() + "/api/v1/traces?service=istio-ingressgateway.istio-system&lookback=1h&limit=1000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after struct{ Total int }
+	json.NewDecoder(resp.Body).Decode(&after)
+	resp.Body.Close()
+	if after.Total != before.Total {
+		t.Errorf("with randomSamplingPercentage 0 the gateway still started %d traces", after.Total-before.Total)
+	}
+	if out, err := m.weft("delete", "-f", f); err != nil {
+		t.Fatalf("weft delete: %v\n%s", err, out)
+	}
 }

@@ -198,9 +198,11 @@ func socketAddress(ip string, port uint32) *core.Address {
 	}}}
 }
 
+// mustAny packs m deterministically (maps in a fixed order), so equal
+// config gives equal bytes and the same content version.
 func mustAny(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
-	if err != nil {
+	a := &anypb.Any{}
+	if err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true}); err != nil {
 		panic(err) // only for messages of our own making: a bug
 	}
 	return a

@@ -30,6 +30,7 @@ func Build(in Input) (*Output, error) {
 	}
 	b.clusters()
 	b.applyEnvoyFilters()
+	b.applyTelemetry()
 	if err := b.finish(); err != nil {
 		return nil, err
 	}

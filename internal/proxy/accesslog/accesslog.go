@@ -5,11 +5,14 @@
 package accesslog
 
 import (
+	"fmt"
 	"io"
 	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/weft-mesh/weft/internal/config"
 )
 
 // Entry is one access log record. Zero-valued fields are written as null,
@@ -71,13 +74,16 @@ func New(opts Options) *Logger {
 
 var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-// Log records e.
-func (l *Logger) Log(e *Entry) {
+// Log records e in Istio's default format.
+func (l *Logger) Log(e *Entry) { l.LogFormat(e, DefaultFormat) }
+
+// LogFormat records e with the keys of f.
+func (l *Logger) LogFormat(e *Entry, f Format) {
 	if l == nil {
 		return
 	}
 	bp := bufs.Get().(*[]byte)
-	line := e.AppendJSON((*bp)[:0])
+	line := e.AppendFormat((*bp)[:0], f)
 	line = append(line, '\n')
 	l.mu.Lock()
 	slot := l.ring[l.next]
@@ -141,50 +147,176 @@ func (l *Logger) Follow() (lines <-chan []byte, stop func()) {
 	}
 }
 
-// AppendJSON appends e as one JSON object, with Istio's JSON access log keys.
-func (e *Entry) AppendJSON(b []byte) []byte {
-	b = append(b, `{"start_time":"`...)
-	b = e.StartTime.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
-	b = append(b, '"')
-	b = str(b, "method", e.Method)
-	b = str(b, "path", e.Path)
-	b = str(b, "protocol", e.Protocol)
-	b = append(b, `,"response_code":`...)
-	b = strconv.AppendInt(b, int64(e.ResponseCode), 10)
-	flags := e.ResponseFlags
-	if flags == "" {
-		flags = "-"
+// Operator is one of Envoy's command operators weft can fill in.
+type Operator uint8
+
+// The operators weft's access log understands.
+const (
+	OpStartTime Operator = iota + 1
+	OpMethod
+	OpPath
+	OpProtocol
+	OpResponseCode
+	OpResponseFlags
+	OpResponseCodeDetails
+	OpBytesReceived
+	OpBytesSent
+	OpDuration
+	OpUpstreamServiceTime
+	OpUpstreamHost
+	OpUpstreamCluster
+	OpUpstreamLocalAddress
+	OpUpstreamTransportFailure
+	OpRouteName
+	OpXForwardedFor
+	OpUserAgent
+	OpRequestID
+	OpTraceID
+	OpAuthority
+	OpDownstreamRemote
+	OpDownstreamLocal
+	OpRequestedServerName
+)
+
+var operators = map[string]Operator{
+	"%START_TIME%": OpStartTime, "%REQ(:METHOD)%": OpMethod, "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%": OpPath, "%REQ(:PATH)%": OpPath,
+	"%PROTOCOL%": OpProtocol, "%RESPONSE_CODE%": OpResponseCode, "%RESPONSE_FLAGS%": OpResponseFlags,
+	"%RESPONSE_CODE_DETAILS%": OpResponseCodeDetails, "%BYTES_RECEIVED%": OpBytesReceived, "%BYTES_SENT%": OpBytesSent,
+	"%DURATION%": OpDuration, "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%": OpUpstreamServiceTime, "%UPSTREAM_HOST%": OpUpstreamHost,
+	"%UPSTREAM_CLUSTER%": OpUpstreamCluster, "%UPSTREAM_LOCAL_ADDRESS%": OpUpstreamLocalAddress,
+	"%UPSTREAM_TRANSPORT_FAILURE_REASON%": OpUpstreamTransportFailure, "%ROUTE_NAME%": OpRouteName,
+	"%REQ(X-FORWARDED-FOR)%": OpXForwardedFor, "%REQ(USER-AGENT)%": OpUserAgent, "%REQ(X-REQUEST-ID)%": OpRequestID,
+	"%TRACE_ID%": OpTraceID, "%REQ(:AUTHORITY)%": OpAuthority, "%DOWNSTREAM_REMOTE_ADDRESS%": OpDownstreamRemote,
+	"%DOWNSTREAM_LOCAL_ADDRESS%": OpDownstreamLocal, "%REQUESTED_SERVER_NAME%": OpRequestedServerName,
+}
+
+// Field is one key of a JSON log format and the operator that fills it.
+type Field struct {
+	Key string
+	Op  Operator
+	// prefix is `"key":` already encoded (set by NewFormat).
+	prefix string
+}
+
+// NewFormat returns a format with its keys encoded once.
+func NewFormat(fields []Field) Format {
+	f := make(Format, len(fields))
+	for i, fl := range fields {
+		fl.prefix = string(quote(nil, fl.Key)) + ":"
+		f[i] = fl
 	}
-	b = str(b, "response_flags", flags)
-	b = str(b, "response_code_details", e.ResponseCodeDetail)
-	b = append(b, `,"bytes_received":`...)
-	b = strconv.AppendInt(b, e.BytesReceived, 10)
-	b = append(b, `,"bytes_sent":`...)
-	b = strconv.AppendInt(b, e.BytesSent, 10)
-	b = append(b, `,"duration":`...)
-	b = strconv.AppendInt(b, e.Duration.Milliseconds(), 10)
-	b = append(b, `,"upstream_service_time":`...)
-	if e.UpstreamTime >= 0 && e.UpstreamHost != "" {
+	return f
+}
+
+// Format is a JSON access log format: keys in order, each with its operator.
+type Format []Field
+
+// ParseOperator reads an Envoy command operator such as "%RESPONSE_CODE%".
+func ParseOperator(s string) (Operator, error) {
+	op, ok := operators[s]
+	if !ok {
+		return 0, fmt.Errorf("command operator %q is not supported by weft's access log", s)
+	}
+	return op, nil
+}
+
+// DefaultFormat is Istio's JSON access log format (config.IstioAccessLogFormat).
+var DefaultFormat = func() Format {
+	var fields []Field
+	for _, kv := range config.IstioAccessLogFormat {
+		op, err := ParseOperator(kv[1])
+		if err != nil {
+			panic(err) // the list and the operators are ours: a bug
+		}
+		fields = append(fields, Field{Key: kv[0], Op: op})
+	}
+	return NewFormat(fields)
+}()
+
+// AppendJSON appends e as one JSON object in Istio's default format.
+func (e *Entry) AppendJSON(b []byte) []byte { return e.AppendFormat(b, DefaultFormat) }
+
+// AppendFormat appends e as one JSON object with the keys of f.
+func (e *Entry) AppendFormat(b []byte, f Format) []byte {
+	b = append(b, '{')
+	for i, fl := range f {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if fl.prefix != "" {
+			b = append(b, fl.prefix...)
+		} else {
+			b = quote(b, fl.Key)
+			b = append(b, ':')
+		}
+		b = e.appendValue(b, fl.Op)
+	}
+	return append(b, '}')
+}
+
+func (e *Entry) appendValue(b []byte, op Operator) []byte {
+	s := func(v string) []byte { return appendString(b, v) }
+	switch op {
+	case OpStartTime:
+		b = append(b, '"')
+		b = e.StartTime.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+		return append(b, '"')
+	case OpMethod:
+		return s(e.Method)
+	case OpPath:
+		return s(e.Path)
+	case OpProtocol:
+		return s(e.Protocol)
+	case OpResponseCode:
+		return strconv.AppendInt(b, int64(e.ResponseCode), 10)
+	case OpResponseFlags:
+		if e.ResponseFlags == "" {
+			return quote(b, "-")
+		}
+		return quote(b, e.ResponseFlags)
+	case OpResponseCodeDetails:
+		return s(e.ResponseCodeDetail)
+	case OpBytesReceived:
+		return strconv.AppendInt(b, e.BytesReceived, 10)
+	case OpBytesSent:
+		return strconv.AppendInt(b, e.BytesSent, 10)
+	case OpDuration:
+		return strconv.AppendInt(b, e.Duration.Milliseconds(), 10)
+	case OpUpstreamServiceTime:
+		if e.UpstreamTime < 0 || e.UpstreamHost == "" {
+			return append(b, "null"...)
+		}
 		b = append(b, '"')
 		b = strconv.AppendInt(b, e.UpstreamTime.Milliseconds(), 10)
-		b = append(b, '"')
-	} else {
-		b = append(b, "null"...)
+		return append(b, '"')
+	case OpUpstreamHost:
+		return s(e.UpstreamHost)
+	case OpUpstreamCluster:
+		return s(e.UpstreamCluster)
+	case OpUpstreamLocalAddress:
+		return s(e.UpstreamLocal)
+	case OpUpstreamTransportFailure:
+		return s(e.UpstreamFailure)
+	case OpRouteName:
+		return s(e.RouteName)
+	case OpXForwardedFor:
+		return s(e.XForwardedFor)
+	case OpUserAgent:
+		return s(e.UserAgent)
+	case OpRequestID:
+		return s(e.RequestID)
+	case OpTraceID:
+		return s(e.TraceID)
+	case OpAuthority:
+		return s(e.Authority)
+	case OpDownstreamRemote:
+		return s(e.DownstreamRemote)
+	case OpDownstreamLocal:
+		return s(e.DownstreamLocal)
+	case OpRequestedServerName:
+		return s(e.RequestedServer)
 	}
-	b = str(b, "upstream_host", e.UpstreamHost)
-	b = str(b, "upstream_cluster", e.UpstreamCluster)
-	b = str(b, "upstream_local_address", e.UpstreamLocal)
-	b = str(b, "upstream_transport_failure_reason", e.UpstreamFailure)
-	b = str(b, "route_name", e.RouteName)
-	b = str(b, "x_forwarded_for", e.XForwardedFor)
-	b = str(b, "user_agent", e.UserAgent)
-	b = str(b, "request_id", e.RequestID)
-	b = str(b, "trace_id", e.TraceID)
-	b = str(b, "authority", e.Authority)
-	b = str(b, "downstream_remote_address", e.DownstreamRemote)
-	b = str(b, "downstream_local_address", e.DownstreamLocal)
-	b = str(b, "requested_server_name", e.RequestedServer)
-	return append(b, '}')
+	return append(b, "null"...)
 }
 
 // str appends ,"key":"value" (null when empty).
@@ -227,4 +359,12 @@ func quote(b []byte, v string) []byte {
 		i += size
 	}
 	return append(b, '"')
+}
+
+// appendString appends v as a JSON string, or null when empty.
+func appendString(b []byte, v string) []byte {
+	if v == "" {
+		return append(b, "null"...)
+	}
+	return quote(b, v)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	xdstype "github.com/cncf/xds/go/xds/type/v3"
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -72,12 +73,18 @@ func recompile(prev *runtime, cfg *config, st *state, typeURL string) (*runtime,
 
 func (rt *runtime) compileListeners(cfg *config, st *state) error {
 	rt.listeners, rt.byPort, rt.byAddr = map[string]*rlistener{}, map[uint32]*rlistener{}, map[netip.AddrPort]*rlistener{}
+	rt.sampling, rt.registryOnly = nil, false
 	for _, name := range sortedKeys(cfg.listeners) {
 		l, err := compileListener(cfg.listeners[name], st)
 		if err != nil {
 			return fmt.Errorf("listener %q: %w", name, err)
 		}
 		rt.listeners[name] = l
+		for _, c := range l.chains {
+			if c.trace != nil && c.trace.sample != nil && rt.sampling == nil {
+				rt.sampling = c.trace.sample
+			}
+		}
 		if l.origDst {
 			if c := l.chain(0); c != nil && c.tcpCluster == blackHoleCluster {
 				rt.registryOnly = true
@@ -218,6 +225,13 @@ func compileHCM(c *rchain, m *hcm.HttpConnectionManager, where string, st *state
 			return fmt.Errorf("http filter %q: %w", hf.GetName(), err)
 		}
 		switch f := msg.(type) {
+		case *xdstype.TypedStruct:
+			if hf.GetName() != statsFilter {
+				return fmt.Errorf("http filter %q (TypedStruct %s) is not supported by weft proxy", hf.GetName(), f.GetTypeUrl())
+			}
+			if err := compileStatsFilter(c, f); err != nil {
+				return err
+			}
 		case *routerfilter.Router:
 		case *corsfilter.Cors:
 			c.cors = true
@@ -236,6 +250,12 @@ func compileHCM(c *rchain, m *hcm.HttpConnectionManager, where string, st *state
 		default:
 			return fmt.Errorf("http filter %q is not supported by weft proxy", hf.GetName())
 		}
+	}
+	if err := compileTracing(c, m.GetTracing()); err != nil {
+		return err
+	}
+	if err := compileAccessLogs(c, m.GetAccessLog()); err != nil {
+		return err
 	}
 	switch {
 	case m.GetRds() != nil:

@@ -141,6 +141,14 @@ func (d *Dataplane) Update(typeURL, version string, resources map[string]proto.M
 	d.cfg = next
 	d.have[typeURL] = true
 	d.rt.Store(rt)
+	if typeURL == listenerType && d.tel.Tracer != nil {
+		// The Telemetry API's randomSamplingPercentage arrives in the connection managers.
+		if rt.sampling != nil {
+			d.tel.Tracer.SetSamplePercent(*rt.sampling)
+		} else {
+			d.tel.Tracer.SetSamplePercent(d.tel.defaultSample)
+		}
+	}
 	d.log.Info("config applied", "type", typeURL[len("type.googleapis.com/"):], "version", version, "resources", len(resources))
 	return nil
 }

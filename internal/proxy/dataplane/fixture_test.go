@@ -3,6 +3,9 @@ package dataplane
 import (
 	"context"
 	"fmt"
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	fileal "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
+	weftconfig "github.com/weft-mesh/weft/internal/config"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -116,6 +119,7 @@ func tcpChain(t testing.TB, clusterName string) *listener.FilterChain {
 
 func hcmChain(t testing.TB, m *hcm.HttpConnectionManager) *listener.FilterChain {
 	m.StatPrefix = "http"
+	m.AccessLog = []*accesslogv3.AccessLog{istioAccessLog(t)}
 	m.HttpFilters = []*hcm.HttpFilter{{Name: "envoy.filters.http.router",
 		ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(t, &routerfilter.Router{})}}}
 	return &listener.FilterChain{Filters: []*listener.Filter{filter(t, "envoy.filters.network.http_connection_manager", m)}}
@@ -235,4 +239,15 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// istioAccessLog is the file access log translate sends: Istio's JSON format to /dev/stdout.
+func istioAccessLog(t testing.TB) *accesslogv3.AccessLog {
+	fields := map[string]*structpb.Value{}
+	for _, kv := range weftconfig.IstioAccessLogFormat {
+		fields[kv[0]] = structpb.NewStringValue(kv[1])
+	}
+	return &accesslogv3.AccessLog{Name: "envoy.access_loggers.file", ConfigType: &accesslogv3.AccessLog_TypedConfig{TypedConfig: mustAny(t, &fileal.FileAccessLog{
+		Path: "/dev/stdout", AccessLogFormat: &fileal.FileAccessLog_LogFormat{LogFormat: &core.SubstitutionFormatString{
+			Format: &core.SubstitutionFormatString_JsonFormat{JsonFormat: &structpb.Struct{Fields: fields}}}}})}}
 }

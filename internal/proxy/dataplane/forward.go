@@ -97,11 +97,12 @@ func (f *forwarder) closeIdle() {
 
 // serve routes r with chain c and forwards it. dst is the original destination ("" on gateways).
 func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, rt *runtime, c *rchain, dst string) {
-	f.observed(w, r, c.inbound, func(w http.ResponseWriter, o *observation) { f.route(w, r, rt, c, dst, o) })
+	f.observed(w, r, c, func(w http.ResponseWriter, o *observation) { f.route(w, r, rt, c, dst, o) })
 }
 
 // observed runs fn and reports the exchange it served, when telemetry is on.
-func (f *forwarder) observed(w http.ResponseWriter, r *http.Request, inbound bool, fn func(http.ResponseWriter, *observation)) {
+func (f *forwarder) observed(w http.ResponseWriter, r *http.Request, ch *rchain, fn func(http.ResponseWriter, *observation)) {
+	inbound := ch != nil && ch.inbound
 	tel := f.d.tel
 	var peer string
 	if inbound {
@@ -114,7 +115,7 @@ func (f *forwarder) observed(w http.ResponseWriter, r *http.Request, inbound boo
 		return
 	}
 	start := time.Now()
-	o := &observation{proto: stats.HTTP, inbound: inbound, start: start}
+	o := &observation{proto: stats.HTTP, inbound: inbound, start: start, ch: ch}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
 		o.proto = stats.GRPC
 	}

@@ -167,7 +167,7 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 	d := c.s.d
 	rt := d.rt.Load()
 	ch, dst := c.chain(rt, req)
-	c.begin(req, ch != nil && ch.inbound)
+	c.begin(req, ch)
 	o := &c.obs
 	if ch == nil {
 		if dst != "" && rt.registryOnly {
@@ -333,7 +333,8 @@ func (c *h1conn) nextAttempt(n int, f http1.Failure) (string, http1.DialFunc, ht
 
 // begin starts the telemetry of an exchange: the inbound side takes the
 // peer's identity off the request (always, so apps never see it).
-func (c *h1conn) begin(req *http1.Request, inbound bool) {
+func (c *h1conn) begin(req *http1.Request, ch *rchain) {
+	inbound := ch != nil && ch.inbound
 	tel := c.s.d.tel
 	var peer string
 	if inbound {
@@ -346,7 +347,7 @@ func (c *h1conn) begin(req *http1.Request, inbound bool) {
 		return
 	}
 	o := &c.obs
-	*o = observation{proto: stats.HTTP, inbound: inbound, start: time.Now()}
+	*o = observation{proto: stats.HTTP, inbound: inbound, start: time.Now(), ch: ch}
 	if inbound {
 		o.edge = tel.inboundEdge(peer)
 	}

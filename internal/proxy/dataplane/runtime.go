@@ -22,6 +22,8 @@ type runtime struct {
 	byAddr    map[netip.AddrPort]*rlistener
 	routes    map[string]*rtable
 	clusters  map[string]*rcluster
+	// sampling is the tracing random_sampling of the connection managers (nil: none set).
+	sampling *float64
 	// registryOnly: the capture listener sends unknown destinations to
 	// BlackHoleCluster (REGISTRY_ONLY), so they are refused, not passed through.
 	registryOnly bool
@@ -62,8 +64,13 @@ type rchain struct {
 	inline     *rtable // HTTP with an inline route config
 	tcpCluster string  // TCP proxy
 	inbound    bool    // a chain of the inbound listener: reports as the destination
-	fault      bool    // the HTTP filters include the fault filter
-	cors       bool    // the HTTP filters include the cors filter
+	// Telemetry of the chain's connection manager: spans (nil: none), access
+	// log (nil: none) and the Istio metrics it drops.
+	trace     *rtrace
+	alog      *ralog
+	statsDrop *statsDrop
+	fault     bool // the HTTP filters include the fault filter
+	cors      bool // the HTTP filters include the cors filter
 	// ratelimit: the HTTP filters include the local rate limit filter, with
 	// ratelimitCfg its filter-wide config.
 	ratelimit    bool

@@ -261,7 +261,7 @@ func (d *Dataplane) capture(w http.ResponseWriter, r *http.Request, s *server) {
 		}
 	}
 	if rt.registryOnly {
-		d.fwd.observed(w, r, false, func(w http.ResponseWriter, o *observation) {
+		d.fwd.observed(w, r, nil, func(w http.ResponseWriter, o *observation) {
 			o.cluster, o.authority = blackHoleCluster, r.Host
 			o.edge = d.tel.hostEdge(r.Host, blackHoleCluster)
 			d.fwd.direct(w, r, http.StatusBadGateway, "UH", "")
@@ -269,7 +269,7 @@ func (d *Dataplane) capture(w http.ResponseWriter, r *http.Request, s *server) {
 		return
 	}
 	// No HTTP listener for this destination: pass it through as it is.
-	d.fwd.observed(w, r, false, func(w http.ResponseWriter, o *observation) {
+	d.fwd.observed(w, r, nil, func(w http.ResponseWriter, o *observation) {
 		o.cluster, o.upstream, o.authority = "PassthroughCluster", dst, r.Host
 		o.edge = d.tel.hostEdge(r.Host, "PassthroughCluster")
 		d.fwd.passthrough(w, r, dst)

@@ -39,13 +39,15 @@ type Telemetry struct {
 // telemetry is a Dataplane's reporting state.
 type telemetry struct {
 	Telemetry
-	on       bool
-	peer     string // our PeerHeader value
-	svc      stats.Service
-	mu       sync.Mutex
-	inbound  atomic.Pointer[map[string]*stats.Edge] // copy-on-write: peer header → edge
-	unknown  *stats.Edge                            // inbound from a peer without a sidecar
-	clusterE sync.Map                               // cluster name → *stats.Edge with no destination workload
+	on      bool
+	peer    string // our PeerHeader value
+	svc     stats.Service
+	mu      sync.Mutex
+	inbound atomic.Pointer[map[string]*stats.Edge] // copy-on-write: peer header → edge
+	unknown *stats.Edge                            // inbound from a peer without a sidecar
+	// defaultSample is the tracer's sampling when no config sets one.
+	defaultSample float64
+	clusterE      sync.Map // cluster name → *stats.Edge with no destination workload
 }
 
 func newTelemetry(t Telemetry) *telemetry {
@@ -53,6 +55,9 @@ func newTelemetry(t Telemetry) *telemetry {
 	w := t.Self
 	tel.peer = w.Name + ";" + w.Namespace + ";" + w.App + ";" + w.Version + ";"
 	tel.svc = stats.ServiceFromHost(t.Service)
+	if t.Tracer != nil {
+		tel.defaultSample = t.Tracer.SamplePercent()
+	}
 	m := map[string]*stats.Edge{}
 	tel.inbound.Store(&m)
 	if t.Stats != nil {
@@ -169,6 +174,7 @@ func serviceOf(name string) stats.Service {
 
 // observation is what one exchange reports, filled as it is routed.
 type observation struct {
+	ch        *rchain // the chain that served it (nil: the capture port's own passthrough)
 	span      *tracing.Span
 	start     time.Time
 	edge      *stats.Edge
@@ -195,7 +201,7 @@ func (t *telemetry) details() bool { return t.AccessLog != nil || t.Tracer != ni
 // trace starts the exchange's span once, continuing the request's trace,
 // and writes its context into the headers sent on (upstream, or to the app).
 func (t *telemetry) trace(o *observation, h tracing.Header, set func(k, v string), name string) {
-	if t.Tracer == nil || o.span != nil {
+	if t.Tracer == nil || o.span != nil || (o.ch != nil && o.ch.trace == nil) {
 		return
 	}
 	kind := tracing.ClientKind
@@ -206,6 +212,11 @@ func (t *telemetry) trace(o *observation, h tracing.Header, set func(k, v string
 		o.start = time.Now()
 	}
 	o.span = t.Tracer.Start(kind, h, name, o.start)
+	if o.span != nil && o.ch != nil {
+		if tags := o.ch.trace.tagAttributes(h); tags != nil {
+			o.span.SetAttributes(tags...)
+		}
+	}
 	if set != nil {
 		o.span.Inject(set)
 	}
@@ -231,16 +242,27 @@ func (t *telemetry) record(o *observation, start time.Time, status int, grpcStat
 		o.span.End(start.Add(d), status, flags)
 	}
 	if t.Stats != nil && o.edge != nil {
-		t.Stats.Request(o.edge, o.proto, status, grpcStatus, flags, d, received, sent)
+		var skip stats.Skip
+		if o.ch != nil && o.ch.statsDrop != nil {
+			skip = o.ch.statsDrop.skip()
+		}
+		t.Stats.RequestSkipping(o.edge, o.proto, status, grpcStatus, flags, d, received, sent, skip)
+	}
+	format := accesslog.DefaultFormat
+	if o.ch != nil {
+		if o.ch.alog == nil || (o.ch.alog.filter != nil && !o.ch.alog.filter(status)) {
+			return
+		}
+		format = o.ch.alog.format
 	}
 	if t.AccessLog != nil {
-		t.AccessLog.Log(&accesslog.Entry{
+		t.AccessLog.LogFormat(&accesslog.Entry{
 			StartTime: start, Method: o.method, Path: o.path, Protocol: o.protocol, ResponseCode: status,
 			ResponseFlags: flags, BytesReceived: received, BytesSent: sent, Duration: d, UpstreamTime: upstream,
 			UpstreamHost: o.upstream, UpstreamCluster: o.cluster, RouteName: o.route, RequestID: o.requestID,
 			Authority: o.authority, UserAgent: o.userAgent, XForwardedFor: o.xff, TraceID: o.span.TraceID(),
 			DownstreamRemote: o.remote, DownstreamLocal: o.local,
-		})
+		}, format)
 	}
 }
 

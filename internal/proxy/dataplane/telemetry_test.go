@@ -55,8 +55,9 @@ func TestTelemetry(t *testing.T) {
 	}
 	// Each side records once its response is written: the server's may
 	// land just after the client has its answer.
-	waitFor(t, "the server's 4th request", func() bool {
-		return strings.Contains(metrics(serverTel.Stats), `response_flags="-"} 4`) && len(serverTel.AccessLog.Tail(0)) == 4
+	waitFor(t, "both sides' 4th request", func() bool {
+		return strings.Contains(metrics(serverTel.Stats), `response_flags="-"} 4`) && len(serverTel.AccessLog.Tail(0)) == 4 &&
+			strings.Contains(metrics(clientTel.Stats), `response_flags="-"} 4`)
 	})
 	client, server := metrics(clientTel.Stats), metrics(serverTel.Stats)
 	want := []struct {

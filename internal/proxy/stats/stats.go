@@ -115,7 +115,23 @@ type httpKey struct {
 type httpSeries struct {
 	requests            atomic.Uint64
 	duration, req, resp histogram
+	// present has a bit per family this series has recorded (Skip's bits
+	// clear), so a dropped family is not written.
+	present atomic.Uint32
 }
+
+// Skip lists metric families a request is not recorded in (the Telemetry
+// API's disabled metrics).
+type Skip uint32
+
+// Families that can be skipped.
+const (
+	SkipRequests Skip = 1 << iota
+	SkipDuration
+	SkipRequestBytes
+	SkipResponseBytes
+	allFamilies = SkipRequests | SkipDuration | SkipRequestBytes | SkipResponseBytes
+)
 
 type tcpSeries struct {
 	sent, received, opened, closed atomic.Uint64
@@ -227,7 +243,12 @@ func writeLabel(b *strings.Builder, name, value string) {
 // the grpc-status ("" for plain HTTP), flags Envoy's response flags ("" or
 // "-": none).
 func (r *Registry) Request(e *Edge, proto string, code int, grpcStatus, flags string, d time.Duration, reqBytes, respBytes int64) {
-	if e == nil {
+	r.RequestSkipping(e, proto, code, grpcStatus, flags, d, reqBytes, respBytes, 0)
+}
+
+// RequestSkipping is Request without the families in skip.
+func (r *Registry) RequestSkipping(e *Edge, proto string, code int, grpcStatus, flags string, d time.Duration, reqBytes, respBytes int64, skip Skip) {
+	if e == nil || skip&allFamilies == allFamilies {
 		return
 	}
 	if flags == "" {
@@ -247,10 +268,21 @@ func (r *Registry) Request(e *Edge, proto string, code int, grpcStatus, flags st
 		}
 	}
 	s := v.(*httpSeries)
-	s.requests.Add(1)
-	s.duration.observe(durationBuckets[:], float64(d)/float64(time.Millisecond))
-	s.req.observe(sizeBuckets[:], float64(reqBytes))
-	s.resp.observe(sizeBuckets[:], float64(respBytes))
+	if want := uint32(allFamilies &^ skip); s.present.Load()&want != want {
+		s.present.Or(want)
+	}
+	if skip&SkipRequests == 0 {
+		s.requests.Add(1)
+	}
+	if skip&SkipDuration == 0 {
+		s.duration.observe(durationBuckets[:], float64(d)/float64(time.Millisecond))
+	}
+	if skip&SkipRequestBytes == 0 {
+		s.req.observe(sizeBuckets[:], float64(reqBytes))
+	}
+	if skip&SkipResponseBytes == 0 {
+		s.resp.observe(sizeBuckets[:], float64(respBytes))
+	}
 }
 
 // TCP returns the TCP counters of edge e, for a connection to update as it goes.
@@ -363,21 +395,26 @@ func (r *Registry) WritePrometheus(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 32<<10)
 	family(bw, "istio_requests_total", "counter", "Total number of requests handled by the proxy.")
 	for _, l := range hs {
-		counter(bw, "istio_requests_total", l.labels, l.s.requests.Load())
+		if Skip(l.s.present.Load())&SkipRequests != 0 {
+			counter(bw, "istio_requests_total", l.labels, l.s.requests.Load())
+		}
 	}
 	hists := []struct {
 		name, help string
+		bit        Skip
 		bounds     []float64
 		get        func(*httpSeries) *histogram
 	}{
-		{"istio_request_duration_milliseconds", "Request duration in milliseconds.", durationBuckets[:], func(s *httpSeries) *histogram { return &s.duration }},
-		{"istio_request_bytes", "Request body sizes in bytes.", sizeBuckets[:], func(s *httpSeries) *histogram { return &s.req }},
-		{"istio_response_bytes", "Response body sizes in bytes.", sizeBuckets[:], func(s *httpSeries) *histogram { return &s.resp }},
+		{"istio_request_duration_milliseconds", "Request duration in milliseconds.", SkipDuration, durationBuckets[:], func(s *httpSeries) *histogram { return &s.duration }},
+		{"istio_request_bytes", "Request body sizes in bytes.", SkipRequestBytes, sizeBuckets[:], func(s *httpSeries) *histogram { return &s.req }},
+		{"istio_response_bytes", "Response body sizes in bytes.", SkipResponseBytes, sizeBuckets[:], func(s *httpSeries) *histogram { return &s.resp }},
 	}
 	for _, h := range hists {
 		family(bw, h.name, "histogram", h.help)
 		for _, l := range hs {
-			writeHistogram(bw, h.name, l.labels, h.bounds, h.get(l.s))
+			if Skip(l.s.present.Load())&h.bit != 0 {
+				writeHistogram(bw, h.name, l.labels, h.bounds, h.get(l.s))
+			}
 		}
 	}
 	tcps := []struct {
