@@ -75,9 +75,10 @@ func UnimplementedServer(s *networking.Server) []Unimplemented {
 }
 
 // ServerImplemented reports whether weft serves a Gateway server at all:
-// only HTTP protocols (HTTP, HTTP2, GRPC, GRPC-Web) are.
+// HTTP protocols (HTTP, HTTP2, GRPC, GRPC-Web) and plain TCP ones are.
 func ServerImplemented(s *networking.Server) bool {
-	return IsHTTPProtocol(strings.ToUpper(s.GetPort().GetProtocol()))
+	p := strings.ToUpper(s.GetPort().GetProtocol())
+	return IsHTTPProtocol(p) || p == ProtocolTCP || p == "MONGO" || p == "MYSQL" || p == "REDIS"
 }
 
 // UnimplementedFields lists every field of obj that weft does not
@@ -92,8 +93,12 @@ func UnimplementedFields(obj *Object) []Unimplemented {
 		for i, hr := range spec.GetHttp() {
 			out = append(out, UnimplementedHTTPRoute(i, hr)...)
 		}
-		if len(spec.GetTcp()) > 0 {
-			out = append(out, Unimplemented{"spec.tcp", notImplemented})
+		for i, tr := range spec.GetTcp() {
+			for j, m := range tr.GetMatch() {
+				if len(m.GetDestinationSubnets()) > 0 || m.GetSourceNamespace() != "" || len(m.GetGateways()) > 0 {
+					out = append(out, Unimplemented{fmt.Sprintf("spec.tcp[%d].match[%d]", i, j), "destinationSubnets, sourceNamespace and gateways are not implemented yet; ignored"})
+				}
+			}
 		}
 		if len(spec.GetTls()) > 0 {
 			out = append(out, Unimplemented{"spec.tls", notImplemented})

@@ -267,18 +267,24 @@ func (m *mesh) apply(path string) {
 // samples returns the path of an Istio Bookinfo sample, found in ../shared.
 func sample(t *testing.T, name string) string {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
-		p := filepath.Join(d, "..", "shared", "istio-samples", "bookinfo", name)
+	return sampleIn(t, "bookinfo", name)
+}
+
+// sampleIn finds ../shared/istio-samples/DIR/NAME beside the repository.
+func sampleIn(t *testing.T, dir, name string) string {
+	t.Helper()
+	wd, _ := os.Getwd()
+	for d := wd; d != "/" && d != "."; d = filepath.Dir(d) {
+		p := filepath.Join(d, "..", "shared", "istio-samples", dir, name)
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
-		p = filepath.Join(d, "shared", "istio-samples", "bookinfo", name)
+		p = filepath.Join(d, "shared", "istio-samples", dir, name)
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
 	}
-	t.Skipf("Istio sample %s not found beside the repository (../shared/istio-samples)", name)
+	t.Skipf("Istio sample %s/%s not found beside the repository (../shared/istio-samples)", dir, name)
 	return ""
 }
 

@@ -17,6 +17,7 @@ import (
 // gateway builds a router's listeners and routes from the Gateways that select it.
 func (b *builder) gateway() {
 	byPort := map[uint32][]string{} // port -> gateway keys "ns/name"
+	tcpPorts := map[uint32]bool{}   // ports whose servers are TCP
 	for _, o := range b.gws {
 		gw := o.Spec.(*networking.Gateway)
 		if !registry.Matches(gw.GetSelector(), b.in.Proxy.Labels) {
@@ -31,6 +32,9 @@ func (b *builder) gateway() {
 			}
 			p := s.GetPort().GetNumber()
 			byPort[p] = append(byPort[p], o.Namespace+"/"+o.Name)
+			if !config.IsHTTPProtocol(strings.ToUpper(s.GetPort().GetProtocol())) {
+				tcpPorts[p] = true
+			}
 		}
 	}
 	ports := make([]uint32, 0, len(byPort))
@@ -39,6 +43,10 @@ func (b *builder) gateway() {
 	}
 	sort.Slice(ports, func(i, j int) bool { return ports[i] < ports[j] })
 	for _, p := range ports {
+		if tcpPorts[p] {
+			b.gatewayTCP(p, byPort[p])
+			continue
+		}
 		name := GatewayRouteName(p)
 		b.out.Listeners = append(b.out.Listeners, &listener.Listener{
 			Name:         ListenerName(p),
@@ -105,4 +113,16 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// gatewayTCP builds a gateway's TCP listener: the first tcp route of the
+// VirtualServices bound to its Gateways that matches the port.
+func (b *builder) gatewayTCP(port uint32, gateways []string) {
+	l := &listener.Listener{Name: ListenerName(port), Address: socketAddress("0.0.0.0", port)}
+	if o, tr := b.tcpRoute("", port, gateways); tr != nil {
+		l.FilterChains = []*listener.FilterChain{b.tcpRouteChain(o, tr, port)}
+	} else {
+		l.FilterChains = []*listener.FilterChain{tcpChain(BlackHoleCluster, BlackHoleCluster)}
+	}
+	b.out.Listeners = append(b.out.Listeners, l)
 }

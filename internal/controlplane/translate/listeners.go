@@ -79,6 +79,10 @@ func (b *builder) outboundListener(port uint32) {
 		l.FilterChains = []*listener.FilterChain{httpChain(name, rdsManager(name))}
 		b.out.Routes = append(b.out.Routes, b.outboundRoutes(port, httpSvcs))
 	case tcpSvc != nil:
+		if o, tr := b.tcpRoute(tcpSvc.Hostname, port, nil); tr != nil {
+			l.FilterChains = []*listener.FilterChain{b.tcpRouteChain(o, tr, port)}
+			break
+		}
 		c := OutboundCluster(port, "", tcpSvc.Hostname)
 		l.FilterChains = []*listener.FilterChain{tcpChain(c, c)}
 	}

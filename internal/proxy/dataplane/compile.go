@@ -196,10 +196,21 @@ func compileChain(fc *listener.FilterChain, listenerName string, st *state) (*rc
 	case *hcm.HttpConnectionManager:
 		return c, compileHCM(c, m, fmt.Sprintf("%s|%d", listenerName, c.dstPort), st)
 	case *tcpproxy.TcpProxy:
-		if m.GetCluster() == "" {
-			return nil, fmt.Errorf("tcp_proxy: only a single cluster is supported")
+		switch {
+		case m.GetCluster() != "":
+			c.tcpCluster = m.GetCluster()
+		case m.GetWeightedClusters() != nil:
+			for _, wc := range m.GetWeightedClusters().GetClusters() {
+				c.tcpWeighted = append(c.tcpWeighted, weighted{name: wc.GetName(), weight: wc.GetWeight()})
+				c.tcpTotal += wc.GetWeight()
+			}
+			if len(c.tcpWeighted) == 0 || c.tcpTotal == 0 {
+				return nil, fmt.Errorf("tcp_proxy.weighted_clusters: empty")
+			}
+			c.tcpCluster = c.tcpWeighted[0].name
+		default:
+			return nil, fmt.Errorf("tcp_proxy: a cluster or weighted_clusters is required")
 		}
-		c.tcpCluster = m.GetCluster()
 		return c, nil
 	}
 	return nil, fmt.Errorf("network filter %q (%s) is not supported by weft proxy", f.GetName(), f.GetTypedConfig().GetTypeUrl())

@@ -561,7 +561,7 @@ func (d *Dataplane) connectH1(s *server, conn net.Conn, br *bufio.Reader) {
 	case c.isHTTP():
 		s.serveConn(conn, br, &origin{listener: l.name, dst: dst, port: port})
 	default:
-		d.splice(oc, rt.clusters[c.tcpCluster], dst, false)
+		d.splice(oc, rt.clusters[c.tcpTarget()], dst, false)
 	}
 }
 

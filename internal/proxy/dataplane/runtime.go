@@ -62,8 +62,11 @@ type rchain struct {
 	dstPort    uint32
 	rdsName    string  // HTTP with RDS
 	inline     *rtable // HTTP with an inline route config
-	tcpCluster string  // TCP proxy
-	inbound    bool    // a chain of the inbound listener: reports as the destination
+	tcpCluster string  // TCP proxy (the first of tcpWeighted when weighted)
+	// tcpWeighted and tcpTotal: a tcp_proxy's weighted clusters.
+	tcpWeighted []weighted
+	tcpTotal    uint32
+	inbound     bool // a chain of the inbound listener: reports as the destination
 	// Telemetry of the chain's connection manager: spans (nil: none), access
 	// log (nil: none) and the Istio metrics it drops.
 	trace     *rtrace
@@ -393,3 +396,18 @@ type rendpoint struct {
 }
 
 func (e *rendpoint) String() string { return fmt.Sprintf("%s (tunnel %v)", e.addr, e.tunnel) }
+
+// tcpTarget picks the TCP proxy's cluster for a new connection, by weight.
+func (c *rchain) tcpTarget() string {
+	if len(c.tcpWeighted) == 0 {
+		return c.tcpCluster
+	}
+	n := rand.Uint32N(c.tcpTotal)
+	for _, w := range c.tcpWeighted {
+		if n < w.weight {
+			return w.name
+		}
+		n -= w.weight
+	}
+	return c.tcpWeighted[len(c.tcpWeighted)-1].name
+}

@@ -138,11 +138,7 @@ func (s *server) serve() {
 		if err != nil {
 			return
 		}
-		if s.proxyProto {
-			go s.d.inbound(s, c)
-		} else {
-			go s.serveConn(c, nil, nil)
-		}
+		go s.accept(c)
 	}
 }
 
@@ -294,4 +290,23 @@ func hostPort(host string, def int) string {
 		return host
 	}
 	return net.JoinHostPort(host, strconv.Itoa(def))
+}
+
+// accept handles a new connection: PROXY-protocol inbound, raw TCP for a
+// listener whose chain is a TCP proxy (a gateway's TCP server), else HTTP.
+func (s *server) accept(c net.Conn) {
+	if s.proxyProto {
+		s.d.inbound(s, c)
+		return
+	}
+	if !s.capture {
+		rt := s.d.rt.Load()
+		if l := rt.listeners[s.name]; l != nil {
+			if ch := l.chain(l.addr.Port()); ch != nil && !ch.isHTTP() {
+				s.d.splice(c, rt.clusters[ch.tcpTarget()], "", false)
+				return
+			}
+		}
+	}
+	s.serveConn(c, nil, nil)
 }

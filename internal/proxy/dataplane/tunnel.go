@@ -45,7 +45,7 @@ func (d *Dataplane) connect(w http.ResponseWriter, r *http.Request, s *server) {
 		oc.o = origin{listener: l.name, dst: dst, port: port}
 		s.hand(oc)
 	default:
-		d.splice(oc, rt.clusters[c.tcpCluster], dst, false)
+		d.splice(oc, rt.clusters[c.tcpTarget()], dst, false)
 	}
 }
 
@@ -77,7 +77,7 @@ func (d *Dataplane) inbound(s *server, conn net.Conn) {
 	case c.isHTTP():
 		s.serveConn(conn, br, &o)
 	default:
-		d.splice(oc, rt.clusters[c.tcpCluster], dst.String(), true)
+		d.splice(oc, rt.clusters[c.tcpTarget()], dst.String(), true)
 	}
 }
 

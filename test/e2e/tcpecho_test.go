@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTCPEcho follows Istio's TCP traffic shifting task with its own
+// samples: tcp-echo v1 and v2 behind the ingress gateway's TCP port 31400,
+// all to v1, then 80/20.
+func TestTCPEcho(t *testing.T) {
+	b := newBlock(t)
+	xds := b.controlPlaneIP() + ":15010"
+	start(t, "control-plane", "--data-dir", t.TempDir(), "--xds-address", xds, "--http-address", b.controlPlaneIP()+":15014",
+		"--otlp-grpc-address", "off", "--otlp-http-address", "off")
+	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)
+	for i, v := range []struct{ version, prefix string }{{"v1", "one"}, {"v2", "two"}} {
+		start(t, "run", "--name", "tcp-echo-"+v.version+"-1", "--namespace", "default", "--service", "tcp-echo", "--version", v.version,
+			"--port", "tcp:9000", "--port", "tcp-other:9001", "--ip", b.ip(1, i+1), "--xds-address", xds, "--otlp-endpoint", "off",
+			"--", weftBin, "tcp-echo", "9000,9001,9002", v.prefix)
+	}
+	gw := b.ip(0, 1)
+	start(t, "gateway", "--ip", gw, "--xds-address", xds, "--otlp-endpoint", "off")
+	waitHTTP(t, "http://"+gw+":15021/healthz/ready", 30*time.Second)
+	api := b.api()
+	apply := func(sample string) {
+		t.Helper()
+		if out, err := runWeft(api, "apply", "-f", tcpSample(t, sample)); err != nil {
+			t.Fatalf("weft apply %s: %v\n%s", sample, err, out)
+		}
+	}
+	echo := func() (string, error) {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(gw, "31400"), 2*time.Second)
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintln(c, "hello")
+		line, err := bufio.NewReader(c).ReadString('\n')
+		return strings.TrimSpace(line), err
+	}
+	apply("tcp-echo-all-v1.yaml")
+	eventually(t, 20*time.Second, func() error {
+		got, err := echo()
+		if err != nil || got != "one hello" {
+			return fmt.Errorf("got %q, %v", got, err)
+		}
+		return nil
+	})
+	for range 20 {
+		if got, err := echo(); err != nil || got != "one hello" {
+			t.Fatalf("all-v1: got %q, %v", got, err)
+		}
+	}
+	apply("tcp-echo-20-v2.yaml")
+	eventually(t, 10*time.Second, func() error {
+		for range 30 {
+			if got, _ := echo(); got == "two hello" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no connection reached v2 after the 80/20 split")
+	})
+	counts := map[string]int{}
+	const n = 200
+	for range n {
+		got, err := echo()
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts[got]++
+	}
+	// 20% of 200: mean 40, sd about 5.7; 15..65 is beyond 4 sd either way.
+	if two := counts["two hello"]; two < 15 || two > 65 || counts["one hello"]+two != n {
+		t.Fatalf("80/20 over %d connections: %v", n, counts)
+	}
+	t.Logf("80/20 over %d connections: %v", n, counts)
+}
+
+func tcpSample(t *testing.T, name string) string {
+	t.Helper()
+	return sampleIn(t, "tcp-echo", name)
+}
