@@ -152,7 +152,8 @@ func UnimplementedTrafficPolicy(path string, tp *networking.TrafficPolicy) []Uni
 		{cp.GetHttp().GetUseClientProtocol(), "connectionPool.http.useClientProtocol"},
 		{od.GetSplitExternalLocalOriginErrors(), "outlierDetection.splitExternalLocalOriginErrors"},
 		{od.GetConsecutiveLocalOriginFailures() != nil, "outlierDetection.consecutiveLocalOriginFailures"},
-		{tp.GetTls() != nil, "tls"},
+		{tp.GetTls().GetMode() == networking.ClientTLSSettings_ISTIO_MUTUAL, "tls.mode ISTIO_MUTUAL"},
+		{tp.GetTls().GetCredentialName() != "", "tls.credentialName"},
 		{tp.GetTunnel() != nil, "tunnel"},
 		{tp.GetProxyProtocol() != nil, "proxyProtocol"},
 	}

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -285,6 +287,10 @@ func TestBookinfo(t *testing.T) {
 
 	t.Run("egress: ServiceEntry with DNS, REGISTRY_ONLY through a Sidecar", func(t *testing.T) {
 		checkEgress(t, m)
+	})
+
+	t.Run("egress TLS origination: DestinationRule tls SIMPLE", func(t *testing.T) {
+		checkTLSOrigination(t, m)
 	})
 
 	t.Run("ctrl-c stops everything", func(t *testing.T) {
@@ -739,6 +745,57 @@ spec:
 		t.Errorf("with randomSamplingPercentage 0 the gateway still started %d traces", after.Total-before.Total)
 	}
 	if out, err := m.weft("delete", "-f", f); err != nil {
+		t.Fatalf("weft delete: %v\n%s", err, out)
+	}
+}
+
+// checkTLSOrigination: the app speaks plain HTTP to an external name; its
+// sidecar originates TLS (SIMPLE, verified with the CA given, SNI set).
+func checkTLSOrigination(t *testing.T, m *mesh) {
+	t.Helper()
+	ext := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "tls %v sni %s", r.TLS.Version >= tls.VersionTLS12, r.TLS.ServerName)
+	}))
+	defer ext.Close()
+	port := ext.Listener.Addr().(*net.TCPAddr).Port
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ext.Certificate().Raw}), 0o644)
+	cfg := filepath.Join(dir, "tls.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: secure-api, namespace: default}
+spec:
+  hosts: [secure.external.test]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{number: %d, name: http, protocol: HTTP}]
+  endpoints: [{address: localhost}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: secure-api, namespace: default}
+spec:
+  host: secure.external.test
+  trafficPolicy:
+    tls: {mode: SIMPLE, sni: example.com, caCertificates: %s}
+`, port, ca)), 0o644)
+	m.apply(cfg)
+	sidecar := &url.URL{Scheme: "http", Host: proxyIP(t, m, "productpage-v1-1") + ":15001"}
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(sidecar)}, Timeout: 10 * time.Second}
+	eventually(t, 5*time.Second, func() error {
+		resp, err := c.Get(fmt.Sprintf("http://secure.external.test:%d/", port))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(b) != "tls true sni example.com" {
+			return fmt.Errorf("got %d %q", resp.StatusCode, b)
+		}
+		return nil
+	})
+	if out, err := m.weft("delete", "-f", cfg); err != nil {
 		t.Fatalf("weft delete: %v\n%s", err, out)
 	}
 }

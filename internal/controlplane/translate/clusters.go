@@ -76,6 +76,7 @@ func (b *builder) outboundCluster(s *registry.Service, p registry.Port, subset s
 	applyConnectionPool(c, tp.GetConnectionPool(), http2(p.Protocol))
 	applyOutlierDetection(c, tp.GetOutlierDetection())
 	applyConsistentHash(c, tp)
+	applyTLS(c, tp.GetTls(), s)
 	if dr != nil {
 		c.Metadata = configMetadata(dr, "destination-rule")
 		path := "spec.trafficPolicy"

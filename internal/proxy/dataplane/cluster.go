@@ -11,6 +11,7 @@ import (
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	ppts "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/proxy_protocol/v3"
 	rawbuf "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/raw_buffer/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	upstreamhttp "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 )
 
@@ -59,6 +60,17 @@ func compileCluster(c *cluster.Cluster, eds map[string]*endpoint.ClusterLoadAssi
 	if err != nil {
 		return nil, err
 	}
+	if ts := c.GetTransportSocket(); ts != nil {
+		msg, err := anyOf(ts.GetTypedConfig())
+		if err != nil {
+			return nil, fmt.Errorf("transport_socket: %w", err)
+		}
+		if u, ok := msg.(*tlsv3.UpstreamTlsContext); ok {
+			if out.tls, err = compileUpstreamTLS(u); err != nil {
+				return nil, fmt.Errorf("transport_socket %q: %w", ts.GetName(), err)
+			}
+		}
+	}
 	for _, loc := range la.GetEndpoints() {
 		for _, lbe := range loc.GetLbEndpoints() {
 			ep, err := compileEndpoint(lbe, tunnelMatch)
@@ -70,6 +82,7 @@ func compileCluster(c *cluster.Cluster, eds map[string]*endpoint.ClusterLoadAssi
 			}
 			ep.stats = st.endpointStats(out.name, ep.addr)
 			ep.connectTimeout = out.connectTimeout
+			ep.tls = out.tls
 			ep.key = out.name + "|" + ep.addr
 			if ep.tunnel {
 				ep.key += "|tunnel"
@@ -138,6 +151,14 @@ func compileProtocol(out *rcluster, c *cluster.Cluster) error {
 // PROXY-protocol tunnel, "" when no match does.
 func transportMatches(c *cluster.Cluster) (string, error) {
 	if ts := c.GetTransportSocket(); ts != nil {
+		if a, err := anyOf(ts.GetTypedConfig()); err == nil {
+			if _, ok := a.(*tlsv3.UpstreamTlsContext); ok {
+				if len(c.GetTransportSocketMatches()) > 0 {
+					return "", fmt.Errorf("transport_socket tls with transport_socket_matches is not supported")
+				}
+				return "", nil
+			}
+		}
 		if _, err := transportSocket(ts); err != nil {
 			return "", fmt.Errorf("transport_socket: %w", err)
 		}

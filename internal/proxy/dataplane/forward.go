@@ -70,6 +70,9 @@ func (f *forwarder) dialEndpoint(ctx context.Context, ep *rendpoint) (net.Conn, 
 		if err != nil {
 			return nil, &connectError{err}
 		}
+		if ep.tls != nil {
+			return originate(ctx, c, ep.tls)
+		}
 		return c, nil
 	}
 	// The tunnel leaves from our pod IP, which the PROXY header names as the source.

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -367,6 +368,8 @@ type rcluster struct {
 	lb          picker
 	// connectTimeout bounds dialling an endpoint (cluster connect_timeout).
 	connectTimeout time.Duration
+	// tls originates TLS to the endpoints (nil: plaintext).
+	tls *tls.Config
 	// svc is the destination service reported in metrics.
 	svc stats.Service
 	// breaker enforces the circuit breakers; outlier ejects failing endpoints (nil: off).
@@ -389,6 +392,8 @@ type rendpoint struct {
 	stats  *endpointStats
 	// connectTimeout bounds dialling (the cluster's connect_timeout).
 	connectTimeout time.Duration
+	// tls originates TLS on connections to the endpoint (nil: plaintext).
+	tls *tls.Config
 	// workload is the endpoint's workload (istio.workload metadata), for metrics.
 	workload stats.Workload
 	// edge caches the metrics edge to this endpoint.

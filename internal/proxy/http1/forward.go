@@ -11,6 +11,10 @@ import (
 	"time"
 )
 
+// FlagsHeader carries Envoy's response flags on weft's local replies, for
+// people and tests reading responses (the access log and metrics have them too).
+const FlagsHeader = "x-weft-response-flags"
+
 // Bodies of the local replies to upstream failures, as Envoy words them.
 const (
 	// ConnectFailureBody answers a request whose upstream could not be
@@ -341,7 +345,7 @@ func (s *server) upstreamFailed(d *Decision, res *Result, err error, closeDown b
 // fail sends a local error response.
 func (s *server) fail(res *Result, status int, flags, body string, closeDown bool) bool {
 	res.Status, res.Flags = status, flags
-	s.writeDirect(s.req.ProtoMinor, status, nil, body, closeDown)
+	s.writeDirect(s.req.ProtoMinor, status, Header{{Name: FlagsHeader, Value: flags}}, body, closeDown)
 	if s.bw.Flush() != nil {
 		res.Flags = "DC"
 		return false
