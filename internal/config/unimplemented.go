@@ -68,16 +68,24 @@ func UnimplementedServer(s *networking.Server) []Unimplemented {
 	if !ServerImplemented(s) {
 		return []Unimplemented{{"spec.servers.port.protocol", s.GetPort().GetProtocol() + " servers not implemented yet; ignored"}}
 	}
-	if s.GetTls() != nil {
-		return []Unimplemented{{"spec.servers.tls", notImplemented}}
+	if s.GetTls() != nil && !passthrough(s) {
+		return []Unimplemented{{"spec.servers.tls", "only mode PASSTHROUGH is implemented yet; ignored"}}
 	}
 	return nil
+}
+
+// passthrough reports a TLS server that routes by SNI without terminating.
+func passthrough(s *networking.Server) bool {
+	return s.GetTls() != nil && s.GetTls().GetMode() == networking.ServerTLSSettings_PASSTHROUGH
 }
 
 // ServerImplemented reports whether weft serves a Gateway server at all:
 // HTTP protocols (HTTP, HTTP2, GRPC, GRPC-Web) and plain TCP ones are.
 func ServerImplemented(s *networking.Server) bool {
 	p := strings.ToUpper(s.GetPort().GetProtocol())
+	if p == ProtocolTLS || (p == ProtocolHTTPS && passthrough(s)) {
+		return passthrough(s)
+	}
 	return IsHTTPProtocol(p) || p == ProtocolTCP || p == "MONGO" || p == "MYSQL" || p == "REDIS"
 }
 
@@ -100,8 +108,12 @@ func UnimplementedFields(obj *Object) []Unimplemented {
 				}
 			}
 		}
-		if len(spec.GetTls()) > 0 {
-			out = append(out, Unimplemented{"spec.tls", notImplemented})
+		for i, tr := range spec.GetTls() {
+			for j, m := range tr.GetMatch() {
+				if len(m.GetDestinationSubnets()) > 0 || m.GetSourceNamespace() != "" {
+					out = append(out, Unimplemented{fmt.Sprintf("spec.tls[%d].match[%d]", i, j), "destinationSubnets and sourceNamespace are not implemented yet; ignored"})
+				}
+			}
 		}
 	case *networking.Gateway:
 		for _, s := range spec.GetServers() {

@@ -18,6 +18,7 @@ import (
 func (b *builder) gateway() {
 	byPort := map[uint32][]string{} // port -> gateway keys "ns/name"
 	tcpPorts := map[uint32]bool{}   // ports whose servers are TCP
+	tlsPorts := map[uint32]bool{}   // ports whose servers pass TLS through by SNI
 	for _, o := range b.gws {
 		gw := o.Spec.(*networking.Gateway)
 		if !registry.Matches(gw.GetSelector(), b.in.Proxy.Labels) {
@@ -32,7 +33,10 @@ func (b *builder) gateway() {
 			}
 			p := s.GetPort().GetNumber()
 			byPort[p] = append(byPort[p], o.Namespace+"/"+o.Name)
-			if !config.IsHTTPProtocol(strings.ToUpper(s.GetPort().GetProtocol())) {
+			switch proto := strings.ToUpper(s.GetPort().GetProtocol()); {
+			case s.GetTls() != nil && s.GetTls().GetMode() == networking.ServerTLSSettings_PASSTHROUGH:
+				tlsPorts[p] = true
+			case !config.IsHTTPProtocol(proto):
 				tcpPorts[p] = true
 			}
 		}
@@ -43,6 +47,10 @@ func (b *builder) gateway() {
 	}
 	sort.Slice(ports, func(i, j int) bool { return ports[i] < ports[j] })
 	for _, p := range ports {
+		if tlsPorts[p] {
+			b.gatewayTLS(p, byPort[p])
+			continue
+		}
 		if tcpPorts[p] {
 			b.gatewayTCP(p, byPort[p])
 			continue

@@ -55,16 +55,19 @@ func (b *builder) servicePorts() []uint32 {
 
 // outboundListener builds 0.0.0.0_PORT and, for HTTP, its route config.
 func (b *builder) outboundListener(port uint32) {
-	var httpSvcs []*registry.Service
+	var httpSvcs, tlsSvcs []*registry.Service
 	var tcpSvc *registry.Service
 	for _, s := range b.in.Registry.Services {
 		p := s.Port(port)
 		if p == nil {
 			continue
 		}
-		if config.IsHTTPProtocol(p.Protocol) {
+		switch {
+		case isTLSProtocol(p.Protocol):
+			tlsSvcs = append(tlsSvcs, s)
+		case config.IsHTTPProtocol(p.Protocol):
 			httpSvcs = append(httpSvcs, s)
-		} else if tcpSvc == nil {
+		case tcpSvc == nil:
 			tcpSvc = s
 		}
 	}
@@ -78,6 +81,8 @@ func (b *builder) outboundListener(port uint32) {
 		name := RouteName(port)
 		l.FilterChains = []*listener.FilterChain{httpChain(name, rdsManager(name))}
 		b.out.Routes = append(b.out.Routes, b.outboundRoutes(port, httpSvcs))
+	case len(tlsSvcs) > 0:
+		b.sniChains(l, port, tlsSvcs)
 	case tcpSvc != nil:
 		if o, tr := b.tcpRoute(tcpSvc.Hostname, port, nil); tr != nil {
 			l.FilterChains = []*listener.FilterChain{b.tcpRouteChain(o, tr, port)}

@@ -4,7 +4,12 @@ import (
 	"testing"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+
+	"github.com/weft-mesh/weft/internal/config"
+	"github.com/weft-mesh/weft/internal/controlplane/registry"
 )
 
 const tlsOrigination = `apiVersion: networking.istio.io/v1
@@ -72,5 +77,86 @@ func TestTLSOriginationClusters(t *testing.T) {
 	if u.GetSni() != "ratings.example" || u.GetCommonTlsContext().GetTlsCertificates()[0].GetCertificateChain().GetFilename() != "/certs/client.pem" ||
 		u.GetCommonTlsContext().GetValidationContext().GetMatchTypedSubjectAltNames()[0].GetMatcher().GetExact() != "ratings.example" {
 		t.Errorf("MUTUAL: %v", u)
+	}
+}
+
+const sniConfig = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: external, namespace: default}
+spec:
+  hosts: [www.google.com, edition.cnn.com]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{number: 443, name: tls, protocol: TLS}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: passthrough, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: tls, protocol: TLS}
+    hosts: ["*.example.com"]
+    tls: {mode: PASSTHROUGH}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: passthrough, namespace: default}
+spec:
+  hosts: ["*.example.com"]
+  gateways: [passthrough]
+  tls:
+  - match: [{port: 443, sniHosts: [nginx.example.com]}]
+    route: [{destination: {host: reviews, port: {number: 9080}}}]
+`
+
+// TestSNIChains: TLS ports get a chain per server name behind a
+// tls_inspector, on sidecars (per service) and PASSTHROUGH gateways (per
+// tls route), with unknown names passed through or refused.
+func TestSNIChains(t *testing.T) {
+	names := func(out *Output, name string) map[string]string {
+		got := map[string]string{}
+		for _, r := range out.Listeners {
+			l := r.(*listener.Listener)
+			if l.GetName() != name {
+				continue
+			}
+			if len(l.GetListenerFilters()) != 1 || l.GetListenerFilters()[0].GetName() != "envoy.filters.listener.tls_inspector" {
+				t.Errorf("%s: listener filters %v, want the tls_inspector", name, l.GetListenerFilters())
+			}
+			for _, fc := range l.GetFilterChains() {
+				tp := &tcpproxy.TcpProxy{}
+				fc.GetFilters()[0].GetTypedConfig().UnmarshalTo(tp)
+				for _, n := range fc.GetFilterChainMatch().GetServerNames() {
+					got[n] = tp.GetCluster()
+				}
+			}
+			tp := &tcpproxy.TcpProxy{}
+			l.GetDefaultFilterChain().GetFilters()[0].GetTypedConfig().UnmarshalTo(tp)
+			got["(default)"] = tp.GetCluster()
+		}
+		return got
+	}
+	side := names(buildFor(t, sniConfig, Mesh{}), "0.0.0.0_443")
+	want := map[string]string{"www.google.com": "outbound|443||www.google.com", "edition.cnn.com": "outbound|443||edition.cnn.com", "(default)": PassthroughCluster}
+	for k, v := range want {
+		if side[k] != v {
+			t.Errorf("sidecar 443: %s -> %q, want %q (all: %v)", k, side[k], v, side)
+		}
+	}
+	objs := load(t, "testdata/bookinfo-registry.yaml")
+	more, err := config.Parse("sni.yaml", []byte(sniConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs = append(objs, more...)
+	gw, err := Build(Input{Config: objs, Registry: registry.Build(objs), Proxy: Proxy{Type: ProxyRouter, Name: "istio-ingressgateway",
+		Namespace: "istio-system", IP: "127.0.0.1", Labels: map[string]string{"istio": "ingressgateway"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := names(gw, "0.0.0.0_443")
+	if g["nginx.example.com"] != "outbound|9080||reviews.default.svc.cluster.local" || g["(default)"] != BlackHoleCluster {
+		t.Errorf("gateway PASSTHROUGH 443: %v", g)
 	}
 }

@@ -152,6 +152,8 @@ func compileListener(l *listener.Listener, st *state) (*rlistener, error) {
 		case "envoy.filters.listener.proxy_protocol":
 			out.proxyProto = true
 		case "envoy.filters.listener.original_dst":
+		case "envoy.filters.listener.tls_inspector":
+			out.tlsInspector = true
 		default:
 			return nil, fmt.Errorf("listener_filters: %q is not supported by weft proxy", lf.GetName())
 		}
@@ -177,7 +179,7 @@ func compileListener(l *listener.Listener, st *state) (*rlistener, error) {
 }
 
 func compileChain(fc *listener.FilterChain, listenerName string, st *state) (*rchain, error) {
-	c := &rchain{dstPort: fc.GetFilterChainMatch().GetDestinationPort().GetValue()}
+	c := &rchain{dstPort: fc.GetFilterChainMatch().GetDestinationPort().GetValue(), serverNames: fc.GetFilterChainMatch().GetServerNames()}
 	if err := onlyDestinationPort(fc.GetFilterChainMatch()); err != nil {
 		return nil, err
 	}
@@ -222,9 +224,12 @@ func onlyDestinationPort(m *listener.FilterChainMatch) error {
 		return nil
 	}
 	rest := proto.Clone(m).(*listener.FilterChainMatch)
-	rest.DestinationPort = nil
+	rest.DestinationPort, rest.ServerNames = nil, nil
+	if rest.TransportProtocol == "tls" {
+		rest.TransportProtocol = ""
+	}
 	if !proto.Equal(rest, &listener.FilterChainMatch{}) {
-		return fmt.Errorf("filter_chain_match: only destination_port is supported by weft proxy, got %v", rest)
+		return fmt.Errorf("filter_chain_match: only destination_port and server_names are supported by weft proxy, got %v", rest)
 	}
 	return nil
 }

@@ -103,8 +103,8 @@ func TestRefused(t *testing.T) {
 				ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(t, &cluster.Cluster{})}}}}},
 		}}}, "not supported"},
 		{"unknown listener filter", config{listeners: map[string]*listener.Listener{"l": {
-			Name: "l", Address: sock("0.0.0.0", 80), ListenerFilters: []*listener.ListenerFilter{{Name: "envoy.filters.listener.tls_inspector"}},
-		}}}, "tls_inspector"},
+			Name: "l", Address: sock("0.0.0.0", 80), ListenerFilters: []*listener.ListenerFilter{{Name: "envoy.filters.listener.http_inspector"}},
+		}}}, "http_inspector"},
 		{"unknown retry condition", config{routes: map[string]*route.RouteConfiguration{"r": {Name: "r", VirtualHosts: []*route.VirtualHost{{
 			Name: "v", Domains: []string{"*"}, Routes: []*route.Route{{Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
 				Action: &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_Cluster{Cluster: "c"},
@@ -127,8 +127,8 @@ func TestRefused(t *testing.T) {
 		cfg  config
 		want string
 	}{
-		{"server_names match", config{listeners: map[string]*listener.Listener{"l": {Name: "l", Address: sock("0.0.0.0", 80),
-			FilterChains: []*listener.FilterChain{{FilterChainMatch: &listener.FilterChainMatch{ServerNames: []string{"a"}}}}}}}, "only destination_port"},
+		{"source prefix match", config{listeners: map[string]*listener.Listener{"l": {Name: "l", Address: sock("0.0.0.0", 80),
+			FilterChains: []*listener.FilterChain{{FilterChainMatch: &listener.FilterChainMatch{SourcePorts: []uint32{1}}}}}}}, "only destination_port and server_names"},
 		{"grpc match", config{routes: map[string]*route.RouteConfiguration{"r": {Name: "r", VirtualHosts: []*route.VirtualHost{{
 			Name: "v", Domains: []string{"*"}, Routes: []*route.Route{{Match: &route.RouteMatch{Grpc: &route.RouteMatch_GrpcRouteMatchOptions{},
 				PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}}, Action: clusterAction("c")}}}}}}}, "match.grpc"},

@@ -553,7 +553,7 @@ func (d *Dataplane) connectH1(s *server, conn net.Conn, br *bufio.Reader) {
 	oc := &originConn{Conn: conn, br: br}
 	var c *rchain
 	if l != nil {
-		c = l.chain(port)
+		c = l.chainForConn(port, conn, br)
 	}
 	switch {
 	case c == nil:

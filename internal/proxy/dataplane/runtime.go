@@ -41,29 +41,56 @@ type rlistener struct {
 	origDst bool
 	// proxyProto: connections start with a PROXY v2 header naming the original destination.
 	proxyProto bool
-	chains     []*rchain
+	// tlsInspector: chains are chosen by the SNI of the ClientHello too.
+	tlsInspector bool
+	chains       []*rchain
 }
 
 // chain returns the filter chain for a destination port (0 = any).
-func (l *rlistener) chain(dstPort uint16) *rchain {
-	var any *rchain
+func (l *rlistener) chain(dstPort uint16) *rchain { return l.chainFor(dstPort, "") }
+
+// chainFor returns the filter chain for a destination port and SNI, as
+// Envoy matches them: the port, then a chain naming the server (exact,
+// then the longest "*.suffix"), else one naming none.
+func (l *rlistener) chainFor(dstPort uint16, sni string) *rchain {
+	var best, fallback *rchain
+	bestLen := -1
 	for _, c := range l.chains {
-		if c.dstPort == uint32(dstPort) {
-			return c
+		if c.dstPort != 0 && c.dstPort != uint32(dstPort) {
+			continue
 		}
-		if c.dstPort == 0 && any == nil {
-			any = c
+		if len(c.serverNames) == 0 {
+			if fallback == nil || (fallback.dstPort == 0 && c.dstPort != 0) {
+				fallback = c
+			}
+			continue
+		}
+		if sni == "" {
+			continue
+		}
+		for _, n := range c.serverNames {
+			switch {
+			case strings.EqualFold(n, sni):
+				return c
+			case strings.HasPrefix(n, "*.") && len(n) > bestLen && len(sni) > len(n)-1 && strings.HasSuffix(strings.ToLower(sni), strings.ToLower(n[1:])):
+				best, bestLen = c, len(n)
+			}
 		}
 	}
-	return any
+	if best != nil {
+		return best
+	}
+	return fallback
 }
 
 // rchain is a compiled filter chain: HTTP (routes) or TCP (a cluster).
 type rchain struct {
-	dstPort    uint32
-	rdsName    string  // HTTP with RDS
-	inline     *rtable // HTTP with an inline route config
-	tcpCluster string  // TCP proxy (the first of tcpWeighted when weighted)
+	dstPort uint32
+	// serverNames match the TLS SNI (empty: any).
+	serverNames []string
+	rdsName     string  // HTTP with RDS
+	inline      *rtable // HTTP with an inline route config
+	tcpCluster  string  // TCP proxy (the first of tcpWeighted when weighted)
 	// tcpWeighted and tcpTotal: a tcp_proxy's weighted clusters.
 	tcpWeighted []weighted
 	tcpTotal    uint32

@@ -302,8 +302,20 @@ func (s *server) accept(c net.Conn) {
 	if !s.capture {
 		rt := s.d.rt.Load()
 		if l := rt.listeners[s.name]; l != nil {
-			if ch := l.chain(l.addr.Port()); ch != nil && !ch.isHTTP() {
-				s.d.splice(c, rt.clusters[ch.tcpTarget()], "", false)
+			var br *bufio.Reader
+			if l.tlsInspector {
+				br = bufio.NewReaderSize(c, 4096)
+			}
+			if ch := l.chainForConn(l.addr.Port(), c, br); ch != nil && !ch.isHTTP() {
+				var conn net.Conn = c
+				if br != nil {
+					conn = &originConn{Conn: c, br: br}
+				}
+				s.d.splice(conn, rt.clusters[ch.tcpTarget()], "", false)
+				return
+			}
+			if br != nil {
+				s.serveConn(c, br, nil)
 				return
 			}
 		}

@@ -3,6 +3,8 @@ package dataplane
 import (
 	"bufio"
 	"errors"
+	"net"
+	"time"
 )
 
 // errNotTLS: the connection does not start with a TLS ClientHello.
@@ -101,4 +103,19 @@ func helloSNI(b []byte) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// sniTimeout bounds the wait for a TLS client's first flight.
+const sniTimeout = 10 * time.Second
+
+// chainForConn picks the filter chain of a connection to port: by its SNI
+// when the listener inspects TLS (peeking br, consuming nothing).
+func (l *rlistener) chainForConn(port uint16, conn net.Conn, br *bufio.Reader) *rchain {
+	if !l.tlsInspector || br == nil {
+		return l.chain(port)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(sniTimeout))
+	sni, _ := peekSNI(br)
+	_ = conn.SetReadDeadline(time.Time{})
+	return l.chainFor(port, sni)
 }

@@ -37,7 +37,7 @@ func (d *Dataplane) connect(w http.ResponseWriter, r *http.Request, s *server) {
 		d.splice(oc, d.unknownDestination(rt), dst, false)
 		return
 	}
-	c := l.chain(port)
+	c := l.chainForConn(port, conn, brw.Reader)
 	switch {
 	case c == nil:
 		d.splice(oc, d.unknownDestination(rt), dst, false)
