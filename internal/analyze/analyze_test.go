@@ -269,8 +269,8 @@ metadata: {name: reviews}
 spec:
   hosts: [reviews]
   http:
-  - match: [{scheme: {exact: https}}]
-    route: [{destination: {host: reviews}}]
+  - route: [{destination: {host: reviews}}]
+    retries: {attempts: 2, retryRemoteLocalities: true}
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -282,7 +282,7 @@ spec:
 `,
 			want: []string{
 				`Warning [WEFT0001] (DestinationRule default/reviews) spec.trafficPolicy.proxyProtocol: not implemented yet; ignored`,
-				`Warning [WEFT0001] (VirtualService default/reviews) spec.http[0].match[0].scheme: not implemented yet; ignored`,
+				`Warning [WEFT0001] (VirtualService default/reviews) spec.http[0].retries.retryRemoteLocalities: not implemented yet; ignored`,
 			},
 		},
 	}

@@ -84,8 +84,8 @@ func TestAnalyzeFiles(t *testing.T) {
 			0, "", "✔ No validation issues found when analyzing namespace: default."},
 		{"all namespaces", map[string]string{"vs.yaml": strings.Replace(vsTo("reviewz"), "{name: reviews}", "{name: reviews, namespace: prod}", 1)}, []string{"-A"},
 			1, `Error [IST0101] (VirtualService prod/reviews) Referenced host not found: "reviewz"` + "\n", "when analyzing all namespaces."},
-		{"warnings only exit 0", map[string]string{"registry.yaml": analyzeRegistry, "vs.yaml": strings.Replace(vsTo("reviews"), "  - route:", "  - match: [{scheme: {exact: https}}]\n    route:", 1)}, nil,
-			0, "Warning [WEFT0001] (VirtualService default/reviews) spec.http[0].match[0].scheme: not implemented yet; ignored\n", ""},
+		{"warnings only exit 0", map[string]string{"registry.yaml": analyzeRegistry, "vs.yaml": strings.Replace(vsTo("reviews"), "  - route:", "  - retries: {attempts: 2, retryRemoteLocalities: true}\n    route:", 1)}, nil,
+			0, "Warning [WEFT0001] (VirtualService default/reviews) spec.http[0].retries.retryRemoteLocalities: not implemented yet; ignored\n", ""},
 		{"a bad document is reported, the others analyzed", map[string]string{"all.yaml": analyzeRegistry + "---\n" + vsTo("reviewz") + "---\n" + strings.Replace(vsTo("reviews"), "host: reviews}", "hosst: reviews}", 1)}, nil,
 			1, "", "Analyzers found issues"},
 	}

@@ -35,7 +35,6 @@ func UnimplementedHTTPRoute(i int, hr *networking.HTTPRoute) []Unimplemented {
 		set  bool
 		name string
 	}{
-		{hr.GetDelegate() != nil, "delegate"},
 		{hr.GetRetries().GetRetryRemoteLocalities() != nil, "retries.retryRemoteLocalities"},
 	}
 	for _, c := range checks {
@@ -48,16 +47,8 @@ func UnimplementedHTTPRoute(i int, hr *networking.HTTPRoute) []Unimplemented {
 			out = append(out, Unimplemented{field("redirect"), "derivePort, prefixRewrite and codes other than 301/302/303/307/308 not implemented yet; ignored"})
 		}
 	}
-	for j, d := range hr.GetRoute() {
-		if d.GetHeaders() != nil {
-			out = append(out, Unimplemented{fmt.Sprintf("spec.http[%d].route[%d].headers", i, j), "per-destination headers not implemented yet; ignored"})
-		}
-	}
-	for j, m := range hr.GetMatch() {
-		if m.GetScheme() != nil {
-			out = append(out, Unimplemented{fmt.Sprintf("spec.http[%d].match[%d].scheme", i, j), notImplemented})
-		}
-	}
+
+
 	return out
 }
 

@@ -116,3 +116,58 @@ func TestConsistentHash(t *testing.T) {
 		t.Errorf("clusters missing: %v", want)
 	}
 }
+
+const delegateVS = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews]
+  http:
+  - name: api
+    match: [{uri: {prefix: /api}, headers: {x-team: {exact: a}}}]
+    delegate: {name: reviews-api, namespace: default}
+  - name: rest
+    match: [{scheme: {exact: http}}]
+    route:
+    - destination: {host: reviews, subset: v1}
+      weight: 90
+      headers: {request: {set: {x-dest: v1}}}
+    - destination: {host: reviews, subset: v2}
+      weight: 10
+      headers: {response: {add: {x-dest: v2}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews-api, namespace: default}
+spec:
+  http:
+  - name: api-v2
+    match: [{uri: {prefix: /api/v2}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - name: api-rest
+    route: [{destination: {host: reviews, subset: v1}}]
+`
+
+// TestDelegateSchemeAndDestinationHeaders: a delegating route is replaced
+// by the delegate's routes with the parent's match merged in; scheme
+// becomes a :scheme matcher; per-destination headers ride on the weights.
+func TestDelegateSchemeAndDestinationHeaders(t *testing.T) {
+	routes := reviewsRoutes(t, delegateVS, "productpage")
+	if len(routes) != 3 || routes[0].GetName() != "api-v2" || routes[1].GetName() != "api-rest" || routes[2].GetName() != "rest" {
+		t.Fatalf("routes %v", routes)
+	}
+	if routes[0].GetMatch().GetPrefix() != "/api/v2" || len(routes[0].GetMatch().GetHeaders()) != 1 ||
+		routes[0].GetMatch().GetHeaders()[0].GetName() != "x-team" {
+		t.Errorf("api-v2 must keep its uri and take the parent's header: %v", routes[0].GetMatch())
+	}
+	if routes[1].GetMatch().GetPrefix() != "/api" {
+		t.Errorf("api-rest takes the parent's uri: %v", routes[1].GetMatch())
+	}
+	if h := routes[2].GetMatch().GetHeaders(); len(h) != 1 || h[0].GetName() != ":scheme" || h[0].GetStringMatch().GetExact() != "http" {
+		t.Errorf("scheme match: %v", h)
+	}
+	wc := routes[2].GetRoute().GetWeightedClusters().GetClusters()
+	if len(wc) != 2 || wc[0].GetRequestHeadersToAdd()[0].GetHeader().GetKey() != "x-dest" || wc[1].GetResponseHeadersToAdd()[0].GetHeader().GetValue() != "v2" {
+		t.Errorf("per-destination headers: %v", wc)
+	}
+}

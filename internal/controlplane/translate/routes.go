@@ -101,7 +101,7 @@ func passthroughRoute() *route.Route {
 func (b *builder) httpRoutes(o *config.Object, port uint32, svc *registry.Service) []*route.Route {
 	vs := o.Spec.(*networking.VirtualService)
 	var out []*route.Route
-	for i, hr := range vs.GetHttp() {
+	for i, hr := range b.expandDelegates(o, vs.GetHttp()) {
 		b.warnUnsupported(o, i, hr)
 		action := b.routeAction(o, hr, port)
 		direct := directAction(hr.GetDirectResponse())
@@ -184,8 +184,12 @@ func (b *builder) routeAction(o *config.Object, hr *networking.HTTPRoute, port u
 			continue
 		}
 		wcs = append(wcs, &route.WeightedCluster_ClusterWeight{
-			Name:   b.destinationCluster(o, d.GetDestination(), port),
-			Weight: wrapperspb.UInt32(uint32(w)),
+			Name:                    b.destinationCluster(o, d.GetDestination(), port),
+			Weight:                  wrapperspb.UInt32(uint32(w)),
+			RequestHeadersToAdd:     headerOptions(d.GetHeaders().GetRequest()),
+			RequestHeadersToRemove:  d.GetHeaders().GetRequest().GetRemove(),
+			ResponseHeadersToAdd:    headerOptions(d.GetHeaders().GetResponse()),
+			ResponseHeadersToRemove: d.GetHeaders().GetResponse().GetRemove(),
 		})
 	}
 	// Istio disables Envoy's 15 s default route timeout unless the route sets one.
@@ -206,7 +210,8 @@ func (b *builder) routeAction(o *config.Object, hr *networking.HTTPRoute, port u
 			ra.HostRewriteSpecifier = &route.RouteAction_HostRewriteLiteral{HostRewriteLiteral: rw.GetAuthority()}
 		}
 	}
-	if len(wcs) == 1 {
+	if len(wcs) == 1 && wcs[0].RequestHeadersToAdd == nil && wcs[0].RequestHeadersToRemove == nil &&
+		wcs[0].ResponseHeadersToAdd == nil && wcs[0].ResponseHeadersToRemove == nil {
 		ra.ClusterSpecifier = &route.RouteAction_Cluster{Cluster: wcs[0].Name}
 	} else {
 		ra.ClusterSpecifier = &route.RouteAction_WeightedClusters{WeightedClusters: &route.WeightedCluster{Clusters: wcs}}
@@ -252,6 +257,9 @@ func routeMatch(m *networking.HTTPMatchRequest) *route.RouteMatch {
 	}
 	if m.GetAuthority() != nil {
 		rm.Headers = append(rm.Headers, headerMatcher(":authority", m.GetAuthority()))
+	}
+	if m.GetScheme() != nil {
+		rm.Headers = append(rm.Headers, headerMatcher(":scheme", m.GetScheme()))
 	}
 	for _, name := range sortedKeys(m.GetWithoutHeaders()) {
 		hm := headerMatcher(strings.ToLower(name), m.GetWithoutHeaders()[name])

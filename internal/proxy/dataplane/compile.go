@@ -446,9 +446,16 @@ func compileAction(out *rroute, r *route.Route) error {
 		out.clusters = []weighted{{name: cs.Cluster, weight: 1}}
 	case *route.RouteAction_WeightedClusters:
 		for _, c := range cs.WeightedClusters.GetClusters() {
-			w := c.GetWeight().GetValue()
-			out.clusters = append(out.clusters, weighted{name: c.GetName(), weight: w})
-			out.total += w
+			w := weighted{name: c.GetName(), weight: c.GetWeight().GetValue()}
+			var err error
+			if w.reqHeaders, err = compileHeaders("weighted_clusters.request_headers_to_add", c.GetRequestHeadersToAdd(), c.GetRequestHeadersToRemove()); err != nil {
+				return err
+			}
+			if w.respHeaders, err = compileHeaders("weighted_clusters.response_headers_to_add", c.GetResponseHeadersToAdd(), c.GetResponseHeadersToRemove()); err != nil {
+				return err
+			}
+			out.clusters = append(out.clusters, w)
+			out.total += w.weight
 		}
 		if len(out.clusters) == 0 {
 			return fmt.Errorf("weighted_clusters: empty")

@@ -222,7 +222,8 @@ func (f *forwarder) route(w http.ResponseWriter, r *http.Request, rt *runtime, c
 		_, _ = io.WriteString(w, route.direct.body)
 		return
 	}
-	cl := rt.clusters[route.cluster()]
+	dest := route.pick()
+	cl := rt.clusters[dest.name]
 	if cl == nil {
 		f.direct(w, r, http.StatusServiceUnavailable, "NC", "no healthy upstream")
 		return
@@ -255,6 +256,7 @@ func (f *forwarder) route(w http.ResponseWriter, r *http.Request, rt *runtime, c
 		r.Header.Set(PeerHeader, f.d.tel.peer)
 	}
 	route.reqHeaders.apply(r.Header)
+	dest.reqHeaders.apply(r.Header)
 	if rw := route.rewrite; rw != nil {
 		if p, ok := rw.path(route, r.URL.RequestURI()); ok {
 			if u, err := url.ParseRequestURI(p); err == nil {
@@ -275,7 +277,7 @@ func (f *forwarder) route(w http.ResponseWriter, r *http.Request, rt *runtime, c
 	if route.attemptCount {
 		r.Header.Set("X-Envoy-Attempt-Count", "1")
 	}
-	f.forward(w, r, ep, cl, route.timeout, withCORS(route.respHeaders, corsHeaders), rc)
+	f.forward(w, r, ep, cl, route.timeout, withCORS(route.respHeaders.then(dest.respHeaders), corsHeaders), rc)
 }
 
 // passthrough forwards to the original destination as it is.

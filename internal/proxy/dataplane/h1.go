@@ -236,7 +236,8 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 		r.respHeaders.apply(&h)
 		return http1.Decision{Status: r.direct.status, Body: r.direct.body, Header: h, Done: c.doneDirect}
 	}
-	cl := rt.clusters[r.cluster()]
+	dest := r.pick()
+	cl := rt.clusters[dest.name]
 	if cl == nil {
 		return c.direct(http.StatusServiceUnavailable, "NC", "no healthy upstream")
 	}
@@ -262,6 +263,7 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 		req.Header.Set(PeerHeader, d.tel.peer)
 	}
 	r.reqHeaders.apply(&req.Header)
+	dest.reqHeaders.apply(&req.Header)
 	authority := ""
 	if r.rewrite != nil {
 		if p, ok := r.rewrite.path(r, req.Path()); ok {
@@ -273,13 +275,16 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 	if corsHeaders != nil {
 		modify = withCORS(r.respHeaders, corsHeaders).responseModifier()
 	}
-	if setCookie != "" {
-		inner := modify
+	if setCookie != "" || dest.respHeaders != nil {
+		inner, destEdits := modify, dest.respHeaders
 		modify = func(resp *http1.Response) {
 			if inner != nil {
 				inner(resp)
 			}
-			resp.Header.Add("set-cookie", setCookie)
+			destEdits.apply(&resp.Header)
+			if setCookie != "" {
+				resp.Header.Add("set-cookie", setCookie)
+			}
 		}
 	}
 	if cl.h2 {

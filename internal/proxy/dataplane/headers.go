@@ -95,3 +95,17 @@ func (e *headerEdits) responseModifier() func(*http1.Response) {
 	}
 	return func(resp *http1.Response) { e.apply(&resp.Header) }
 }
+
+// then returns e followed by next (either may be nil); e is not changed.
+func (e *headerEdits) then(next *headerEdits) *headerEdits {
+	switch {
+	case next.empty():
+		return e
+	case e.empty():
+		return next
+	}
+	return &headerEdits{
+		remove: append(append([]string(nil), e.remove...), next.remove...),
+		edits:  append(append([]headerEdit(nil), e.edits...), next.edits...),
+	}
+}

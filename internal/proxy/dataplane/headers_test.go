@@ -9,6 +9,7 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // TestHeaderEdits: a route sets, appends and removes request and response
@@ -134,5 +135,27 @@ func TestRewrite(t *testing.T) {
 		if code, body, _ := get(t, c, base+tc.path); code != 200 || body != tc.want {
 			t.Errorf("%s: got %d %q, want %q", tc.path, code, body, tc.want)
 		}
+	}
+}
+
+// TestDestinationHeaders: a weighted destination's own header edits apply
+// to requests sent to it and to its answers, on both request paths; a
+// :scheme matcher sees "http".
+func TestDestinationHeaders(t *testing.T) {
+	m := newMesh(t)
+	svc := fmt.Sprintf("outbound|%d||reviews.default.svc.cluster.local", m.port)
+	r := prefixRoute("dest", "/headers", "")
+	r.Match.Headers = []*route.HeaderMatcher{{Name: ":scheme", HeaderMatchSpecifier: &route.HeaderMatcher_StringMatch{
+		StringMatch: &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Exact{Exact: "http"}}}}}
+	r.Action = &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_WeightedClusters{
+		WeightedClusters: &route.WeightedCluster{Clusters: []*route.WeightedCluster_ClusterWeight{{Name: svc, Weight: wrapperspb.UInt32(100),
+			RequestHeadersToAdd:  []*core.HeaderValueOption{{Header: &core.HeaderValue{Key: "x-set", Value: "dest"}}},
+			ResponseHeadersToAdd: []*core.HeaderValueOption{{Header: &core.HeaderValue{Key: "x-resp", Value: "dest"}}}}}}}}}
+	p := fmt.Sprint(m.port)
+	apply(t, m.client, routeType, &route.RouteConfiguration{Name: p, VirtualHosts: []*route.VirtualHost{
+		{Name: "reviews", Domains: []string{"reviews:" + p}, Routes: []*route.Route{r}}}})
+	code, body, h := get(t, m.proxyClient(), fmt.Sprintf("http://reviews:%d/headers", m.port))
+	if code != 200 || !strings.Contains(body, "x-set=[dest]") || h.Get("x-resp") != "dest" {
+		t.Fatalf("HTTP/1.1: %d %q x-resp=%q", code, body, h.Get("x-resp"))
 	}
 }

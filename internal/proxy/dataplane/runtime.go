@@ -209,6 +209,8 @@ type directResponse struct {
 type weighted struct {
 	name   string
 	weight uint32
+	// Header edits of this destination (Istio's per-destination headers; nil: none).
+	reqHeaders, respHeaders *headerEdits
 }
 
 type headerMatch struct {
@@ -347,6 +349,8 @@ func (h *headerMatch) matches(r request, pq string) bool {
 		v, ok = r.method(), true
 	case ":authority", "host":
 		v, ok = r.authority(), true
+	case ":scheme":
+		v, ok = "http", true // weft proxy serves plaintext HTTP downstream
 	case ":path":
 		v, ok = pq, true
 	default:
@@ -369,18 +373,21 @@ func eq(a, b string, caseSensitive bool) bool {
 }
 
 // cluster picks the route's cluster, by weight when there are several.
-func (rt *rroute) cluster() string {
+func (rt *rroute) cluster() string { return rt.pick().name }
+
+// pick chooses the route's destination, by weight when there are several.
+func (rt *rroute) pick() *weighted {
 	if len(rt.clusters) == 1 || rt.total == 0 {
-		return rt.clusters[0].name
+		return &rt.clusters[0]
 	}
 	n := rand.Uint32N(rt.total)
-	for _, c := range rt.clusters {
-		if n < c.weight {
-			return c.name
+	for i := range rt.clusters {
+		if n < rt.clusters[i].weight {
+			return &rt.clusters[i]
 		}
-		n -= c.weight
+		n -= rt.clusters[i].weight
 	}
-	return rt.clusters[len(rt.clusters)-1].name
+	return &rt.clusters[len(rt.clusters)-1]
 }
 
 // rcluster is a compiled Cluster with its endpoints.
