@@ -48,7 +48,6 @@ func UnimplementedHTTPRoute(i int, hr *networking.HTTPRoute) []Unimplemented {
 		}
 	}
 
-
 	return out
 }
 
