@@ -43,6 +43,7 @@ func commands() map[string]command {
 		"proxy-status":  {summary: "show every proxy and whether its config is in sync", run: runProxyStatus},
 		"run":           {summary: "run an app with a sidecar: run [flags] -- CMD ARGS", run: runRun},
 		"tcp-echo":      {summary: "run Istio's tcp-echo sample server (used by tests)", run: runTCPEcho, hidden: true},
+		"temperature":   {summary: "run one app of the gRPC demo (used by the demo)", run: runTemperature, hidden: true},
 		"traces":        {summary: "list recent traces: traces [--service S] [--limit N]", run: runTraces},
 		"version":       {summary: "print weft's version", run: runVersion},
 	}

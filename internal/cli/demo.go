@@ -12,6 +12,7 @@ import (
 // runDemo runs Bookinfo with sidecars, an ingress gateway and load.
 func runDemo(ctx context.Context, env *Env) error {
 	fs := newFlags(env, "demo")
+	app := fs.String("app", demo.AppBookinfo, "which demo: bookinfo, or temperature (an HTTP API calling a gRPC converter)")
 	noLoad := fs.Bool("no-load", false, "do not send the light background load")
 	ipBase := fs.String("ip-base", "127.0.1.0", "workloads get the next six addresses as pod IPs")
 	ingress := fs.String("ingress", "127.0.0.1:8080", "address of the ingress gateway")
@@ -29,7 +30,7 @@ func runDemo(ctx context.Context, env *Env) error {
 		return fmt.Errorf("--ip-base: %w", err)
 	}
 	return demo.Run(ctx, demo.Options{
-		NoLoad: *noLoad, IPBase: base, Ingress: *ingress, ControlPlaneIP: *cpIP, DataDir: *dataDir,
+		App: *app, NoLoad: *noLoad, IPBase: base, Ingress: *ingress, ControlPlaneIP: *cpIP, DataDir: *dataDir,
 		Verbose: *verbose, Out: env.Stdout, Stderr: env.Stderr, Logger: slog.New(slog.NewTextHandler(env.Stderr, nil)),
 	})
 }

@@ -137,7 +137,8 @@ func exitCode(err error, st *os.ProcessState) (int, error) {
 }
 
 // childEnv is the app's environment: weft run's own minus NO_PROXY (the
-// sidecar must see every request), plus the pod's identity and HTTP_PROXY.
+// sidecar must see every request), plus the pod's identity, HTTP_PROXY and
+// HTTPS_PROXY (TLS and gRPC clients open CONNECT tunnels through it).
 func childEnv(base []string, p *proxy.Proxy) []string {
 	o := p.Options()
 	port := ""
@@ -148,6 +149,7 @@ func childEnv(base []string, p *proxy.Proxy) []string {
 		"POD_IP": p.IP().String(), "POD_NAME": o.Name, "POD_NAMESPACE": o.Namespace,
 		"SERVICE_ACCOUNT": o.ServiceAccount, "SERVICE_VERSION": o.Version, "PORT": port,
 		"HTTP_PROXY": p.OutboundURL(), "http_proxy": p.OutboundURL(),
+		"HTTPS_PROXY": p.OutboundURL(), "https_proxy": p.OutboundURL(),
 	}
 	out := make([]string, 0, len(base)+len(set))
 	for _, kv := range base {

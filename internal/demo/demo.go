@@ -20,8 +20,16 @@ import (
 	"github.com/weft-mesh/weft/internal/controlplane/api"
 )
 
+// Apps the demo can run.
+const (
+	AppBookinfo    = "bookinfo"
+	AppTemperature = "temperature"
+)
+
 // Options configure the demo.
 type Options struct {
+	// App is AppBookinfo (default) or AppTemperature.
+	App            string
 	NoLoad         bool
 	IPBase         netip.Addr // workloads get IPBase+1 … +6
 	Ingress        string     // ip:port of the ingress gateway
@@ -36,18 +44,30 @@ type Options struct {
 	Logger  *slog.Logger
 }
 
-// workload is one Bookinfo instance.
+// workload is one app instance: a process of this binary beside its sidecar.
 type workload struct {
 	name, service, version string
+	port                   string   // NAME:NUMBER (default http:9080)
+	account                string   // service account (default bookinfo-SERVICE)
+	args                   []string // the app's command line after the weft binary
 }
 
 var workloads = []workload{
-	{"productpage-v1-1", "productpage", "v1"},
-	{"details-v1-1", "details", "v1"},
-	{"reviews-v1-1", "reviews", "v1"},
-	{"reviews-v2-1", "reviews", "v2"},
-	{"reviews-v3-1", "reviews", "v3"},
-	{"ratings-v1-1", "ratings", "v1"},
+	{name: "productpage-v1-1", service: "productpage", version: "v1", args: []string{"bookinfo", "productpage"}},
+	{name: "details-v1-1", service: "details", version: "v1", args: []string{"bookinfo", "details"}},
+	{name: "reviews-v1-1", service: "reviews", version: "v1", args: []string{"bookinfo", "reviews"}},
+	{name: "reviews-v2-1", service: "reviews", version: "v2", args: []string{"bookinfo", "reviews"}},
+	{name: "reviews-v3-1", service: "reviews", version: "v3", args: []string{"bookinfo", "reviews"}},
+	{name: "ratings-v1-1", service: "ratings", version: "v1", args: []string{"bookinfo", "ratings"}},
+}
+
+// temperatureWorkloads are the gRPC demo's: the HTTP API and two
+// converters, v2 a canary failing 30% of calls with UNAVAILABLE.
+var temperatureWorkloads = []workload{
+	{name: "temperature-v1-1", service: "temperature", version: "v1", account: "temperature", args: []string{"temperature", "api"}},
+	{name: "converter-v1-1", service: "converter", version: "v1", port: "grpc:50051", account: "converter", args: []string{"temperature", "converter"}},
+	{name: "converter-v2-1", service: "converter", version: "v2", port: "grpc:50051", account: "converter",
+		args: []string{"temperature", "converter", "--fail-percent", "30"}},
 }
 
 // Run starts the demo and blocks until ctx ends or a process dies.
@@ -110,32 +130,41 @@ func run(ctx context.Context, opts Options, sup *supervisor, ingressIP, ingressP
 		return err
 	}
 	client := api.NewClient(apiURL)
-	if _, err := client.Apply(ctx, "weft-demo", []byte(gatewayYAML(ingressPort))); err != nil {
-		return fmt.Errorf("applying the Bookinfo gateway: %w", err)
+	gw, ws := gatewayYAML(ingressPort), workloads
+	page, ready := "http://"+opts.Ingress+"/productpage", getPage
+	if opts.App == AppTemperature {
+		gw, ws = temperatureGatewayYAML(ingressPort), temperatureWorkloads
+		page, ready = "http://"+opts.Ingress+"/?from=Celsius&to=Kelvin&temperature=150", get
+	}
+	if _, err := client.Apply(ctx, "weft-demo", []byte(gw)); err != nil {
+		return fmt.Errorf("applying the demo's gateway: %w", err)
 	}
 	if err := sup.start("istio-ingressgateway", "gateway", "--ip", ingressIP, "--xds-address", xds, "--trace-sampling", "100"); err != nil {
 		return err
 	}
-	ips, err := startWorkloads(sup, opts.IPBase, xds)
+	ips, err := startWorkloads(sup, opts.IPBase, xds, ws)
 	if err != nil {
 		return err
 	}
-	page := "http://" + opts.Ingress + "/productpage"
 	for _, ip := range append(ips, ingressIP) {
 		ready := "http://" + net.JoinHostPort(ip, "15021") + "/healthz/ready"
 		if err := waitFor(ctx, sup, 60*time.Second, "the proxy at "+ip, func() error { return get(ready) }); err != nil {
 			return err
 		}
 	}
-	if err := waitFor(ctx, sup, 60*time.Second, "the product page at "+page, func() error { return getPage(page) }); err != nil {
+	if err := waitFor(ctx, sup, 60*time.Second, "the app at "+page, func() error { return ready(page) }); err != nil {
 		return err
 	}
 	if opts.Verbose {
 		logs = "stderr (--verbose)"
 	}
-	printReady(opts.Out, page, apiURL, logs)
+	if opts.App == AppTemperature {
+		printTemperature(opts.Out, page, apiURL, logs)
+	} else {
+		printReady(opts.Out, page, apiURL, logs)
+	}
 	if !opts.NoLoad {
-		go load(ctx, page)
+		go load(ctx, page, ready)
 	}
 	select {
 	case <-ctx.Done():
@@ -163,6 +192,13 @@ func defaults(o *Options) error {
 		}
 		o.Executable = exe
 	}
+	switch o.App {
+	case "":
+		o.App = AppBookinfo
+	case AppBookinfo, AppTemperature:
+	default:
+		return fmt.Errorf("--app %q: want %s or %s", o.App, AppBookinfo, AppTemperature)
+	}
 	if !o.IPBase.IsValid() || !o.IPBase.Is4() || !o.IPBase.IsLoopback() {
 		return fmt.Errorf("--ip-base %v: want an IPv4 loopback address such as 127.0.1.0", o.IPBase)
 	}
@@ -172,16 +208,23 @@ func defaults(o *Options) error {
 	return nil
 }
 
-func startWorkloads(sup *supervisor, base netip.Addr, xds string) ([]string, error) {
+func startWorkloads(sup *supervisor, base netip.Addr, xds string, ws []workload) ([]string, error) {
 	var ips []string
 	ip := base
-	for _, w := range workloads {
+	for _, w := range ws {
 		ip = ip.Next()
 		ips = append(ips, ip.String())
-		err := sup.start(w.name, "run", "--name", w.name, "--namespace", "default", "--service", w.service,
-			"--version", w.version, "--port", "http:9080", "--service-account", "bookinfo-"+w.service,
-			"--ip", ip.String(), "--xds-address", xds, "--trace-sampling", "100", "--", sup.exe, "bookinfo", w.service)
-		if err != nil {
+		port, account := w.port, w.account
+		if port == "" {
+			port = "http:9080"
+		}
+		if account == "" {
+			account = "bookinfo-" + w.service
+		}
+		args := []string{"run", "--name", w.name, "--namespace", "default", "--service", w.service,
+			"--version", w.version, "--port", port, "--service-account", account,
+			"--ip", ip.String(), "--xds-address", xds, "--trace-sampling", "100", "--", sup.exe}
+		if err := sup.start(w.name, append(args, w.args...)...); err != nil {
 			return nil, err
 		}
 	}
@@ -300,8 +343,8 @@ func waitFor(ctx context.Context, sup *supervisor, bound time.Duration, what str
 	}
 }
 
-// load requests the product page every 250 ms until ctx ends.
-func load(ctx context.Context, url string) {
+// load requests the app's page every 250 ms until ctx ends.
+func load(ctx context.Context, url string, get func(string) error) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -309,7 +352,57 @@ func load(ctx context.Context, url string) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			_ = getPage(url)
+			_ = get(url)
 		}
 	}
+}
+
+// temperatureGatewayYAML exposes the temperature API on the ingress.
+func temperatureGatewayYAML(port string) string {
+	return strings.ReplaceAll(`apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: temperature-gateway, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: PORT, name: http, protocol: HTTP}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: temperature, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [temperature-gateway]
+  http:
+  - route:
+    - destination: {host: temperature, port: {number: 9080}}
+    # No retries at the edge, so that the converter's failures show.
+    retries: {attempts: 0}
+`, "PORT", port)
+}
+
+func printTemperature(w io.Writer, url, apiURL, logs string) {
+	env := ""
+	if apiURL != "http://127.0.0.1:15014" {
+		env = "  export WEFT_CONTROL_PLANE=" + apiURL + "\n"
+	}
+	fmt.Fprintf(w, `
+weft demo is running: the temperature API calling a gRPC converter (v1, and
+v2: a canary that fails 30%% of calls with UNAVAILABLE), each with a sidecar.
+
+  Temperature API (through the ingress gateway):  %s
+  Control plane API:                              %s
+  Logs of every process:                          %s
+
+Try, in another terminal:
+%s  curl -si '%s'        (x-converter says which version answered)
+  go run ./cmd/weft apply -f docs/examples/temperature/converter-subsets.yaml
+  go run ./cmd/weft apply -f docs/examples/temperature/converter-v2.yaml       (all calls to v2: some fail)
+  go run ./cmd/weft apply -f docs/examples/temperature/converter-retries.yaml  (retries on UNAVAILABLE: none fail)
+  go run ./cmd/weft apply -f docs/examples/temperature/converter-abort.yaml    (gRPC fault: status UNAVAILABLE)
+  go run ./cmd/weft apply -f docs/examples/temperature/converter-timeout.yaml  (2 s gRPC delay, 0.5 s timeout at the gateway)
+
+Ctrl-C stops everything.
+`, url, apiURL, logs, env, url)
 }

@@ -530,9 +530,23 @@ func (r *replayReader) Read(p []byte) (int, error) {
 func (r *replayReader) Close() error { return nil }
 
 func (b *replayBody) replayable(connectFailure bool) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return !b.over && (b.eof || (connectFailure && len(b.buf) == 0))
+	// The transport may still be reading the body's last bytes (a gRPC
+	// unary request ends with its message): give it a moment to reach EOF.
+	for range 20 {
+		b.mu.Lock()
+		over, eof, n := b.over, b.eof, len(b.buf)
+		b.mu.Unlock()
+		switch {
+		case over:
+			return false
+		case eof:
+			return true
+		case connectFailure && n == 0:
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return false
 }
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
