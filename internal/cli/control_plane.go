@@ -24,8 +24,14 @@ func runControlPlane(ctx context.Context, env *Env) error {
 	var opts controlplane.Options
 	fs.StringVar(&opts.ConfigDir, "config-dir", "", "watch this directory for Istio YAML files")
 	fs.StringVar(&opts.DataDir, "data-dir", "", "persist applied config and auto-registrations here")
-	fs.StringVar(&opts.XDSAddress, "xds-address", controlplane.DefaultXDSAddress, "serve xDS (ADS over gRPC) on this address")
+	fs.StringVar(&opts.XDSAddress, "xds-address", controlplane.DefaultXDSAddress, "serve plaintext xDS (ADS over gRPC) on this address (\"off\": don't)")
 	fs.StringVar(&opts.HTTPAddress, "http-address", controlplane.DefaultHTTPAddress, "serve the HTTP API on this address")
+	fs.StringVar(&opts.SecureXDSAddress, "secure-xds-address", controlplane.DefaultSecureXDSAddress,
+		`serve the CA and authenticated xDS over TLS on this address ("off": don't)`)
+	fs.StringVar(&opts.CACert, "ca-cert", "", "sign with this CA certificate (your intermediate) instead of a root generated under DATA_DIR/ca")
+	fs.StringVar(&opts.CAKey, "ca-key", "", "the key of --ca-cert")
+	fs.StringVar(&opts.CAChain, "ca-chain", "", "the certificates above --ca-cert, up to the root (PEM)")
+	fs.StringVar(&opts.CAExtraRoots, "ca-extra-roots", "", "more roots for the trust bundle, PEM (root rotation)")
 	fs.DurationVar(&opts.RegistrationGrace, "registration-grace", xdsserver.DefaultRegistrationGrace,
 		"remove an auto-registered workload this long after its proxy disconnects")
 	fs.DurationVar(&opts.Debounce, "debounce", xdsserver.DefaultDebounce, "wait for config to be quiet this long before pushing")

@@ -22,7 +22,7 @@ func startTestControlPlane(t *testing.T) string {
 	done := make(chan error, 1)
 	go func() {
 		done <- controlplane.Run(ctx, controlplane.Options{XDSAddress: "127.0.0.1:0", HTTPAddress: "127.0.0.1:0",
-			OTLPGRPCAddress: "off", OTLPHTTPAddress: "off",
+			OTLPGRPCAddress: "off", OTLPHTTPAddress: "off", SecureXDSAddress: "off",
 			Ready: func(_, h net.Addr) { ready <- h }})
 	}()
 	t.Cleanup(func() {

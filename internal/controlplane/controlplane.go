@@ -57,8 +57,18 @@ type Options struct {
 	// TraceStoreMaxSpans and TraceStoreMaxBytes bound the embedded trace store.
 	TraceStoreMaxSpans int
 	TraceStoreMaxBytes int64
-	// Ready, if set, is called once both listeners are bound, with their addresses.
+	// Ready, if set, is called once both listeners are bound, with their
+	// addresses (xds is nil when XDSAddress is "off").
 	Ready func(xds, http net.Addr)
+	// SecureXDSAddress is where the CA and the authenticated xDS listen over
+	// TLS (DefaultSecureXDSAddress when empty; "off" disables; port 0 picks one).
+	SecureXDSAddress string
+	// SecureReady, if set, is called with the bound SecureXDSAddress (nil when off).
+	SecureReady func(net.Addr)
+	// CACert, CAKey and CAChain are the user's CA (an intermediate), its key
+	// and the chain above it; empty: a root generated under DATA_DIR/ca.
+	// CAExtraRoots is a PEM file of more roots to trust (root rotation).
+	CACert, CAKey, CAChain, CAExtraRoots string
 }
 
 // Run runs the control plane until ctx ends, then stops it gracefully and
@@ -84,33 +94,52 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	xlis, err := net.Listen("tcp", opts.XDSAddress)
+	sec, err := newSecure(opts, xds)
 	if err != nil {
-		return fmt.Errorf("xDS address: %w", err)
+		return err
+	}
+	defer sec.close()
+	var xlis net.Listener
+	if opts.XDSAddress != off {
+		if xlis, err = net.Listen("tcp", opts.XDSAddress); err != nil {
+			return fmt.Errorf("xDS address: %w", err)
+		}
 	}
 	hlis, err := net.Listen("tcp", opts.HTTPAddress)
 	if err != nil {
-		xlis.Close()
+		if xlis != nil {
+			xlis.Close()
+		}
 		return fmt.Errorf("HTTP API address: %w", err)
 	}
 	handler := api.NewHandler(api.Options{Store: st, Proxies: xds.Proxies, Logger: opts.Logger})
 	spans := traces.NewStore(traces.StoreOptions{MaxSpans: opts.TraceStoreMaxSpans, MaxBytes: opts.TraceStoreMaxBytes})
 	otlp := traces.NewReceiver(spans, opts.Logger)
+	handler = api.MountTokens(handler, sec.tokens)
 	ogrpc, ohttp, err := otlp.Start(opts.OTLPGRPCAddress, opts.OTLPHTTPAddress)
 	if err != nil {
-		xlis.Close()
+		if xlis != nil {
+			xlis.Close()
+		}
 		hlis.Close()
 		return err
 	}
 	defer otlp.Close()
 	handler = traces.Mount(handler, spans)
 	log.Info("OTLP trace receiver", "grpc", ogrpc, "http", ohttp)
-	log.Info("control plane started", "xds", xlis.Addr().String(), "http", hlis.Addr().String(),
+	log.Info("control plane started", "xds", addrOf(xlis), "secure_xds", sec.addr(), "http", hlis.Addr().String(),
 		"config_dir", opts.ConfigDir, "data_dir", opts.DataDir)
+	stopSecure := sec.start(ctx)
+	if opts.SecureReady != nil {
+		opts.SecureReady(sec.addr())
+	}
 	if opts.Ready != nil {
-		opts.Ready(xlis.Addr(), hlis.Addr())
+		opts.Ready(addrOf(xlis), hlis.Addr())
 	}
 	err = serve(ctx, xds, xlis, handler, hlis)
+	if serr := stopSecure(); err == nil {
+		err = serr
+	}
 	log.Info("control plane stopped")
 	return err
 }
@@ -121,6 +150,9 @@ func (o *Options) defaults() {
 	}
 	if o.HTTPAddress == "" {
 		o.HTTPAddress = DefaultHTTPAddress
+	}
+	if o.SecureXDSAddress == "" {
+		o.SecureXDSAddress = DefaultSecureXDSAddress
 	}
 	if o.OTLPGRPCAddress == "" {
 		o.OTLPGRPCAddress = traces.DefaultGRPCAddress

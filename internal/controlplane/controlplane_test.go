@@ -38,6 +38,9 @@ func startControlPlane(t *testing.T, opts Options) (xdsAddr, httpURL string) {
 	t.Helper()
 	opts.XDSAddress, opts.HTTPAddress = "127.0.0.1:0", "127.0.0.1:0"
 	opts.OTLPGRPCAddress, opts.OTLPHTTPAddress = "127.0.0.1:0", "127.0.0.1:0"
+	if opts.SecureXDSAddress == "" {
+		opts.SecureXDSAddress = "127.0.0.1:0"
+	}
 	ready := make(chan [2]net.Addr, 1)
 	opts.Ready = func(x, h net.Addr) { ready <- [2]net.Addr{x, h} }
 	ctx, cancel := context.WithCancel(context.Background())
@@ -135,7 +138,7 @@ func TestRunFailsOnBusyAddress(t *testing.T) {
 	}
 	defer lis.Close()
 	err = Run(context.Background(), Options{XDSAddress: lis.Addr().String(), HTTPAddress: "127.0.0.1:0",
-		OTLPGRPCAddress: "off", OTLPHTTPAddress: "off"})
+		OTLPGRPCAddress: "off", OTLPHTTPAddress: "off", SecureXDSAddress: "off"})
 	if err == nil {
 		t.Fatal("Run on a busy xDS address succeeded")
 	}

@@ -122,6 +122,7 @@ func run(ctx context.Context, opts Options, sup *supervisor, ingressIP, ingressP
 	apiURL := "http://" + net.JoinHostPort(opts.ControlPlaneIP, "15014")
 	if err := sup.start("control-plane", "control-plane", "--data-dir", filepath.Join(opts.DataDir, "control-plane"),
 		"--xds-address", xds, "--http-address", net.JoinHostPort(opts.ControlPlaneIP, "15014"),
+		"--secure-xds-address", net.JoinHostPort(opts.ControlPlaneIP, "15012"),
 		"--otlp-grpc-address", net.JoinHostPort(opts.ControlPlaneIP, "4317"),
 		"--otlp-http-address", net.JoinHostPort(opts.ControlPlaneIP, "4318")); err != nil {
 		return err

@@ -57,7 +57,7 @@ func TestGRPCThroughSidecars(t *testing.T) {
 		t.Fatalf("building grpcecho: %v\n%s", err, out)
 	}
 	xds := b.controlPlaneIP() + ":15010"
-	start(t, "control-plane", "--data-dir", t.TempDir(), "--xds-address", xds, "--http-address", b.controlPlaneIP()+":15014",
+	start(t, "control-plane", "--data-dir", t.TempDir(), "--xds-address", xds, "--http-address", b.controlPlaneIP()+":15014", "--secure-xds-address", "off",
 		"--otlp-grpc-address", b.controlPlaneIP()+":4317", "--otlp-http-address", b.controlPlaneIP()+":4318")
 	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)
 	start(t, "run", "--name", "echo-v1-1", "--namespace", "default", "--service", "echo", "--version", "v1",

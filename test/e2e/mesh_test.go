@@ -64,7 +64,7 @@ func listening(b block) []string {
 	for i := 1; i <= 6; i++ {
 		ips = append(ips, b.ip(1, i))
 	}
-	ports := []int{8080, 9080, 15000, 15001, 15006, 15010, 15014, 15020, 15021, 15090}
+	ports := []int{8080, 9080, 15000, 15001, 15006, 15010, 15012, 15014, 15020, 15021, 15090}
 	for _, ip := range ips {
 		for _, p := range ports {
 			addr := net.JoinHostPort(ip, fmt.Sprint(p))

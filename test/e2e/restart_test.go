@@ -18,7 +18,7 @@ func TestControlPlaneRestart(t *testing.T) {
 	dataDir := t.TempDir()
 	xds := b.controlPlaneIP() + ":15010"
 	cpArgs := []string{"control-plane", "--data-dir", dataDir, "--xds-address", xds,
-		"--http-address", b.controlPlaneIP() + ":15014", "--registration-grace", "30s",
+		"--http-address", b.controlPlaneIP() + ":15014", "--secure-xds-address", b.controlPlaneIP() + ":15012", "--registration-grace", "30s",
 		"--otlp-grpc-address", b.controlPlaneIP() + ":4317", "--otlp-http-address", b.controlPlaneIP() + ":4318"}
 	cp := start(t, cpArgs...)
 	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)

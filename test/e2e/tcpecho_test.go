@@ -15,7 +15,7 @@ import (
 func TestTCPEcho(t *testing.T) {
 	b := newBlock(t)
 	xds := b.controlPlaneIP() + ":15010"
-	start(t, "control-plane", "--data-dir", t.TempDir(), "--xds-address", xds, "--http-address", b.controlPlaneIP()+":15014",
+	start(t, "control-plane", "--data-dir", t.TempDir(), "--xds-address", xds, "--http-address", b.controlPlaneIP()+":15014", "--secure-xds-address", "off",
 		"--otlp-grpc-address", "off", "--otlp-http-address", "off")
 	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)
 	for i, v := range []struct{ version, prefix string }{{"v1", "one"}, {"v2", "two"}} {

@@ -72,6 +72,11 @@ type Server struct {
 	// regMu serializes auto-registrations and their removals.
 	regMu sync.Mutex
 
+	// ads is go-control-plane's ADS, shared by every gRPC server serving it
+	// (:15010 and, through Register, :15012) so stream IDs never collide.
+	ads     serverv3.Server
+	adsStop context.CancelFunc
+
 	mu      sync.Mutex
 	streams map[streamKey]string   // stream -> node ID ("" before its first request)
 	proxies map[string]*proxyState // node ID -> state
@@ -107,16 +112,28 @@ func New(opts Options) (*Server, error) {
 		kick:         make(chan struct{}, 1),
 		wake:         make(chan struct{}, 1),
 	}
+	var adsCtx context.Context
+	adsCtx, s.adsStop = context.WithCancel(context.Background())
+	s.ads = serverv3.NewServer(adsCtx, s.cache, callbacks{s}, sotw.WithOrderedADS())
 	opts.Store.Subscribe(func(int64) { s.kickLoop() })
 	return s, nil
 }
 
-// Serve serves ADS on lis until ctx ends, then stops the gRPC server
+// Register registers the ADS service on g, another gRPC server (the
+// authenticated :15012), before g serves. Its streams share this server's
+// snapshots and status; they end when g stops or Serve returns.
+func (s *Server) Register(g *grpc.Server) {
+	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, s.ads)
+}
+
+// Serve serves ADS on lis (nil: on no listener of its own, only on the
+// servers given to Register) until ctx ends, then stops the gRPC server
 // (closing every stream) and returns. It returns nil after ctx ends.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	xds := serverv3.NewServer(ctx, s.cache, callbacks{s}, sotw.WithOrderedADS())
+	defer s.adsStop()
+	xds := s.ads
 	g := grpc.NewServer(
 		// Notice dead proxies (their registration's grace starts then) and
 		// let proxies ping us as often as every few seconds.
@@ -132,14 +149,18 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		defer wg.Done()
 		s.loop(ctx)
 	}()
-	s.log.Info("serving xDS", "address", lis.Addr().String())
 	errc := make(chan error, 1)
-	go func() { errc <- g.Serve(lis) }()
+	if lis != nil { // nil: plaintext xDS is off; Register'ed servers serve it
+		s.log.Info("serving xDS", "address", lis.Addr().String())
+		go func() { errc <- g.Serve(lis) }()
+	}
 	var err error
 	select {
 	case <-ctx.Done():
 		g.Stop()
-		<-errc
+		if lis != nil {
+			<-errc
+		}
 	case err = <-errc:
 		g.Stop()
 		cancel()

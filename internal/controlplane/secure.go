@@ -1,0 +1,95 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/weft-mesh/weft/internal/controlplane/ca"
+	"github.com/weft-mesh/weft/internal/controlplane/token"
+	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
+)
+
+// DefaultSecureXDSAddress is where the CA and authenticated xDS listen.
+const DefaultSecureXDSAddress = "127.0.0.1:15012"
+
+// off disables a listener.
+const off = "off"
+
+// secure is the control plane's CA, join tokens and :15012 server.
+type secure struct {
+	ca     *ca.CA
+	tokens *token.Issuer
+	srv    *ca.Server
+	lis    net.Listener // nil: :15012 is off
+}
+
+// newSecure loads or creates the CA and the join token key and binds :15012.
+func newSecure(opts Options, xds *xdsserver.Server) (*secure, error) {
+	authority, err := ca.New(ca.Options{DataDir: opts.DataDir, CertFile: opts.CACert, KeyFile: opts.CAKey,
+		ChainFile: opts.CAChain, ExtraRootsFile: opts.CAExtraRoots, Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := token.New(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &secure{ca: authority, tokens: tokens}
+	if opts.SecureXDSAddress == off {
+		return s, nil
+	}
+	s.srv, err = ca.NewServer(ca.ServerOptions{CA: authority, Tokens: tokens, RegisterXDS: xds.Register, Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	if s.lis, err = net.Listen("tcp", opts.SecureXDSAddress); err != nil {
+		return nil, fmt.Errorf("secure xDS address: %w", err)
+	}
+	return s, nil
+}
+
+// addr returns the :15012 address, nil when off.
+func (s *secure) addr() net.Addr {
+	if s.lis == nil {
+		return nil
+	}
+	return s.lis.Addr()
+}
+
+// start serves :15012 until the returned stop is called or ctx ends; stop
+// waits for the server and returns its error.
+func (s *secure) start(ctx context.Context) (stop func() error) {
+	if s.lis == nil {
+		return func() error { return nil }
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var err error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err = s.srv.Serve(ctx, s.lis)
+	}()
+	return func() error {
+		cancel()
+		wg.Wait()
+		return err
+	}
+}
+
+// close releases the listener of a server that never started.
+func (s *secure) close() {
+	if s.lis != nil {
+		s.lis.Close()
+	}
+}
+
+// addrOf returns lis's address, nil for a nil listener (an address "off").
+func addrOf(lis net.Listener) net.Addr {
+	if lis == nil {
+		return nil
+	}
+	return lis.Addr()
+}
