@@ -44,6 +44,7 @@ func commands() map[string]command {
 		"run":           {summary: "run an app with a sidecar: run [flags] -- CMD ARGS", run: runRun},
 		"tcp-echo":      {summary: "run Istio's tcp-echo sample server (used by tests)", run: runTCPEcho, hidden: true},
 		"temperature":   {summary: "run one app of the gRPC demo (used by the demo)", run: runTemperature, hidden: true},
+		"token":         {summary: "create a join token: token create --namespace NS --service-account SA [--ttl 1h]", run: runToken},
 		"traces":        {summary: "list recent traces: traces [--service S] [--limit N]", run: runTraces},
 		"version":       {summary: "print weft's version", run: runVersion},
 	}
