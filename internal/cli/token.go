@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/internal/controlplane/api"
+	"github.com/weft-mesh/weft/internal/controlplane/ca"
 	"github.com/weft-mesh/weft/internal/controlplane/token"
 )
 
@@ -43,6 +44,11 @@ func runToken(ctx context.Context, env *Env) error {
 		if err != nil {
 			return err
 		}
+		// The generated root's pin; a CA brought with --ca-cert is not in
+		// the data dir: ask the API for tokens that pin it.
+		if certs, err := readRootPins(filepath.Join(*dataDir, "ca", ca.RootCertFile)); err == nil {
+			iss.PinCA(certs)
+		}
 		if tok, err = iss.Issue(*ns, *sa, *ttl); err != nil {
 			return err
 		}
@@ -56,4 +62,21 @@ func runToken(ctx context.Context, env *Env) error {
 	fmt.Fprintln(env.Stdout, tok)
 	fmt.Fprintf(env.Stderr, "join token for %s/%s, valid until %s\n", *ns, *sa, expires.Format(time.RFC3339))
 	return nil
+}
+
+// readRootPins returns the pins of the certificates in a PEM file.
+func readRootPins(name string) ([]string, error) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := ca.ParseCerts(data)
+	if err != nil {
+		return nil, err
+	}
+	pins := make([]string, len(certs))
+	for i, c := range certs {
+		pins[i] = ca.Pin(c)
+	}
+	return pins, nil
 }

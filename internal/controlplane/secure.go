@@ -36,6 +36,7 @@ func newSecure(opts Options, xds *xdsserver.Server) (*secure, error) {
 	if err != nil {
 		return nil, err
 	}
+	tokens.PinCA(authority.Pins())
 	s := &secure{ca: authority, tokens: tokens}
 	if opts.SecureXDSAddress == off {
 		return s, nil

@@ -11,8 +11,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -249,6 +251,22 @@ func (c *CA) Roots() *x509.CertPool {
 		p.AddCert(r)
 	}
 	return p
+}
+
+// Pins returns the pins of the bundle's roots: "sha256:" and the hex
+// SHA-256 of each root's SubjectPublicKeyInfo. Join tokens carry them.
+func (c *CA) Pins() []string {
+	pins := make([]string, len(c.roots))
+	for i, r := range c.roots {
+		pins[i] = Pin(r)
+	}
+	return pins
+}
+
+// Pin returns a certificate's pin, "sha256:" + hex SHA-256 of its SubjectPublicKeyInfo.
+func Pin(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // Certificate returns the certificate the CA signs with.

@@ -95,7 +95,9 @@ func (c *CA) issue(pub crypto.PublicKey, identity spiffe.ID, dns []string, ips [
 }
 
 // IssueServing issues a certificate with a fresh key held in memory, for
-// the control plane's own TLS server: identity as URI SAN plus DNS and IP SANs.
+// the control plane's own TLS server: identity as URI SAN plus DNS and IP
+// SANs. Its chain ends with the trust anchor, so that a proxy holding only
+// the pins of a join token can check it.
 func (c *CA) IssueServing(identity spiffe.ID, dns []string, ips []net.IP, ttl time.Duration) (*tls.Certificate, error) {
 	if ttl <= 0 || ttl > MaxTTL {
 		ttl = DefaultTTL
@@ -108,6 +110,7 @@ func (c *CA) IssueServing(identity spiffe.ID, dns []string, ips []net.IP, ttl ti
 	if err != nil {
 		return nil, err
 	}
+	chain = append(chain, encodeCert(c.roots[0])...)
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return nil, err

@@ -44,13 +44,22 @@ type payload struct {
 	Namespace      string `json:"ns"`
 	ServiceAccount string `json:"sa"`
 	Expiry         int64  `json:"exp"` // Unix seconds
+	// CAPins are the trust bundle's roots, "sha256:" + hex SHA-256 of each
+	// root's SubjectPublicKeyInfo (as kubeadm's discovery hash): with them
+	// a new proxy authenticates the control plane before it has the bundle.
+	CAPins []string `json:"ca,omitempty"`
 }
 
 // Issuer issues and verifies tokens with one key. It is safe for concurrent use.
 type Issuer struct {
-	key []byte
-	now func() time.Time
+	key  []byte
+	now  func() time.Time
+	pins []string
 }
+
+// PinCA makes the tokens issued from now on carry the pins of the CA's
+// roots (ca.CA.Pins). Call it before the issuer is shared.
+func (i *Issuer) PinCA(pins []string) { i.pins = pins }
 
 // New returns an issuer with the key DATA_DIR/ca/token-key, generated on
 // first use; an empty dataDir keeps a fresh key in memory only.
@@ -103,7 +112,7 @@ func (i *Issuer) Issue(ns, sa string, ttl time.Duration) (string, error) {
 	if ttl <= 0 || ttl > MaxTTL {
 		return "", fmt.Errorf("join token: ttl %s must be positive and at most %s", ttl, MaxTTL)
 	}
-	p, err := json.Marshal(payload{Namespace: ns, ServiceAccount: sa, Expiry: i.now().Add(ttl).Unix()})
+	p, err := json.Marshal(payload{Namespace: ns, ServiceAccount: sa, Expiry: i.now().Add(ttl).Unix(), CAPins: i.pins})
 	if err != nil {
 		return "", err
 	}
