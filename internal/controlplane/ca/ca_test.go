@@ -17,8 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/weft-mesh/weft/internal/spiffe"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // csrFor returns a PEM CSR with the given URI SANs and its key.
 func csrFor(t *testing.T, uris ...string) ([]byte, crypto.Signer) {
