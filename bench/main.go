@@ -65,7 +65,7 @@ func run(ctx context.Context, o options) error {
 	for round := 0; round < o.rounds; round++ {
 		for _, uniform := range []bool{false, true} {
 			for _, cfg := range env.configs {
-				if o.only != "" && o.only != cfg.name && cfg.name != "direct" && cfg.name != "nginx" {
+				if o.only != "" && o.only != cfg.name && cfg.name != "direct" && cfg.name != "nginx" && !(o.only == "weft" && cfg.name == "weft-off") {
 					continue
 				}
 				if ctx.Err() != nil {

@@ -30,6 +30,9 @@ const (
 	weftServer = "127.0.9.2"
 	weftClient = "127.0.9.1"
 	weftCP     = "127.0.9.10"
+	// The pair with telemetry off (no metrics, no access log, no tracing).
+	weftOffServer = "127.0.9.4"
+	weftOffClient = "127.0.9.3"
 )
 
 // setup builds weft and fortio and starts the echo servers and every proxy pair.
@@ -42,7 +45,7 @@ func setup(ctx context.Context, dir string, procs *procSet, only string) (*bench
 		}
 	}
 	fortio, weft := filepath.Join(bins, "fortio"), filepath.Join(bins, "weft")
-	for _, addr := range []string{echoDirect, weftServer + ":8080"} {
+	for _, addr := range []string{echoDirect, weftServer + ":8080", weftOffServer + ":8080"} {
 		if _, err := procs.start(dir, fortio, "server", "-http-port", addr, "-grpc-port", "disabled", "-redirect-port", "disabled"); err != nil {
 			return nil, err
 		}
@@ -58,9 +61,13 @@ func setup(ctx context.Context, dir string, procs *procSet, only string) (*bench
 		{"nginx", func() (config, error) { return startNginx(ctx, dir, procs) }},
 		{"haproxy", func() (config, error) { return startHAProxy(ctx, dir, procs) }},
 		{"weft", func() (config, error) { return startWeft(ctx, dir, weft, procs) }},
+		{"weft-off", func() (config, error) {
+			return startWeftPair(ctx, weft, dir, procs, "weft-off", weftOffClient, weftOffServer, "echo-off",
+				"--disable-metrics", "--disable-access-log", "--otlp-endpoint", "off")
+		}},
 	}
 	for _, s := range starters {
-		if only != "" && only != s.name && s.name != "nginx" {
+		if only != "" && only != s.name && s.name != "nginx" && !(only == "weft" && s.name == "weft-off") {
 			continue
 		}
 		c, err := s.start()
@@ -104,20 +111,29 @@ func startHAProxy(ctx context.Context, dir string, procs *procSet) (config, erro
 	return c, waitOK(ctx, c.url, "", 20*time.Second)
 }
 
-// startWeft runs a control plane and two sidecars: client → (tunnel) → server sidecar → echo.
+// startWeft runs a control plane (with its OTLP receiver) and the pair
+// with weft's defaults: Istio metrics, access log and 1% tracing on.
 func startWeft(ctx context.Context, dir, weft string, procs *procSet) (config, error) {
-	c := config{name: "weft", url: "http://" + weftClient + ":15001/echo", host: "echo:8080"}
 	xds := weftCP + ":15010"
 	if _, err := procs.start(dir, weft, "control-plane", "--data-dir", filepath.Join(dir, "cp"),
-		"--xds-address", xds, "--http-address", weftCP+":15014", "--log-level", "warn"); err != nil {
-		return c, err
+		"--xds-address", xds, "--http-address", weftCP+":15014", "--log-level", "warn",
+		"--otlp-grpc-address", weftCP+":4317", "--otlp-http-address", weftCP+":4318"); err != nil {
+		return config{name: "weft"}, err
 	}
+	return startWeftPair(ctx, weft, dir, procs, "weft", weftClient, weftServer, "echo", "--trace-sampling", "1")
+}
+
+// startWeftPair runs two sidecars: client → (tunnel) → server sidecar → echo (service svc).
+func startWeftPair(ctx context.Context, weft, dir string, procs *procSet, name, client, server, svc string, extra ...string) (config, error) {
+	c := config{name: name, url: "http://" + client + ":15001/echo", host: svc + ":8080"}
+	xds := weftCP + ":15010"
 	sides := [][]string{
-		{"--name", "echo-v1-1", "--service", "echo", "--port", "http:8080", "--ip", weftServer},
-		{"--name", "client-v1-1", "--service", "client", "--port", "http:9000", "--ip", weftClient},
+		{"--name", svc + "-v1-1", "--service", svc, "--port", "http:8080", "--ip", server},
+		{"--name", name + "-client-v1-1", "--service", name + "-client", "--port", "http:9000", "--ip", client},
 	}
 	for _, s := range sides {
 		args := append([]string{"proxy", "--namespace", "default", "--version", "v1", "--xds-address", xds}, s...)
+		args = append(args, extra...)
 		cmd, err := procs.start(dir, weft, args...)
 		if err != nil {
 			return c, err

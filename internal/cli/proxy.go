@@ -60,6 +60,7 @@ func addProxyFlags(fs *flag.FlagSet, def proxyDefaults) *proxyFlags {
 	fs.StringVar(&o.Service, "service", "", "register this workload under this service (app label)")
 	fs.StringVar(&o.Version, "version", "", "workload version (version label)")
 	fs.StringVar(&o.ServiceAccount, "service-account", "", "the workload's service account")
+	fs.StringVar(&o.Locality, "locality", "", "the workload's locality region/zone/subzone (locality-aware load balancing)")
 	fs.Func("port", "service port NAME:NUMBER, repeatable (protocol from the name: http, http2, grpc, tcp...)", func(v string) error {
 		p, err := proxy.ParsePort(v)
 		if err == nil {

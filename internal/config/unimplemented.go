@@ -146,7 +146,8 @@ func UnimplementedTrafficPolicy(path string, tp *networking.TrafficPolicy) []Uni
 		set  bool
 		name string
 	}{
-		{lb.GetLocalityLbSetting() != nil, "loadBalancer.localityLbSetting"},
+		{len(lb.GetLocalityLbSetting().GetDistribute()) > 0, "loadBalancer.localityLbSetting.distribute"},
+		{len(lb.GetLocalityLbSetting().GetFailoverPriority()) > 0, "loadBalancer.localityLbSetting.failoverPriority"},
 		{lb.GetWarmupDurationSecs() != nil || lb.GetWarmup() != nil, "loadBalancer.warmup"},
 		{lb.GetSimple() == networking.LoadBalancerSettings_PASSTHROUGH, "loadBalancer.simple PASSTHROUGH"},
 		{cp.GetTcp().GetIdleTimeout() != nil, "connectionPool.tcp.idleTimeout"},

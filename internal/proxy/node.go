@@ -74,6 +74,7 @@ func (o *Options) node(adminAddr string) (*core.Node, error) {
 		return nil, fmt.Errorf("node metadata: %w", err)
 	}
 	return &core.Node{
+		Locality:      locality(o.Locality),
 		Id:            NodeID(o.Mode, o.IP, o.Name, o.Namespace),
 		Cluster:       o.clusterName(),
 		Metadata:      st,
@@ -148,4 +149,13 @@ func randomSuffix(n int) string {
 		b[i] = alphabet[k.Int64()]
 	}
 	return string(b)
+}
+
+// locality parses region/zone/subzone into the node's locality (nil: none).
+func locality(s string) *core.Locality {
+	if s == "" {
+		return nil
+	}
+	parts := append(strings.SplitN(s, "/", 3), "", "")
+	return &core.Locality{Region: parts[0], Zone: parts[1], SubZone: parts[2]}
 }

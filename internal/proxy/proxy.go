@@ -39,8 +39,10 @@ type Options struct {
 	Service        string // announced for auto-registration (WEFT_SERVICE) when set
 	Version        string // the workload's version (label "version")
 	ServiceAccount string
-	Ports          []Port
-	Labels         map[string]string
+	// Locality is region/zone/subzone, for locality-aware load balancing.
+	Locality string
+	Ports    []Port
+	Labels   map[string]string
 	// IP is the pod IP. Zero: a sidecar picks a free random 127.X.Y.Z; a
 	// gateway uses 127.0.0.1.
 	IP netip.Addr

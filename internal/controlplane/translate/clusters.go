@@ -92,6 +92,7 @@ func (b *builder) outboundCluster(s *registry.Service, p registry.Port, subset s
 		labels = ss.GetLabels()
 	}
 	la := loadAssignment(name, s, p, labels)
+	b.localityPriorities(la, tp)
 	switch s.Resolution {
 	case networking.ServiceEntry_DNS.String(), networking.ServiceEntry_DNS_ROUND_ROBIN.String():
 		dnsCluster(c, s, p, la)
@@ -145,7 +146,8 @@ func http2(protocol string) bool {
 // loadAssignment lists the service's endpoints for port p that carry labels.
 func loadAssignment(name string, s *registry.Service, p registry.Port, labels map[string]string) *endpoint.ClusterLoadAssignment {
 	la := &endpoint.ClusterLoadAssignment{ClusterName: name}
-	loc := &endpoint.LocalityLbEndpoints{}
+	groups := map[string]*endpoint.LocalityLbEndpoints{}
+	var order []string
 	for _, ep := range s.Endpoints {
 		if !registry.Matches(labels, ep.Labels) {
 			continue
@@ -161,6 +163,12 @@ func loadAssignment(name string, s *registry.Service, p registry.Port, labels ma
 			st, _ := structpb.NewStruct(v.(map[string]any))
 			md.FilterMetadata[k] = st
 		}
+		loc := groups[ep.Locality]
+		if loc == nil {
+			loc = &endpoint.LocalityLbEndpoints{Locality: localityOf(ep.Locality)}
+			groups[ep.Locality] = loc
+			order = append(order, ep.Locality)
+		}
 		loc.LbEndpoints = append(loc.LbEndpoints, &endpoint.LbEndpoint{
 			HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
 				Address: socketAddress(ep.Address, ep.EndpointPort(p)),
@@ -170,8 +178,9 @@ func loadAssignment(name string, s *registry.Service, p registry.Port, labels ma
 			LoadBalancingWeight: wrapperspb.UInt32(ep.Weight),
 		})
 	}
-	if len(loc.LbEndpoints) > 0 {
-		la.Endpoints = []*endpoint.LocalityLbEndpoints{loc}
+	sort.Strings(order)
+	for _, l := range order {
+		la.Endpoints = append(la.Endpoints, groups[l])
 	}
 	return la
 }

@@ -24,6 +24,8 @@ type Proxy struct {
 	IP             string // pod IP
 	Labels         map[string]string
 	ServiceAccount string
+	// Locality is region/zone/subzone ("" unknown), from the node's locality.
+	Locality string
 }
 
 // Input is everything one proxy's config depends on.

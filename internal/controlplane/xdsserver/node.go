@@ -71,6 +71,9 @@ func parseNode(node *core.Node) (*proxyInfo, error) {
 	if info.version == "" {
 		info.version = node.GetUserAgentVersion()
 	}
+	if l := node.GetLocality(); l != nil && (l.GetRegion() != "" || l.GetZone() != "" || l.GetSubZone() != "") {
+		info.proxy.Locality = strings.Join([]string{l.GetRegion(), l.GetZone(), l.GetSubZone()}, "/")
+	}
 	return info, nil
 }
 

@@ -84,7 +84,7 @@ func workloadEntry(info *proxyInfo) *config.Object {
 		Kind: config.KindWorkloadEntry, APIVersion: config.DefaultAPIVersion(config.KindWorkloadEntry),
 		Name: px.Name, Namespace: px.Namespace, Source: store.SourceAutoRegistration,
 		Annotations: map[string]string{config.AnnotationAutoRegistered: "true"},
-		Spec:        &networking.WorkloadEntry{Address: px.IP, Labels: labels, ServiceAccount: px.ServiceAccount},
+		Spec:        &networking.WorkloadEntry{Address: px.IP, Labels: labels, ServiceAccount: px.ServiceAccount, Locality: px.Locality},
 	}
 }
 

@@ -259,8 +259,17 @@ func (e *rendpoint) ejected(now time.Time) bool {
 // pick chooses an endpoint with the cluster's balancer, skipping ejected
 // ones unless too few are healthy (Envoy's panic mode).
 func (cl *rcluster) pick() *rendpoint {
-	ep := cl.lb.pick(cl.endpoints)
-	if cl.outlier == nil || ep == nil || ep.stats.ejectedUntil.Load() == 0 {
+	if len(cl.levels) > 1 {
+		return cl.pickLevel()
+	}
+	return pickIn(cl.lb, cl.endpoints, cl.outlier)
+}
+
+// pickIn picks among eps with lb, skipping ejected endpoints unless too
+// few are healthy (Envoy's panic mode).
+func pickIn(lb picker, eps []*rendpoint, od *routlier) *rendpoint {
+	ep := lb.pick(eps)
+	if od == nil || ep == nil || ep.stats.ejectedUntil.Load() == 0 {
 		return ep
 	}
 	now := time.Now()
@@ -268,20 +277,20 @@ func (cl *rcluster) pick() *rendpoint {
 		return ep
 	}
 	healthy := 0
-	for _, e := range cl.endpoints {
+	for _, e := range eps {
 		if !e.ejected(now) {
 			healthy++
 		}
 	}
-	if healthy == 0 || float64(healthy)*100 < cl.outlier.panicPct*float64(len(cl.endpoints)) {
+	if healthy == 0 || float64(healthy)*100 < od.panicPct*float64(len(eps)) {
 		return ep // panic: balance across all
 	}
-	for range len(cl.endpoints) {
-		if e := cl.lb.pick(cl.endpoints); !e.ejected(now) {
+	for range len(eps) {
+		if e := lb.pick(eps); !e.ejected(now) {
 			return e
 		}
 	}
-	for _, e := range cl.endpoints {
+	for _, e := range eps {
 		if !e.ejected(now) {
 			return e
 		}

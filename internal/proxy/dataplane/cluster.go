@@ -87,6 +87,7 @@ func compileCluster(c *cluster.Cluster, eds map[string]*endpoint.ClusterLoadAssi
 			if ep.tunnel {
 				ep.key += "|tunnel"
 			}
+			ep.priority = int(loc.GetPriority())
 			out.endpoints = append(out.endpoints, ep)
 		}
 	}
@@ -101,6 +102,9 @@ func compileCluster(c *cluster.Cluster, eds map[string]*endpoint.ClusterLoadAssi
 		if err := compileHashLB(out, c); err != nil {
 			return nil, err
 		}
+		if hasPriorities(out.endpoints) {
+			return nil, fmt.Errorf("locality priorities with %s are not supported", out.lbName)
+		}
 	case cluster.Cluster_CLUSTER_PROVIDED:
 		if out.kind != "original_dst" {
 			return nil, fmt.Errorf("lb_policy CLUSTER_PROVIDED needs type ORIGINAL_DST")
@@ -108,6 +112,9 @@ func compileCluster(c *cluster.Cluster, eds map[string]*endpoint.ClusterLoadAssi
 		out.lbName = "CLUSTER_PROVIDED"
 	default:
 		return nil, fmt.Errorf("lb_policy %s is not supported", c.GetLbPolicy())
+	}
+	if hasPriorities(out.endpoints) {
+		out.levels = priorityLevels(out, st)
 	}
 	return out, nil
 }

@@ -411,6 +411,8 @@ type rcluster struct {
 	outlier *routlier
 	// maxRequestsPerConn closes an upstream connection after this many requests (0: no limit).
 	maxRequestsPerConn int
+	// levels are the endpoints by priority (locality failover); nil: one level.
+	levels []*rlevel
 }
 
 // defaultConnectTimeout is Envoy's connect_timeout default.
@@ -430,6 +432,8 @@ type rendpoint struct {
 	tls *tls.Config
 	// workload is the endpoint's workload (istio.workload metadata), for metrics.
 	workload stats.Workload
+	// priority is its locality's priority (0: the best).
+	priority int
 	// edge caches the metrics edge to this endpoint.
 	edge atomic.Pointer[stats.Edge]
 }
