@@ -117,7 +117,7 @@ func startWeft(ctx context.Context, dir, weft string, procs *procSet) (config, e
 	xds := weftCP + ":15010"
 	if _, err := procs.start(dir, weft, "control-plane", "--data-dir", filepath.Join(dir, "cp"),
 		"--xds-address", xds, "--http-address", weftCP+":15014", "--log-level", "warn",
-		"--otlp-grpc-address", weftCP+":4317", "--otlp-http-address", weftCP+":4318"); err != nil {
+		"--otlp-grpc-address", weftCP+":4317", "--otlp-http-address", weftCP+":4318", "--secure-xds-address", "off"); err != nil {
 		return config{name: "weft"}, err
 	}
 	return startWeftPair(ctx, weft, dir, procs, "weft", weftClient, weftServer, "echo", "--trace-sampling", "1")

@@ -19,15 +19,11 @@ func TestBookinfoSamples(t *testing.T) {
 		return "Error [IST0173] (DestinationRule default/" + dr + ") The Subset " + subset +
 			" defined in the DestinationRule does not select any pods. Which may lead to 503 UH (NoHealthyUpstream)."
 	}
-	noTLS := func(dr string) string {
-		return "Warning [WEFT0001] (DestinationRule default/" + dr + ") spec.trafficPolicy.tls.mode ISTIO_MUTUAL: not implemented yet; ignored"
-	}
 	// The demo runs no details v2 and no ratings v2.
 	drAll := []string{noPods("details", "v2"), noPods("ratings", "v2"), noPods("ratings", "v2-mysql"), noPods("ratings", "v2-mysql-vm")}
 	want := map[string][]string{
-		"certmanager-gateway.yaml": {`Error [IST0101] (VirtualService istio-system/cert-manager) Referenced host not found: "cert-manager-resolver"`},
-		// weft originates SIMPLE and MUTUAL TLS; ISTIO_MUTUAL comes with the mesh's mTLS.
-		"destination-rule-all-mtls.yaml": append(append([]string(nil), drAll...), noTLS("details"), noTLS("productpage"), noTLS("ratings"), noTLS("reviews")),
+		"certmanager-gateway.yaml":       {`Error [IST0101] (VirtualService istio-system/cert-manager) Referenced host not found: "cert-manager-resolver"`},
+		"destination-rule-all-mtls.yaml": drAll,
 		"destination-rule-all.yaml":      drAll,
 		// Two rules without matches: Istio's own sample, Istio's own warning.
 		"fault-injection-details-v1.yaml": {`Warning [IST0130] (VirtualService default/details) VirtualService rule #1 not used (only the last rule can have no matches).`},

@@ -41,6 +41,8 @@ func addProxyFlags(fs *flag.FlagSet, def proxyDefaults) *proxyFlags {
 	fs.StringVar(&f.ip, "ip", def.ip, "pod IP in 127.0.0.0/8 (default: a free random 127.X.Y.Z)")
 	fs.StringVar(&o.XDSAddress, "xds-address", "127.0.0.1:15010", "the control plane's xDS address")
 	fs.BoolVar(&f.xdsDelta, "xds-delta", false, "use incremental (delta) xDS instead of state of the world")
+	fs.StringVar(&o.Token, "token", "", "join token (weft token create; default $WEFT_JOIN_TOKEN): get a mesh certificate, speak mTLS, take config from --secure-xds-address")
+	fs.StringVar(&o.SecureAddress, "secure-xds-address", "", "the control plane's authenticated xDS and CA address (default: the xDS host, port 15012)")
 	uint32Var(fs, &o.AdminPort, "admin-port", 15000, "admin port (/config_dump, /clusters)")
 	uint32Var(fs, &o.HealthPort, "health-port", 15021, "health port (GET /healthz/ready)")
 	uint32Var(fs, &o.StatsPort, "stats-port", 15090, "Prometheus port (GET /stats/prometheus)")
@@ -54,12 +56,12 @@ func addProxyFlags(fs *flag.FlagSet, def proxyDefaults) *proxyFlags {
 	fs.DurationVar(&o.DrainTime, "drain-time", 5*time.Second, "how long requests in flight may take to finish on shutdown")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.ServiceAccount, "service-account", "", "the workload's service account (its SPIFFE identity with --token)")
 	if def.mode != proxy.ModeSidecar {
 		return f
 	}
 	fs.StringVar(&o.Service, "service", "", "register this workload under this service (app label)")
 	fs.StringVar(&o.Version, "version", "", "workload version (version label)")
-	fs.StringVar(&o.ServiceAccount, "service-account", "", "the workload's service account")
 	fs.StringVar(&o.Locality, "locality", "", "the workload's locality region/zone/subzone (locality-aware load balancing)")
 	fs.Func("port", "service port NAME:NUMBER, repeatable (protocol from the name: http, http2, grpc, tcp...)", func(v string) error {
 		p, err := proxy.ParsePort(v)
@@ -105,6 +107,9 @@ func (f *proxyFlags) options(env *Env) (proxy.Options, error) {
 		o.XDSProtocol = xdsclient.Delta
 	}
 	o.ProxyVersion = Version
+	if o.Token == "" {
+		o.Token = env.Getenv("WEFT_JOIN_TOKEN")
+	}
 	if o.TraceSamplePercent < 0 || o.TraceSamplePercent > 100 {
 		return o, fmt.Errorf("--trace-sampling %v: want a percent from 0 to 100", o.TraceSamplePercent)
 	}

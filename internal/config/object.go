@@ -19,6 +19,10 @@ const (
 // plane created for a proxy that registered itself.
 const AnnotationAutoRegistered = "weft.io/auto-registered"
 
+// AnnotationMTLS marks a WorkloadEntry whose sidecar holds a mesh
+// certificate and speaks mutual TLS to its peers.
+const AnnotationMTLS = "weft.io/mtls"
+
 // Object is one Istio config object: its identity, metadata and spec.
 // Objects are immutable once built; copy before changing.
 type Object struct {

@@ -129,7 +129,7 @@ func UnimplementedFields(obj *Object) []Unimplemented {
 		}
 	}
 	switch obj.Kind {
-	case KindPeerAuthentication, KindAuthorizationPolicy, KindRequestAuthentication:
+	case KindAuthorizationPolicy, KindRequestAuthentication:
 		out = append(out, Unimplemented{"spec", obj.Kind + " is accepted but not enforced yet; ignored"})
 	}
 	return out
@@ -155,7 +155,6 @@ func UnimplementedTrafficPolicy(path string, tp *networking.TrafficPolicy) []Uni
 		{cp.GetHttp().GetUseClientProtocol(), "connectionPool.http.useClientProtocol"},
 		{od.GetSplitExternalLocalOriginErrors(), "outlierDetection.splitExternalLocalOriginErrors"},
 		{od.GetConsecutiveLocalOriginFailures() != nil, "outlierDetection.consecutiveLocalOriginFailures"},
-		{tp.GetTls().GetMode() == networking.ClientTLSSettings_ISTIO_MUTUAL, "tls.mode ISTIO_MUTUAL"},
 		{tp.GetTls().GetCredentialName() != "", "tls.credentialName"},
 		{tp.GetTunnel() != nil, "tunnel"},
 		{tp.GetProxyProtocol() != nil, "proxyProtocol"},

@@ -140,10 +140,23 @@ func run(ctx context.Context, opts Options, sup *supervisor, ingressIP, ingressP
 	if _, err := client.Apply(ctx, "weft-demo", []byte(gw)); err != nil {
 		return fmt.Errorf("applying the demo's gateway: %w", err)
 	}
-	if err := sup.start("istio-ingressgateway", "gateway", "--ip", ingressIP, "--xds-address", xds, "--trace-sampling", "100"); err != nil {
+	// Every proxy joins the mesh with its own token: mTLS between sidecars.
+	token := func(ns, sa string) (string, error) {
+		t, err := client.CreateToken(ctx, ns, sa, 24*time.Hour)
+		if err != nil {
+			return "", fmt.Errorf("creating a join token for %s/%s: %w", ns, sa, err)
+		}
+		return t.Token, nil
+	}
+	gwToken, err := token("istio-system", "istio-ingressgateway-service-account")
+	if err != nil {
 		return err
 	}
-	ips, err := startWorkloads(sup, opts.IPBase, xds, ws)
+	if err := sup.start("istio-ingressgateway", "gateway", "--ip", ingressIP, "--xds-address", xds, "--trace-sampling", "100",
+		"--service-account", "istio-ingressgateway-service-account", "--token", gwToken); err != nil {
+		return err
+	}
+	ips, err := startWorkloads(sup, opts.IPBase, xds, ws, token)
 	if err != nil {
 		return err
 	}
@@ -209,7 +222,7 @@ func defaults(o *Options) error {
 	return nil
 }
 
-func startWorkloads(sup *supervisor, base netip.Addr, xds string, ws []workload) ([]string, error) {
+func startWorkloads(sup *supervisor, base netip.Addr, xds string, ws []workload, token func(ns, sa string) (string, error)) ([]string, error) {
 	var ips []string
 	ip := base
 	for _, w := range ws {
@@ -222,8 +235,12 @@ func startWorkloads(sup *supervisor, base netip.Addr, xds string, ws []workload)
 		if account == "" {
 			account = "bookinfo-" + w.service
 		}
+		tok, err := token("default", account)
+		if err != nil {
+			return nil, err
+		}
 		args := []string{"run", "--name", w.name, "--namespace", "default", "--service", w.service,
-			"--version", w.version, "--port", port, "--service-account", account,
+			"--version", w.version, "--port", port, "--service-account", account, "--token", tok,
 			"--ip", ip.String(), "--xds-address", xds, "--trace-sampling", "100", "--", sup.exe}
 		if err := sup.start(w.name, append(args, w.args...)...); err != nil {
 			return nil, err

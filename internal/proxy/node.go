@@ -62,6 +62,9 @@ func (o *Options) node(adminAddr string) (*core.Node, error) {
 	if o.ServiceAccount != "" {
 		md["SERVICE_ACCOUNT"] = o.ServiceAccount
 	}
+	if o.Token != "" {
+		md["WEFT_MTLS"] = "true" // it holds a mesh certificate: peers speak mTLS to it
+	}
 	if o.Service != "" {
 		ports := make([]any, 0, len(o.Ports))
 		for _, p := range o.Ports {

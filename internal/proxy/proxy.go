@@ -18,10 +18,12 @@ import (
 
 	"github.com/weft-mesh/weft/internal/proxy/accesslog"
 	"github.com/weft-mesh/weft/internal/proxy/admin"
+	"github.com/weft-mesh/weft/internal/proxy/certs"
 	"github.com/weft-mesh/weft/internal/proxy/dataplane"
 	"github.com/weft-mesh/weft/internal/proxy/stats"
 	"github.com/weft-mesh/weft/internal/proxy/tracing"
 	"github.com/weft-mesh/weft/internal/proxy/xdsclient"
+	"github.com/weft-mesh/weft/internal/spiffe"
 )
 
 // Modes of a proxy (the node ID's TYPE).
@@ -41,8 +43,15 @@ type Options struct {
 	ServiceAccount string
 	// Locality is region/zone/subzone, for locality-aware load balancing.
 	Locality string
-	Ports    []Port
-	Labels   map[string]string
+	// Token is a join token (`weft token create`): with it the proxy gets a
+	// mesh certificate from the control plane's CA, speaks mutual TLS with
+	// peer sidecars and takes its config from the authenticated xDS port.
+	Token string
+	// SecureAddress is the control plane's authenticated xDS + CA port
+	// (default: the xDS host, port 15012); used with Token.
+	SecureAddress string
+	Ports         []Port
+	Labels        map[string]string
 	// IP is the pod IP. Zero: a sidecar picks a free random 127.X.Y.Z; a
 	// gateway uses 127.0.0.1.
 	IP netip.Addr
@@ -92,6 +101,13 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	def(&o.Namespace, "default")
 	def(&o.XDSAddress, "127.0.0.1:15010")
+	if o.SecureAddress == "" {
+		host, _, err := net.SplitHostPort(o.XDSAddress)
+		if err != nil {
+			host = "127.0.0.1"
+		}
+		o.SecureAddress = net.JoinHostPort(host, "15012")
+	}
 	defPort(&o.AdminPort, 15000)
 	defPort(&o.OutboundPort, 15001)
 	defPort(&o.InboundPort, 15006)
@@ -160,6 +176,7 @@ type Proxy struct {
 	stopXDS context.CancelFunc
 	xdsDone chan error
 	tracer  *tracing.Tracer
+	certs   *certs.Client
 }
 
 // Start starts the data plane, the admin and health servers and the xDS
@@ -171,13 +188,23 @@ func Start(opts Options) (*Proxy, error) {
 	}
 	p := &Proxy{opts: opts, log: opts.Logger.With("component", "proxy")}
 	tel := opts.telemetry()
+	var meshCerts dataplane.Certs
+	if opts.Token != "" {
+		if p.certs, err = p.joinMesh(); err != nil {
+			return nil, err
+		}
+		meshCerts = p.certs
+		tel.Self.Principal = spiffe.New(opts.Namespace, opts.ServiceAccount).String()
+		opts.XDSAddress, opts.XDSDialOptions = opts.SecureAddress, append(opts.XDSDialOptions, p.certs.DialOption())
+		p.opts = opts
+	}
 	if tel.Tracer, err = opts.tracer(); err != nil {
 		return nil, fmt.Errorf("tracing: %w", err)
 	}
 	p.tracer = tel.Tracer
 	p.dp, err = dataplane.New(dataplane.Options{
 		Mode: opts.Mode, IP: opts.IP, OutboundPort: opts.OutboundPort, InboundPort: opts.InboundPort,
-		DrainTime: opts.DrainTime, Telemetry: tel, Logger: opts.Logger,
+		DrainTime: opts.DrainTime, Telemetry: tel, Certs: meshCerts, Logger: opts.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting data plane: %w", err)
@@ -219,6 +246,26 @@ func (o Options) telemetry() dataplane.Telemetry {
 		t.AccessLog = accesslog.New(accesslog.Options{Out: o.AccessLogOut})
 	}
 	return t
+}
+
+// joinMesh gets the proxy's first mesh certificate with its join token.
+func (p *Proxy) joinMesh() (*certs.Client, error) {
+	o := p.opts
+	if o.ServiceAccount == "" {
+		return nil, fmt.Errorf("a join token needs the workload's service account (--service-account)")
+	}
+	c, err := certs.New(certs.Options{Address: o.SecureAddress, Identity: spiffe.New(o.Namespace, o.ServiceAccount), Token: o.Token, Logger: o.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("mesh certificate: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("getting a mesh certificate from %s: %w", o.SecureAddress, err)
+	}
+	p.log.Info("joined the mesh", "identity", spiffe.New(o.Namespace, o.ServiceAccount).String(), "ca", o.SecureAddress)
+	return c, nil
 }
 
 // tracer builds the OTLP tracer, or nil when tracing is off.
@@ -319,6 +366,9 @@ func (p *Proxy) Shutdown() error {
 		if err := p.tracer.Shutdown(closeCtx); err != nil {
 			p.log.Debug("flushing spans", "err", err)
 		}
+	}
+	if p.certs != nil {
+		p.certs.Close()
 	}
 	if err := p.admin.Close(closeCtx); err != nil {
 		errs = append(errs, fmt.Errorf("admin shutdown: %w", err))

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -285,6 +286,10 @@ func TestBookinfo(t *testing.T) {
 		})
 	})
 
+	t.Run("PeerAuthentication STRICT refuses plaintext, PERMISSIVE takes it", func(t *testing.T) {
+		checkPeerAuthentication(t, m)
+	})
+
 	t.Run("egress: ServiceEntry with DNS, REGISTRY_ONLY through a Sidecar", func(t *testing.T) {
 		checkEgress(t, m)
 	})
@@ -499,11 +504,14 @@ func checkTelemetry(t *testing.T, m *mesh) {
 		for _, line := range strings.Split(string(b), "\n") {
 			if strings.HasPrefix(line, "istio_requests_total{") && strings.Contains(line, `reporter="destination"`) &&
 				strings.Contains(line, `source_workload="productpage-v1-1"`) && strings.Contains(line, `destination_workload="reviews-v2-1"`) &&
-				strings.Contains(line, `destination_service="reviews.default.svc.cluster.local"`) && strings.Contains(line, `response_code="200"`) {
+				strings.Contains(line, `destination_service="reviews.default.svc.cluster.local"`) && strings.Contains(line, `response_code="200"`) &&
+				strings.Contains(line, `connection_security_policy="mutual_tls"`) &&
+				strings.Contains(line, `source_principal="spiffe://cluster.local/ns/default/sa/bookinfo-productpage"`) &&
+				strings.Contains(line, `destination_principal="spiffe://cluster.local/ns/default/sa/bookinfo-reviews"`) {
 				return nil
 			}
 		}
-		return fmt.Errorf("reviews-v2's metrics lack productpage -> reviews-v2 requests:\n%.3000s", b)
+		return fmt.Errorf("reviews-v2's metrics lack productpage -> reviews-v2 requests over mutual TLS:\n%.3000s", b)
 	})
 	out, err := m.weft("logs", "productpage-v1-1.default", "--tail", "20")
 	if err != nil {
@@ -798,4 +806,63 @@ spec:
 	if out, err := m.weft("delete", "-f", cfg); err != nil {
 		t.Fatalf("weft delete: %v\n%s", err, out)
 	}
+}
+
+// plaintextToSidecar sends a plaintext request to a sidecar's inbound port
+// as a peer without a certificate would (PROXY v2 header, then HTTP/1.1).
+func plaintextToSidecar(ip string, port uint16) (string, error) {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(ip, "15006"), 2*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	dst := netip.MustParseAddrPort(net.JoinHostPort(ip, fmt.Sprint(port)))
+	hdr := []byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c")
+	src := netip.MustParseAddr("127.0.0.1").As4()
+	d := dst.Addr().As4()
+	hdr = append(hdr, src[:]...)
+	hdr = append(hdr, d[:]...)
+	hdr = append(hdr, 0x9c, 0x40, byte(port>>8), byte(port))
+	c.Write(hdr)
+	fmt.Fprintf(c, "GET /ratings/0 HTTP/1.1\r\nHost: ratings:9080\r\nConnection: close\r\n\r\n")
+	b, err := io.ReadAll(c)
+	return string(b), err
+}
+
+// checkPeerAuthentication: ratings accepts a plaintext peer under the
+// default PERMISSIVE, refuses it under STRICT while Bookinfo (mTLS) keeps
+// working, and takes it again once the policy is gone.
+func checkPeerAuthentication(t *testing.T, m *mesh) {
+	t.Helper()
+	ip := proxyIP(t, m, "ratings-v1-1")
+	if out, err := plaintextToSidecar(ip, 9080); err != nil || !strings.HasPrefix(out, "HTTP/1.1 200") {
+		t.Fatalf("PERMISSIVE: a plaintext peer got %q, %v", out, err)
+	}
+	f := filepath.Join(t.TempDir(), "strict.yaml")
+	os.WriteFile(f, []byte(`apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec:
+  mtls: {mode: STRICT}
+`), 0o644)
+	m.apply(f)
+	eventually(t, 5*time.Second, func() error {
+		if out, _ := plaintextToSidecar(ip, 9080); strings.HasPrefix(out, "HTTP/1.1 200") {
+			return fmt.Errorf("STRICT: a plaintext peer still got an answer")
+		}
+		return nil
+	})
+	if _, err := m.reviewsVersion(m.client); err != nil {
+		t.Fatalf("under STRICT, Bookinfo's own mTLS traffic must flow: %v", err)
+	}
+	if out, err := m.weft("delete", "-f", f); err != nil {
+		t.Fatalf("weft delete: %v\n%s", err, out)
+	}
+	eventually(t, 5*time.Second, func() error {
+		if out, err := plaintextToSidecar(ip, 9080); err != nil || !strings.HasPrefix(out, "HTTP/1.1 200") {
+			return fmt.Errorf("PERMISSIVE again: %q, %v", out, err)
+		}
+		return nil
+	})
 }

@@ -110,6 +110,7 @@ func entryEndpoints(o *config.Object, se *networking.ServiceEntry, workloads []*
 		}
 		ep := workloadEndpoint(we, w.Namespace, true)
 		ep.Name = w.Name
+		ep.MTLS = w.Annotations[config.AnnotationMTLS] == "true"
 		eps = append(eps, ep)
 	}
 	return eps

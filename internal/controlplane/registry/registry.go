@@ -40,4 +40,7 @@ type Endpoint struct {
 	Weight         uint32
 	Locality       string
 	Sidecar        bool // has a weft/Envoy sidecar: tlsMode istio
+	// MTLS: its sidecar holds a mesh certificate and speaks mutual TLS
+	// (annotation weft.io/mtls on its WorkloadEntry).
+	MTLS bool
 }

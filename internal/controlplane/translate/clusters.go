@@ -77,6 +77,11 @@ func (b *builder) outboundCluster(s *registry.Service, p registry.Port, subset s
 	applyOutlierDetection(c, tp.GetOutlierDetection())
 	applyConsistentHash(c, tp)
 	applyTLS(c, tp.GetTls(), s)
+	var subsetLabels map[string]string
+	if ss != nil {
+		subsetLabels = ss.GetLabels()
+	}
+	b.autoMTLS(c, s, p, subset, subsetLabels, tp.GetTls())
 	if dr != nil {
 		c.Metadata = configMetadata(dr, "destination-rule")
 		path := "spec.trafficPolicy"
@@ -157,6 +162,9 @@ func loadAssignment(name string, s *registry.Service, p registry.Port, labels ma
 		}
 		if ep.Sidecar {
 			meta[transportMatchNS] = map[string]any{"tlsMode": "istio"}
+			if ep.MTLS {
+				meta[transportMatchNS] = map[string]any{"tlsMode": "istio", "mtls": "true"}
+			}
 		}
 		md := &core.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
 		for k, v := range meta {

@@ -117,7 +117,7 @@ func (b *builder) inbound() {
 					continue
 				}
 				seen[target] = true
-				l.FilterChains = append(l.FilterChains, b.inboundChain(p, target))
+				l.FilterChains = append(l.FilterChains, b.inboundMTLS(b.inboundChain(p, target), target)...)
 			}
 		}
 	}

@@ -59,27 +59,9 @@ var istioMetricNames = map[telemetry.MetricSelector_IstioMetric][]string{
 // Istio's precedence: the root namespace's, then its namespace's, then one
 // selecting the workload, each overriding what the earlier set.
 func (b *builder) telemetryFor() *telemetryPolicy {
-	var root, ns, wl *config.Object
-	for _, o := range b.in.Config {
-		if o.Kind != config.KindTelemetry {
-			continue
-		}
-		sel := o.Spec.(*telemetry.Telemetry).GetSelector().GetMatchLabels()
-		switch {
-		case o.Namespace == b.in.Proxy.Namespace && len(sel) > 0 && registry.Matches(sel, b.in.Proxy.Labels):
-			if wl == nil || older(o, wl) {
-				wl = o
-			}
-		case o.Namespace == b.in.Proxy.Namespace && len(sel) == 0 && o.Namespace != RootNamespace:
-			if ns == nil || older(o, ns) {
-				ns = o
-			}
-		case o.Namespace == RootNamespace && len(sel) == 0:
-			if root == nil || older(o, root) {
-				root = o
-			}
-		}
-	}
+	root, ns, wl := b.policyScopes(config.KindTelemetry, func(o *config.Object) map[string]string {
+		return o.Spec.(*telemetry.Telemetry).GetSelector().GetMatchLabels()
+	})
 	p := &telemetryPolicy{dropped: map[telemetry.WorkloadMode]map[string]bool{}}
 	for _, o := range []*config.Object{root, ns, wl} {
 		if o != nil {
@@ -295,4 +277,32 @@ func accessLogFilter(expr string) (*accesslogv3.AccessLogFilter, error) {
 // typedStruct wraps a config of a type go-control-plane does not know.
 func typedStruct(typeURL string, value *structpb.Struct) *anypb.Any {
 	return mustAny(&xdstype.TypedStruct{TypeUrl: typeURL, Value: value})
+}
+
+// policyScopes finds the policies of a kind that apply to the proxy, as
+// Istio scopes Telemetry, PeerAuthentication and the like: the root
+// namespace's without a selector, its namespace's without one, and one in
+// its namespace whose selector matches it (the oldest of each).
+func (b *builder) policyScopes(kind string, selector func(*config.Object) map[string]string) (mesh, ns, workload *config.Object) {
+	for _, o := range b.in.Config {
+		if o.Kind != kind {
+			continue
+		}
+		sel := selector(o)
+		switch {
+		case o.Namespace == b.in.Proxy.Namespace && len(sel) > 0 && registry.Matches(sel, b.in.Proxy.Labels):
+			if workload == nil || older(o, workload) {
+				workload = o
+			}
+		case o.Namespace == b.in.Proxy.Namespace && len(sel) == 0 && o.Namespace != RootNamespace:
+			if ns == nil || older(o, ns) {
+				ns = o
+			}
+		case o.Namespace == RootNamespace && len(sel) == 0:
+			if mesh == nil || older(o, mesh) {
+				mesh = o
+			}
+		}
+	}
+	return mesh, ns, workload
 }

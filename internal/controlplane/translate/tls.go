@@ -23,10 +23,7 @@ func applyTLS(c *cluster.Cluster, t *networking.ClientTLSSettings, s *registry.S
 	switch t.GetMode() {
 	case networking.ClientTLSSettings_SIMPLE, networking.ClientTLSSettings_MUTUAL:
 	case networking.ClientTLSSettings_DISABLE:
-		if t != nil {
-			c.TransportSocketMatches = nil
-		}
-		return
+		return // the plaintext tunnel to the peer sidecar stays (autoMTLS adds no TLS)
 	default:
 		return
 	}

@@ -26,6 +26,9 @@ type Proxy struct {
 	ServiceAccount string
 	// Locality is region/zone/subzone ("" unknown), from the node's locality.
 	Locality string
+	// MTLS: the proxy holds a mesh certificate (node metadata WEFT_MTLS) and
+	// speaks mutual TLS to peers that do too.
+	MTLS bool
 }
 
 // Input is everything one proxy's config depends on.

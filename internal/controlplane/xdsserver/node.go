@@ -21,6 +21,7 @@ const (
 	metaAdminAddress   = "ADMIN_ADDRESS"
 	metaIstioVersion   = "ISTIO_VERSION"
 	metaWeftService    = "WEFT_SERVICE"
+	metaMTLS           = "WEFT_MTLS"
 )
 
 // ServicePort is one port of a WEFT_SERVICE announced by a proxy.
@@ -91,6 +92,7 @@ func (info *proxyInfo) readMetadata(md *structpb.Struct) error {
 		info.proxy.IP = strings.TrimSpace(strings.Split(v, ",")[0])
 	}
 	info.proxy.ServiceAccount = str(metaServiceAccount)
+	info.proxy.MTLS = str(metaMTLS) == "true"
 	info.admin = str(metaAdminAddress)
 	info.version = str(metaIstioVersion)
 	if l := fields[metaLabels].GetStructValue(); l != nil {

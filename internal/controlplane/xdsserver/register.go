@@ -80,10 +80,14 @@ func workloadEntry(info *proxyInfo) *config.Object {
 	if _, ok := labels["app"]; !ok {
 		labels["app"] = info.service.Name
 	}
+	annotations := map[string]string{config.AnnotationAutoRegistered: "true"}
+	if px.MTLS {
+		annotations[config.AnnotationMTLS] = "true"
+	}
 	return &config.Object{
 		Kind: config.KindWorkloadEntry, APIVersion: config.DefaultAPIVersion(config.KindWorkloadEntry),
 		Name: px.Name, Namespace: px.Namespace, Source: store.SourceAutoRegistration,
-		Annotations: map[string]string{config.AnnotationAutoRegistered: "true"},
+		Annotations: annotations,
 		Spec:        &networking.WorkloadEntry{Address: px.IP, Labels: labels, ServiceAccount: px.ServiceAccount, Locality: px.Locality},
 	}
 }

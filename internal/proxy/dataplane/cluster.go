@@ -56,7 +56,7 @@ func compileCluster(c *cluster.Cluster, eds map[string]*endpoint.ClusterLoadAssi
 	if err := compileProtocol(out, c); err != nil {
 		return nil, err
 	}
-	tunnelMatch, err := transportMatches(c)
+	tunnelMatch, meshTLS, err := transportMatches(c)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +73,7 @@ func compileCluster(c *cluster.Cluster, eds map[string]*endpoint.ClusterLoadAssi
 	}
 	for _, loc := range la.GetEndpoints() {
 		for _, lbe := range loc.GetLbEndpoints() {
-			ep, err := compileEndpoint(lbe, tunnelMatch)
+			ep, err := compileEndpoint(lbe, tunnelMatch, meshTLS)
 			if err != nil {
 				return nil, err
 			}
@@ -86,6 +86,9 @@ func compileCluster(c *cluster.Cluster, eds map[string]*endpoint.ClusterLoadAssi
 			ep.key = out.name + "|" + ep.addr
 			if ep.tunnel {
 				ep.key += "|tunnel"
+			}
+			if ep.mtls != nil {
+				ep.key += "|mtls"
 			}
 			ep.priority = int(loc.GetPriority())
 			out.endpoints = append(out.endpoints, ep)
@@ -155,62 +158,86 @@ func compileProtocol(out *rcluster, c *cluster.Cluster) error {
 }
 
 // transportMatches returns the metadata (tlsMode value) that selects the
-// PROXY-protocol tunnel, "" when no match does.
-func transportMatches(c *cluster.Cluster) (string, error) {
+// PROXY-protocol tunnel ("" when no match does) and the mesh TLS of the
+// match that also requires mtls: "true" (nil when none does).
+func transportMatches(c *cluster.Cluster) (string, *rmtls, error) {
 	if ts := c.GetTransportSocket(); ts != nil {
 		if a, err := anyOf(ts.GetTypedConfig()); err == nil {
 			if _, ok := a.(*tlsv3.UpstreamTlsContext); ok {
 				if len(c.GetTransportSocketMatches()) > 0 {
-					return "", fmt.Errorf("transport_socket tls with transport_socket_matches is not supported")
+					return "", nil, fmt.Errorf("transport_socket tls with transport_socket_matches is not supported")
 				}
-				return "", nil
+				return "", nil, nil
 			}
 		}
-		if _, err := transportSocket(ts); err != nil {
-			return "", fmt.Errorf("transport_socket: %w", err)
+		if _, _, err := transportSocket(ts); err != nil {
+			return "", nil, fmt.Errorf("transport_socket: %w", err)
 		}
 	}
 	tunnelMode := ""
+	var meshTLS *rmtls
 	for _, m := range c.GetTransportSocketMatches() {
-		tunnel, err := transportSocket(m.GetTransportSocket())
+		tunnel, mt, err := transportSocket(m.GetTransportSocket())
 		if err != nil {
-			return "", fmt.Errorf("transport_socket_matches %q: %w", m.GetName(), err)
+			return "", nil, fmt.Errorf("transport_socket_matches %q: %w", m.GetName(), err)
 		}
-		if tunnel {
-			v, ok := m.GetMatch().GetFields()["tlsMode"]
-			if !ok || len(m.GetMatch().GetFields()) != 1 {
-				return "", fmt.Errorf("transport_socket_matches %q: only a tlsMode match is supported", m.GetName())
-			}
-			tunnelMode = v.GetStringValue()
+		if !tunnel {
+			continue
 		}
+		fields := m.GetMatch().GetFields()
+		v, ok := fields["tlsMode"]
+		switch {
+		case !ok:
+			return "", nil, fmt.Errorf("transport_socket_matches %q: a tlsMode match is required", m.GetName())
+		case mt != nil && len(fields) == 2 && fields["mtls"].GetStringValue() == "true":
+			meshTLS = mt
+		case mt == nil && len(fields) == 1:
+		default:
+			return "", nil, fmt.Errorf("transport_socket_matches %q: only {tlsMode} and, with mesh TLS, {tlsMode, mtls: \"true\"} matches are supported", m.GetName())
+		}
+		tunnelMode = v.GetStringValue()
 	}
-	return tunnelMode, nil
+	return tunnelMode, meshTLS, nil
 }
 
-// transportSocket reports whether ts is the PROXY protocol tunnel; other than raw_buffer it's an error.
-func transportSocket(ts *core.TransportSocket) (bool, error) {
+// transportSocket reports whether ts is the PROXY protocol tunnel, and its
+// mesh TLS when the tunnel wraps one; other than raw_buffer it's an error.
+func transportSocket(ts *core.TransportSocket) (bool, *rmtls, error) {
 	msg, err := anyOf(ts.GetTypedConfig())
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	switch m := msg.(type) {
 	case *rawbuf.RawBuffer:
-		return false, nil
+		return false, nil, nil
 	case *ppts.ProxyProtocolUpstreamTransport:
 		if m.GetConfig().GetVersion() != core.ProxyProtocolConfig_V2 {
-			return false, fmt.Errorf("upstream_proxy_protocol: only version V2 is supported")
+			return false, nil, fmt.Errorf("upstream_proxy_protocol: only version V2 is supported")
 		}
-		if inner := m.GetTransportSocket(); inner != nil {
-			if tunnel, err := transportSocket(inner); err != nil || tunnel {
-				return false, fmt.Errorf("upstream_proxy_protocol: inner transport socket must be raw_buffer")
+		inner := m.GetTransportSocket()
+		if inner == nil {
+			return true, nil, nil
+		}
+		im, err := anyOf(inner.GetTypedConfig())
+		if err != nil {
+			return false, nil, err
+		}
+		switch u := im.(type) {
+		case *rawbuf.RawBuffer:
+			return true, nil, nil
+		case *tlsv3.UpstreamTlsContext:
+			mt, err := compileMeshTLS(u)
+			if err != nil {
+				return false, nil, fmt.Errorf("upstream_proxy_protocol: %w", err)
 			}
+			return true, mt, nil
 		}
-		return true, nil
+		return false, nil, fmt.Errorf("upstream_proxy_protocol: the inner transport socket must be raw_buffer or the mesh's TLS")
 	}
-	return false, fmt.Errorf("transport socket %q (%s) is not supported by weft proxy", ts.GetName(), ts.GetTypedConfig().GetTypeUrl())
+	return false, nil, fmt.Errorf("transport socket %q (%s) is not supported by weft proxy", ts.GetName(), ts.GetTypedConfig().GetTypeUrl())
 }
 
-func compileEndpoint(lbe *endpoint.LbEndpoint, tunnelMode string) (*rendpoint, error) {
+func compileEndpoint(lbe *endpoint.LbEndpoint, tunnelMode string, meshTLS *rmtls) (*rendpoint, error) {
 	if hs := lbe.GetHealthStatus(); hs != core.HealthStatus_UNKNOWN && hs != core.HealthStatus_HEALTHY && hs != core.HealthStatus_DEGRADED {
 		return nil, nil
 	}
@@ -228,6 +255,9 @@ func compileEndpoint(lbe *endpoint.LbEndpoint, tunnelMode string) (*rendpoint, e
 	if tunnelMode != "" {
 		md := lbe.GetMetadata().GetFilterMetadata()["envoy.transport_socket_match"]
 		ep.tunnel = md.GetFields()["tlsMode"].GetStringValue() == tunnelMode && ep.ap.IsValid()
+		if ep.tunnel && meshTLS != nil && md.GetFields()["mtls"].GetStringValue() == "true" {
+			ep.mtls = meshTLS
+		}
 	}
 	return ep, nil
 }

@@ -183,8 +183,12 @@ func compileChain(fc *listener.FilterChain, listenerName string, st *state) (*rc
 	if err := onlyDestinationPort(fc.GetFilterChainMatch()); err != nil {
 		return nil, err
 	}
+	c.transportProtocol = fc.GetFilterChainMatch().GetTransportProtocol()
 	if ts := fc.GetTransportSocket(); ts != nil {
-		return nil, fmt.Errorf("transport_socket %q: not supported yet", ts.GetName())
+		if err := compileDownstreamMTLS(ts); err != nil {
+			return nil, err
+		}
+		c.mtls = true
 	}
 	if len(fc.GetFilters()) != 1 {
 		return nil, fmt.Errorf("filters: want exactly one network filter, got %d", len(fc.GetFilters()))
@@ -225,7 +229,7 @@ func onlyDestinationPort(m *listener.FilterChainMatch) error {
 	}
 	rest := proto.Clone(m).(*listener.FilterChainMatch)
 	rest.DestinationPort, rest.ServerNames = nil, nil
-	if rest.TransportProtocol == "tls" {
+	if rest.TransportProtocol == "tls" || rest.TransportProtocol == "raw_buffer" {
 		rest.TransportProtocol = ""
 	}
 	if !proto.Equal(rest, &listener.FilterChainMatch{}) {

@@ -48,7 +48,10 @@ type Options struct {
 	DrainTime    time.Duration
 	// Telemetry says where metrics and access logs go (zero: off).
 	Telemetry Telemetry
-	Logger    *slog.Logger
+	// Certs is the proxy's mesh certificate for mutual TLS with peer
+	// sidecars (nil: the proxy has none and speaks plaintext).
+	Certs  Certs
+	Logger *slog.Logger
 }
 
 // Dataplane serves traffic with the config it is given. Update is called

@@ -90,6 +90,9 @@ func (f *forwarder) dialEndpoint(ctx context.Context, ep *rendpoint) (net.Conn, 
 		c.Close()
 		return nil, &connectError{err}
 	}
+	if ep.mtls != nil && f.d.opts.Certs != nil {
+		return f.d.dialMTLS(ctx, c, ep.mtls)
+	}
 	return c, nil
 }
 
@@ -123,7 +126,8 @@ func (f *forwarder) observed(w http.ResponseWriter, r *http.Request, ch *rchain,
 		o.proto = stats.GRPC
 	}
 	if inbound {
-		o.edge = tel.inboundEdge(peer)
+		org, _ := r.Context().Value(dstKey{}).(origin)
+		o.edge = tel.inboundEdge(peer, org)
 	}
 	if tel.details() {
 		if r.Header.Get("X-Request-Id") == "" {

@@ -354,7 +354,11 @@ func (c *h1conn) begin(req *http1.Request, ch *rchain) {
 	o := &c.obs
 	*o = observation{proto: stats.HTTP, inbound: inbound, start: time.Now(), ch: ch}
 	if inbound {
-		o.edge = tel.inboundEdge(peer)
+		var org origin
+		if c.o != nil {
+			org = *c.o
+		}
+		o.edge = tel.inboundEdge(peer, org)
 	}
 	if tel.details() {
 		id := req.Header.Get("x-request-id")

@@ -49,6 +49,31 @@ type rlistener struct {
 // chain returns the filter chain for a destination port (0 = any).
 func (l *rlistener) chain(dstPort uint16) *rchain { return l.chainFor(dstPort, "") }
 
+// inboundChain returns the inbound chain for a port and whether the
+// connection starts with TLS (PeerAuthentication's chains), nil when none
+// accepts it (a plaintext connection to a STRICT port).
+func (l *rlistener) inboundChain(dstPort uint16, isTLS bool) *rchain {
+	want := "raw_buffer"
+	if isTLS {
+		want = "tls"
+	}
+	var fallback *rchain
+	for _, c := range l.chains {
+		if c.dstPort != 0 && c.dstPort != uint32(dstPort) {
+			continue
+		}
+		switch c.transportProtocol {
+		case want:
+			return c
+		case "":
+			if fallback == nil || (fallback.dstPort == 0 && c.dstPort != 0) {
+				fallback = c
+			}
+		}
+	}
+	return fallback
+}
+
 // chainFor returns the filter chain for a destination port and SNI, as
 // Envoy matches them: the port, then a chain naming the server (exact,
 // then the longest "*.suffix"), else one naming none.
@@ -88,9 +113,13 @@ type rchain struct {
 	dstPort uint32
 	// serverNames match the TLS SNI (empty: any).
 	serverNames []string
-	rdsName     string  // HTTP with RDS
-	inline      *rtable // HTTP with an inline route config
-	tcpCluster  string  // TCP proxy (the first of tcpWeighted when weighted)
+	// transportProtocol matches "tls" or "raw_buffer" connections ("": any);
+	// mtls: the chain terminates the mesh's mutual TLS.
+	transportProtocol string
+	mtls              bool
+	rdsName           string  // HTTP with RDS
+	inline            *rtable // HTTP with an inline route config
+	tcpCluster        string  // TCP proxy (the first of tcpWeighted when weighted)
 	// tcpWeighted and tcpTotal: a tcp_proxy's weighted clusters.
 	tcpWeighted []weighted
 	tcpTotal    uint32
@@ -430,6 +459,8 @@ type rendpoint struct {
 	connectTimeout time.Duration
 	// tls originates TLS on connections to the endpoint (nil: plaintext).
 	tls *tls.Config
+	// mtls wraps the tunnel to the peer sidecar in the mesh's mutual TLS (nil: plaintext).
+	mtls *rmtls
 	// workload is the endpoint's workload (istio.workload metadata), for metrics.
 	workload stats.Workload
 	// priority is its locality's priority (0: the best).

@@ -174,6 +174,9 @@ type origin struct {
 	listener string
 	dst      string // host:port
 	port     uint16
+	// principal is the peer's SPIFFE ID when mutual TLS authenticated it.
+	principal string
+	mtls      bool
 }
 
 // originConn is a connection with its original destination; reads go

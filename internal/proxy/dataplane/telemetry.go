@@ -75,23 +75,29 @@ func parseWorkload(s string) (stats.Workload, bool) {
 	return stats.Workload{Name: parts[0], Namespace: parts[1], App: parts[2], Version: parts[3]}, true
 }
 
-// inboundEdge returns the destination-side edge for a peer header value.
-func (t *telemetry) inboundEdge(peer string) *stats.Edge {
+// inboundEdge returns the destination-side edge for a peer header value
+// and, when mutual TLS authenticated the peer, its SPIFFE ID.
+func (t *telemetry) inboundEdge(peer string, o origin) *stats.Edge {
 	if t.Stats == nil {
 		return nil
 	}
-	if peer == "" {
+	if peer == "" && !o.mtls {
 		return t.unknown
+	}
+	key := peer
+	if o.mtls {
+		key = peer + "|" + o.principal
 	}
 	m := *t.inbound.Load()
-	if e, ok := m[peer]; ok {
+	if e, ok := m[key]; ok {
 		return e
 	}
-	src, ok := parseWorkload(peer)
-	if !ok {
-		return t.unknown
+	src, _ := parseWorkload(peer)
+	security := stats.None
+	if o.mtls {
+		src.Principal, security = o.principal, stats.MutualTLS
 	}
-	e := t.Stats.Edge(stats.Destination, src, t.Self, t.svc, stats.None)
+	e := t.Stats.Edge(stats.Destination, src, t.Self, t.svc, security)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old := *t.inbound.Load()
@@ -100,7 +106,7 @@ func (t *telemetry) inboundEdge(peer string) *stats.Edge {
 		for k, v := range old {
 			next[k] = v
 		}
-		next[peer] = e
+		next[key] = e
 		t.inbound.Store(&next)
 	}
 	return e

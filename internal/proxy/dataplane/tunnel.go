@@ -66,13 +66,34 @@ func (d *Dataplane) inbound(s *server, conn net.Conn) {
 	l := rt.listeners[listener]
 	var c *rchain
 	if l != nil {
-		c = l.chain(dst.Port())
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		first, err := br.Peek(1)
+		_ = conn.SetReadDeadline(time.Time{})
+		if err != nil {
+			conn.Close()
+			return
+		}
+		c = l.inboundChain(dst.Port(), first[0] == 0x16)
 	}
 	o := origin{listener: listener, dst: dst.String(), port: dst.Port()}
+	if c != nil && c.mtls {
+		if d.opts.Certs == nil {
+			d.log.Warn("inbound mTLS chain but the proxy has no certificate", "port", dst.Port())
+			conn.Close()
+			return
+		}
+		tc, tbr, peer, err := d.acceptMTLS(conn, br)
+		if err != nil {
+			d.log.Debug("inbound mTLS handshake refused", "remote", conn.RemoteAddr().String(), "err", err)
+			conn.Close()
+			return
+		}
+		conn, br, o.principal, o.mtls = tc, tbr, peer.String(), true
+	}
 	oc := &originConn{Conn: conn, br: br, o: o}
 	switch {
 	case c == nil:
-		d.log.Debug("no inbound filter chain", "port", dst.Port())
+		d.log.Debug("no inbound filter chain (plaintext to a STRICT port?)", "port", dst.Port())
 		conn.Close()
 	case c.isHTTP():
 		s.serveConn(conn, br, &o)
