@@ -129,7 +129,7 @@ func UnimplementedFields(obj *Object) []Unimplemented {
 		}
 	}
 	switch obj.Kind {
-	case KindAuthorizationPolicy, KindRequestAuthentication:
+	case KindRequestAuthentication:
 		out = append(out, Unimplemented{"spec", obj.Kind + " is accepted but not enforced yet; ignored"})
 	}
 	return out

@@ -200,8 +200,8 @@ func (v *validator) selectorOf(spec proto.Message) {
 // authorizationPolicy checks the basic shape of an AuthorizationPolicy.
 func (v *validator) authorizationPolicy(ap *security.AuthorizationPolicy) {
 	v.labels("spec.selector.matchLabels", ap.GetSelector().GetMatchLabels())
-	if ap.GetAction() == security.AuthorizationPolicy_CUSTOM && ap.GetProvider().GetName() == "" {
-		v.add("spec.provider.name", "a CUSTOM action needs a provider")
+	if ap.GetAction() == security.AuthorizationPolicy_CUSTOM {
+		v.add("spec.action", "CUSTOM (external authorization) is not supported by weft; use ALLOW, DENY or AUDIT")
 	}
 	if ap.GetAction() != security.AuthorizationPolicy_CUSTOM && ap.GetProvider() != nil {
 		v.add("spec.provider", "a provider is only allowed with action CUSTOM")

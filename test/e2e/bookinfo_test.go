@@ -290,6 +290,10 @@ func TestBookinfo(t *testing.T) {
 		checkPeerAuthentication(t, m)
 	})
 
+	t.Run("AuthorizationPolicy: Istio's Bookinfo authorization task", func(t *testing.T) {
+		checkAuthorization(t, m)
+	})
+
 	t.Run("egress: ServiceEntry with DNS, REGISTRY_ONLY through a Sidecar", func(t *testing.T) {
 		checkEgress(t, m)
 	})
@@ -862,6 +866,76 @@ spec:
 	eventually(t, 5*time.Second, func() error {
 		if out, err := plaintextToSidecar(ip, 9080); err != nil || !strings.HasPrefix(out, "HTTP/1.1 200") {
 			return fmt.Errorf("PERMISSIVE again: %q, %v", out, err)
+		}
+		return nil
+	})
+}
+
+// checkAuthorization walks Istio's authorization task for Bookinfo: allow
+// nothing, then productpage from anyone, details and reviews from
+// productpage's service account only, ratings from reviews' only.
+func checkAuthorization(t *testing.T, m *mesh) {
+	t.Helper()
+	dir := filepath.Join("testdata", "authz")
+	page := func() (int, string) {
+		body, code, err := m.get(m.client, "/productpage")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code, body
+	}
+	steps := []struct {
+		file  string
+		check func(code int, body string) error
+	}{
+		{"1-allow-nothing.yaml", func(code int, body string) error {
+			if code != 403 || body != "RBAC: access denied" {
+				return fmt.Errorf("allow-nothing: %d %.100q", code, body)
+			}
+			return nil
+		}},
+		{"2-productpage-viewer.yaml", func(code int, body string) error {
+			if code != 200 || !strings.Contains(body, "Sorry, product details are currently unavailable") ||
+				!strings.Contains(body, "Sorry, product reviews are currently unavailable") {
+				return fmt.Errorf("productpage-viewer: %d, want the page without details and reviews", code)
+			}
+			return nil
+		}},
+		{"3-details-reviews-viewer.yaml", func(code int, body string) error {
+			if code != 200 || strings.Contains(body, "Sorry, product details") || strings.Contains(body, "Sorry, product reviews") {
+				return fmt.Errorf("details and reviews viewers: %d, want both on the page", code)
+			}
+			if !strings.Contains(body, "reviews-v1-") && !strings.Contains(body, "Ratings service is currently unavailable") {
+				return fmt.Errorf("ratings must still be refused to reviews")
+			}
+			return nil
+		}},
+		{"4-ratings-viewer.yaml", func(code int, body string) error {
+			if code != 200 || strings.Contains(body, "Ratings service is currently unavailable") {
+				return fmt.Errorf("ratings-viewer: %d, want ratings", code)
+			}
+			return nil
+		}},
+	}
+	for _, st := range steps {
+		m.apply(filepath.Join(dir, st.file))
+		eventually(t, 10*time.Second, func() error {
+			for range 6 { // every reviews version, settled
+				if err := st.check(page()); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	for i := len(steps) - 1; i >= 0; i-- {
+		if out, err := m.weft("delete", "-f", filepath.Join(dir, steps[i].file)); err != nil {
+			t.Fatalf("weft delete: %v\n%s", err, out)
+		}
+	}
+	eventually(t, 5*time.Second, func() error {
+		if code, _ := page(); code != 200 {
+			return fmt.Errorf("after deleting the policies: %d", code)
 		}
 		return nil
 	})

@@ -31,6 +31,7 @@ func Build(in Input) (*Output, error) {
 	b.clusters()
 	b.applyEnvoyFilters()
 	b.applyTelemetry()
+	b.applyAuthorization()
 	if err := b.finish(); err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	corsfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	faultfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	localrl "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
+	rbacfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	routerfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
@@ -252,6 +253,12 @@ func compileHCM(c *rchain, m *hcm.HttpConnectionManager, where string, st *state
 			if err := compileStatsFilter(c, f); err != nil {
 				return err
 			}
+		case *rbacfilter.RBAC:
+			r, err := compileRBAC(f)
+			if err != nil {
+				return fmt.Errorf("http filter %q: %w", hf.GetName(), err)
+			}
+			c.rbac = append(c.rbac, r)
 		case *routerfilter.Router:
 		case *corsfilter.Cors:
 			c.cors = true

@@ -168,6 +168,14 @@ func (b *countingBody) Read(p []byte) (int, error) {
 
 // route routes r with chain c and forwards it, noting in o where it went.
 func (f *forwarder) route(w http.ResponseWriter, r *http.Request, rt *runtime, c *rchain, dst string, o *observation) {
+	if len(c.rbac) > 0 {
+		org, _ := r.Context().Value(dstKey{}).(origin)
+		rc := rbacCtx{req: (*stdRequest)(r), path: r.URL.Path, port: portOf(dst, r.Host), principal: org.principal, source: org.src}
+		if !authorize(c.rbac, &rc) {
+			f.direct(w, r, http.StatusForbidden, "", rbacDeniedBody)
+			return
+		}
+	}
 	t := c.table(rt)
 	if t == nil {
 		f.direct(w, r, http.StatusNotFound, "NR", "")

@@ -169,6 +169,16 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 	ch, dst := c.chain(rt, req)
 	c.begin(req, ch)
 	o := &c.obs
+	if ch != nil && len(ch.rbac) > 0 {
+		rc := rbacCtx{req: (*h1Request)(req), port: c.port()}
+		rc.path, _, _ = strings.Cut(req.Path(), "?")
+		if c.o != nil {
+			rc.principal, rc.source = c.o.principal, c.o.src
+		}
+		if !authorize(ch.rbac, &rc) {
+			return c.direct(http.StatusForbidden, "", rbacDeniedBody)
+		}
+	}
 	if ch == nil {
 		if dst != "" && rt.registryOnly {
 			o.cluster = blackHoleCluster

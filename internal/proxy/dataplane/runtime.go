@@ -117,9 +117,11 @@ type rchain struct {
 	// mtls: the chain terminates the mesh's mutual TLS.
 	transportProtocol string
 	mtls              bool
-	rdsName           string  // HTTP with RDS
-	inline            *rtable // HTTP with an inline route config
-	tcpCluster        string  // TCP proxy (the first of tcpWeighted when weighted)
+	// rbac are the chain's RBAC filters, in order (AuthorizationPolicy).
+	rbac       []*rrbac
+	rdsName    string  // HTTP with RDS
+	inline     *rtable // HTTP with an inline route config
+	tcpCluster string  // TCP proxy (the first of tcpWeighted when weighted)
 	// tcpWeighted and tcpTotal: a tcp_proxy's weighted clusters.
 	tcpWeighted []weighted
 	tcpTotal    uint32

@@ -177,6 +177,8 @@ type origin struct {
 	// principal is the peer's SPIFFE ID when mutual TLS authenticated it.
 	principal string
 	mtls      bool
+	// src is the peer's address from the PROXY header (inbound).
+	src netip.Addr
 }
 
 // originConn is a connection with its original destination; reads go

@@ -55,7 +55,7 @@ func (d *Dataplane) inbound(s *server, conn net.Conn) {
 	listener := s.name
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	br := bufio.NewReaderSize(conn, 4096)
-	_, dst, err := readProxyHeader(br)
+	src, dst, err := readProxyHeader(br)
 	if err != nil {
 		d.log.Debug("inbound connection refused", "remote", conn.RemoteAddr().String(), "err", err)
 		conn.Close()
@@ -75,7 +75,7 @@ func (d *Dataplane) inbound(s *server, conn net.Conn) {
 		}
 		c = l.inboundChain(dst.Port(), first[0] == 0x16)
 	}
-	o := origin{listener: listener, dst: dst.String(), port: dst.Port()}
+	o := origin{listener: listener, dst: dst.String(), port: dst.Port(), src: src.Addr()}
 	if c != nil && c.mtls {
 		if d.opts.Certs == nil {
 			d.log.Warn("inbound mTLS chain but the proxy has no certificate", "port", dst.Port())
