@@ -47,6 +47,8 @@ func commands() map[string]command {
 		"token":         {summary: "create a join token: token create --namespace NS --service-account SA [--ttl 1h]", run: runToken},
 		"traces":        {summary: "list recent traces: traces [--service S] [--limit N]", run: runTraces},
 		"version":       {summary: "print weft's version", run: runVersion},
+
+		"prometheus-config": {summary: "print a prometheus.yml that scrapes every proxy and the control plane", run: runPrometheusConfig},
 	}
 }
 

@@ -8,9 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/weft-mesh/weft/internal/controlplane"
 	"github.com/weft-mesh/weft/internal/controlplane/api"
+	"github.com/weft-mesh/weft/internal/controlplane/telemetry/metrics"
 	"github.com/weft-mesh/weft/internal/controlplane/telemetry/traces"
 	"github.com/weft-mesh/weft/internal/controlplane/translate"
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
@@ -41,6 +43,9 @@ func runControlPlane(ctx context.Context, env *Env) error {
 	fs.StringVar(&opts.OTLPHTTPAddress, "otlp-http-address", traces.DefaultHTTPAddress, `receive OTLP traces over HTTP on this address ("off": don't)`)
 	fs.IntVar(&opts.TraceStoreMaxSpans, "trace-store-max-spans", traces.DefaultMaxSpans, "keep at most this many spans in the trace store")
 	fs.Int64Var(&opts.TraceStoreMaxBytes, "trace-store-max-bytes", traces.DefaultMaxBytes, "keep about this many bytes of spans in the trace store")
+	fs.StringVar(&opts.PrometheusURL, "prometheus-url", "", "answer the metrics API from this Prometheus (http://HOST:9090) instead of scraping proxies into the embedded store")
+	fs.DurationVar(&opts.MetricsRetention, "metrics-retention", metrics.DefaultRetention, "keep scraped proxy metrics this long in the embedded store")
+	fs.IntVar(&opts.MetricsMaxSeries, "metrics-max-series", metrics.DefaultMaxSeries, "keep at most this many series in the embedded metrics store")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := parseFlagsNoArgs(fs, env.Args); err != nil {
@@ -48,6 +53,14 @@ func runControlPlane(ctx context.Context, env *Env) error {
 	}
 	if p := opts.OutboundTrafficPolicy; p != translate.AllowAny && p != translate.RegistryOnly {
 		return fmt.Errorf("--outbound-traffic-policy %q: want %s or %s", p, translate.AllowAny, translate.RegistryOnly)
+	}
+	if opts.PrometheusURL != "" {
+		if _, err := metrics.NewPrometheus(opts.PrometheusURL, nil); err != nil {
+			return fmt.Errorf("--prometheus-url: %w", err)
+		}
+	}
+	if opts.MetricsRetention < time.Minute || opts.MetricsMaxSeries <= 0 {
+		return fmt.Errorf("--metrics-retention %s, --metrics-max-series %d: want at least 1m and 1", opts.MetricsRetention, opts.MetricsMaxSeries)
 	}
 	logger, err := newLogger(env.Stderr, *logLevel, *logFormat)
 	if err != nil {

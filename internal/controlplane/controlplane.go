@@ -16,6 +16,7 @@ import (
 	"github.com/weft-mesh/weft/internal/controlplane/api"
 	"github.com/weft-mesh/weft/internal/controlplane/registry"
 	"github.com/weft-mesh/weft/internal/controlplane/store"
+	"github.com/weft-mesh/weft/internal/controlplane/telemetry/cpmetrics"
 	"github.com/weft-mesh/weft/internal/controlplane/telemetry/traces"
 	"github.com/weft-mesh/weft/internal/controlplane/translate"
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
@@ -69,6 +70,12 @@ type Options struct {
 	// and the chain above it; empty: a root generated under DATA_DIR/ca.
 	// CAExtraRoots is a PEM file of more roots to trust (root rotation).
 	CACert, CAKey, CAChain, CAExtraRoots string
+	// PrometheusURL, if set, is the Prometheus the metrics API queries
+	// (it scrapes the proxies itself); else the control plane scrapes them
+	// into an embedded store bounded by MetricsRetention and MetricsMaxSeries.
+	PrometheusURL    string
+	MetricsRetention time.Duration
+	MetricsMaxSeries int
 }
 
 // Run runs the control plane until ctx ends, then stops it gracefully and
@@ -86,10 +93,14 @@ func Run(ctx context.Context, opts Options) error {
 			return fmt.Errorf("watching config dir %s: %w", opts.ConfigDir, err)
 		}
 	}
-	xds, err := xdsserver.New(xdsserver.Options{
+	var xds *xdsserver.Server
+	cpm := cpmetrics.New(func() []xdsserver.ProxyStatus { return xds.Proxies() })
+	cpm.WatchStore(st)
+	xds, err = xdsserver.New(xdsserver.Options{
 		Store: st, Registry: registry.Build, Translate: translate.Build,
 		Debounce: opts.Debounce, RegistrationGrace: opts.RegistrationGrace, Logger: opts.Logger,
-		Mesh: translate.Mesh{OutboundTrafficPolicy: opts.OutboundTrafficPolicy},
+		Mesh:  translate.Mesh{OutboundTrafficPolicy: opts.OutboundTrafficPolicy},
+		Hooks: cpm.Hooks(),
 	})
 	if err != nil {
 		return err
@@ -126,6 +137,15 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer otlp.Close()
 	handler = traces.Mount(handler, spans)
+	handler, stopMetrics, err := startMetrics(ctx, opts, xds, cpm, handler, log)
+	if err != nil {
+		if xlis != nil {
+			xlis.Close()
+		}
+		hlis.Close()
+		return err
+	}
+	defer stopMetrics()
 	log.Info("OTLP trace receiver", "grpc", ogrpc, "http", ohttp)
 	log.Info("control plane started", "xds", addrOf(xlis), "secure_xds", sec.addr(), "http", hlis.Addr().String(),
 		"config_dir", opts.ConfigDir, "data_dir", opts.DataDir)

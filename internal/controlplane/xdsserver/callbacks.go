@@ -97,6 +97,9 @@ func (s *Server) request(key streamKey, node *core.Node, typeURL, nonce, errDeta
 	}
 	if isNack {
 		p.nacked(typeURL, nonce, errDetail)
+		if s.opts.Hooks.Rejected != nil {
+			s.opts.Hooks.Rejected(typeURL)
+		}
 		s.log.Warn("proxy rejected config (NACK)", "proxy", nodeID, "type", typeURL, "nonce", nonce, "error", errDetail)
 		return nil
 	}
@@ -147,6 +150,9 @@ func (s *Server) response(key streamKey, typeURL, version, nonce string) {
 	defer s.mu.Unlock()
 	if p := s.proxies[s.streams[key]]; p != nil {
 		p.sent(typeURL, version, nonce)
+	}
+	if s.opts.Hooks.Pushed != nil {
+		s.opts.Hooks.Pushed(typeURL)
 	}
 }
 

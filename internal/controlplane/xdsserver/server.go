@@ -13,6 +13,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -56,6 +57,8 @@ type Options struct {
 	RegistrationGrace time.Duration
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// Hooks report pushes, NACKs and snapshot timings (for metrics).
+	Hooks Hooks
 }
 
 // Server serves xDS to proxies. Create it with New, run it with Serve.
@@ -68,6 +71,10 @@ type Server struct {
 	buildMu      sync.Mutex
 	lastVersions map[string]map[string]string // node ID -> type URL -> version set
 	lastWarnings map[string]string            // node ID -> translate's warnings, joined
+
+	// changedAt is when the first config change not yet built happened
+	// (Unix ns, 0: none), for Hooks.SnapshotSet.
+	changedAt atomic.Int64
 
 	// regMu serializes auto-registrations and their removals.
 	regMu sync.Mutex
@@ -115,7 +122,10 @@ func New(opts Options) (*Server, error) {
 	var adsCtx context.Context
 	adsCtx, s.adsStop = context.WithCancel(context.Background())
 	s.ads = serverv3.NewServer(adsCtx, s.cache, callbacks{s}, sotw.WithOrderedADS())
-	opts.Store.Subscribe(func(int64) { s.kickLoop() })
+	opts.Store.Subscribe(func(int64) {
+		s.changedAt.CompareAndSwap(0, time.Now().UnixNano())
+		s.kickLoop()
+	})
 	return s, nil
 }
 
@@ -233,20 +243,34 @@ func (s *Server) buildProxies(ids []string) {
 	if len(targets) == 0 {
 		return
 	}
+	var changed time.Time
+	if ids == nil {
+		if n := s.changedAt.Swap(0); n != 0 {
+			changed = time.Unix(0, n)
+		}
+	}
 	version, objs := s.opts.Store.Snapshot()
 	reg := s.opts.Registry(objs)
 	for _, info := range targets {
-		s.buildProxy(version, objs, reg, info)
+		start := time.Now()
+		if s.buildProxy(version, objs, reg, info) && s.opts.Hooks.SnapshotSet != nil {
+			var since time.Duration
+			if !changed.IsZero() {
+				since = time.Since(changed)
+			}
+			s.opts.Hooks.SnapshotSet(time.Since(start), since)
+		}
 	}
 }
 
-// buildProxy sets one proxy's snapshot; on any error it logs and keeps the previous one.
-func (s *Server) buildProxy(version int64, objs []*config.Object, reg *registry.Registry, info *proxyInfo) {
+// buildProxy sets one proxy's snapshot and says whether it did (a new
+// one); on any error it logs and keeps the previous one.
+func (s *Server) buildProxy(version int64, objs []*config.Object, reg *registry.Registry, info *proxyInfo) bool {
 	id := info.proxy.ID
 	out, err := s.opts.Translate(translate.Input{Config: objs, Registry: reg, Proxy: info.proxy, Mesh: s.opts.Mesh})
 	if err != nil {
 		s.log.Error("translating config; keeping the previous snapshot", "proxy", id, "config_version", version, "error", err)
-		return
+		return false
 	}
 	if w := strings.Join(out.Warnings, "; "); w != s.lastWarnings[id] {
 		s.lastWarnings[id] = w
@@ -257,18 +281,19 @@ func (s *Server) buildProxy(version int64, objs []*config.Object, reg *registry.
 	snap, err := newSnapshot(out)
 	if err != nil {
 		s.log.Error("invalid snapshot; keeping the previous one", "proxy", id, "config_version", version, "error", err)
-		return
+		return false
 	}
 	versions := snapshotVersions(snap)
 	if maps.Equal(versions, s.lastVersions[id]) {
-		return
+		return false
 	}
 	if err := s.cache.SetSnapshot(context.Background(), id, snap); err != nil {
 		s.log.Error("setting snapshot", "proxy", id, "error", err)
-		return
+		return false
 	}
 	s.lastVersions[id] = versions
 	s.log.Debug("snapshot set", "proxy", id, "config_version", version, "versions", versions)
+	return true
 }
 
 func contains(ids []string, id string) bool {
