@@ -128,10 +128,6 @@ func UnimplementedFields(obj *Object) []Unimplemented {
 			out = append(out, Unimplemented{"spec.inboundConnectionPool", notImplemented})
 		}
 	}
-	switch obj.Kind {
-	case KindRequestAuthentication:
-		out = append(out, Unimplemented{"spec", obj.Kind + " is accepted but not enforced yet; ignored"})
-	}
 	return out
 }
 

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"encoding/json"
 	"encoding/pem"
@@ -17,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // TestBookinfo runs one demo and walks Istio's Bookinfo routing tasks on it,
@@ -292,6 +296,10 @@ func TestBookinfo(t *testing.T) {
 
 	t.Run("AuthorizationPolicy: Istio's Bookinfo authorization task", func(t *testing.T) {
 		checkAuthorization(t, m)
+	})
+
+	t.Run("RequestAuthentication: JWT valid, invalid, expired, missing", func(t *testing.T) {
+		checkJWT(t, m)
 	})
 
 	t.Run("egress: ServiceEntry with DNS, REGISTRY_ONLY through a Sidecar", func(t *testing.T) {
@@ -936,6 +944,104 @@ func checkAuthorization(t *testing.T, m *mesh) {
 	eventually(t, 5*time.Second, func() error {
 		if code, _ := page(); code != 200 {
 			return fmt.Errorf("after deleting the policies: %d", code)
+		}
+		return nil
+	})
+}
+
+// checkJWT follows Istio's JWT task on productpage: with a
+// RequestAuthentication a valid token passes, an invalid or expired one
+// gets 401 and a missing one passes; an AuthorizationPolicy requiring a
+// request principal then refuses requests without a token (403).
+func checkJWT(t *testing.T, m *mesh) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "test", Algorithm: "RS256", Use: "sig"}}})
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "test").WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := func(exp time.Time) string {
+		payload, _ := json.Marshal(map[string]any{"iss": "testing@secure.istio.io", "sub": "testing@secure.istio.io", "exp": exp.Unix(), "groups": []string{"group1"}})
+		jws, err := signer.Sign(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := jws.CompactSerialize()
+		return s
+	}
+	valid, expired := token(time.Now().Add(time.Hour)), token(time.Now().Add(-time.Hour))
+	get := func(tok string) int {
+		req, _ := http.NewRequest("GET", m.url("/productpage"), nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := m.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	dir := t.TempDir()
+	ra := filepath.Join(dir, "ra.yaml")
+	os.WriteFile(ra, []byte(`apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt-example, namespace: default}
+spec:
+  selector: {matchLabels: {app: productpage}}
+  jwtRules:
+  - issuer: testing@secure.istio.io
+    jwks: '`+string(jwks)+`'
+`), 0o644)
+	m.apply(ra)
+	eventually(t, 5*time.Second, func() error {
+		if code := get("not-a-token"); code != 401 {
+			return fmt.Errorf("an invalid token got %d, want 401", code)
+		}
+		return nil
+	})
+	for _, c := range []struct {
+		name, tok string
+		want      int
+	}{{"valid", valid, 200}, {"expired", expired, 401}, {"missing", "", 200}} {
+		if code := get(c.tok); code != c.want {
+			t.Errorf("%s token: %d, want %d", c.name, code, c.want)
+		}
+	}
+	ap := filepath.Join(dir, "ap.yaml")
+	os.WriteFile(ap, []byte(`apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: require-jwt, namespace: default}
+spec:
+  selector: {matchLabels: {app: productpage}}
+  action: ALLOW
+  rules:
+  - from: [{source: {requestPrincipals: ["testing@secure.istio.io/testing@secure.istio.io"]}}]
+    when: [{key: "request.auth.claims[groups]", values: ["group1"]}]
+`), 0o644)
+	m.apply(ap)
+	eventually(t, 5*time.Second, func() error {
+		if code := get(""); code != 403 {
+			return fmt.Errorf("without a token under require-jwt: %d, want 403", code)
+		}
+		return nil
+	})
+	if code := get(valid); code != 200 {
+		t.Errorf("a valid token under require-jwt: %d, want 200", code)
+	}
+	for _, f := range []string{ap, ra} {
+		if out, err := m.weft("delete", "-f", f); err != nil {
+			t.Fatalf("weft delete: %v\n%s", err, out)
+		}
+	}
+	eventually(t, 5*time.Second, func() error {
+		if code := get("not-a-token"); code != 200 {
+			return fmt.Errorf("after deleting: %d", code)
 		}
 		return nil
 	})

@@ -296,9 +296,11 @@ func sourcePrincipal(s *security.Source) (*rbacv3.Principal, error) {
 		}
 		ids = append(ids, got...)
 	}
-	if len(s.GetRequestPrincipals())+len(s.GetNotRequestPrincipals()) > 0 {
-		return nil, fmt.Errorf("requestPrincipals need RequestAuthentication (JWT), not implemented yet")
+	rp, err := idValues(s.GetRequestPrincipals(), s.GetNotRequestPrincipals(), requestPrincipalID)
+	if err != nil {
+		return nil, err
 	}
+	ids = append(ids, rp...)
 	if len(s.GetServiceAccounts())+len(s.GetNotServiceAccounts()) > 0 {
 		sa := func(v string) (*rbacv3.Principal, error) {
 			ns, name, ok := strings.Cut(v, "/")
@@ -373,7 +375,10 @@ func operationPermission(op *security.Operation) (*rbacv3.Permission, error) {
 	return andPerms(ps), nil
 }
 
-var headerKey = regexp.MustCompile(`^request\.headers\[(.+)\]$`)
+var (
+	headerKey = regexp.MustCompile(`^request\.headers\[(.+)\]$`)
+	claimKey  = regexp.MustCompile(`^request\.auth\.claims\[(.+)\]$`)
+)
 
 // condition translates a when clause of Istio's keys.
 func condition(c *security.Condition) (*rbacv3.Principal, *rbacv3.Permission, error) {
@@ -384,7 +389,14 @@ func condition(c *security.Condition) (*rbacv3.Principal, *rbacv3.Permission, er
 		})
 		return nil, andPerms(ps), err
 	}
+	if m := claimKey.FindStringSubmatch(key); m != nil {
+		ids, err := idValues(c.GetValues(), c.GetNotValues(), claimID(m[1]))
+		return andIDs(ids), nil, err
+	}
 	switch key {
+	case "request.auth.principal":
+		ids, err := idValues(c.GetValues(), c.GetNotValues(), requestPrincipalID)
+		return andIDs(ids), nil, err
 	case "source.ip":
 		ids, err := idValues(c.GetValues(), c.GetNotValues(), cidrPrincipal(false))
 		return andIDs(ids), nil, err

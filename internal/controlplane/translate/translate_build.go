@@ -32,6 +32,7 @@ func Build(in Input) (*Output, error) {
 	b.applyEnvoyFilters()
 	b.applyTelemetry()
 	b.applyAuthorization()
+	b.applyRequestAuthentication()
 	if err := b.finish(); err != nil {
 		return nil, err
 	}

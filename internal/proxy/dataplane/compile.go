@@ -17,6 +17,7 @@ import (
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	corsfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	faultfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
+	jwtauthn "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
 	localrl "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
 	rbacfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	routerfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
@@ -253,6 +254,12 @@ func compileHCM(c *rchain, m *hcm.HttpConnectionManager, where string, st *state
 			if err := compileStatsFilter(c, f); err != nil {
 				return err
 			}
+		case *jwtauthn.JwtAuthentication:
+			j, err := compileJWT(f)
+			if err != nil {
+				return fmt.Errorf("http filter %q: %w", hf.GetName(), err)
+			}
+			c.jwt = j
 		case *rbacfilter.RBAC:
 			r, err := compileRBAC(f)
 			if err != nil {

@@ -168,9 +168,19 @@ func (b *countingBody) Read(p []byte) (int, error) {
 
 // route routes r with chain c and forwards it, noting in o where it went.
 func (f *forwarder) route(w http.ResponseWriter, r *http.Request, rt *runtime, c *rchain, dst string, o *observation) {
+	var jwt *jwtResult
+	if c.jwt != nil {
+		res, ok := c.jwt.authenticate(r.Context(), r.Header, r.URL.RawQuery)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+r.Host+`", error="invalid_token"`)
+			f.direct(w, r, http.StatusUnauthorized, "", jwtFailedBody)
+			return
+		}
+		jwt = res
+	}
 	if len(c.rbac) > 0 {
 		org, _ := r.Context().Value(dstKey{}).(origin)
-		rc := rbacCtx{req: (*stdRequest)(r), path: r.URL.Path, port: portOf(dst, r.Host), principal: org.principal, source: org.src}
+		rc := rbacCtx{req: (*stdRequest)(r), path: r.URL.Path, port: portOf(dst, r.Host), principal: org.principal, source: org.src, jwt: jwt}
 		if !authorize(c.rbac, &rc) {
 			f.direct(w, r, http.StatusForbidden, "", rbacDeniedBody)
 			return

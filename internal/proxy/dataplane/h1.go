@@ -169,8 +169,19 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 	ch, dst := c.chain(rt, req)
 	c.begin(req, ch)
 	o := &c.obs
+	var jwt *jwtResult
+	if ch != nil && ch.jwt != nil {
+		_, q, _ := strings.Cut(req.Path(), "?")
+		res, ok := ch.jwt.authenticate(c.ctx, &req.Header, q)
+		if !ok {
+			d := c.direct(http.StatusUnauthorized, "", jwtFailedBody)
+			d.Header = append(d.Header, http1.Field{Name: "www-authenticate", Value: `Bearer realm="` + req.Authority() + `", error="invalid_token"`})
+			return d
+		}
+		jwt = res
+	}
 	if ch != nil && len(ch.rbac) > 0 {
-		rc := rbacCtx{req: (*h1Request)(req), port: c.port()}
+		rc := rbacCtx{req: (*h1Request)(req), port: c.port(), jwt: jwt}
 		rc.path, _, _ = strings.Cut(req.Path(), "?")
 		if c.o != nil {
 			rc.principal, rc.source = c.o.principal, c.o.src

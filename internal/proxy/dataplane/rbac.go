@@ -9,6 +9,7 @@ import (
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	rbacfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
+	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 )
 
 // rbacDeniedBody is Envoy's answer to a request its RBAC filter denies (403).
@@ -21,6 +22,8 @@ type rbacCtx struct {
 	port      uint16 // the destination port
 	principal string // the peer's SPIFFE ID ("": not authenticated)
 	source    netip.Addr
+	// jwt is the request's validated JWT (nil: none).
+	jwt *jwtResult
 }
 
 type rbacMatch func(*rbacCtx) bool
@@ -213,6 +216,8 @@ func compilePrincipal(p *rbacv3.Principal) (rbacMatch, error) {
 			return nil, err
 		}
 		return func(c *rbacCtx) bool { return c.principal != "" && sm.match(c.principal) }, nil
+	case *rbacv3.Principal_Metadata:
+		return compileAuthnMetadata(id.Metadata)
 	case *rbacv3.Principal_DirectRemoteIp:
 		return cidrMatch(id.DirectRemoteIp)
 	case *rbacv3.Principal_RemoteIp:
@@ -237,4 +242,38 @@ func cidrMatch(r *core.CidrRange) (rbacMatch, error) {
 		return nil, fmt.Errorf("cidr %q/%d: %w", r.GetAddressPrefix(), bits, err)
 	}
 	return func(c *rbacCtx) bool { return c.source.IsValid() && pfx.Contains(c.source.Unmap()) }, nil
+}
+
+// compileAuthnMetadata matches the request's JWT as Istio's RBAC reads it
+// from the istio_authn metadata: request.auth.principal or a claim.
+func compileAuthnMetadata(m *matcher.MetadataMatcher) (rbacMatch, error) {
+	if m.GetFilter() != "istio_authn" || m.GetInvert() {
+		return nil, fmt.Errorf("metadata matcher %q: only istio_authn is supported", m.GetFilter())
+	}
+	if m.GetValue().GetStringMatch() == nil {
+		return nil, fmt.Errorf("metadata matcher: a string match is required")
+	}
+	sm, err := compileString(m.GetValue().GetStringMatch())
+	if err != nil {
+		return nil, err
+	}
+	path := m.GetPath()
+	switch {
+	case len(path) == 1 && path[0].GetKey() == "request.auth.principal":
+		return func(c *rbacCtx) bool { return c.jwt != nil && sm.match(c.jwt.principal) }, nil
+	case len(path) == 2 && path[0].GetKey() == "request.auth.claims":
+		claim := path[1].GetKey()
+		return func(c *rbacCtx) bool {
+			if c.jwt == nil {
+				return false
+			}
+			for _, v := range claimValues(c.jwt.claims, claim) {
+				if sm.match(v) {
+					return true
+				}
+			}
+			return false
+		}, nil
+	}
+	return nil, fmt.Errorf("metadata matcher: path %v is not supported", path)
 }

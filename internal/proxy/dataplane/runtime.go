@@ -117,8 +117,10 @@ type rchain struct {
 	// mtls: the chain terminates the mesh's mutual TLS.
 	transportProtocol string
 	mtls              bool
-	// rbac are the chain's RBAC filters, in order (AuthorizationPolicy).
+	// rbac are the chain's RBAC filters, in order (AuthorizationPolicy);
+	// jwt validates request JWTs (RequestAuthentication; nil: none).
 	rbac       []*rrbac
+	jwt        *rjwt
 	rdsName    string  // HTTP with RDS
 	inline     *rtable // HTTP with an inline route config
 	tcpCluster string  // TCP proxy (the first of tcpWeighted when weighted)
