@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -65,7 +66,7 @@ func run(ctx context.Context, o options) error {
 	for round := 0; round < o.rounds; round++ {
 		for _, uniform := range []bool{false, true} {
 			for _, cfg := range env.configs {
-				if o.only != "" && o.only != cfg.name && cfg.name != "direct" && cfg.name != "nginx" && !(o.only == "weft" && cfg.name == "weft-off") {
+				if o.only != "" && o.only != cfg.name && cfg.name != "direct" && cfg.name != "nginx" && !(o.only == "weft" && strings.HasPrefix(cfg.name, "weft")) {
 					continue
 				}
 				if ctx.Err() != nil {

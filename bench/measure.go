@@ -108,7 +108,7 @@ func render(results []result, o options, versions string) string {
 		d := key{"direct", uniform}
 		ng := key{"nginx", uniform}
 		ngAdded := med(ng, func(r result) float64 { return r.p99 }) - med(d, func(r result) float64 { return r.p99 })
-		for _, name := range []string{"direct", "nginx", "haproxy", "weft", "weft-off"} {
+		for _, name := range []string{"direct", "nginx", "haproxy", "weft", "weft-off", "weft-mtls"} {
 			k := key{name, uniform}
 			if len(groups[k]) == 0 {
 				continue

@@ -33,6 +33,9 @@ const (
 	// The pair with telemetry off (no metrics, no access log, no tracing).
 	weftOffServer = "127.0.9.4"
 	weftOffClient = "127.0.9.3"
+	// The pair speaking mutual TLS (join tokens, the control plane's CA).
+	weftMTLSServer = "127.0.9.6"
+	weftMTLSClient = "127.0.9.5"
 )
 
 // setup builds weft and fortio and starts the echo servers and every proxy pair.
@@ -45,7 +48,7 @@ func setup(ctx context.Context, dir string, procs *procSet, only string) (*bench
 		}
 	}
 	fortio, weft := filepath.Join(bins, "fortio"), filepath.Join(bins, "weft")
-	for _, addr := range []string{echoDirect, weftServer + ":8080", weftOffServer + ":8080"} {
+	for _, addr := range []string{echoDirect, weftServer + ":8080", weftOffServer + ":8080", weftMTLSServer + ":8080"} {
 		if _, err := procs.start(dir, fortio, "server", "-http-port", addr, "-grpc-port", "disabled", "-redirect-port", "disabled"); err != nil {
 			return nil, err
 		}
@@ -65,9 +68,12 @@ func setup(ctx context.Context, dir string, procs *procSet, only string) (*bench
 			return startWeftPair(ctx, weft, dir, procs, "weft-off", weftOffClient, weftOffServer, "echo-off",
 				"--disable-metrics", "--disable-access-log", "--otlp-endpoint", "off")
 		}},
+		{"weft-mtls", func() (config, error) {
+			return startWeftPair(ctx, weft, dir, procs, "weft-mtls", weftMTLSClient, weftMTLSServer, "echo-mtls", "--trace-sampling", "1", "--token", "")
+		}},
 	}
 	for _, s := range starters {
-		if only != "" && only != s.name && s.name != "nginx" && !(only == "weft" && s.name == "weft-off") {
+		if only != "" && only != s.name && s.name != "nginx" && !(only == "weft" && strings.HasPrefix(s.name, "weft")) {
 			continue
 		}
 		c, err := s.start()
@@ -117,7 +123,7 @@ func startWeft(ctx context.Context, dir, weft string, procs *procSet) (config, e
 	xds := weftCP + ":15010"
 	if _, err := procs.start(dir, weft, "control-plane", "--data-dir", filepath.Join(dir, "cp"),
 		"--xds-address", xds, "--http-address", weftCP+":15014", "--log-level", "warn",
-		"--otlp-grpc-address", weftCP+":4317", "--otlp-http-address", weftCP+":4318", "--secure-xds-address", "off"); err != nil {
+		"--otlp-grpc-address", weftCP+":4317", "--otlp-http-address", weftCP+":4318", "--secure-xds-address", weftCP+":15012"); err != nil {
 		return config{name: "weft"}, err
 	}
 	return startWeftPair(ctx, weft, dir, procs, "weft", weftClient, weftServer, "echo", "--trace-sampling", "1")
@@ -134,6 +140,17 @@ func startWeftPair(ctx context.Context, weft, dir string, procs *procSet, name, 
 	for _, s := range sides {
 		args := append([]string{"proxy", "--namespace", "default", "--version", "v1", "--xds-address", xds}, s...)
 		args = append(args, extra...)
+		if n := len(args); n >= 2 && args[n-2] == "--token" && args[n-1] == "" {
+			// A join token per sidecar, from the control plane: mTLS between them.
+			sa := s[1] // the workload name doubles as its service account
+			out, err := exec.CommandContext(ctx, weft, "token", "create", "--control-plane", "http://"+weftCP+":15014",
+				"--namespace", "default", "--service-account", sa).Output()
+			if err != nil {
+				return c, fmt.Errorf("weft token create: %w", err)
+			}
+			args[n-1] = strings.Fields(string(out))[0]
+			args = append(args, "--service-account", sa)
+		}
 		cmd, err := procs.start(dir, weft, args...)
 		if err != nil {
 			return c, err

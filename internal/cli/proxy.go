@@ -42,6 +42,7 @@ func addProxyFlags(fs *flag.FlagSet, def proxyDefaults) *proxyFlags {
 	fs.StringVar(&o.XDSAddress, "xds-address", "127.0.0.1:15010", "the control plane's xDS address")
 	fs.BoolVar(&f.xdsDelta, "xds-delta", false, "use incremental (delta) xDS instead of state of the world")
 	fs.StringVar(&o.Token, "token", "", "join token (weft token create; default $WEFT_JOIN_TOKEN): get a mesh certificate, speak mTLS, take config from --secure-xds-address")
+	fs.DurationVar(&o.CertTTL, "cert-ttl", 0, "validity of the mesh certificate to ask for (default the CA's, 24h); renewed at half-life")
 	fs.StringVar(&o.SecureAddress, "secure-xds-address", "", "the control plane's authenticated xDS and CA address (default: the xDS host, port 15012)")
 	uint32Var(fs, &o.AdminPort, "admin-port", 15000, "admin port (/config_dump, /clusters)")
 	uint32Var(fs, &o.HealthPort, "health-port", 15021, "health port (GET /healthz/ready)")

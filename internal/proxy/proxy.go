@@ -5,6 +5,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -50,8 +51,11 @@ type Options struct {
 	// SecureAddress is the control plane's authenticated xDS + CA port
 	// (default: the xDS host, port 15012); used with Token.
 	SecureAddress string
-	Ports         []Port
-	Labels        map[string]string
+	// CertTTL is the validity asked for the mesh certificate (0: the CA's
+	// default, 24 h); it is renewed at half-life.
+	CertTTL time.Duration
+	Ports   []Port
+	Labels  map[string]string
 	// IP is the pod IP. Zero: a sidecar picks a free random 127.X.Y.Z; a
 	// gateway uses 127.0.0.1.
 	IP netip.Addr
@@ -221,7 +225,11 @@ func Start(opts Options) (*Proxy, error) {
 	if err != nil {
 		return nil, p.abort(err)
 	}
-	p.admin = admin.New(admin.Options{Node: node, Config: p.xds, Data: p.dp, Version: opts.ProxyVersion, Logger: opts.Logger,
+	var certInfo func() (*x509.Certificate, []byte)
+	if p.certs != nil {
+		certInfo = p.certs.Current
+	}
+	p.admin = admin.New(admin.Options{Node: node, Config: p.xds, Data: p.dp, Version: opts.ProxyVersion, Logger: opts.Logger, Certs: certInfo,
 		Stats: tel.Stats, AccessLog: tel.AccessLog, Connected: p.xds.Connected, AppMetricsURL: opts.AppMetricsURL})
 	if err := p.admin.Listen(adminAddr, p.hostPort(opts.HealthPort), p.hostPort(opts.StatsPort), p.hostPort(opts.MergedMetricsPort)); err != nil {
 		return nil, p.abort(err)
@@ -254,7 +262,7 @@ func (p *Proxy) joinMesh() (*certs.Client, error) {
 	if o.ServiceAccount == "" {
 		return nil, fmt.Errorf("a join token needs the workload's service account (--service-account)")
 	}
-	c, err := certs.New(certs.Options{Address: o.SecureAddress, Identity: spiffe.New(o.Namespace, o.ServiceAccount), Token: o.Token, Logger: o.Logger})
+	c, err := certs.New(certs.Options{Address: o.SecureAddress, Identity: spiffe.New(o.Namespace, o.ServiceAccount), Token: o.Token, TTL: o.CertTTL, Logger: o.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("mesh certificate: %w", err)
 	}

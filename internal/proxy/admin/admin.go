@@ -5,6 +5,8 @@ package admin
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,6 +60,8 @@ type Options struct {
 	Connected func() bool
 	// AppMetricsURL is the app's own metrics, merged into :15020's /stats/prometheus.
 	AppMetricsURL string
+	// Certs returns the proxy's current mesh certificate (nil: none), for /certs.
+	Certs func() (leaf *x509.Certificate, chainPEM []byte)
 }
 
 // Server serves the admin and health endpoints. Its zero value is not
@@ -107,6 +111,7 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /server_info", s.serverInfo)
 	mux.HandleFunc("GET /stats/prometheus", s.statsPrometheus)
 	mux.HandleFunc("GET /logs", s.logs)
+	mux.HandleFunc("GET /certs", s.certs)
 	mux.HandleFunc("GET /{$}", s.index)
 	return mux
 }
@@ -209,4 +214,27 @@ func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
   /ready              LIVE when ready to serve
   /server_info        node, state and uptime
 `)
+}
+
+// CertInfo is /certs: the proxy's mesh certificate, as Envoy's /certs lists it.
+type CertInfo struct {
+	Identity     string    `json:"identity"`
+	SerialNumber string    `json:"serial_number"`
+	NotBefore    time.Time `json:"valid_from"`
+	NotAfter     time.Time `json:"expiration_time"`
+}
+
+func (s *Server) certs(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	var out []CertInfo
+	if s.opts.Certs != nil {
+		if leaf, _ := s.opts.Certs(); leaf != nil {
+			id := ""
+			if len(leaf.URIs) > 0 {
+				id = leaf.URIs[0].String()
+			}
+			out = append(out, CertInfo{Identity: id, SerialNumber: leaf.SerialNumber.Text(16), NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter})
+		}
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"certificates": out})
 }
