@@ -33,6 +33,7 @@ func commands() map[string]command {
 		"apply":         {summary: "apply Istio config from a file or stdin (-f FILE|-)", run: runApply},
 		"bookinfo":      {summary: "run one Bookinfo app (used by the demo)", run: runBookinfo, hidden: true},
 		"control-plane": {summary: "run the control plane (xDS, config API)", run: runControlPlane},
+		"dashboard":     {summary: "open the web console (the graph, traces, config) in a browser", run: runDashboard},
 		"delete":        {summary: "delete Istio config named in a file (-f FILE|-)", run: runDelete},
 		"demo":          {summary: "run Bookinfo with sidecars, an ingress gateway and load", run: runDemo},
 		"gateway":       {summary: "run an ingress gateway proxy", run: runGateway},

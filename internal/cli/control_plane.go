@@ -28,6 +28,7 @@ func runControlPlane(ctx context.Context, env *Env) error {
 	fs.StringVar(&opts.DataDir, "data-dir", "", "persist applied config and auto-registrations here")
 	fs.StringVar(&opts.XDSAddress, "xds-address", controlplane.DefaultXDSAddress, "serve plaintext xDS (ADS over gRPC) on this address (\"off\": don't)")
 	fs.StringVar(&opts.HTTPAddress, "http-address", controlplane.DefaultHTTPAddress, "serve the HTTP API on this address")
+	fs.StringVar(&opts.ConsoleAddress, "console-address", "", `serve the web console on this address ("off": don't; default: the --http-address host, port 20001: 127.0.0.1:20001)`)
 	fs.StringVar(&opts.SecureXDSAddress, "secure-xds-address", controlplane.DefaultSecureXDSAddress,
 		`serve the CA and authenticated xDS over TLS on this address ("off": don't)`)
 	fs.StringVar(&opts.CACert, "ca-cert", "", "sign with this CA certificate (your intermediate) instead of a root generated under DATA_DIR/ca")

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/internal/controlplane/api"
+	"github.com/weft-mesh/weft/internal/controlplane/console"
 	"github.com/weft-mesh/weft/internal/controlplane/registry"
 	"github.com/weft-mesh/weft/internal/controlplane/store"
 	"github.com/weft-mesh/weft/internal/controlplane/telemetry/cpmetrics"
@@ -76,6 +77,10 @@ type Options struct {
 	PrometheusURL    string
 	MetricsRetention time.Duration
 	MetricsMaxSeries int
+	// ConsoleAddress is where the web console (UI + this API) listens;
+	// "off" disables it; empty: the HTTPAddress's host, port 20001 (port 0
+	// when HTTPAddress's is 0).
+	ConsoleAddress string
 }
 
 // Run runs the control plane until ctx ends, then stops it gracefully and
@@ -146,9 +151,18 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer stopMetrics()
+	consoleAddr, stopConsole, err := console.Start(ctx, console.Address(opts.ConsoleAddress, opts.HTTPAddress), handler, opts.Logger)
+	if err != nil {
+		if xlis != nil {
+			xlis.Close()
+		}
+		hlis.Close()
+		return err
+	}
+	defer stopConsole()
 	log.Info("OTLP trace receiver", "grpc", ogrpc, "http", ohttp)
 	log.Info("control plane started", "xds", addrOf(xlis), "secure_xds", sec.addr(), "http", hlis.Addr().String(),
-		"config_dir", opts.ConfigDir, "data_dir", opts.DataDir)
+		"console", consoleAddr, "config_dir", opts.ConfigDir, "data_dir", opts.DataDir)
 	stopSecure := sec.start(ctx)
 	if opts.SecureReady != nil {
 		opts.SecureReady(sec.addr())

@@ -124,7 +124,8 @@ func run(ctx context.Context, opts Options, sup *supervisor, ingressIP, ingressP
 		"--xds-address", xds, "--http-address", net.JoinHostPort(opts.ControlPlaneIP, "15014"),
 		"--secure-xds-address", net.JoinHostPort(opts.ControlPlaneIP, "15012"),
 		"--otlp-grpc-address", net.JoinHostPort(opts.ControlPlaneIP, "4317"),
-		"--otlp-http-address", net.JoinHostPort(opts.ControlPlaneIP, "4318")); err != nil {
+		"--otlp-http-address", net.JoinHostPort(opts.ControlPlaneIP, "4318"),
+		"--console-address", net.JoinHostPort(opts.ControlPlaneIP, "20001")); err != nil {
 		return err
 	}
 	if err := waitFor(ctx, sup, 30*time.Second, "the control plane API at "+apiURL, func() error { return get(apiURL + api.ProxiesPath) }); err != nil {
@@ -259,6 +260,7 @@ weft demo is running: Bookinfo with a sidecar beside every workload.
 
   Bookinfo (through the ingress gateway):  %s
   Control plane API:                       %s
+  Console (graph, traces, config):         %s
   Logs of every process:                   %s
 
 Try, in another terminal (from the repository, next to ../shared):
@@ -270,7 +272,7 @@ Try, in another terminal (from the repository, next to ../shared):
   go run ./cmd/weft proxy-config routes productpage-v1-1.default
 
 Ctrl-C stops everything.
-`, page, apiURL, logs, env)
+`, page, apiURL, consoleURL(apiURL), logs, env)
 }
 
 // gatewayYAML exposes the product page on the ingress, as Bookinfo's gateway sample does.
@@ -411,6 +413,7 @@ v2: a canary that fails 30%% of calls with UNAVAILABLE), each with a sidecar.
 
   Temperature API (through the ingress gateway):  %s
   Control plane API:                              %s
+  Console (graph, traces, config):                %s
   Logs of every process:                          %s
 
 Try, in another terminal:
@@ -422,5 +425,8 @@ Try, in another terminal:
   go run ./cmd/weft apply -f docs/examples/temperature/converter-timeout.yaml  (2 s gRPC delay, 0.5 s timeout at the gateway)
 
 Ctrl-C stops everything.
-`, url, apiURL, logs, env, url)
+`, url, apiURL, consoleURL(apiURL), logs, env, url)
 }
+
+// consoleURL is the console's URL beside the API at apiURL (port 20001).
+func consoleURL(apiURL string) string { return strings.Replace(apiURL, ":15014", ":20001", 1) + "/" }

@@ -43,6 +43,7 @@ func NewHandler(opts Options) http.Handler {
 	mux.HandleFunc("DELETE "+ConfigPath, h.delete)
 	mux.HandleFunc("GET "+ConfigPath, h.get)
 	mux.HandleFunc("GET "+ProxiesPath, h.proxies)
+	mux.HandleFunc("GET "+AnalyzePath, h.analyzeLive)
 	return mux
 }
 
