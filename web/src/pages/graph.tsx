@@ -12,6 +12,7 @@ import { HealthDot, Badges, Lock, ErrorBox, NamespaceSelect } from './common';
 const windows = ['1m', '5m', '15m', '1h'];
 const refreshes: [string, number][] = [
   ['off', 0],
+  ['5s', 5000],
   ['10s', 10000],
   ['15s', 15000],
   ['30s', 30000],
@@ -266,7 +267,15 @@ export function GraphPage({ route }: { route: Route }) {
         {graph && selected && <SidePanel graph={graph} id={selected} ns={ns} onClose={() => setSelected(null)} />}
         <Legend status={data.loading ? 'loading…' : data.data ? `updated ${data.data.at.toLocaleTimeString()}` : ''} />
       </div>
-      {graph && <GraphTables graph={graph} onSelect={setSelected} />}
+      {graph && (
+        <GraphTables
+          graph={graph}
+          onSelect={(id) => {
+            setSelected(id);
+            document.querySelector('main')?.scrollTo({ top: 0 });
+          }}
+        />
+      )}
     </div>
   );
 }

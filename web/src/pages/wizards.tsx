@@ -65,8 +65,9 @@ export function WizardsPage({ route }: { route: Route }) {
   const remove = async () => {
     try {
       // Delete what exists of the VirtualService and DestinationRule of this service.
-      const docs = existing.map((o) => `apiVersion: ${o.apiVersion}\nkind: ${o.kind}\nmetadata:\n  name: ${o.metadata.name}\n  namespace: ${o.metadata.namespace}\n`);
-      const r = await api.remove(docs.join('---\n'));
+      // DELETE takes the objects as YAML: send them as they are stored.
+      const docs = await Promise.all(existing.map((o) => api.configYAML(o.kind, o.metadata.namespace, o.metadata.name)));
+      const r = await api.remove(docs.map((d) => d.replace(/\n?$/, '\n')).join('---\n'));
       setResult({ ok: r, removed: true });
       d.reload();
     } catch (e: any) {
