@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +82,44 @@ func TestTCPEcho(t *testing.T) {
 		t.Fatalf("80/20 over %d connections: %v", n, counts)
 	}
 	t.Logf("80/20 over %d connections: %v", n, counts)
+
+	// Istio's "Authorization for TCP traffic" task on the same workloads:
+	// network RBAC closes a connection its policies deny.
+	apply("tcp-echo-all-v1.yaml")
+	policy := func(action, to string) {
+		t.Helper()
+		f := filepath.Join(t.TempDir(), "ap.yaml")
+		y := fmt.Sprintf("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: tcp-policy, namespace: default}\n"+
+			"spec:\n  selector: {matchLabels: {app: tcp-echo}}\n  action: %s\n  rules:\n  - to: [{operation: %s}]\n", action, to)
+		if err := os.WriteFile(f, []byte(y), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := runWeft(api, "apply", "-f", f); err != nil {
+			t.Fatalf("weft apply %s: %v\n%s", y, err, out)
+		}
+	}
+	settle := func(step string, allowed bool) {
+		t.Helper()
+		eventually(t, 20*time.Second, func() error {
+			for range 5 {
+				got, err := echo()
+				if ok := err == nil && got == "one hello"; ok != allowed {
+					return fmt.Errorf("%s: want allowed=%v, got %q, %v", step, allowed, got, err)
+				}
+			}
+			return nil
+		})
+	}
+	policy("ALLOW", "{ports: [\"9000\", \"9001\"]}")
+	settle("ALLOW ports 9000,9001", true)
+	policy("ALLOW", "{ports: [\"9001\"]}")
+	settle("ALLOW port 9001 only", false)
+	policy("ALLOW", "{methods: [GET], ports: [\"9000\"]}")
+	settle("ALLOW with an HTTP-only field (the rule is ignored on TCP)", false)
+	policy("DENY", "{ports: [\"9001\"], methods: [GET]}")
+	settle("DENY on port 9001", true)
+	policy("DENY", "{ports: [\"9000\"], methods: [GET]}")
+	settle("DENY with an HTTP-only field on port 9000 (denies every connection)", false)
 }
 
 func tcpSample(t *testing.T, name string) string {

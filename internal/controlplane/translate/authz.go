@@ -13,7 +13,10 @@ import (
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	rbacfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	netrbac "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
+	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	security "istio.io/api/security/v1beta1"
 
@@ -23,6 +26,10 @@ import (
 
 // RBACFilter is Envoy's HTTP RBAC filter, which weft proxy evaluates.
 const RBACFilter = "envoy.filters.http.rbac"
+
+// NetworkRBACFilter is Envoy's network RBAC filter: AuthorizationPolicy on
+// TCP, deciding once per connection (a denied connection is closed).
+const NetworkRBACFilter = "envoy.filters.network.rbac"
 
 // authorizationPolicies are the policies selecting the proxy (its
 // namespace's with a matching or no selector, and istio-system's without one).
@@ -54,6 +61,7 @@ func (b *builder) applyAuthorization() {
 		return
 	}
 	byAction := map[security.AuthorizationPolicy_Action]map[string]*rbacv3.Policy{}
+	tcpByAction := map[security.AuthorizationPolicy_Action]map[string]*rbacv3.Policy{}
 	for _, o := range b.authorizationPolicies() {
 		ap := o.Spec.(*security.AuthorizationPolicy)
 		action := ap.GetAction()
@@ -63,16 +71,26 @@ func (b *builder) applyAuthorization() {
 		}
 		if byAction[action] == nil {
 			byAction[action] = map[string]*rbacv3.Policy{}
+			if action != security.AuthorizationPolicy_AUDIT {
+				tcpByAction[action] = map[string]*rbacv3.Policy{}
+			}
 		}
 		for i, r := range ap.GetRules() {
+			name := fmt.Sprintf("ns[%s]-policy[%s]-rule[%d]", o.Namespace, o.Name, i)
 			p, err := rulePolicy(r, o.Namespace)
 			if err != nil {
 				b.warn(o, fmt.Sprintf("spec.rules[%d]", i), err.Error()+"; the rule is skipped")
 				continue
 			}
-			byAction[action][fmt.Sprintf("ns[%s]-policy[%s]-rule[%d]", o.Namespace, o.Name, i)] = p
+			byAction[action][name] = p
+			if tr := tcpRule(r, action); tr != nil && tcpByAction[action] != nil {
+				if p, err := rulePolicy(tr, o.Namespace); err == nil {
+					tcpByAction[action][name] = p
+				}
+			}
 		}
 	}
+	b.applyNetworkAuthorization(tcpByAction)
 	var filters []*hcm.HttpFilter
 	add := func(action security.AuthorizationPolicy_Action, envoyAction rbacv3.RBAC_Action, name string) {
 		policies, ok := byAction[action]
@@ -88,22 +106,16 @@ func (b *builder) applyAuthorization() {
 	if len(filters) == 0 {
 		return
 	}
-	for _, r := range b.out.Listeners {
-		l := r.(*listener.Listener)
-		if l.GetName() != VirtualInbound {
-			continue
-		}
-		for _, fc := range l.GetFilterChains() {
-			for _, f := range fc.GetFilters() {
-				m := &hcm.HttpConnectionManager{}
-				if !f.GetTypedConfig().MessageIs(m) || f.GetTypedConfig().UnmarshalTo(m) != nil {
-					continue
-				}
-				m.HttpFilters = append(append([]*hcm.HttpFilter(nil), filters...), m.HttpFilters...)
-				f.ConfigType = &listener.Filter_TypedConfig{TypedConfig: mustAny(m)}
+	b.eachInboundChain(func(fc *listener.FilterChain) {
+		for _, f := range fc.GetFilters() {
+			m := &hcm.HttpConnectionManager{}
+			if !f.GetTypedConfig().MessageIs(m) || f.GetTypedConfig().UnmarshalTo(m) != nil {
+				continue
 			}
+			m.HttpFilters = append(append([]*hcm.HttpFilter(nil), filters...), m.HttpFilters...)
+			f.ConfigType = &listener.Filter_TypedConfig{TypedConfig: mustAny(m)}
 		}
-	}
+	})
 }
 
 // rulePolicy translates one rule: the OR of its froms ANDed, the OR of
@@ -420,4 +432,75 @@ func condition(c *security.Condition) (*rbacv3.Principal, *rbacv3.Permission, er
 		return nil, andPerms(ps), err
 	}
 	return nil, nil, fmt.Errorf("when key %q is not supported yet (request.headers[], source.ip, remote.ip, source.namespace, source.principal, destination.port are)", key)
+}
+
+// applyNetworkAuthorization puts network RBAC filters (DENY, then ALLOW)
+// before the tcp_proxy of every inbound TCP filter chain.
+func (b *builder) applyNetworkAuthorization(byAction map[security.AuthorizationPolicy_Action]map[string]*rbacv3.Policy) {
+	var filters []*listener.Filter
+	for _, a := range []struct {
+		istio security.AuthorizationPolicy_Action
+		envoy rbacv3.RBAC_Action
+	}{{security.AuthorizationPolicy_DENY, rbacv3.RBAC_DENY}, {security.AuthorizationPolicy_ALLOW, rbacv3.RBAC_ALLOW}} {
+		policies, ok := byAction[a.istio]
+		if !ok {
+			continue
+		}
+		cfg := &netrbac.RBAC{StatPrefix: "tcp.", Rules: &rbacv3.RBAC{Action: a.envoy, Policies: policies}}
+		filters = append(filters, &listener.Filter{Name: NetworkRBACFilter, ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(cfg)}})
+	}
+	if len(filters) == 0 {
+		return
+	}
+	b.eachInboundChain(func(fc *listener.FilterChain) {
+		fs := fc.GetFilters()
+		if len(fs) == 1 && fs[0].GetTypedConfig().MessageIs(&tcpproxy.TcpProxy{}) {
+			fc.Filters = append(append([]*listener.Filter(nil), filters...), fs...)
+		}
+	})
+}
+
+// eachInboundChain calls fn with every filter chain of the proxy's
+// virtualInbound listener.
+func (b *builder) eachInboundChain(fn func(*listener.FilterChain)) {
+	for _, r := range b.out.Listeners {
+		l := r.(*listener.Listener)
+		if l.GetName() != VirtualInbound {
+			continue
+		}
+		for _, fc := range l.GetFilterChains() {
+			fn(fc)
+		}
+	}
+}
+
+// tcpRule is a rule as Istio applies it to TCP traffic, which has no HTTP
+// attributes: an ALLOW rule naming any HTTP-only field never matches (nil);
+// a DENY rule loses its HTTP-only fields, so it denies more.
+func tcpRule(r *security.Rule, action security.AuthorizationPolicy_Action) *security.Rule {
+	out := proto.Clone(r).(*security.Rule)
+	stripped := false
+	for _, f := range out.GetFrom() {
+		if s := f.GetSource(); s != nil && len(s.RequestPrincipals)+len(s.NotRequestPrincipals) > 0 {
+			s.RequestPrincipals, s.NotRequestPrincipals, stripped = nil, nil, true
+		}
+	}
+	for _, t := range out.GetTo() {
+		if op := t.GetOperation(); op != nil && len(op.Hosts)+len(op.NotHosts)+len(op.Methods)+len(op.NotMethods)+len(op.Paths)+len(op.NotPaths) > 0 {
+			op.Hosts, op.NotHosts, op.Methods, op.NotMethods, op.Paths, op.NotPaths, stripped = nil, nil, nil, nil, nil, nil, true
+		}
+	}
+	var when []*security.Condition
+	for _, c := range out.GetWhen() {
+		if strings.HasPrefix(c.GetKey(), "request.") {
+			stripped = true
+			continue
+		}
+		when = append(when, c)
+	}
+	out.When = when
+	if stripped && action == security.AuthorizationPolicy_ALLOW {
+		return nil
+	}
+	return out
 }

@@ -7,6 +7,8 @@ import (
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	rbacfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/proto"
+	security "istio.io/api/security/v1beta1"
 )
 
 const authzConfig = `apiVersion: security.istio.io/v1
@@ -71,5 +73,36 @@ func TestAuthorizationFilters(t *testing.T) {
 	}
 	if err := got[1].Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTCPRule: on TCP, an ALLOW rule with an HTTP-only field never
+// matches; a DENY rule loses its HTTP-only fields (Istio's authz-tcp task).
+func TestTCPRule(t *testing.T) {
+	ports := &security.Rule_To{Operation: &security.Operation{Ports: []string{"9000"}}}
+	withMethod := &security.Rule_To{Operation: &security.Operation{Ports: []string{"9000"}, Methods: []string{"GET"}}}
+	jwt := &security.Rule_From{Source: &security.Source{RequestPrincipals: []string{"*"}, Namespaces: []string{"foo"}}}
+	header := &security.Condition{Key: "request.headers[x-a]", Values: []string{"b"}}
+	ip := &security.Condition{Key: "source.ip", Values: []string{"10.0.0.1"}}
+	tests := []struct {
+		name   string
+		rule   *security.Rule
+		action security.AuthorizationPolicy_Action
+		want   *security.Rule // nil: the rule is dropped
+	}{
+		{"ports only: kept", &security.Rule{To: []*security.Rule_To{ports}}, security.AuthorizationPolicy_ALLOW, &security.Rule{To: []*security.Rule_To{ports}}},
+		{"ALLOW with methods: dropped", &security.Rule{To: []*security.Rule_To{withMethod}}, security.AuthorizationPolicy_ALLOW, nil},
+		{"ALLOW with requestPrincipals: dropped", &security.Rule{From: []*security.Rule_From{jwt}}, security.AuthorizationPolicy_ALLOW, nil},
+		{"ALLOW with a header condition: dropped", &security.Rule{When: []*security.Condition{header}}, security.AuthorizationPolicy_ALLOW, nil},
+		{"DENY with methods: ports kept", &security.Rule{To: []*security.Rule_To{withMethod}}, security.AuthorizationPolicy_DENY, &security.Rule{To: []*security.Rule_To{ports}}},
+		{"DENY with a header condition: other conditions kept", &security.Rule{When: []*security.Condition{header, ip}}, security.AuthorizationPolicy_DENY, &security.Rule{When: []*security.Condition{ip}}},
+		{"DENY with requestPrincipals: namespaces kept", &security.Rule{From: []*security.Rule_From{jwt}}, security.AuthorizationPolicy_DENY,
+			&security.Rule{From: []*security.Rule_From{{Source: &security.Source{Namespaces: []string{"foo"}}}}}},
+	}
+	for _, tt := range tests {
+		got := tcpRule(tt.rule, tt.action)
+		if (got == nil) != (tt.want == nil) || (got != nil && !proto.Equal(got, tt.want)) {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

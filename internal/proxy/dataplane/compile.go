@@ -22,6 +22,7 @@ import (
 	rbacfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	routerfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	netrbac "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/proto"
@@ -192,10 +193,29 @@ func compileChain(fc *listener.FilterChain, listenerName string, st *state) (*rc
 		}
 		c.mtls = true
 	}
-	if len(fc.GetFilters()) != 1 {
-		return nil, fmt.Errorf("filters: want exactly one network filter, got %d", len(fc.GetFilters()))
+	filters := fc.GetFilters()
+	// Network RBAC filters (AuthorizationPolicy on TCP) come before the
+	// terminal filter: they decide on the connection before any byte flows.
+	for len(filters) > 1 {
+		msg, err := anyOf(filters[0].GetTypedConfig())
+		if err != nil {
+			return nil, fmt.Errorf("filter %q: %w", filters[0].GetName(), err)
+		}
+		nr, ok := msg.(*netrbac.RBAC)
+		if !ok {
+			return nil, fmt.Errorf("filter %q: only network RBAC filters may come before the terminal filter", filters[0].GetName())
+		}
+		r, err := compileNetworkRBAC(nr)
+		if err != nil {
+			return nil, fmt.Errorf("filter %q: %w", filters[0].GetName(), err)
+		}
+		c.netRBAC = append(c.netRBAC, r)
+		filters = filters[1:]
 	}
-	f := fc.GetFilters()[0]
+	if len(filters) != 1 {
+		return nil, fmt.Errorf("filters: want a terminal network filter (http_connection_manager or tcp_proxy), got none")
+	}
+	f := filters[0]
 	msg, err := anyOf(f.GetTypedConfig())
 	if err != nil {
 		return nil, fmt.Errorf("filter %q: %w", f.GetName(), err)

@@ -9,6 +9,7 @@ import (
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	rbacfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
+	netrbac "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 )
 
@@ -89,7 +90,77 @@ func compileRBAC(cfg *rbacfilter.RBAC) (*rrbac, error) {
 	if cfg.GetShadowRules() != nil || cfg.GetMatcher() != nil || cfg.GetShadowMatcher() != nil {
 		return nil, fmt.Errorf("rbac: only rules are supported (no matcher, no shadow rules)")
 	}
-	rules := cfg.GetRules()
+	return compileRBACRules(cfg.GetRules())
+}
+
+// compileNetworkRBAC compiles Envoy's network RBAC filter, which decides on
+// a connection: its rules may not read HTTP (headers, paths, JWTs).
+func compileNetworkRBAC(cfg *netrbac.RBAC) (*rrbac, error) {
+	if cfg.GetShadowRules() != nil || cfg.GetMatcher() != nil || cfg.GetShadowMatcher() != nil {
+		return nil, fmt.Errorf("network rbac: only rules are supported (no matcher, no shadow rules)")
+	}
+	for name, p := range cfg.GetRules().GetPolicies() {
+		for _, perm := range p.GetPermissions() {
+			if err := connectionPermission(perm); err != nil {
+				return nil, fmt.Errorf("network rbac policy %q: %w", name, err)
+			}
+		}
+		for _, id := range p.GetPrincipals() {
+			if err := connectionPrincipal(id); err != nil {
+				return nil, fmt.Errorf("network rbac policy %q: %w", name, err)
+			}
+		}
+	}
+	return compileRBACRules(cfg.GetRules())
+}
+
+// connectionPermission refuses permissions a connection cannot answer.
+func connectionPermission(p *rbacv3.Permission) error {
+	switch r := p.GetRule().(type) {
+	case *rbacv3.Permission_Header, *rbacv3.Permission_UrlPath:
+		return fmt.Errorf("permission %T needs HTTP; not allowed on a connection", r)
+	case *rbacv3.Permission_AndRules:
+		for _, q := range r.AndRules.GetRules() {
+			if err := connectionPermission(q); err != nil {
+				return err
+			}
+		}
+	case *rbacv3.Permission_OrRules:
+		for _, q := range r.OrRules.GetRules() {
+			if err := connectionPermission(q); err != nil {
+				return err
+			}
+		}
+	case *rbacv3.Permission_NotRule:
+		return connectionPermission(r.NotRule)
+	}
+	return nil
+}
+
+// connectionPrincipal refuses principals a connection cannot answer.
+func connectionPrincipal(p *rbacv3.Principal) error {
+	switch id := p.GetIdentifier().(type) {
+	case *rbacv3.Principal_Metadata:
+		return fmt.Errorf("principal %T (request authentication) needs HTTP; not allowed on a connection", id)
+	case *rbacv3.Principal_AndIds:
+		for _, q := range id.AndIds.GetIds() {
+			if err := connectionPrincipal(q); err != nil {
+				return err
+			}
+		}
+	case *rbacv3.Principal_OrIds:
+		for _, q := range id.OrIds.GetIds() {
+			if err := connectionPrincipal(q); err != nil {
+				return err
+			}
+		}
+	case *rbacv3.Principal_NotId:
+		return connectionPrincipal(id.NotId)
+	}
+	return nil
+}
+
+func compileRBACRules(rules *rbacv3.RBAC) (*rrbac, error) {
 	out := &rrbac{action: rules.GetAction()}
 	for _, name := range sortedKeys(rules.GetPolicies()) {
 		p := rules.GetPolicies()[name]

@@ -9,6 +9,7 @@ import (
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	rbacfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
+	netrbac "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
@@ -61,5 +62,33 @@ func TestRBAC(t *testing.T) {
 	nothing, _ := compileRBAC(&rbacfilter.RBAC{Rules: &rbacv3.RBAC{Action: rbacv3.RBAC_ALLOW}})
 	if authorize([]*rrbac{nothing}, &rbacCtx{req: (*stdRequest)(httptest.NewRequest("GET", "http://svc/", nil))}) {
 		t.Error("allow-nothing allowed a request")
+	}
+}
+
+// TestNetworkRBAC: the network filter decides on a connection from its
+// port, peer identity and address, and refuses rules that need HTTP.
+func TestNetworkRBAC(t *testing.T) {
+	port := func(p uint32) *rbacv3.Permission {
+		return &rbacv3.Permission{Rule: &rbacv3.Permission_DestinationPort{DestinationPort: p}}
+	}
+	anyID := []*rbacv3.Principal{{Identifier: &rbacv3.Principal_Any{Any: true}}}
+	allow, err := compileNetworkRBAC(&netrbac.RBAC{StatPrefix: "tcp.", Rules: &rbacv3.RBAC{Action: rbacv3.RBAC_ALLOW,
+		Policies: map[string]*rbacv3.Policy{"p": {Permissions: []*rbacv3.Permission{port(9000)}, Principals: anyID}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		port uint16
+		want bool
+	}{{9000, true}, {9001, false}} {
+		if got := authorize([]*rrbac{allow}, &rbacCtx{port: tt.port}); got != tt.want {
+			t.Errorf("port %d: authorize = %v, want %v", tt.port, got, tt.want)
+		}
+	}
+	httpOnly := []*rbacv3.Permission{{Rule: &rbacv3.Permission_OrRules{OrRules: &rbacv3.Permission_Set{Rules: []*rbacv3.Permission{
+		{Rule: &rbacv3.Permission_UrlPath{UrlPath: &matcher.PathMatcher{Rule: &matcher.PathMatcher_Path{Path: &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Prefix{Prefix: "/"}}}}}},
+	}}}}}
+	if _, err := compileNetworkRBAC(&netrbac.RBAC{Rules: &rbacv3.RBAC{Policies: map[string]*rbacv3.Policy{"p": {Permissions: httpOnly, Principals: anyID}}}}); err == nil {
+		t.Error("a network RBAC rule reading the URL path compiled")
 	}
 }

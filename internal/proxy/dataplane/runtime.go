@@ -119,8 +119,11 @@ type rchain struct {
 	mtls              bool
 	// rbac are the chain's RBAC filters, in order (AuthorizationPolicy);
 	// jwt validates request JWTs (RequestAuthentication; nil: none).
-	rbac       []*rrbac
-	jwt        *rjwt
+	rbac []*rrbac
+	jwt  *rjwt
+	// netRBAC are the chain's network RBAC filters (AuthorizationPolicy on
+	// TCP), run when a connection is accepted.
+	netRBAC    []*rrbac
 	rdsName    string  // HTTP with RDS
 	inline     *rtable // HTTP with an inline route config
 	tcpCluster string  // TCP proxy (the first of tcpWeighted when weighted)

@@ -97,6 +97,10 @@ func (d *Dataplane) inbound(s *server, conn net.Conn) {
 		conn.Close()
 	case c.isHTTP():
 		s.serveConn(conn, br, &o)
+	case len(c.netRBAC) > 0 && !authorize(c.netRBAC, &rbacCtx{port: dst.Port(), principal: o.principal, source: o.src}):
+		// Envoy's network RBAC closes a connection its policies deny.
+		d.log.Debug("inbound connection denied by RBAC", "port", dst.Port(), "source", o.src.String(), "principal", o.principal)
+		conn.Close()
 	default:
 		d.splice(oc, rt.clusters[c.tcpTarget()], dst.String(), true)
 	}
