@@ -130,6 +130,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	handler := api.NewHandler(api.Options{Store: st, Proxies: xds.Proxies, Logger: opts.Logger})
 	spans := traces.NewStore(traces.StoreOptions{MaxSpans: opts.TraceStoreMaxSpans, MaxBytes: opts.TraceStoreMaxBytes})
+	cpm.WatchTraceStore(spans.Stats)
 	otlp := traces.NewReceiver(spans, opts.Logger)
 	handler = api.MountTokens(handler, sec.tokens)
 	ogrpc, ohttp, err := otlp.Start(opts.OTLPGRPCAddress, opts.OTLPHTTPAddress)

@@ -29,6 +29,7 @@ func startMetrics(ctx context.Context, opts Options, xds *xdsserver.Server, cpm 
 		log.Info("metrics queries go to Prometheus", "url", opts.PrometheusURL)
 	} else {
 		st := metrics.NewStore(metrics.StoreOptions{Retention: opts.MetricsRetention, MaxSeries: opts.MetricsMaxSeries})
+		cpm.WatchMetricsStore(st.Stats)
 		sc := metrics.NewScraper(metrics.ScraperOptions{Store: st, Targets: targets, Logger: opts.Logger})
 		sctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup

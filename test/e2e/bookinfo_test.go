@@ -842,6 +842,25 @@ func plaintextToSidecar(ip string, port uint16) (string, error) {
 	return string(b), err
 }
 
+// tlsToSidecar reports whether a sidecar's inbound port answers a TLS
+// ClientHello for port (the handshake gets a reply, even a refusal).
+func tlsToSidecar(ip string, port uint16) bool {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(ip, "15006"), 2*time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	hdr := []byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c")
+	src, d := netip.MustParseAddr("127.0.0.1").As4(), netip.MustParseAddr(ip).As4()
+	hdr = append(append(append(hdr, src[:]...), d[:]...), 0x9c, 0x40, byte(port>>8), byte(port))
+	if _, err := c.Write(hdr); err != nil {
+		return false
+	}
+	err = tls.Client(c, &tls.Config{InsecureSkipVerify: true, ServerName: "ratings"}).Handshake()
+	return err == nil || strings.Contains(err.Error(), "remote error")
+}
+
 // checkPeerAuthentication: ratings accepts a plaintext peer under the
 // default PERMISSIVE, refuses it under STRICT while Bookinfo (mTLS) keeps
 // working, and takes it again once the policy is gone.
@@ -850,6 +869,9 @@ func checkPeerAuthentication(t *testing.T, m *mesh) {
 	ip := proxyIP(t, m, "ratings-v1-1")
 	if out, err := plaintextToSidecar(ip, 9080); err != nil || !strings.HasPrefix(out, "HTTP/1.1 200") {
 		t.Fatalf("PERMISSIVE: a plaintext peer got %q, %v", out, err)
+	}
+	if !tlsToSidecar(ip, 9080) {
+		t.Fatalf("PERMISSIVE: ratings' sidecar does not answer TLS")
 	}
 	f := filepath.Join(t.TempDir(), "strict.yaml")
 	os.WriteFile(f, []byte(`apiVersion: security.istio.io/v1
@@ -874,6 +896,55 @@ spec:
 	eventually(t, 5*time.Second, func() error {
 		if out, err := plaintextToSidecar(ip, 9080); err != nil || !strings.HasPrefix(out, "HTTP/1.1 200") {
 			return fmt.Errorf("PERMISSIVE again: %q, %v", out, err)
+		}
+		return nil
+	})
+
+	// DISABLE on ratings: its sidecar takes plaintext only, and auto mTLS
+	// makes reviews' sidecars send plaintext to it, so ratings still render.
+	// One request per connection, so pooled mTLS connections don't hide it.
+	off := filepath.Join(t.TempDir(), "disable.yaml")
+	os.WriteFile(off, []byte(`apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: ratings-plaintext, namespace: default}
+spec:
+  selector: {matchLabels: {app: ratings}}
+  mtls: {mode: DISABLE}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ratings, namespace: default}
+spec:
+  host: ratings
+  trafficPolicy: {connectionPool: {http: {maxRequestsPerConnection: 1}}}
+  subsets:
+  - {name: v1, labels: {version: v1}}
+`), 0o644)
+	m.apply(off)
+	defer func() {
+		m.weft("delete", "-f", off)
+		m.apply(sample(t, "destination-rule-all.yaml"))
+	}()
+	eventually(t, 10*time.Second, func() error {
+		if tlsToSidecar(ip, 9080) {
+			return fmt.Errorf("DISABLE: ratings' sidecar still answers TLS")
+		}
+		return nil
+	})
+	jason := login(t, m, "jason") // reviews v2 or v3 whether reviews-test-v2 is applied or not
+	eventually(t, 10*time.Second, func() error {
+		stars := 0
+		for range 12 {
+			body, code, err := m.get(jason, "/productpage")
+			if err != nil || code != 200 || strings.Contains(body, "Ratings service is currently unavailable") {
+				return fmt.Errorf("DISABLE on ratings: %d, %v, ratings unavailable=%v", code, err, strings.Contains(body, "Ratings service is currently unavailable"))
+			}
+			if strings.Contains(body, `class="stars"`) {
+				stars++
+			}
+		}
+		if stars == 0 {
+			return fmt.Errorf("DISABLE on ratings: no page with ratings in 12 requests")
 		}
 		return nil
 	})

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1alpha3"
+	security "istio.io/api/security/v1beta1"
 
 	"github.com/weft-mesh/weft/internal/config"
 	"github.com/weft-mesh/weft/internal/controlplane/registry"
@@ -96,7 +97,7 @@ func (b *builder) outboundCluster(s *registry.Service, p registry.Port, subset s
 	if ss != nil {
 		labels = ss.GetLabels()
 	}
-	la := loadAssignment(name, s, p, labels)
+	la := b.loadAssignment(name, s, p, labels)
 	b.localityPriorities(la, tp)
 	switch s.Resolution {
 	case networking.ServiceEntry_DNS.String(), networking.ServiceEntry_DNS_ROUND_ROBIN.String():
@@ -149,7 +150,9 @@ func http2(protocol string) bool {
 }
 
 // loadAssignment lists the service's endpoints for port p that carry labels.
-func loadAssignment(name string, s *registry.Service, p registry.Port, labels map[string]string) *endpoint.ClusterLoadAssignment {
+// An endpoint speaks mutual TLS unless its PeerAuthentication for that
+// port is DISABLE (Istio's auto mTLS then sends plaintext).
+func (b *builder) loadAssignment(name string, s *registry.Service, p registry.Port, labels map[string]string) *endpoint.ClusterLoadAssignment {
 	la := &endpoint.ClusterLoadAssignment{ClusterName: name}
 	groups := map[string]*endpoint.LocalityLbEndpoints{}
 	var order []string
@@ -162,7 +165,7 @@ func loadAssignment(name string, s *registry.Service, p registry.Port, labels ma
 		}
 		if ep.Sidecar {
 			meta[transportMatchNS] = map[string]any{"tlsMode": "istio"}
-			if ep.MTLS {
+			if ep.MTLS && b.peerAuthenticationFor(ep.Namespace, ep.Labels, ep.EndpointPort(p)) != security.PeerAuthentication_MutualTLS_DISABLE {
 				meta[transportMatchNS] = map[string]any{"tlsMode": "istio", "mtls": "true"}
 			}
 		}

@@ -106,7 +106,12 @@ func (b *builder) autoMTLS(c *cluster.Cluster, s *registry.Service, p registry.P
 // it: the workload's PeerAuthentication (its port-level setting first),
 // else the namespace's, else the mesh's (istio-system), else PERMISSIVE.
 func (b *builder) peerAuthentication(port uint32) security.PeerAuthentication_MutualTLS_Mode {
-	mesh, ns, wl := b.policyScopes(config.KindPeerAuthentication, func(o *config.Object) map[string]string {
+	return b.peerAuthenticationFor(b.in.Proxy.Namespace, b.in.Proxy.Labels, port)
+}
+
+// peerAuthenticationFor is the mTLS mode of any workload's port.
+func (b *builder) peerAuthenticationFor(namespace string, labels map[string]string, port uint32) security.PeerAuthentication_MutualTLS_Mode {
+	mesh, ns, wl := b.policyScopesFor(config.KindPeerAuthentication, namespace, labels, func(o *config.Object) map[string]string {
 		return o.Spec.(*security.PeerAuthentication).GetSelector().GetMatchLabels()
 	})
 	mode := security.PeerAuthentication_MutualTLS_PERMISSIVE

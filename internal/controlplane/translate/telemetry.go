@@ -284,17 +284,22 @@ func typedStruct(typeURL string, value *structpb.Struct) *anypb.Any {
 // namespace's without a selector, its namespace's without one, and one in
 // its namespace whose selector matches it (the oldest of each).
 func (b *builder) policyScopes(kind string, selector func(*config.Object) map[string]string) (mesh, ns, workload *config.Object) {
+	return b.policyScopesFor(kind, b.in.Proxy.Namespace, b.in.Proxy.Labels, selector)
+}
+
+// policyScopesFor is policyScopes for any workload (namespace and labels).
+func (b *builder) policyScopesFor(kind, namespace string, labels map[string]string, selector func(*config.Object) map[string]string) (mesh, ns, workload *config.Object) {
 	for _, o := range b.in.Config {
 		if o.Kind != kind {
 			continue
 		}
 		sel := selector(o)
 		switch {
-		case o.Namespace == b.in.Proxy.Namespace && len(sel) > 0 && registry.Matches(sel, b.in.Proxy.Labels):
+		case o.Namespace == namespace && len(sel) > 0 && registry.Matches(sel, labels):
 			if workload == nil || older(o, workload) {
 				workload = o
 			}
-		case o.Namespace == b.in.Proxy.Namespace && len(sel) == 0 && o.Namespace != RootNamespace:
+		case o.Namespace == namespace && len(sel) == 0 && o.Namespace != RootNamespace:
 			if ns == nil || older(o, ns) {
 				ns = o
 			}

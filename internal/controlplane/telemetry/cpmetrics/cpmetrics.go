@@ -75,6 +75,31 @@ func New(proxies func() []xdsserver.ProxyStatus) *Metrics {
 	return m
 }
 
+// WatchTraceStore exports the embedded trace store's size, read at each
+// scrape: weft_trace_store_spans, _traces and _bytes.
+func (m *Metrics) WatchTraceStore(stats func() (spans, traces int, bytes int64)) {
+	get := func(pick func(spans, traces int, bytes int64) float64) func() float64 {
+		return func() float64 { return pick(stats()) }
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_trace_store_spans", Help: "Spans held in the embedded trace store."},
+			get(func(s, _ int, _ int64) float64 { return float64(s) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_trace_store_traces", Help: "Traces held in the embedded trace store."},
+			get(func(_, t int, _ int64) float64 { return float64(t) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_trace_store_bytes", Help: "Estimated bytes of the spans held in the embedded trace store."},
+			get(func(_, _ int, b int64) float64 { return float64(b) })))
+}
+
+// WatchMetricsStore exports the embedded metrics store's size, read at
+// each scrape: weft_metrics_store_series and _evicted_series_total.
+func (m *Metrics) WatchMetricsStore(stats func() (series, evicted int)) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_metrics_store_series", Help: "Series held in the embedded metrics store."},
+			func() float64 { s, _ := stats(); return float64(s) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "weft_metrics_store_evicted_series_total", Help: "Series evicted from the embedded metrics store at its series limit."},
+			func() float64 { _, e := stats(); return float64(e) }))
+}
+
 // Registry returns the registry the metrics are in.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
