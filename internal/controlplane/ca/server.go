@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -63,10 +62,7 @@ type Server struct {
 	log        *slog.Logger
 	authFailed atomic.Int64
 
-	certMu  sync.Mutex
-	cert    *tls.Certificate
-	renewAt time.Time
-	ips     []net.IP
+	serving *ServingCert
 }
 
 // NewServer returns a server for opts.
@@ -87,11 +83,12 @@ func (s *Server) AuthenticationFailures() int64 { return s.authFailed.Load() }
 // Serve serves on lis until ctx ends, then stops (closing every stream) and
 // returns nil; it returns an error if serving fails.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
-	s.ips = []net.IP{net.IPv4(127, 0, 0, 1)}
-	if ta, ok := lis.Addr().(*net.TCPAddr); ok && !ta.IP.IsUnspecified() && !ta.IP.Equal(s.ips[0]) {
-		s.ips = append(s.ips, ta.IP)
+	ips := []net.IP{net.IPv4(127, 0, 0, 1)}
+	if ta, ok := lis.Addr().(*net.TCPAddr); ok && !ta.IP.IsUnspecified() && !ta.IP.Equal(ips[0]) {
+		ips = append(ips, ta.IP)
 	}
-	if _, err := s.getCertificate(nil); err != nil {
+	s.serving = s.opts.CA.NewServingCert(ControlPlaneIdentity, ServingDNSNames, ips, servingTTL, s.log)
+	if _, err := s.serving.GetCertificate(nil); err != nil {
 		return fmt.Errorf("issuing the :15012 certificate: %w", err)
 	}
 	g := s.grpcServer()
@@ -112,7 +109,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 func (s *Server) grpcServer() *grpc.Server {
 	tlsConfig := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
-		GetCertificate: s.getCertificate,
+		GetCertificate: s.serving.GetCertificate,
 		// Optional: a first CreateCertificate authenticates with a token.
 		// Verified against the current bundle (several roots during a rotation).
 		ClientAuth: tls.VerifyClientCertIfGiven,
@@ -129,26 +126,6 @@ func (s *Server) grpcServer() *grpc.Server {
 		s.opts.RegisterXDS(g)
 	}
 	return g
-}
-
-// getCertificate returns the server's certificate, renewing it at half-life.
-func (s *Server) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	s.certMu.Lock()
-	defer s.certMu.Unlock()
-	if s.cert != nil && time.Now().Before(s.renewAt) {
-		return s.cert, nil
-	}
-	c, err := s.opts.CA.IssueServing(ControlPlaneIdentity, ServingDNSNames, s.ips, servingTTL)
-	if err != nil {
-		if s.cert != nil && time.Now().Before(s.cert.Leaf.NotAfter) {
-			s.log.Warn("renewing the :15012 certificate failed; keeping the current one", "error", err)
-			return s.cert, nil
-		}
-		return nil, err
-	}
-	s.cert = c
-	s.renewAt = c.Leaf.NotBefore.Add(c.Leaf.NotAfter.Sub(c.Leaf.NotBefore) / 2)
-	return c, nil
 }
 
 // peerIdentity returns the SPIFFE ID of the caller's verified client
