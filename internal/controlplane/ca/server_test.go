@@ -6,6 +6,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -193,7 +195,9 @@ func adsOnce(t *testing.T, conn *grpc.ClientConn, n *core.Node) error {
 	if err != nil {
 		return err
 	}
-	if err := stream.Send(&discovery.DiscoveryRequest{Node: n, TypeUrl: "type.googleapis.com/envoy.config.cluster.v3.Cluster"}); err != nil {
+	// io.EOF from Send means the server already ended the stream (a
+	// refusal can come before the request is sent): Recv has its status.
+	if err := stream.Send(&discovery.DiscoveryRequest{Node: n, TypeUrl: "type.googleapis.com/envoy.config.cluster.v3.Cluster"}); err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
 	_, err = stream.Recv()
