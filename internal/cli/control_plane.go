@@ -47,11 +47,13 @@ func runControlPlane(ctx context.Context, env *Env) error {
 	fs.StringVar(&opts.PrometheusURL, "prometheus-url", "", "answer the metrics API from this Prometheus (http://HOST:9090) instead of scraping proxies into the embedded store")
 	fs.DurationVar(&opts.MetricsRetention, "metrics-retention", metrics.DefaultRetention, "keep scraped proxy metrics this long in the embedded store")
 	fs.IntVar(&opts.MetricsMaxSeries, "metrics-max-series", metrics.DefaultMaxSeries, "keep at most this many series in the embedded metrics store")
+	webhook := webhookFlags(fs)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := parseFlagsNoArgs(fs, env.Args); err != nil {
 		return err
 	}
+	opts.Webhook = webhook()
 	if p := opts.OutboundTrafficPolicy; p != translate.AllowAny && p != translate.RegistryOnly {
 		return fmt.Errorf("--outbound-traffic-policy %q: want %s or %s", p, translate.AllowAny, translate.RegistryOnly)
 	}

@@ -77,6 +77,8 @@ type Options struct {
 	PrometheusURL    string
 	MetricsRetention time.Duration
 	MetricsMaxSeries int
+	// Webhook, if set, serves the sidecar injector webhook.
+	Webhook *WebhookOptions
 	// ConsoleAddress is where the web console (UI + this API) listens;
 	// "off" disables it; empty: the HTTPAddress's host, port 20001 (port 0
 	// when HTTPAddress's is 0).
@@ -161,6 +163,17 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer stopConsole()
+	if opts.Webhook != nil {
+		stopWebhook, err := startWebhook(ctx, opts.Webhook, sec.ca, opts.Logger)
+		if err != nil {
+			if xlis != nil {
+				xlis.Close()
+			}
+			hlis.Close()
+			return err
+		}
+		defer stopWebhook()
+	}
 	log.Info("OTLP trace receiver", "grpc", ogrpc, "http", ohttp)
 	log.Info("control plane started", "xds", addrOf(xlis), "secure_xds", sec.addr(), "http", hlis.Addr().String(),
 		"console", consoleAddr, "config_dir", opts.ConfigDir, "data_dir", opts.DataDir)
