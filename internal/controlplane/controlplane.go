@@ -117,6 +117,13 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer sec.close()
+	if opts.Webhook != nil {
+		stopWebhook, err := startWebhook(ctx, opts.Webhook, sec.ca, opts.Logger)
+		if err != nil {
+			return err
+		}
+		defer stopWebhook()
+	}
 	var xlis net.Listener
 	if opts.XDSAddress != off {
 		if xlis, err = net.Listen("tcp", opts.XDSAddress); err != nil {
@@ -163,17 +170,6 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer stopConsole()
-	if opts.Webhook != nil {
-		stopWebhook, err := startWebhook(ctx, opts.Webhook, sec.ca, opts.Logger)
-		if err != nil {
-			if xlis != nil {
-				xlis.Close()
-			}
-			hlis.Close()
-			return err
-		}
-		defer stopWebhook()
-	}
 	log.Info("OTLP trace receiver", "grpc", ogrpc, "http", ohttp)
 	log.Info("control plane started", "xds", addrOf(xlis), "secure_xds", sec.addr(), "http", hlis.Addr().String(),
 		"console", consoleAddr, "config_dir", opts.ConfigDir, "data_dir", opts.DataDir)
