@@ -58,10 +58,7 @@ func addProxyFlags(fs *flag.FlagSet, def proxyDefaults) *proxyFlags {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.ServiceAccount, "service-account", "", "the workload's service account (its SPIFFE identity with --token)")
-	if def.mode != proxy.ModeSidecar {
-		return f
-	}
-	fs.StringVar(&o.Service, "service", "", "register this workload under this service (app label)")
+	fs.StringVar(&o.Service, "service", "", "register this workload under this service (app label); a gateway's service is how the mesh reaches it (an egress gateway)")
 	fs.StringVar(&o.Version, "version", "", "workload version (version label)")
 	fs.StringVar(&o.Locality, "locality", "", "the workload's locality region/zone/subzone (locality-aware load balancing)")
 	fs.Func("port", "service port NAME:NUMBER, repeatable (protocol from the name: http, http2, grpc, tcp...)", func(v string) error {
@@ -71,6 +68,9 @@ func addProxyFlags(fs *flag.FlagSet, def proxyDefaults) *proxyFlags {
 		}
 		return err
 	})
+	if def.mode != proxy.ModeSidecar {
+		return f
+	}
 	uint32Var(fs, &o.OutboundPort, "outbound-port", 15001, "outbound capture port (the apps' HTTP_PROXY)")
 	uint32Var(fs, &o.InboundPort, "inbound-port", 15006, "inbound capture port")
 	return f

@@ -23,6 +23,11 @@ const AnnotationAutoRegistered = "weft.io/auto-registered"
 // certificate and speaks mutual TLS to its peers.
 const AnnotationMTLS = "weft.io/mtls"
 
+// AnnotationGateway marks a WorkloadEntry registered by a gateway (weft
+// gateway, a router proxy): it takes traffic on its servers' ports
+// directly, not through a sidecar's inbound port.
+const AnnotationGateway = "weft.io/gateway"
+
 // Object is one Istio config object: its identity, metadata and spec.
 // Objects are immutable once built; copy before changing.
 type Object struct {

@@ -93,8 +93,8 @@ func UnimplementedFields(obj *Object) []Unimplemented {
 		}
 		for i, tr := range spec.GetTcp() {
 			for j, m := range tr.GetMatch() {
-				if len(m.GetDestinationSubnets()) > 0 || m.GetSourceNamespace() != "" || len(m.GetGateways()) > 0 {
-					out = append(out, Unimplemented{fmt.Sprintf("spec.tcp[%d].match[%d]", i, j), "destinationSubnets, sourceNamespace and gateways are not implemented yet; ignored"})
+				if len(m.GetDestinationSubnets()) > 0 || m.GetSourceNamespace() != "" {
+					out = append(out, Unimplemented{fmt.Sprintf("spec.tcp[%d].match[%d]", i, j), "destinationSubnets and sourceNamespace are not implemented yet; ignored"})
 				}
 			}
 		}

@@ -108,9 +108,11 @@ func entryEndpoints(o *config.Object, se *networking.ServiceEntry, workloads []*
 		if !ok || w.Namespace != o.Namespace || !matches(sel, we.GetLabels()) {
 			continue
 		}
-		ep := workloadEndpoint(we, w.Namespace, true)
+		// A gateway takes traffic on its own ports: no sidecar hop.
+		gateway := w.Annotations[config.AnnotationGateway] == "true"
+		ep := workloadEndpoint(we, w.Namespace, !gateway)
 		ep.Name = w.Name
-		ep.MTLS = w.Annotations[config.AnnotationMTLS] == "true"
+		ep.MTLS = !gateway && w.Annotations[config.AnnotationMTLS] == "true"
 		eps = append(eps, ep)
 	}
 	return eps

@@ -75,7 +75,7 @@ func (b *builder) gatewayRoutes(port uint32, gateways []string) *route.RouteConf
 		if !boundTo(vs.GetGateways(), o.Namespace, gateways) {
 			continue
 		}
-		routes := b.httpRoutes(o, port, nil)
+		routes := b.httpRoutes(o, port, nil, gateways)
 		for _, h := range vs.GetHosts() {
 			vh := hosts[h]
 			if vh == nil {

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -25,7 +26,7 @@ func (b *builder) outboundRoutes(port uint32, svcs []*registry.Service) *route.R
 			IncludeRequestAttemptCount: true,
 		}
 		if vs := b.meshVirtualService(s.Hostname); vs != nil {
-			vh.Routes = b.httpRoutes(vs, port, s)
+			vh.Routes = b.httpRoutes(vs, port, s, nil)
 		}
 		if len(vh.Routes) == 0 {
 			r := defaultRoute(OutboundCluster(port, "", s.Hostname))
@@ -97,8 +98,9 @@ func passthroughRoute() *route.Route {
 }
 
 // httpRoutes translates a VirtualService's http routes for a listener port.
-// svc is the service the routes are for (nil on gateways).
-func (b *builder) httpRoutes(o *config.Object, port uint32, svc *registry.Service) []*route.Route {
+// svc is the service the routes are for (nil on gateways); gateways are
+// the router's Gateways ("ns/name"; nil: the mesh's sidecars).
+func (b *builder) httpRoutes(o *config.Object, port uint32, svc *registry.Service, gateways []string) []*route.Route {
 	vs := o.Spec.(*networking.VirtualService)
 	var out []*route.Route
 	for i, hr := range b.expandDelegates(o, vs.GetHttp()) {
@@ -117,7 +119,7 @@ func (b *builder) httpRoutes(o *config.Object, port uint32, svc *registry.Servic
 			if m.GetPort() != 0 && m.GetPort() != port {
 				continue
 			}
-			if !b.fromSource(m) {
+			if !b.fromSource(m) || !matchGateways(m.GetGateways(), o.Namespace, gateways) {
 				continue
 			}
 			r := &route.Route{
@@ -336,6 +338,19 @@ func redirectAction(rd *networking.HTTPRedirect) *route.Route_Redirect {
 // fromSource reports whether a match's sourceLabels and sourceNamespace
 // select the proxy being built for; Istio evaluates them per proxy too.
 // A gateway is selected by its own labels and namespace the same way.
+// matchGateways reports whether a match's gateways (none: the
+// VirtualService's) include where the routes are built: "mesh" for
+// sidecars (gateways nil), else one of the router's Gateways.
+func matchGateways(matchGateways []string, vsNamespace string, gateways []string) bool {
+	if len(matchGateways) == 0 {
+		return true
+	}
+	if gateways == nil {
+		return slices.Contains(matchGateways, "mesh")
+	}
+	return boundTo(matchGateways, vsNamespace, gateways)
+}
+
 func (b *builder) fromSource(m *networking.HTTPMatchRequest) bool {
 	if ns := m.GetSourceNamespace(); ns != "" && ns != b.in.Proxy.Namespace {
 		return false

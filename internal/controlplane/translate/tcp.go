@@ -27,7 +27,7 @@ func (b *builder) tcpRoute(host string, port uint32, gateways []string) (*config
 			continue
 		}
 		for _, tr := range vs.GetTcp() {
-			if tcpMatches(tr.GetMatch(), port, b.in.Proxy.Labels, gateways) {
+			if tcpMatches(tr.GetMatch(), port, b.in.Proxy.Labels, o.Namespace, gateways) {
 				return o, tr
 			}
 		}
@@ -56,7 +56,7 @@ func hostsInclude(hosts []string, ns, host string) bool {
 	return false
 }
 
-func tcpMatches(ms []*networking.L4MatchAttributes, port uint32, labels map[string]string, gateways []string) bool {
+func tcpMatches(ms []*networking.L4MatchAttributes, port uint32, labels map[string]string, vsNamespace string, gateways []string) bool {
 	if len(ms) == 0 {
 		return true
 	}
@@ -67,7 +67,7 @@ func tcpMatches(ms []*networking.L4MatchAttributes, port uint32, labels map[stri
 		if len(m.GetSourceLabels()) > 0 && !registry.Matches(m.GetSourceLabels(), labels) {
 			continue
 		}
-		if len(m.GetGateways()) > 0 && gateways == nil && !meshBound(m.GetGateways()) {
+		if !matchGateways(m.GetGateways(), vsNamespace, gateways) {
 			continue
 		}
 		return true

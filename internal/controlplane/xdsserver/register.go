@@ -9,6 +9,7 @@ import (
 
 	"github.com/weft-mesh/weft/internal/config"
 	"github.com/weft-mesh/weft/internal/controlplane/store"
+	"github.com/weft-mesh/weft/internal/controlplane/translate"
 )
 
 // autoRegister stores the ServiceEntry (if absent) and WorkloadEntry of a
@@ -83,6 +84,9 @@ func workloadEntry(info *proxyInfo) *config.Object {
 	annotations := map[string]string{config.AnnotationAutoRegistered: "true"}
 	if px.MTLS {
 		annotations[config.AnnotationMTLS] = "true"
+	}
+	if px.Type == translate.ProxyRouter {
+		annotations[config.AnnotationGateway] = "true"
 	}
 	return &config.Object{
 		Kind: config.KindWorkloadEntry, APIVersion: config.DefaultAPIVersion(config.KindWorkloadEntry),
