@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 )
 
@@ -34,7 +35,9 @@ func RouteName(port uint32) string { return fmt.Sprint(port) }
 func GatewayRouteName(port uint32) string { return fmt.Sprintf("http.%d", port) }
 
 // domains lists the names a sidecar in namespace ns may call host:port by.
-func domains(host string, port uint32, ns string) []string {
+// Like Istio, the service's VIPs are domains too: a request to the VIP
+// routes as one to its host, and the proxy's DNS answers the host with them.
+func domains(host string, port uint32, ns string, vips []string) []string {
 	withPort := func(names ...string) []string {
 		var out []string
 		for _, n := range names {
@@ -52,7 +55,17 @@ func domains(host string, port uint32, ns string) []string {
 		}
 		names = append(names, base, base+".svc")
 	}
-	return withPort(names...)
+	out := withPort(names...)
+	for _, v := range vips {
+		if ip, err := netip.ParseAddr(v); err == nil {
+			h := ip.String()
+			if ip.Is6() {
+				h = "[" + h + "]"
+			}
+			out = append(out, h, fmt.Sprintf("%s:%d", h, port))
+		}
+	}
+	return out
 }
 
 const clusterDomain = "cluster.local"

@@ -22,7 +22,7 @@ func (b *builder) outboundRoutes(port uint32, svcs []*registry.Service) *route.R
 	for _, s := range svcs {
 		vh := &route.VirtualHost{
 			Name:                       fmt.Sprintf("%s:%d", s.Hostname, port),
-			Domains:                    domains(s.Hostname, port, b.in.Proxy.Namespace),
+			Domains:                    domains(s.Hostname, port, b.in.Proxy.Namespace, s.Addresses),
 			IncludeRequestAttemptCount: true,
 		}
 		if vs := b.meshVirtualService(s.Hostname); vs != nil {

@@ -127,14 +127,19 @@ func render(t *testing.T, out *Output) []byte {
 }
 
 func TestDomains(t *testing.T) {
-	got := domains("reviews.default.svc.cluster.local", 9080, "default")
+	got := domains("reviews.default.svc.cluster.local", 9080, "default", nil)
 	want := []string{"reviews.default.svc.cluster.local", "reviews.default.svc.cluster.local:9080", "reviews", "reviews:9080",
 		"reviews.default", "reviews.default:9080", "reviews.default.svc", "reviews.default.svc:9080"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("same namespace (-want +got):\n%s", d)
 	}
-	if got := domains("reviews.default.svc.cluster.local", 9080, "prod"); contains(got, "reviews") {
+	if got := domains("reviews.default.svc.cluster.local", 9080, "prod", nil); contains(got, "reviews") {
 		t.Errorf("short name offered to another namespace: %v", got)
+	}
+	got = domains("ext.example.com", 443, "default", []string{"240.240.0.1", "10.0.0.0/8", "fd00::1"})
+	want = []string{"ext.example.com", "ext.example.com:443", "240.240.0.1", "240.240.0.1:443", "[fd00::1]", "[fd00::1]:443"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("VIPs (-want +got):\n%s", d)
 	}
 }
 
