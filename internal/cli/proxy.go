@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -23,6 +24,8 @@ type proxyFlags struct {
 	logLevel  string
 	logFormat string
 	accessLog string
+	// kubernetes: identity from the downward API, iptables capture.
+	kubernetes bool
 }
 
 // proxyDefaults are the flag defaults that differ between commands.
@@ -73,7 +76,35 @@ func addProxyFlags(fs *flag.FlagSet, def proxyDefaults) *proxyFlags {
 	}
 	uint32Var(fs, &o.OutboundPort, "outbound-port", 15001, "outbound capture port (the apps' HTTP_PROXY)")
 	uint32Var(fs, &o.InboundPort, "inbound-port", 15006, "inbound capture port")
+	fs.BoolVar(&f.kubernetes, "kubernetes", false, "run as a Kubernetes sidecar: identity from POD_NAME, POD_NAMESPACE, INSTANCE_IP, SERVICE_ACCOUNT, "+
+		"traffic captured by weft iptables (capture ports on every address, SO_ORIGINAL_DST), DNS proxy on --dns-port, no auto-registration")
+	uint32Var(fs, &o.DNSPort, "dns-port", 15053, "DNS proxy port with --kubernetes (127.0.0.1 and ::1)")
 	return f
+}
+
+// kubernetesIdentity fills what --kubernetes takes from the downward-API
+// environment; flags given on the command line win.
+func (f *proxyFlags) kubernetesIdentity(fs *flag.FlagSet, env *Env) error {
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	from := func(flagName, envName string, dst *string) {
+		if v := env.Getenv(envName); v != "" && !set[flagName] {
+			*dst = v
+		}
+	}
+	o := &f.opts
+	from("name", "POD_NAME", &o.Name)
+	from("namespace", "POD_NAMESPACE", &o.Namespace)
+	from("ip", "INSTANCE_IP", &f.ip)
+	from("service-account", "SERVICE_ACCOUNT", &o.ServiceAccount)
+	if f.ip == "" {
+		return errors.New("--kubernetes: the pod IP is unknown: set INSTANCE_IP (status.podIP) or --ip")
+	}
+	if o.Service != "" {
+		return errors.New("--kubernetes: --service would auto-register a WorkloadEntry; Kubernetes discovery registers pods")
+	}
+	o.Capture = true
+	return nil
 }
 
 // uint32Var defines a port-like flag.
@@ -157,6 +188,11 @@ func runProxyWith(ctx context.Context, env *Env, name string, defaults proxyDefa
 	f := addProxyFlags(fs, defaults)
 	if err := parseFlagsNoArgs(fs, env.Args); err != nil {
 		return err
+	}
+	if f.kubernetes {
+		if err := f.kubernetesIdentity(fs, env); err != nil {
+			return err
+		}
 	}
 	opts, err := f.options(env)
 	if err != nil {

@@ -36,6 +36,9 @@ func runRun(ctx context.Context, env *Env) error {
 		fmt.Fprintln(env.Stderr, "usage: weft run [flags] -- CMD ARGS...")
 		return errUsage
 	}
+	if f.kubernetes {
+		return errors.New("--kubernetes is for weft proxy (the injected sidecar); weft run captures with HTTP_PROXY")
+	}
 	opts, err := f.options(env)
 	if err != nil {
 		return err

@@ -21,6 +21,7 @@ import (
 	"github.com/weft-mesh/weft/internal/proxy/admin"
 	"github.com/weft-mesh/weft/internal/proxy/certs"
 	"github.com/weft-mesh/weft/internal/proxy/dataplane"
+	"github.com/weft-mesh/weft/internal/proxy/dnsproxy"
 	"github.com/weft-mesh/weft/internal/proxy/stats"
 	"github.com/weft-mesh/weft/internal/proxy/tracing"
 	"github.com/weft-mesh/weft/internal/proxy/xdsclient"
@@ -83,6 +84,17 @@ type Options struct {
 	// default 1); requests that carry a sampling decision keep it.
 	TraceSamplePercent float64
 
+	// Capture: the pod's traffic reaches the proxy through iptables (weft
+	// iptables, Kubernetes): the capture ports listen on every address,
+	// connections keep their original destination, and the DNS proxy
+	// serves on 127.0.0.1/::1 DNSPort.
+	Capture bool
+	// DNSPort is the DNS proxy's port with Capture (default 15053).
+	DNSPort uint32
+	// ResolvConf is where the DNS proxy reads its upstream resolvers and
+	// search domains (default /etc/resolv.conf).
+	ResolvConf string
+
 	ProxyVersion string // weft's version, announced as ISTIO_VERSION
 	Logger       *slog.Logger
 }
@@ -118,6 +130,8 @@ func (o Options) withDefaults() (Options, error) {
 	defPort(&o.HealthPort, 15021)
 	defPort(&o.StatsPort, 15090)
 	defPort(&o.MergedMetricsPort, 15020)
+	defPort(&o.DNSPort, 15053)
+	def(&o.ResolvConf, "/etc/resolv.conf")
 	if o.DrainTime <= 0 {
 		o.DrainTime = 5 * time.Second
 	}
@@ -127,6 +141,9 @@ func (o Options) withDefaults() (Options, error) {
 	o.Labels = withServiceLabels(o.Labels, o.Service, o.Version)
 	if o.Name == "" {
 		o.Name = defaultName(o)
+	}
+	if !o.IP.IsValid() && o.Capture {
+		return o, errors.New("iptables capture needs the pod IP (--ip, or INSTANCE_IP with --kubernetes)")
 	}
 	if !o.IP.IsValid() {
 		if o.Mode == ModeRouter {
@@ -181,6 +198,7 @@ type Proxy struct {
 	xdsDone chan error
 	tracer  *tracing.Tracer
 	certs   *certs.Client
+	dns     *dnsproxy.Server
 }
 
 // Start starts the data plane, the admin and health servers and the xDS
@@ -208,10 +226,15 @@ func Start(opts Options) (*Proxy, error) {
 	p.tracer = tel.Tracer
 	p.dp, err = dataplane.New(dataplane.Options{
 		Mode: opts.Mode, IP: opts.IP, OutboundPort: opts.OutboundPort, InboundPort: opts.InboundPort,
-		DrainTime: opts.DrainTime, Telemetry: tel, Certs: meshCerts, Logger: opts.Logger,
+		Capture: opts.Capture, DrainTime: opts.DrainTime, Telemetry: tel, Certs: meshCerts, Logger: opts.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting data plane: %w", err)
+	}
+	if opts.Capture && opts.Mode == ModeSidecar {
+		if p.dns, err = p.startDNS(); err != nil {
+			return nil, p.abort(err)
+		}
 	}
 	adminAddr := p.hostPort(opts.AdminPort)
 	node, err := opts.node(adminAddr)
@@ -304,8 +327,47 @@ func (p *Proxy) abort(err error) error {
 	if p.admin != nil {
 		_ = p.admin.Close(ctx)
 	}
+	if p.dns != nil {
+		_ = p.dns.Close()
+	}
 	_ = p.dp.Shutdown(ctx)
 	return err
+}
+
+// startDNS starts the DNS proxy on loopback (where iptables' REDIRECT
+// delivers the pod's DNS) with the upstream resolvers of resolv.conf.
+func (p *Proxy) startDNS() (*dnsproxy.Server, error) {
+	o := p.opts
+	rc, err := dnsproxy.ReadResolvConf(o.ResolvConf)
+	if err != nil {
+		p.log.Warn("DNS proxy without upstream resolvers", "err", err)
+	}
+	var ups []netip.AddrPort
+	for _, ns := range rc.Nameservers {
+		ups = append(ups, netip.AddrPortFrom(ns, 53))
+	}
+	addrs := []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(int(o.DNSPort)))}
+	if loopback6() {
+		addrs = append(addrs, net.JoinHostPort("::1", strconv.Itoa(int(o.DNSPort))))
+	}
+	s, err := dnsproxy.Listen(addrs, dnsproxy.Options{
+		Resolver:  &dnsproxy.Resolver{Hosts: p.dp.DNSHosts, Search: rc.Search},
+		Upstreams: ups, Logger: o.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// loopback6 reports whether ::1 can be bound (IPv6 enabled).
+func loopback6() bool {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
 }
 
 func (p *Proxy) hostPort(port uint32) string {
@@ -377,6 +439,9 @@ func (p *Proxy) Shutdown() error {
 	}
 	if p.certs != nil {
 		p.certs.Close()
+	}
+	if p.dns != nil {
+		_ = p.dns.Close()
 	}
 	if err := p.admin.Close(closeCtx); err != nil {
 		errs = append(errs, fmt.Errorf("admin shutdown: %w", err))

@@ -111,6 +111,7 @@ func (rt *runtime) compileRouteTables(cfg *config, st *state) error {
 		}
 		rt.routes[name] = t
 	}
+	rt.dnsHosts = dnsHosts(cfg.routes)
 	return nil
 }
 

@@ -45,7 +45,12 @@ type Options struct {
 	IP           netip.Addr // pod IP: listeners on 0.0.0.0 bind here
 	OutboundPort uint32     // capture port (15001)
 	InboundPort  uint32     // inbound port (15006), also the port the tunnel dials on peers
-	DrainTime    time.Duration
+	// Capture: iptables redirects the pod's traffic to the capture ports
+	// (Kubernetes); they listen on every address and read each
+	// connection's original destination (capture.go). False: the outbound
+	// port is an HTTP proxy on IP (standalone).
+	Capture   bool
+	DrainTime time.Duration
 	// Telemetry says where metrics and access logs go (zero: off).
 	Telemetry Telemetry
 	// Certs is the proxy's mesh certificate for mutual TLS with peer

@@ -66,6 +66,9 @@ func (f *forwarder) dialEndpoint(ctx context.Context, ep *rendpoint) (net.Conn, 
 		d.Timeout = defaultConnectTimeout
 	}
 	if !ep.tunnel {
+		if src := f.d.passthroughSource(ep.ap.Addr()); src != nil {
+			d.LocalAddr = src
+		}
 		c, err := d.DialContext(ctx, "tcp", ep.addr)
 		if err != nil {
 			return nil, &connectError{err}

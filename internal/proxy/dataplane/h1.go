@@ -578,6 +578,14 @@ func (d *Dataplane) connectH1(s *server, conn net.Conn, br *bufio.Reader) {
 		conn.Close()
 		return
 	}
+	d.outbound(s, conn, br, dst)
+}
+
+// outbound serves a connection whose original destination is dst (a
+// CONNECT tunnel or a connection iptables redirected): the filter chain of
+// the listener for dst, HTTP/1.1 or h2c sniffed for HTTP chains, raw bytes
+// for TCP ones, passed through (or refused) when no listener knows dst.
+func (d *Dataplane) outbound(s *server, conn net.Conn, br *bufio.Reader, dst string) {
 	rt := d.rt.Load()
 	l, port := d.outboundListener(rt, dst)
 	oc := &originConn{Conn: conn, br: br}

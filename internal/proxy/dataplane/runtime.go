@@ -28,6 +28,8 @@ type runtime struct {
 	// registryOnly: the capture listener sends unknown destinations to
 	// BlackHoleCluster (REGISTRY_ONLY), so they are refused, not passed through.
 	registryOnly bool
+	// dnsHosts are the service hosts with their VIPs (DNSHosts).
+	dnsHosts map[string][]netip.Addr
 }
 
 // blackHoleCluster is Istio's cluster for traffic that may not leave.

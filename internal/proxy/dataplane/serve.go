@@ -48,7 +48,9 @@ func (d *Dataplane) bindListeners(rt *runtime) error {
 			continue
 		}
 		addr := l.addr
-		if addr.Addr().IsUnspecified() {
+		if d.opts.Capture && (l.origDst || l.proxyProto) {
+			addr = netip.AddrPortFrom(netip.IPv4Unspecified(), addr.Port()) // every address: see capture.go
+		} else if addr.Addr().IsUnspecified() {
 			addr = netip.AddrPortFrom(d.opts.IP, addr.Port())
 		}
 		want[name] = addr
@@ -99,7 +101,13 @@ func (d *Dataplane) drain(s *server) {
 }
 
 func (d *Dataplane) listen(name string, addr netip.AddrPort, l *rlistener) (*server, error) {
-	ln, err := net.Listen("tcp", addr.String())
+	var ln net.Listener
+	var err error
+	if d.opts.Capture && addr.Addr().IsUnspecified() {
+		ln, err = listenAll(addr.Port())
+	} else {
+		ln, err = net.Listen("tcp", addr.String())
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -300,6 +308,9 @@ func hostPort(host string, def int) string {
 // accept handles a new connection: PROXY-protocol inbound, raw TCP for a
 // listener whose chain is a TCP proxy (a gateway's TCP server), else HTTP.
 func (s *server) accept(c net.Conn) {
+	if s.acceptCaptured(c) {
+		return
+	}
 	if s.proxyProto {
 		s.d.inbound(s, c)
 		return

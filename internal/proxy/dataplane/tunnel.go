@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -30,29 +31,12 @@ func (d *Dataplane) connect(w http.ResponseWriter, r *http.Request, s *server) {
 		conn.Close()
 		return
 	}
-	rt := d.rt.Load()
-	l, port := d.outboundListener(rt, dst)
-	oc := &originConn{Conn: conn, br: brw.Reader}
-	if l == nil {
-		d.splice(oc, d.unknownDestination(rt), dst, false)
-		return
-	}
-	c := l.chainForConn(port, conn, brw.Reader)
-	switch {
-	case c == nil:
-		d.splice(oc, d.unknownDestination(rt), dst, false)
-	case c.isHTTP():
-		oc.o = origin{listener: l.name, dst: dst, port: port}
-		s.hand(oc)
-	default:
-		d.splice(oc, rt.clusters[c.tcpTarget()], dst, false)
-	}
+	d.outbound(s, conn, brw.Reader, dst)
 }
 
 // inbound serves a connection on the inbound port: PROXY header, then the
 // filter chain for its original destination port.
 func (d *Dataplane) inbound(s *server, conn net.Conn) {
-	listener := s.name
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	br := bufio.NewReaderSize(conn, 4096)
 	src, dst, err := readProxyHeader(br)
@@ -62,6 +46,14 @@ func (d *Dataplane) inbound(s *server, conn net.Conn) {
 		return
 	}
 	_ = conn.SetReadDeadline(time.Time{})
+	d.inboundTo(s, conn, br, src, dst)
+}
+
+// inboundTo serves an inbound connection from src to the original
+// destination dst (from a PROXY header or iptables): the filter chain for
+// dst's port, mutual TLS when the chain asks for it, then HTTP or TCP.
+func (d *Dataplane) inboundTo(s *server, conn net.Conn, br *bufio.Reader, src, dst netip.AddrPort) {
+	listener := s.name
 	rt := d.rt.Load()
 	l := rt.listeners[listener]
 	var c *rchain
