@@ -38,6 +38,7 @@ func commands() map[string]command {
 		"demo":          {summary: "run Bookinfo with sidecars, an ingress gateway and load", run: runDemo},
 		"gateway":       {summary: "run an ingress gateway proxy", run: runGateway},
 		"get":           {summary: "list config: get KIND [NAME] [-o yaml]", run: runGet},
+		"iptables":      {summary: "redirect a pod's traffic to its sidecar (the istio-init container; istio-iptables' flags)", run: runIPTables},
 		"kube-inject":   {summary: "add the sidecar to Kubernetes workloads in YAML: kube-inject -f FILE|- [-o FILE]", run: runKubeInject},
 		"logs":          {summary: "print a proxy's access log: logs PROXY [-f] [--tail N]", run: runLogs},
 		"proxy":         {summary: "run a sidecar proxy without an app", run: runProxy},
