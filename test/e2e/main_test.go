@@ -12,6 +12,7 @@ import (
 var weftBin string
 
 func TestMain(m *testing.M) {
+	serveEcho() // the test binary as an app (capture_test.go)
 	os.Exit(run(m))
 }
 

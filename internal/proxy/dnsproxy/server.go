@@ -52,19 +52,12 @@ func Listen(addrs []string, opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Logger.With("component", "dnsproxy")}
 	for _, a := range addrs {
-		pc, err := net.ListenPacket("udp", a)
+		pc, ln, err := listenBoth(a)
 		if err != nil {
 			s.Close()
-			return nil, fmt.Errorf("dns proxy: listening on udp %s: %w", a, err)
+			return nil, fmt.Errorf("dns proxy: %w", err)
 		}
-		s.pcs = append(s.pcs, pc)
-		// Port 0: TCP takes the port the kernel gave UDP.
-		ln, err := net.Listen("tcp", pc.LocalAddr().String())
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("dns proxy: listening on tcp %s: %w", a, err)
-		}
-		s.lns = append(s.lns, ln)
+		s.pcs, s.lns = append(s.pcs, pc), append(s.lns, ln)
 	}
 	for _, pc := range s.pcs {
 		s.wg.Add(1)
@@ -76,6 +69,29 @@ func Listen(addrs []string, opts Options) (*Server, error) {
 	}
 	s.log.Info("dns proxy listening", "addresses", addrs, "upstreams", opts.Upstreams)
 	return s, nil
+}
+
+// listenBoth binds UDP and TCP on the same address; port 0 gets one port
+// free for both.
+func listenBoth(addr string) (net.PacketConn, net.Listener, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	for try := 0; ; try++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listening on udp %s: %w", addr, err)
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		if port != "0" || try == 20 {
+			return nil, nil, fmt.Errorf("listening on tcp %s: %w", addr, err)
+		}
+	}
 }
 
 // UDPAddrs returns the bound UDP addresses (for tests that bind port 0).
