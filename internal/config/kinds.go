@@ -134,3 +134,28 @@ func isIstioGroup(apiVersion string) bool {
 	group, _, _ := strings.Cut(apiVersion, "/")
 	return strings.HasSuffix(group, ".istio.io")
 }
+
+// KindSchema describes a supported kind as a Kubernetes API resource: the
+// CRD that serves it on a cluster is generated from it.
+type KindSchema struct {
+	Kind  string
+	Group string
+	// Versions are the accepted versions, the preferred (stored) one first.
+	Versions []string
+	// Plural is the lower-case resource name (virtualservices).
+	Plural string
+	// ShortNames are the other lower-case names the CLI accepts (vs).
+	ShortNames []string
+}
+
+// KindSchemas returns every supported kind in a stable order (by group,
+// then as weft lists them).
+func KindSchemas() []KindSchema {
+	out := make([]KindSchema, 0, len(kindTable))
+	for _, k := range kindTable {
+		out = append(out, KindSchema{Kind: k.kind, Group: k.group, Versions: append([]string(nil), k.versions...),
+			Plural: k.aliases[0], ShortNames: append([]string(nil), k.aliases[1:]...)})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Group < out[j].Group })
+	return out
+}
