@@ -61,6 +61,9 @@ type Options struct {
 	ChainFile string
 	// ExtraRootsFile, if set, holds more roots to trust (root rotation).
 	ExtraRootsFile string
+	// RootStore, if set, keeps the generated root instead of DataDir (on
+	// Kubernetes, the Secret every replica shares).
+	RootStore RootStore
 	// Logger receives the CA's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -94,6 +97,8 @@ func New(opts Options) (*CA, error) {
 		err = c.loadIntermediate(opts.CertFile, opts.KeyFile, opts.ChainFile)
 	case opts.ChainFile != "":
 		return nil, errors.New("CA: --ca-chain needs --ca-cert and --ca-key")
+	case opts.RootStore != nil:
+		err = c.loadOrCreateStoredRoot(opts.RootStore)
 	default:
 		err = c.loadOrCreateRoot(opts.DataDir)
 	}
@@ -130,9 +135,37 @@ func (c *CA) loadOrCreateRoot(dataDir string) error {
 			return fmt.Errorf("CA: %w", err)
 		}
 	}
+	key, cert, err := newRoot()
+	if err != nil {
+		return err
+	}
+	c.signer, c.cert, c.roots = key, cert, []*x509.Certificate{cert}
+	if dir == "" {
+		return nil
+	}
+	keyPEM, err := encodeKey(key)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("CA: %w", err)
+	}
+	// The key first: a cert without its key would make the next start fail.
+	if err := writeFile(filepath.Join(dir, RootKeyFile), keyPEM, 0o600); err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(dir, RootCertFile), encodeCert(cert), 0o644); err != nil {
+		return err
+	}
+	c.log.Info("generated a new root CA", "dir", dir)
+	return nil
+}
+
+// newRoot generates a root key and its self-signed certificate.
+func newRoot() (*ecdsa.PrivateKey, *x509.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return fmt.Errorf("CA: generating the root key: %w", err)
+		return nil, nil, fmt.Errorf("CA: generating the root key: %w", err)
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
@@ -146,29 +179,18 @@ func (c *CA) loadOrCreateRoot(dataDir string) error {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		return fmt.Errorf("CA: creating the root: %w", err)
+		return nil, nil, fmt.Errorf("CA: creating the root: %w", err)
 	}
-	cert, _ := x509.ParseCertificate(der)
-	c.signer, c.cert, c.roots = key, cert, []*x509.Certificate{cert}
-	if dir == "" {
-		return nil
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	cert, err := x509.ParseCertificate(der)
+	return key, cert, err
+}
+
+func encodeKey(key crypto.Signer) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return fmt.Errorf("CA: %w", err)
+		return nil, fmt.Errorf("CA: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("CA: %w", err)
-	}
-	// The key first: a cert without its key would make the next start fail.
-	if err := writeFile(filepath.Join(dir, RootKeyFile), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		return err
-	}
-	if err := writeFile(filepath.Join(dir, RootCertFile), encodeCert(cert), 0o644); err != nil {
-		return err
-	}
-	c.log.Info("generated a new root CA", "dir", dir)
-	return nil
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
 // loadIntermediate loads a CA certificate, its key and the chain above it.

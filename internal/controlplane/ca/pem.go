@@ -55,6 +55,12 @@ func readKey(name string) (crypto.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseKey(name, data)
+}
+
+// parseKey parses the first PKCS#8, EC or PKCS#1 private key of PEM data
+// from source.
+func parseKey(name string, data []byte) (crypto.Signer, error) {
 	for {
 		var b *pem.Block
 		b, data = pem.Decode(data)
@@ -62,6 +68,7 @@ func readKey(name string) (crypto.Signer, error) {
 			return nil, fmt.Errorf("%s: no PEM private key found", name)
 		}
 		var key any
+		var err error
 		switch b.Type {
 		case "PRIVATE KEY":
 			key, err = x509.ParsePKCS8PrivateKey(b.Bytes)
