@@ -45,6 +45,8 @@ func addProxyFlags(fs *flag.FlagSet, def proxyDefaults) *proxyFlags {
 	fs.StringVar(&o.XDSAddress, "xds-address", "127.0.0.1:15010", "the control plane's xDS address")
 	fs.BoolVar(&f.xdsDelta, "xds-delta", false, "use incremental (delta) xDS instead of state of the world")
 	fs.StringVar(&o.Token, "token", "", "join token (weft token create; default $WEFT_JOIN_TOKEN): get a mesh certificate, speak mTLS, take config from --secure-xds-address")
+	fs.StringVar(&o.TokenFile, "token-file", "", "instead of --token, a Kubernetes service-account token file (audience istio-ca, e.g. /var/run/secrets/tokens/istio-token), re-read at each use")
+	fs.StringVar(&o.RootCertFile, "root-cert-file", "", "PEM roots of the mesh CA that authenticate the control plane before the first certificate (needed with --token-file)")
 	fs.DurationVar(&o.CertTTL, "cert-ttl", 0, "validity of the mesh certificate to ask for (default the CA's, 24h); renewed at half-life")
 	fs.StringVar(&o.SecureAddress, "secure-xds-address", "", "the control plane's authenticated xDS and CA address (default: the xDS host, port 15012)")
 	uint32Var(fs, &o.AdminPort, "admin-port", 15000, "admin port (/config_dump, /clusters)")
@@ -141,6 +143,9 @@ func (f *proxyFlags) options(env *Env) (proxy.Options, error) {
 	o.ProxyVersion = Version
 	if o.Token == "" {
 		o.Token = env.Getenv("WEFT_JOIN_TOKEN")
+	}
+	if o.Token != "" && o.TokenFile != "" {
+		return o, fmt.Errorf("--token and --token-file: give one")
 	}
 	if o.TraceSamplePercent < 0 || o.TraceSamplePercent > 100 {
 		return o, fmt.Errorf("--trace-sampling %v: want a percent from 0 to 100", o.TraceSamplePercent)

@@ -62,7 +62,7 @@ func (o *Options) node(adminAddr string) (*core.Node, error) {
 	if o.ServiceAccount != "" {
 		md["SERVICE_ACCOUNT"] = o.ServiceAccount
 	}
-	if o.Token != "" {
+	if o.joinsMesh() {
 		md["WEFT_MTLS"] = "true" // it holds a mesh certificate: peers speak mTLS to it
 	}
 	if o.Service != "" {

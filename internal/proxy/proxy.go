@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"time"
 
@@ -49,6 +50,14 @@ type Options struct {
 	// mesh certificate from the control plane's CA, speaks mutual TLS with
 	// peer sidecars and takes its config from the authenticated xDS port.
 	Token string
+	// TokenFile, instead of Token, is a file holding a Kubernetes
+	// service-account token (audience istio-ca), read at each use since the
+	// kubelet rotates it; the CA checks it with the TokenReview API.
+	TokenFile string
+	// RootCertFile, if set, is a PEM bundle of the mesh's roots that
+	// authenticates the control plane before the first certificate (needed
+	// with TokenFile: a service-account token pins no CA).
+	RootCertFile string
 	// SecureAddress is the control plane's authenticated xDS + CA port
 	// (default: the xDS host, port 15012); used with Token.
 	SecureAddress string
@@ -211,7 +220,7 @@ func Start(opts Options) (*Proxy, error) {
 	p := &Proxy{opts: opts, log: opts.Logger.With("component", "proxy")}
 	tel := opts.telemetry()
 	var meshCerts dataplane.Certs
-	if opts.Token != "" {
+	if opts.joinsMesh() {
 		if p.certs, err = p.joinMesh(); err != nil {
 			return nil, err
 		}
@@ -279,13 +288,26 @@ func (o Options) telemetry() dataplane.Telemetry {
 	return t
 }
 
-// joinMesh gets the proxy's first mesh certificate with its join token.
+// joinsMesh reports whether the proxy gets a mesh certificate: it has a
+// join token or a service-account token file.
+func (o Options) joinsMesh() bool { return o.Token != "" || o.TokenFile != "" }
+
+// joinMesh gets the proxy's first mesh certificate with its join token or
+// service-account token.
 func (p *Proxy) joinMesh() (*certs.Client, error) {
 	o := p.opts
 	if o.ServiceAccount == "" {
-		return nil, fmt.Errorf("a join token needs the workload's service account (--service-account)")
+		return nil, fmt.Errorf("a join token or token file needs the workload's service account (--service-account)")
 	}
-	c, err := certs.New(certs.Options{Address: o.SecureAddress, Identity: spiffe.New(o.Namespace, o.ServiceAccount), Token: o.Token, TTL: o.CertTTL, Logger: o.Logger})
+	var roots []byte
+	if o.RootCertFile != "" {
+		var err error
+		if roots, err = os.ReadFile(o.RootCertFile); err != nil {
+			return nil, fmt.Errorf("mesh root certificates: %w", err)
+		}
+	}
+	c, err := certs.New(certs.Options{Address: o.SecureAddress, Identity: spiffe.New(o.Namespace, o.ServiceAccount), Token: o.Token,
+		TokenFile: o.TokenFile, RootCAs: roots, TTL: o.CertTTL, Logger: o.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("mesh certificate: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,10 @@ type Options struct {
 	// Token is the join token for the first certificate (`weft token create`);
 	// it also carries the pins that authenticate the control plane.
 	Token string
+	// TokenFile, if set, holds the token instead of Token: a Kubernetes
+	// service-account token, re-read at each use because the kubelet
+	// rotates it.
+	TokenFile string
 	// RootCAs, if set, is a PEM bundle that authenticates the control plane
 	// before the first certificate (instead of, or besides, the token's pins).
 	RootCAs []byte
@@ -215,10 +220,13 @@ func (c *Client) fetch(ctx context.Context) error {
 	}
 	old := c.cur.Load()
 	useCert := old != nil && time.Now().Before(old.cert.Leaf.NotAfter)
-	if !useCert && c.opts.Token == "" {
-		return errors.New("no valid certificate and no join token: create one with `weft token create`")
+	var token string
+	if !useCert {
+		if token, err = c.token(); err != nil {
+			return err
+		}
 	}
-	tlsConfig, err := c.controlPlaneTLS(useCert)
+	tlsConfig, err := c.controlPlaneTLS(useCert, token)
 	if err != nil {
 		return err
 	}
@@ -230,7 +238,7 @@ func (c *Client) fetch(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	if !useCert {
-		cctx = metadata.AppendToOutgoingContext(cctx, "authorization", "Bearer "+c.opts.Token)
+		cctx = metadata.AppendToOutgoingContext(cctx, "authorization", "Bearer "+token)
 	}
 	resp, err := pb.NewIstioCertificateServiceClient(conn).CreateCertificate(cctx, &pb.IstioCertificateRequest{
 		Csr:              string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})),
@@ -251,6 +259,25 @@ func (c *Client) fetch(ctx context.Context) error {
 	default:
 	}
 	return nil
+}
+
+// token returns the join token, or the current content of the token file.
+func (c *Client) token() (string, error) {
+	if c.opts.TokenFile == "" {
+		if c.opts.Token == "" {
+			return "", errors.New("no valid certificate and no join token: create one with `weft token create`")
+		}
+		return c.opts.Token, nil
+	}
+	data, err := os.ReadFile(c.opts.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("service-account token: %w", err)
+	}
+	tok := strings.TrimSpace(string(data))
+	if tok == "" {
+		return "", fmt.Errorf("service-account token file %s is empty", c.opts.TokenFile)
+	}
+	return tok, nil
 }
 
 // newState checks a CreateCertificate answer: [leaf, intermediates...,

@@ -9,12 +9,16 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	pb "istio.io/api/security/v1alpha1"
 
 	"github.com/weft-mesh/weft/internal/spiffe"
@@ -275,6 +279,57 @@ func TestBootstrapAuthenticatesControlPlane(t *testing.T) {
 	// No token and no certificate.
 	if _, err := New(Options{Address: ca.addr}); err == nil {
 		t.Error("no identity: want an error")
+	}
+}
+
+// TestTokenFile gets the first certificate with a service-account token
+// read from a file and the CA root given as PEM, and re-reads the file
+// (which the kubelet rotates) for the next token-authenticated call.
+func TestTokenFile(t *testing.T) {
+	ca := newFakeCA(t)
+	ca.saTokens = map[string]spiffe.ID{"sa-token-1": idA, "sa-token-2": idA}
+	ca.serve()
+	file := filepath.Join(t.TempDir(), "istio-token")
+	if err := os.WriteFile(file, []byte("sa-token-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Without the root, a service-account token cannot authenticate the control plane.
+	c, err := New(Options{Address: ca.addr, Identity: idA, TokenFile: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.fetch(context.Background()); err == nil || !strings.Contains(err.Error(), "--root-cert-file") {
+		t.Errorf("no root: %v, want an error naming --root-cert-file", err)
+	}
+	c, err = New(Options{Address: ca.addr, Identity: idA, TokenFile: file, RootCAs: []byte(pemOf(ca.root)), MinRetry: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	if leaf, _ := c.Current(); leaf == nil || ca.lastToken.Load() != "sa-token-1" {
+		t.Fatalf("certificate %v, token presented %v; want one got with sa-token-1", leaf, ca.lastToken.Load())
+	}
+	if err := os.WriteFile(file, []byte("sa-token-2"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.cur.Store(nil) // as when the certificate has expired: authenticate with the token again
+	if err := c.fetch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ca.lastToken.Load() != "sa-token-2" {
+		t.Errorf("token presented %v, want the rotated sa-token-2", ca.lastToken.Load())
+	}
+	if err := os.WriteFile(file, []byte("revoked"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.cur.Store(nil)
+	if err := c.fetch(ctx); status.Code(errors.Unwrap(err)) != codes.Unauthenticated {
+		t.Errorf("unknown token: %v, want Unauthenticated", err)
 	}
 }
 

@@ -42,6 +42,10 @@ type fakeCA struct {
 	failing atomic.Bool
 	issued  atomic.Int64
 	refused atomic.Int64 // calls refused while failing
+	// saTokens are Kubernetes service-account tokens and the identity a
+	// TokenReview would map each to; lastToken is the last one presented.
+	saTokens  map[string]spiffe.ID
+	lastToken atomic.Value
 }
 
 func newFakeCA(t *testing.T) *fakeCA {
@@ -109,7 +113,15 @@ func (f *fakeCA) CreateCertificate(ctx context.Context, req *pb.IstioCertificate
 	}
 	var caller spiffe.ID
 	md, _ := metadata.FromIncomingContext(ctx)
-	if auth := md.Get("authorization"); len(auth) > 0 {
+	if auth := md.Get("authorization"); len(auth) > 0 && f.saTokens != nil {
+		tok := strings.TrimPrefix(auth[0], "Bearer ")
+		f.lastToken.Store(tok)
+		id, ok := f.saTokens[tok]
+		if !ok {
+			return nil, status.Error(codes.Unauthenticated, "token not authenticated")
+		}
+		caller = id
+	} else if len(auth) > 0 {
 		raw, _ := base64.RawURLEncoding.DecodeString(tokenPart(auth[0]))
 		var p struct{ NS, SA string }
 		json.Unmarshal(raw, &p)

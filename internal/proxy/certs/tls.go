@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -189,7 +190,7 @@ func verifyChain(raw [][]byte, roots *x509.CertPool, usage x509.ExtKeyUsage, now
 // controlPlaneTLS is the TLS configuration of a CreateCertificate call:
 // with the current certificate and bundle, or, for the first one, with the
 // token's pins and Options.RootCAs to authenticate the control plane.
-func (c *Client) controlPlaneTLS(useCert bool) (*tls.Config, error) {
+func (c *Client) controlPlaneTLS(useCert bool, token string) (*tls.Config, error) {
 	st := c.cur.Load()
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true} // verified below
 	if useCert {
@@ -202,9 +203,9 @@ func (c *Client) controlPlaneTLS(useCert bool) (*tls.Config, error) {
 			return nil, fmt.Errorf("RootCAs: %w", err)
 		}
 	}
-	pins := tokenPins(c.opts.Token)
+	pins := tokenPins(cmp.Or(token, c.opts.Token))
 	if st == nil && len(roots) == 0 && len(pins) == 0 {
-		return nil, errors.New("cannot authenticate the control plane: the join token pins no CA and no root certificates were given")
+		return nil, errors.New("cannot authenticate the control plane: the token pins no CA and no root certificates were given (--root-cert-file)")
 	}
 	cfg.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
 		pool := x509.NewCertPool()
