@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/weft-mesh/weft/internal/controlplane/api"
 	"github.com/weft-mesh/weft/internal/controlplane/console"
 	"github.com/weft-mesh/weft/internal/controlplane/registry"
@@ -83,6 +85,12 @@ type Options struct {
 	// "off" disables it; empty: the HTTPAddress's host, port 20001 (port 0
 	// when HTTPAddress's is 0).
 	ConsoleAddress string
+	// KubeClient, if set, is the cluster the control plane runs in: the CA
+	// keeps its generated root in the Secret weft-ca of KubeNamespace
+	// (weft-system when empty), shared by every replica, and accepts
+	// service-account tokens (audience istio-ca) checked with TokenReview.
+	KubeClient    kubernetes.Interface
+	KubeNamespace string
 }
 
 // Run runs the control plane until ctx ends, then stops it gracefully and

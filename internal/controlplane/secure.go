@@ -7,7 +7,9 @@ import (
 	"sync"
 
 	"github.com/weft-mesh/weft/internal/controlplane/ca"
+	"github.com/weft-mesh/weft/internal/controlplane/casecret"
 	"github.com/weft-mesh/weft/internal/controlplane/token"
+	"github.com/weft-mesh/weft/internal/controlplane/tokenreview"
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
 )
 
@@ -26,9 +28,15 @@ type secure struct {
 }
 
 // newSecure loads or creates the CA and the join token key and binds :15012.
+// With a Kubernetes client, the generated root lives in the Secret weft-ca
+// and proxies may authenticate with service-account tokens (TokenReview).
 func newSecure(opts Options, xds *xdsserver.Server) (*secure, error) {
-	authority, err := ca.New(ca.Options{DataDir: opts.DataDir, CertFile: opts.CACert, KeyFile: opts.CAKey,
-		ChainFile: opts.CAChain, ExtraRootsFile: opts.CAExtraRoots, Logger: opts.Logger})
+	caOpts := ca.Options{DataDir: opts.DataDir, CertFile: opts.CACert, KeyFile: opts.CAKey,
+		ChainFile: opts.CAChain, ExtraRootsFile: opts.CAExtraRoots, Logger: opts.Logger}
+	if opts.KubeClient != nil {
+		caOpts.RootStore = casecret.New(opts.KubeClient, opts.KubeNamespace, casecret.DefaultName)
+	}
+	authority, err := ca.New(caOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +49,11 @@ func newSecure(opts Options, xds *xdsserver.Server) (*secure, error) {
 	if opts.SecureXDSAddress == off {
 		return s, nil
 	}
-	s.srv, err = ca.NewServer(ca.ServerOptions{CA: authority, Tokens: tokens, RegisterXDS: xds.Register, Logger: opts.Logger})
+	var verifier ca.TokenVerifier = tokens
+	if opts.KubeClient != nil {
+		verifier = bearerTokens{join: tokens, serviceAccount: tokenreview.New(tokenreview.Options{Client: opts.KubeClient})}
+	}
+	s.srv, err = ca.NewServer(ca.ServerOptions{CA: authority, Tokens: verifier, RegisterXDS: xds.Register, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -49,6 +61,23 @@ func newSecure(opts Options, xds *xdsserver.Server) (*secure, error) {
 		return nil, fmt.Errorf("secure xDS address: %w", err)
 	}
 	return s, nil
+}
+
+// bearerTokens verifies weft's join tokens with the issuer and any other
+// bearer token, a Kubernetes service-account token, with TokenReview.
+type bearerTokens struct {
+	join, serviceAccount ca.TokenVerifier
+}
+
+func (b bearerTokens) Verify(tok string) (ns, sa string, err error) {
+	if token.IsJoinToken(tok) {
+		return b.join.Verify(tok)
+	}
+	ns, sa, err = b.serviceAccount.Verify(tok)
+	if err != nil {
+		return "", "", fmt.Errorf("service-account token: %w", err)
+	}
+	return ns, sa, nil
 }
 
 // addr returns the :15012 address, nil when off.

@@ -49,11 +49,11 @@ func (s *Server) callerIdentity(ctx context.Context) (spiffe.ID, error) {
 	if auth := md.Get("authorization"); len(auth) > 0 {
 		tok, ok := strings.CutPrefix(auth[0], "Bearer ")
 		if !ok {
-			return spiffe.ID{}, s.unauthenticated("authorization metadata: want \"Bearer <join token>\"")
+			return spiffe.ID{}, s.unauthenticated("authorization metadata: want \"Bearer <token>\"")
 		}
 		ns, sa, err := s.opts.Tokens.Verify(strings.TrimSpace(tok))
 		if err != nil {
-			return spiffe.ID{}, s.unauthenticated("join token refused: %v", err)
+			return spiffe.ID{}, s.unauthenticated("token refused: %v", err)
 		}
 		return spiffe.New(ns, sa), nil
 	}

@@ -120,6 +120,10 @@ func (i *Issuer) Issue(ns, sa string, ttl time.Duration) (string, error) {
 	return signed + "." + base64.RawURLEncoding.EncodeToString(i.mac(signed)), nil
 }
 
+// IsJoinToken reports whether tok has the form of a join token (whether
+// or not it is valid), as opposed to, say, a Kubernetes service-account token.
+func IsJoinToken(tok string) bool { return strings.HasPrefix(tok, prefix) }
+
 // Verify checks a token's form, signature and expiry, and returns the
 // namespace and service account it binds.
 func (i *Issuer) Verify(tok string) (ns, sa string, err error) {
