@@ -38,6 +38,7 @@ func commands() map[string]command {
 		"demo":          {summary: "run Bookinfo with sidecars, an ingress gateway and load", run: runDemo},
 		"gateway":       {summary: "run an ingress gateway proxy", run: runGateway},
 		"get":           {summary: "list config: get KIND [NAME] [-o yaml]", run: runGet},
+		"install":       {summary: "install weft on Kubernetes: install [--profile default|demo|minimal] [--set K=V] [--dry-run]", run: runInstall},
 		"iptables":      {summary: "redirect a pod's traffic to its sidecar (the istio-init container; istio-iptables' flags)", run: runIPTables},
 		"kube-inject":   {summary: "add the sidecar to Kubernetes workloads in YAML: kube-inject -f FILE|- [-o FILE]", run: runKubeInject},
 		"logs":          {summary: "print a proxy's access log: logs PROXY [-f] [--tail N]", run: runLogs},
@@ -50,6 +51,7 @@ func commands() map[string]command {
 		"temperature":   {summary: "run one app of the gRPC demo (used by the demo)", run: runTemperature, hidden: true},
 		"token":         {summary: "create a join token: token create --namespace NS --service-account SA [--ttl 1h]", run: runToken},
 		"traces":        {summary: "list recent traces: traces [--service S] [--limit N]", run: runTraces},
+		"uninstall":     {summary: "remove weft from Kubernetes (keeps the CRDs and Istio config unless --purge)", run: runUninstall},
 		"version":       {summary: "print weft's version", run: runVersion},
 
 		"prometheus-config": {summary: "print a prometheus.yml that scrapes every proxy and the control plane", run: runPrometheusConfig},

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/weft-mesh/weft/internal/controlplane"
 	"github.com/weft-mesh/weft/internal/controlplane/api"
 	"github.com/weft-mesh/weft/internal/controlplane/telemetry/metrics"
@@ -50,10 +52,27 @@ func runControlPlane(ctx context.Context, env *Env) error {
 	webhook := webhookFlags(fs)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	onKubernetes := fs.Bool("kubernetes", false, "run on a Kubernetes cluster: CA root in Secret weft-ca, service-account tokens checked with TokenReview")
+	kubeconfig := kubeconfigFlag(fs)
 	if err := parseFlagsNoArgs(fs, env.Args); err != nil {
 		return err
 	}
 	opts.Webhook = webhook()
+	if *onKubernetes {
+		cfg, err := restConfig(*kubeconfig, env)
+		if err != nil {
+			return err
+		}
+		if opts.KubeClient, err = kubernetes.NewForConfig(cfg); err != nil {
+			return fmt.Errorf("Kubernetes client: %w", err)
+		}
+		if env.Getenv != nil {
+			opts.KubeNamespace = env.Getenv("POD_NAMESPACE")
+		}
+		if opts.Webhook != nil && opts.Webhook.Client == nil {
+			opts.Webhook.Client = opts.KubeClient // namespace labels, and the CA bundle of weft-sidecar-injector
+		}
+	}
 	if p := opts.OutboundTrafficPolicy; p != translate.AllowAny && p != translate.RegistryOnly {
 		return fmt.Errorf("--outbound-traffic-policy %q: want %s or %s", p, translate.AllowAny, translate.RegistryOnly)
 	}
