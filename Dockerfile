@@ -1,0 +1,23 @@
+# weft's one image: the static weft binary on a distroless base. Every
+# part runs from it: the control plane (weft control-plane --kubernetes),
+# the injected sidecar (weft proxy) and its init container (weft iptables).
+#
+#   docker build -t ghcr.io/weft-mesh/weft:$(go run ./cmd/weft version | cut -d' ' -f2) .
+#
+# Not built in CI: there is no container engine there (see docs/kubernetes.md).
+
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+# Static: no libc in the final image. web/dist (the console) is committed,
+# so no Node.js step is needed.
+RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags='-s -w' -o /out/weft ./cmd/weft
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/weft /usr/local/bin/weft
+# The chart and the injector choose the user: 65532 for the control plane,
+# 1337 (Istio's proxy UID, exempt from capture) for the sidecar.
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/weft"]
