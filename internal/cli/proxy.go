@@ -46,7 +46,7 @@ func addProxyFlags(fs *flag.FlagSet, def proxyDefaults) *proxyFlags {
 	fs.BoolVar(&f.xdsDelta, "xds-delta", false, "use incremental (delta) xDS instead of state of the world")
 	fs.StringVar(&o.Token, "token", "", "join token (weft token create; default $WEFT_JOIN_TOKEN): get a mesh certificate, speak mTLS, take config from --secure-xds-address")
 	fs.StringVar(&o.TokenFile, "token-file", "", "instead of --token, a Kubernetes service-account token file (audience istio-ca, e.g. /var/run/secrets/tokens/istio-token), re-read at each use")
-	fs.StringVar(&o.RootCertFile, "root-cert-file", "", "PEM roots of the mesh CA that authenticate the control plane before the first certificate (needed with --token-file)")
+	fs.StringVar(&o.RootCertFile, "root-cert-file", "", "PEM roots of the mesh CA that authenticate the control plane before the first certificate (with --token-file, default "+proxy.DefaultRootCertFile+" if it exists: the ConfigMap istio-ca-root-cert)")
 	fs.DurationVar(&o.CertTTL, "cert-ttl", 0, "validity of the mesh certificate to ask for (default the CA's, 24h); renewed at half-life")
 	fs.StringVar(&o.SecureAddress, "secure-xds-address", "", "the control plane's authenticated xDS and CA address (default: the xDS host, port 15012)")
 	uint32Var(fs, &o.AdminPort, "admin-port", 15000, "admin port (/config_dump, /clusters)")

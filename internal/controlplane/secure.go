@@ -8,6 +8,7 @@ import (
 
 	"github.com/weft-mesh/weft/internal/controlplane/ca"
 	"github.com/weft-mesh/weft/internal/controlplane/casecret"
+	"github.com/weft-mesh/weft/internal/controlplane/rootcert"
 	"github.com/weft-mesh/weft/internal/controlplane/token"
 	"github.com/weft-mesh/weft/internal/controlplane/tokenreview"
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
@@ -25,6 +26,8 @@ type secure struct {
 	tokens *token.Issuer
 	srv    *ca.Server
 	lis    net.Listener // nil: :15012 is off
+	// roots publishes the trust bundle to every namespace (Kubernetes only).
+	roots *rootcert.Publisher
 }
 
 // newSecure loads or creates the CA and the join token key and binds :15012.
@@ -46,6 +49,9 @@ func newSecure(opts Options, xds *xdsserver.Server) (*secure, error) {
 	}
 	tokens.PinCA(authority.Pins())
 	s := &secure{ca: authority, tokens: tokens}
+	if opts.KubeClient != nil {
+		s.roots = rootcert.New(rootcert.Options{Client: opts.KubeClient, Bundle: authority.TrustBundle, Logger: opts.Logger})
+	}
 	if opts.SecureXDSAddress == off {
 		return s, nil
 	}
@@ -88,20 +94,27 @@ func (s *secure) addr() net.Addr {
 	return s.lis.Addr()
 }
 
-// start serves :15012 until the returned stop is called or ctx ends; stop
-// waits for the server and returns its error.
+// start serves :15012 (and publishes the trust bundle on Kubernetes)
+// until the returned stop is called or ctx ends; stop waits for the server
+// and returns its error.
 func (s *secure) start(ctx context.Context) (stop func() error) {
-	if s.lis == nil {
-		return func() error { return nil }
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var err error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		err = s.srv.Serve(ctx, s.lis)
-	}()
+	if s.roots != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.roots.Run(ctx)
+		}()
+	}
+	if s.lis != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err = s.srv.Serve(ctx, s.lis)
+		}()
+	}
 	return func() error {
 		cancel()
 		wg.Wait()

@@ -288,6 +288,11 @@ func (o Options) telemetry() dataplane.Telemetry {
 	return t
 }
 
+// DefaultRootCertFile is where a pod mounts the ConfigMap
+// istio-ca-root-cert the control plane publishes (Istio's path): the roots
+// used with TokenFile when RootCertFile is empty.
+const DefaultRootCertFile = "/var/run/secrets/istio/root-cert.pem"
+
 // joinsMesh reports whether the proxy gets a mesh certificate: it has a
 // join token or a service-account token file.
 func (o Options) joinsMesh() bool { return o.Token != "" || o.TokenFile != "" }
@@ -300,9 +305,15 @@ func (p *Proxy) joinMesh() (*certs.Client, error) {
 		return nil, fmt.Errorf("a join token or token file needs the workload's service account (--service-account)")
 	}
 	var roots []byte
-	if o.RootCertFile != "" {
+	rootFile := o.RootCertFile
+	if rootFile == "" && o.TokenFile != "" {
+		if _, err := os.Stat(DefaultRootCertFile); err == nil {
+			rootFile = DefaultRootCertFile
+		}
+	}
+	if rootFile != "" {
 		var err error
-		if roots, err = os.ReadFile(o.RootCertFile); err != nil {
+		if roots, err = os.ReadFile(rootFile); err != nil {
 			return nil, fmt.Errorf("mesh root certificates: %w", err)
 		}
 	}

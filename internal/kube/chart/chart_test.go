@@ -260,7 +260,7 @@ func checkRBAC(t *testing.T, o objects) {
 	for _, r := range []string{"namespaces", "services", "pods", "nodes"} {
 		want = append(want, grant{"", r, "watch"}, grant{"", r, "list"})
 	}
-	want = append(want, grant{"discovery.k8s.io", "endpointslices", "watch"}, grant{"authentication.k8s.io", "tokenreviews", "create"},
+	want = append(want, grant{"discovery.k8s.io", "endpointslices", "watch"}, grant{"", "configmaps", "create"}, grant{"", "configmaps", "update"}, grant{"authentication.k8s.io", "tokenreviews", "create"},
 		grant{"admissionregistration.k8s.io", "mutatingwebhookconfigurations", "patch"})
 	for _, k := range config.KindSchemas() {
 		want = append(want, grant{k.Group, k.Plural, "watch"}, grant{k.Group, k.Plural + "/status", "patch"})
