@@ -22,6 +22,7 @@ func proxyContainer(s Settings, ps podSettings, workload, appMetrics string) cor
 		"--xds-address", s.XDSAddress,
 		"--secure-xds-address", s.SecureXDSAddress,
 		"--token-file", path.Join(TokenDir, TokenVolume),
+		"--root-cert-file", path.Join(RootCertDir, "root-cert.pem"),
 	}
 	if appMetrics != "" {
 		args = append(args, "--app-metrics-url", appMetrics)
@@ -59,6 +60,7 @@ func proxyContainer(s Settings, ps podSettings, workload, appMetrics string) cor
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: TokenVolume, MountPath: TokenDir},
 			{Name: PodInfoVolume, MountPath: PodInfoDir},
+			{Name: RootCertVolume, MountPath: RootCertDir, ReadOnly: true},
 		},
 		TerminationMessagePath:   corev1.TerminationMessagePathDefault,
 		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
@@ -109,7 +111,7 @@ func initContainer(s Settings, ps podSettings, inbound string) corev1.Container 
 }
 
 // volumes returns the proxy's volumes: its identity token, projected with
-// the CA's audience, and the pod's labels and annotations.
+// the CA's audience, the pod's labels and annotations, and the mesh's roots.
 func volumes() []corev1.Volume {
 	ttl := int64(tokenTTL)
 	return []corev1.Volume{
@@ -123,6 +125,9 @@ func volumes() []corev1.Volume {
 				{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}},
 				{Path: "annotations", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations"}},
 			},
+		}}},
+		{Name: RootCertVolume, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: RootCertConfigMap},
 		}}},
 	}
 }

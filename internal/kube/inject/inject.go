@@ -33,6 +33,13 @@ const (
 	TokenAudience = "istio-ca"
 	// PodInfoDir holds the pod's labels and annotations (downward API).
 	PodInfoDir = "/etc/istio/pod"
+	// RootCertVolume mounts the ConfigMap RootCertConfigMap, the mesh's
+	// roots that the control plane publishes to every namespace, at
+	// RootCertDir: the proxy authenticates the control plane with
+	// RootCertDir/root-cert.pem before it has a certificate.
+	RootCertVolume    = "istiod-ca-cert"
+	RootCertConfigMap = "istio-ca-root-cert"
+	RootCertDir       = "/var/run/secrets/istio"
 )
 
 // NamespaceInjectionLabel is the namespace label that turns injection on
@@ -154,7 +161,7 @@ func Inject(t Target, nsLabels map[string]string, byDefault bool, s Settings) (R
 		}
 	}
 	for _, v := range spec.Volumes {
-		if v.Name == TokenVolume || v.Name == PodInfoVolume {
+		if v.Name == TokenVolume || v.Name == PodInfoVolume || v.Name == RootCertVolume {
 			return Result{Decision: d}, fmt.Errorf("spec.volumes: volume %q already exists; the injector adds it", v.Name)
 		}
 	}
@@ -188,7 +195,7 @@ func Inject(t Target, nsLabels map[string]string, byDefault bool, s Settings) (R
 	}
 	status, _ := json.Marshal(Status{
 		InitContainers: []string{InitContainer}, Containers: []string{ProxyContainer},
-		Volumes: []string{TokenVolume, PodInfoVolume}, Revision: s.Revision,
+		Volumes: []string{TokenVolume, PodInfoVolume, RootCertVolume}, Revision: s.Revision,
 	})
 	meta.Annotations[annotation.SidecarStatus.Name] = string(status)
 	return Result{Injected: true, Decision: d, Warnings: warnings}, nil

@@ -59,6 +59,9 @@ func TestInject(t *testing.T) {
 	if got := argAfter(t, proxy.Args, "--token-file"); got != "/var/run/secrets/tokens/istio-token" {
 		t.Errorf("--token-file %s", got)
 	}
+	if got := argAfter(t, proxy.Args, "--root-cert-file"); got != "/var/run/secrets/istio/root-cert.pem" {
+		t.Errorf("--root-cert-file %s", got)
+	}
 	if got := argAfter(t, proxy.Args, "--xds-address"); got != "weftd.weft-system.svc:15010" {
 		t.Errorf("--xds-address %s", got)
 	}
@@ -92,6 +95,9 @@ func TestInject(t *testing.T) {
 	if sc := init.SecurityContext; *sc.RunAsUser != 0 || !slices.Equal(sc.Capabilities.Add, []corev1.Capability{"NET_ADMIN", "NET_RAW"}) {
 		t.Errorf("istio-init security context %+v", sc)
 	}
+	if root := spec.Volumes[2]; root.Name != RootCertVolume || root.ConfigMap == nil || root.ConfigMap.Name != "istio-ca-root-cert" {
+		t.Errorf("root certificate volume %+v", root)
+	}
 	tok := spec.Volumes[0].Projected.Sources[0].ServiceAccountToken
 	if spec.Volumes[0].Name != TokenVolume || tok.Audience != "istio-ca" || tok.Path != "istio-token" {
 		t.Errorf("token volume %+v", spec.Volumes[0])
@@ -106,7 +112,7 @@ func TestInject(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.Equal(st.Containers, []string{ProxyContainer}) || !slices.Equal(st.InitContainers, []string{InitContainer}) ||
-		!slices.Equal(st.Volumes, []string{TokenVolume, PodInfoVolume}) {
+		!slices.Equal(st.Volumes, []string{TokenVolume, PodInfoVolume, RootCertVolume}) {
 		t.Errorf("status annotation %+v", st)
 	}
 	for k, v := range map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "15020", "prometheus.io/path": "/stats/prometheus",

@@ -191,7 +191,7 @@ func TestWebhookInjects(t *testing.T) {
 	for _, v := range pod.Spec.Volumes {
 		vols = append(vols, v.Name)
 	}
-	if want := []string{"kube-api-access-x7k2p", "istio-token", "istio-podinfo"}; !slices.Equal(vols, want) {
+	if want := []string{"kube-api-access-x7k2p", "istio-token", "istio-podinfo", "istiod-ca-cert"}; !slices.Equal(vols, want) {
 		t.Errorf("volumes %v, want %v", vols, want)
 	}
 	for k, v := range map[string]string{"security.istio.io/tlsMode": "istio", "service.istio.io/canonical-name": "reviews",
