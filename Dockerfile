@@ -1,4 +1,4 @@
-# weft's one image: the static weft binary on a distroless base. Every
+# weft's one image: the static weft binary, plus iptables. Every
 # part runs from it: the control plane (weft control-plane --kubernetes),
 # the injected sidecar (weft proxy) and its init container (weft iptables).
 #
@@ -15,7 +15,10 @@ COPY . .
 # so no Node.js step is needed.
 RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags='-s -w' -o /out/weft ./cmd/weft
 
-FROM gcr.io/distroless/static-debian12:nonroot
+# Not distroless: istio-init (weft iptables) runs iptables-restore and
+# ip6tables-restore, so the image carries Debian's iptables; nothing else.
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends iptables && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/weft /usr/local/bin/weft
 # The chart and the injector choose the user: 65532 for the control plane,
 # 1337 (Istio's proxy UID, exempt from capture) for the sidecar.
