@@ -11,7 +11,7 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-# Static: no libc in the final image. web/dist (the console) is committed,
+# Static: it needs no libc. web/dist (the console) is committed,
 # so no Node.js step is needed.
 RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags='-s -w' -o /out/weft ./cmd/weft
 

@@ -202,7 +202,7 @@ func checkDeployment(t *testing.T, profile string, deps []appsv1.Deployment, inj
 	want := []string{"control-plane --kubernetes", "--xds-address=:15010", "--secure-xds-address=:15012", "--http-address=:15014",
 		"--otlp-grpc-address=:4317", "--otlp-http-address=:4318"}
 	if injector {
-		want = append(want, "--webhook-address=:15017")
+		want = append(want, "--webhook-address=:15017", "--injection-image="+ct.Image)
 	}
 	if console {
 		want = append(want, "--console-address=:20001")
