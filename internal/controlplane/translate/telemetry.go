@@ -39,7 +39,14 @@ type telemetryPolicy struct {
 	logFilter    string
 	// dropped[mode][metric]: metrics disabled for client (outbound) or server (inbound) traffic.
 	dropped map[telemetry.WorkloadMode]map[string]bool
+	// tags[mode][metric][tag]: tag overrides (nil: removed; else the
+	// dimension's expression), later scopes overriding earlier ones per tag.
+	metricTags map[telemetry.WorkloadMode]map[string]map[string]*string
 }
+
+// httpMetricNames are the stats plugin's HTTP metrics, the ones tag
+// overrides apply to.
+var httpMetricNames = map[string]bool{"requests_total": true, "request_duration_milliseconds": true, "request_bytes": true, "response_bytes": true}
 
 // istioMetricNames maps Telemetry's metric enum to the stats plugin's names.
 var istioMetricNames = map[telemetry.MetricSelector_IstioMetric][]string{
@@ -62,7 +69,7 @@ func (b *builder) telemetryFor() *telemetryPolicy {
 	root, ns, wl := b.policyScopes(config.KindTelemetry, func(o *config.Object) map[string]string {
 		return o.Spec.(*telemetry.Telemetry).GetSelector().GetMatchLabels()
 	})
-	p := &telemetryPolicy{dropped: map[telemetry.WorkloadMode]map[string]bool{}}
+	p := &telemetryPolicy{dropped: map[telemetry.WorkloadMode]map[string]bool{}, metricTags: map[telemetry.WorkloadMode]map[string]map[string]*string{}}
 	for _, o := range []*config.Object{root, ns, wl} {
 		if o != nil {
 			b.mergeTelemetry(p, o)
@@ -111,8 +118,34 @@ func (b *builder) mergeTelemetry(p *telemetryPolicy, o *config.Object) {
 					}
 				}
 			}
-			if len(ov.GetTagOverrides()) > 0 {
-				b.warn(o, fmt.Sprintf("spec.metrics[%d].overrides[%d].tagOverrides", i, j), "not implemented yet; ignored")
+			for tag, to := range ov.GetTagOverrides() {
+				path := fmt.Sprintf("spec.metrics[%d].overrides[%d].tagOverrides[%s]", i, j, tag)
+				var expr *string
+				if to.GetOperation() == telemetry.MetricsOverrides_TagOverride_UPSERT {
+					v := to.GetValue()
+					if _, err := config.ParseMetricDimension(v); err != nil {
+						b.warn(o, path+".value", err.Error()+"; the override is ignored")
+						continue
+					}
+					expr = &v
+				}
+				for _, mode := range modes {
+					for _, n := range names {
+						if !httpMetricNames[n] {
+							if ov.GetMatch().GetMetric() != telemetry.MetricSelector_ALL_METRICS {
+								b.warn(o, path, "tag overrides of TCP metrics are not implemented yet; ignored")
+							}
+							continue
+						}
+						if p.metricTags[mode] == nil {
+							p.metricTags[mode] = map[string]map[string]*string{}
+						}
+						if p.metricTags[mode][n] == nil {
+							p.metricTags[mode][n] = map[string]*string{}
+						}
+						p.metricTags[mode][n][tag] = expr
+					}
+				}
 			}
 		}
 		if m.GetReportingInterval() != nil {
@@ -207,12 +240,23 @@ func (p *telemetryPolicy) apply(m *hcm.HttpConnectionManager, mode telemetry.Wor
 			dropped = append(dropped, n)
 		}
 	}
-	if len(dropped) > 0 {
-		sort.Strings(dropped)
-		var metrics []any
-		for _, n := range dropped {
-			metrics = append(metrics, map[string]any{"name": n, "drop": true})
+	sort.Strings(dropped)
+	var metrics []any
+	for _, n := range dropped {
+		metrics = append(metrics, map[string]any{"name": n, "drop": true})
+	}
+	for _, n := range sortedKeys(p.metricTags[mode]) {
+		dims, remove := map[string]any{}, []any{}
+		for _, tag := range sortedKeys(p.metricTags[mode][n]) {
+			if expr := p.metricTags[mode][n][tag]; expr != nil {
+				dims[tag] = *expr
+			} else {
+				remove = append(remove, tag)
+			}
 		}
+		metrics = append(metrics, map[string]any{"name": n, "dimensions": dims, "tags_to_remove": remove})
+	}
+	if len(metrics) > 0 {
 		value, _ := structpb.NewStruct(map[string]any{"metrics": metrics})
 		stats := &hcm.HttpFilter{Name: StatsFilter, ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: typedStruct(statsPluginType, value)}}
 		n := len(m.HttpFilters)

@@ -1,10 +1,13 @@
 package translate
 
 import (
+	"strings"
 	"testing"
 
+	xdstype "github.com/cncf/xds/go/xds/type/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 const telemetryMeshAndNamespace = `apiVersion: telemetry.istio.io/v1
@@ -111,6 +114,64 @@ func TestVersionsStable(t *testing.T) {
 			if b.Versions[typ] != v {
 				t.Fatalf("%s: version %s then %s for the same input", typ, v, b.Versions[typ])
 			}
+		}
+	}
+}
+
+// TestMetricTagOverrides: tag overrides merge per tag across scopes into
+// the istio.stats filter (dimensions and tags_to_remove, per mode); an
+// expression weft cannot evaluate is left out.
+func TestMetricTagOverrides(t *testing.T) {
+	cfg := `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  metrics:
+  - overrides:
+    - match: {metric: REQUEST_COUNT}
+      tagOverrides:
+        request_host: {value: request.host}
+        odd: {value: "size(request.headers)"}
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: productpage, namespace: default}
+spec:
+  selector: {matchLabels: {app: productpage}}
+  metrics:
+  - overrides:
+    - match: {metric: REQUEST_COUNT, mode: SERVER}
+      tagOverrides: {request_host: {operation: REMOVE}}
+`
+	out := buildFor(t, cfg, Mesh{})
+	got := map[bool]string{}
+	for _, r := range out.Listeners {
+		l := r.(*listener.Listener)
+		for _, fc := range l.GetFilterChains() {
+			for _, f := range fc.GetFilters() {
+				m := &hcm.HttpConnectionManager{}
+				if f.GetTypedConfig().UnmarshalTo(m) != nil {
+					continue
+				}
+				for _, hf := range m.GetHttpFilters() {
+					if hf.GetName() != StatsFilter {
+						continue
+					}
+					ts := &xdstype.TypedStruct{}
+					hf.GetTypedConfig().UnmarshalTo(ts)
+					js, _ := protojson.Marshal(ts.GetValue())
+					got[l.GetName() == VirtualInbound] = string(js)
+				}
+			}
+		}
+	}
+	want := map[bool]string{
+		true:  `{"metrics":[{"dimensions":{},"name":"requests_total","tags_to_remove":["request_host"]}]}`,
+		false: `{"metrics":[{"dimensions":{"request_host":"request.host"},"name":"requests_total","tags_to_remove":[]}]}`,
+	}
+	for inbound, w := range want {
+		if g := strings.ReplaceAll(got[inbound], " ", ""); g != w {
+			t.Errorf("inbound=%v: istio.stats config %s, want %s", inbound, g, w)
 		}
 	}
 }

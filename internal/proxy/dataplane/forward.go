@@ -125,6 +125,9 @@ func (f *forwarder) observed(w http.ResponseWriter, r *http.Request, ch *rchain,
 	}
 	start := time.Now()
 	o := &observation{proto: stats.HTTP, inbound: inbound, start: start, ch: ch}
+	if ch != nil && ch.statsOv != nil {
+		o.dims = ch.statsOv.requestValues((*stdRequest)(r))
+	}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
 		o.proto = stats.GRPC
 	}

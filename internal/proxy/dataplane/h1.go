@@ -374,6 +374,9 @@ func (c *h1conn) begin(req *http1.Request, ch *rchain) {
 	}
 	o := &c.obs
 	*o = observation{proto: stats.HTTP, inbound: inbound, start: time.Now(), ch: ch}
+	if ch != nil && ch.statsOv != nil {
+		o.dims = ch.statsOv.requestValues((*h1Request)(req))
+	}
 	if inbound {
 		var org origin
 		if c.o != nil {

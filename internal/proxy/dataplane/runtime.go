@@ -138,8 +138,10 @@ type rchain struct {
 	trace     *rtrace
 	alog      *ralog
 	statsDrop *statsDrop
-	fault     bool // the HTTP filters include the fault filter
-	cors      bool // the HTTP filters include the cors filter
+	// statsOv are the chain's metric tag overrides (nil: none).
+	statsOv *rstatsOverrides
+	fault   bool // the HTTP filters include the fault filter
+	cors    bool // the HTTP filters include the cors filter
 	// ratelimit: the HTTP filters include the local rate limit filter, with
 	// ratelimitCfg its filter-wide config.
 	ratelimit    bool

@@ -199,6 +199,9 @@ type observation struct {
 	protocol  string
 	remote    string
 	local     string
+	// dims are the request's values of the chain's metric dimensions
+	// (Telemetry tag overrides; nil: none).
+	dims []string
 }
 
 // details: the request's details are kept (access log, traces).
@@ -252,7 +255,11 @@ func (t *telemetry) record(o *observation, start time.Time, status int, grpcStat
 		if o.ch != nil && o.ch.statsDrop != nil {
 			skip = o.ch.statsDrop.skip()
 		}
-		t.Stats.RequestSkipping(o.edge, o.proto, status, grpcStatus, flags, d, received, sent, skip)
+		if o.ch != nil && o.ch.statsOv != nil {
+			t.Stats.RequestOverridden(o.edge, o.proto, status, grpcStatus, flags, d, received, sent, skip, o.ch.statsOv.ov, o.ch.statsOv.values(o.dims, status))
+		} else {
+			t.Stats.RequestSkipping(o.edge, o.proto, status, grpcStatus, flags, d, received, sent, skip)
+		}
 	}
 	format := accesslog.DefaultFormat
 	if o.ch != nil {

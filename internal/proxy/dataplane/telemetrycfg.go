@@ -179,12 +179,20 @@ func compileStatsFilter(c *rchain, ts *xdstype.TypedStruct) error {
 	d := &statsDrop{}
 	for k, v := range ts.GetValue().GetFields() {
 		if k != "metrics" {
-			return fmt.Errorf("%s: %q is not supported (only metrics[].name/drop)", statsFilter, k)
+			return fmt.Errorf("%s: %q is not supported (only metrics[].name, drop, dimensions and tags_to_remove)", statsFilter, k)
 		}
+		ov, err := compileStatsOverrides(v.GetListValue().GetValues())
+		if err != nil {
+			return fmt.Errorf("%s: %w", statsFilter, err)
+		}
+		c.statsOv = ov
 		for _, m := range v.GetListValue().GetValues() {
 			f := m.GetStructValue().GetFields()
 			if !f["drop"].GetBoolValue() {
-				return fmt.Errorf("%s: only dropping metrics is supported", statsFilter)
+				if len(f["dimensions"].GetStructValue().GetFields())+len(f["tags_to_remove"].GetListValue().GetValues()) == 0 {
+					return fmt.Errorf("%s: a metrics entry must drop, add dimensions or remove tags", statsFilter)
+				}
+				continue
 			}
 			switch name := f["name"].GetStringValue(); name {
 			case "requests_total":

@@ -81,6 +81,8 @@ func ServiceFromHost(host string) Service {
 type Edge struct {
 	key    edgeKey
 	labels string // rendered `reporter="…",…,destination_cluster="…"`
+	// pairs are the labels as name/value pairs (tag overrides re-render them).
+	pairs [][2]string
 }
 
 type edgeKey struct {
@@ -110,6 +112,10 @@ type httpKey struct {
 	code  int
 	grpc  string
 	flags string
+	// ov and dims: the chain's tag overrides (nil: none) and the request's
+	// values of their dimensions.
+	ov   *Overrides
+	dims string
 }
 
 type httpSeries struct {
@@ -166,7 +172,8 @@ func (r *Registry) Edge(rep Reporter, src, dst Workload, svc Service, security s
 	if e, ok := r.edges.Load(k); ok {
 		return e.(*Edge)
 	}
-	e, _ := r.edges.LoadOrStore(k, &Edge{key: k, labels: renderEdge(k)})
+	pairs := edgePairs(k)
+	e, _ := r.edges.LoadOrStore(k, &Edge{key: k, labels: renderPairs(pairs), pairs: pairs})
 	return e.(*Edge)
 }
 
@@ -177,8 +184,20 @@ func or(s string) string {
 	return s
 }
 
-func renderEdge(k edgeKey) string {
+// renderPairs renders labels as name="value",… in order.
+func renderPairs(pairs [][2]string) string {
 	var b strings.Builder
+	for i, p := range pairs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeLabel(&b, p[0], p[1])
+	}
+	return b.String()
+}
+
+// edgePairs are an edge's labels, in Istio's order.
+func edgePairs(k edgeKey) [][2]string {
 	sc, sr := k.src.canonical()
 	dc, dr := k.dst.canonical()
 	if k.src.Name == "" {
@@ -187,7 +206,7 @@ func renderEdge(k edgeKey) string {
 	if k.dst.Name == "" {
 		dc, dr = Unknown, Unknown
 	}
-	pairs := [...][2]string{
+	return [][2]string{
 		{"reporter", k.reporter.String()},
 		{"source_workload", or(k.src.Name)},
 		{"source_canonical_service", sc},
@@ -208,16 +227,8 @@ func renderEdge(k edgeKey) string {
 		{"destination_service_name", or(k.svc.Name)},
 		{"destination_service_namespace", or(k.svc.Namespace)},
 		{"destination_cluster", "Kubernetes"},
+		{"connection_security_policy", or(k.security)},
 	}
-	for i, p := range pairs {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		writeLabel(&b, p[0], p[1])
-	}
-	b.WriteByte(',')
-	writeLabel(&b, "connection_security_policy", or(k.security))
-	return b.String()
 }
 
 func writeLabel(b *strings.Builder, name, value string) {
@@ -248,13 +259,20 @@ func (r *Registry) Request(e *Edge, proto string, code int, grpcStatus, flags st
 
 // RequestSkipping is Request without the families in skip.
 func (r *Registry) RequestSkipping(e *Edge, proto string, code int, grpcStatus, flags string, d time.Duration, reqBytes, respBytes int64, skip Skip) {
+	r.RequestOverridden(e, proto, code, grpcStatus, flags, d, reqBytes, respBytes, skip, nil, "")
+}
+
+// RequestOverridden is RequestSkipping with the Telemetry API's tag
+// overrides: ov (nil: none) and the request's values of ov.Dims, joined by
+// DimSeparator in that order.
+func (r *Registry) RequestOverridden(e *Edge, proto string, code int, grpcStatus, flags string, d time.Duration, reqBytes, respBytes int64, skip Skip, ov *Overrides, dims string) {
 	if e == nil || skip&allFamilies == allFamilies {
 		return
 	}
 	if flags == "" {
 		flags = "-"
 	}
-	k := httpKey{e, proto, code, grpcStatus, flags}
+	k := httpKey{e, proto, code, grpcStatus, flags, ov, dims}
 	v, ok := r.http.Load(k)
 	if !ok {
 		if r.series.Load() >= r.max {
@@ -377,8 +395,13 @@ type tcpLine struct {
 // families in DESIGN.md's order, series sorted by labels.
 func (r *Registry) WritePrometheus(w io.Writer) error {
 	var hs []httpLine
+	var overridden []overriddenLine
 	r.http.Range(func(k, v any) bool {
 		key := k.(httpKey)
+		if key.ov != nil {
+			overridden = append(overridden, overriddenLine{key, v.(*httpSeries)})
+			return true
+		}
 		labels := key.edge.labels + `,request_protocol="` + key.proto + `",response_code="` + strconv.Itoa(key.code) +
 			`",grpc_response_status="` + key.grpc + `",response_flags="` + key.flags + `"`
 		hs = append(hs, httpLine{labels, v.(*httpSeries)})
@@ -394,7 +417,7 @@ func (r *Registry) WritePrometheus(w io.Writer) error {
 
 	bw := bufio.NewWriterSize(w, 32<<10)
 	family(bw, "istio_requests_total", "counter", "Total number of requests handled by the proxy.")
-	for _, l := range hs {
+	for _, l := range mergeOverridden(hs, overridden, SkipRequests) {
 		if Skip(l.s.present.Load())&SkipRequests != 0 {
 			counter(bw, "istio_requests_total", l.labels, l.s.requests.Load())
 		}
@@ -411,7 +434,7 @@ func (r *Registry) WritePrometheus(w io.Writer) error {
 	}
 	for _, h := range hists {
 		family(bw, h.name, "histogram", h.help)
-		for _, l := range hs {
+		for _, l := range mergeOverridden(hs, overridden, h.bit) {
 			if Skip(l.s.present.Load())&h.bit != 0 {
 				writeHistogram(bw, h.name, l.labels, h.bounds, h.get(l.s))
 			}
