@@ -42,8 +42,8 @@ func serveEcho() {
 	os.Exit(1)
 }
 
-// netnsLab is a test's network namespaces on one bridge: 10.A.B.0/24,
-// the hub (bridge, control plane) at .1.
+// netnsLab is a test's network namespaces on one bridge: 10.A.B.0/24 and
+// fd00:A:B::/64, the hub (bridge, control plane) at .1.
 type netnsLab struct {
 	t      *testing.T
 	prefix string // namespace name prefix, unique per test
@@ -51,7 +51,8 @@ type netnsLab struct {
 	spaces []string
 }
 
-func (l *netnsLab) ip(n int) string { return fmt.Sprintf("10.%d.%d.%d", l.a, l.b, n) }
+func (l *netnsLab) ip(n int) string  { return fmt.Sprintf("10.%d.%d.%d", l.a, l.b, n) }
+func (l *netnsLab) ip6(n int) string { return fmt.Sprintf("fd00:%x:%x::%x", l.a, l.b, n) }
 func (l *netnsLab) ns(name string) string {
 	return l.prefix + "-" + name
 }
@@ -88,6 +89,7 @@ func newNetnsLab(t *testing.T) *netnsLab {
 	hub := l.add("hub")
 	ipCmd(t, "-n", hub, "link", "add", "br0", "type", "bridge")
 	ipCmd(t, "-n", hub, "addr", "add", l.ip(1)+"/24", "dev", "br0")
+	ipCmd(t, "-n", hub, "addr", "add", l.ip6(1)+"/64", "dev", "br0", "nodad")
 	ipCmd(t, "-n", hub, "link", "set", "br0", "up")
 	return l
 }
@@ -117,6 +119,7 @@ func (l *netnsLab) pod(name string, n int) string {
 	ipCmd(l.t, "-n", l.ns("hub"), "link", "add", hubSide, "type", "veth", "peer", "name", "eth0", "netns", ns)
 	ipCmd(l.t, "-n", l.ns("hub"), "link", "set", hubSide, "master", "br0", "up")
 	ipCmd(l.t, "-n", ns, "addr", "add", l.ip(n)+"/24", "dev", "eth0")
+	ipCmd(l.t, "-n", ns, "addr", "add", l.ip6(n)+"/64", "dev", "eth0", "nodad")
 	ipCmd(l.t, "-n", ns, "link", "set", "eth0", "up")
 	return ns
 }
@@ -165,7 +168,7 @@ kind: ServiceEntry
 metadata: {name: reviews, namespace: default}
 spec:
   hosts: [reviews.default.svc.cluster.local]
-  addresses: [{{VIP}}]
+  addresses: [{{VIP}}, "{{VIP6}}"]
   location: MESH_INTERNAL
   resolution: STATIC
   ports: [{number: 9080, name: http, protocol: HTTP}]
@@ -214,16 +217,22 @@ func TestTransparentCapture(t *testing.T) {
 	}
 	hub := l.ns("hub")
 	v1, v2, client := l.pod("v1", 11), l.pod("v2", 12), l.pod("client", 13)
-	vip := l.ip(200)
+	vip, vip6 := l.ip(200), l.ip6(200)
 
 	cfgDir := t.TempDir()
-	yaml := strings.NewReplacer("{{VIP}}", vip, "{{V1}}", l.ip(11), "{{V2}}", l.ip(12)).Replace(captureMesh)
+	yaml := strings.NewReplacer("{{VIP6}}", vip6, "{{VIP}}", vip, "{{V1}}", l.ip(11), "{{V2}}", l.ip(12)).Replace(captureMesh)
 	if err := os.WriteFile(filepath.Join(cfgDir, "reviews.yaml"), []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	l.start(hub, 0, nil, weftBin, "control-plane", "--config-dir", cfgDir, "--data-dir", t.TempDir(),
 		"--xds-address", l.ip(1)+":15010", "--http-address", l.ip(1)+":15014", "--secure-xds-address", "off",
 		"--otlp-grpc-address", "off", "--otlp-http-address", "off", "--console-address", "off")
+
+	// A TCP server outside the mesh: only SO_ORIGINAL_DST tells the client's
+	// proxy where raw bytes were going (an HTTP proxy could not tell).
+	for _, ip := range []string{l.ip(1), l.ip6(1)} {
+		l.start(hub, 0, []string{"POD_IP=" + ip}, weftBin, "tcp-echo", "9000", "hello")
+	}
 
 	for _, p := range []struct {
 		ns, name, version string
@@ -274,6 +283,23 @@ func TestTransparentCapture(t *testing.T) {
 	// inbound capture takes it (SO_ORIGINAL_DST) to its app.
 	if err := want(curl("http://"+l.ip(11)+":9080/"), "reviews-v1 from 127.0.0.6")(); err != nil {
 		t.Errorf("to the v1 pod IP: %v", err)
+	}
+	// IPv6: the AAAA answer is the v6 VIP, ip6tables redirects to [::]:15001
+	// (IP6T_SO_ORIGINAL_DST), and a v6 pod IP is captured inbound too.
+	if err := want(curl("-6", "http://reviews:9080/"), "reviews-v2 from 127.0.0.6")(); err != nil {
+		t.Errorf("over IPv6 to the VIP: %v", err)
+	}
+	if err := want(curl("-6", "-H", "end-user: jason", "http://reviews.default:9080/"), "reviews-v1 from 127.0.0.6")(); err != nil {
+		t.Errorf("over IPv6 to the VIP as jason: %v", err)
+	}
+	if err := want(curl("http://["+l.ip6(12)+"]:9080/"), "reviews-v2 from 127.0.0.6")(); err != nil {
+		t.Errorf("to the v2 pod's IPv6 address: %v", err)
+	}
+	for _, ip := range []string{l.ip(1), l.ip6(1)} {
+		script := fmt.Sprintf("exec 3<>/dev/tcp/%s/9000 && echo world >&3 && read -t 3 line <&3 && echo \"$line\"", ip)
+		if out, err := l.run(client, 1000, "bash", "-c", script); err != nil || strings.TrimSpace(out) != "hello world" {
+			t.Errorf("raw TCP to %s:9000 through the capture: %q %v", ip, out, err)
+		}
 	}
 	// The proxies' own ports are not captured inbound.
 	if out, err := l.run(client, 1000, "curl", "-sS", "--max-time", "3", "-o", "/dev/null", "-w", "%{http_code}",
