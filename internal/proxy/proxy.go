@@ -263,7 +263,7 @@ func Start(opts Options) (*Proxy, error) {
 	}
 	p.admin = admin.New(admin.Options{Node: node, Config: p.xds, Data: p.dp, Version: opts.ProxyVersion, Logger: opts.Logger, Certs: certInfo,
 		Stats: tel.Stats, AccessLog: tel.AccessLog, Connected: p.xds.Connected, AppMetricsURL: opts.AppMetricsURL})
-	if err := p.admin.Listen(adminAddr, p.hostPort(opts.HealthPort), p.hostPort(opts.StatsPort), p.hostPort(opts.MergedMetricsPort)); err != nil {
+	if err := p.admin.Listen(adminAddr, p.podPort(opts.HealthPort), p.podPort(opts.StatsPort), p.podPort(opts.MergedMetricsPort)); err != nil {
 		return nil, p.abort(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -405,6 +405,16 @@ func loopback6() bool {
 
 func (p *Proxy) hostPort(port uint32) string {
 	return netip.AddrPortFrom(p.opts.IP, uint16(port)).String()
+}
+
+// podPort is where a port the pod's neighbours use (health, metrics)
+// listens: IP:PORT, or every address with Capture, as in a Kubernetes pod
+// the kubelet probes the pod IP and hooks (weft proxy-ready) use localhost.
+func (p *Proxy) podPort(port uint32) string {
+	if p.opts.Capture {
+		return ":" + strconv.FormatUint(uint64(port), 10)
+	}
+	return p.hostPort(port)
 }
 
 // IP returns the proxy's pod IP.

@@ -306,6 +306,11 @@ func TestTransparentCapture(t *testing.T) {
 		"http://"+l.ip(12)+":15021/healthz/ready"); err != nil || out != "200" {
 		t.Errorf("health port of the v2 sidecar: %q %v", out, err)
 	}
+	// An app container's postStart hook (holdApplicationUntilProxyStarts)
+	// asks the proxy on localhost.
+	if out, err := l.run(v1, 0, weftBin, "proxy-ready"); err != nil {
+		t.Errorf("weft proxy-ready in the v1 pod: %v: %s", err, out)
+	}
 	// What curl did without a sidecar is what the client's proxy saw.
 	if out, err := l.run(client, 0, "curl", "-sS", "--max-time", "3", "http://"+l.ip(13)+":15090/stats/prometheus"); err != nil ||
 		!strings.Contains(out, `destination_version="v2"`) || !strings.Contains(out, `destination_version="v1"`) {
