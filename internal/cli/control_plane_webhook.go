@@ -18,6 +18,8 @@ func webhookFlags(fs *flag.FlagSet) func() *controlplane.WebhookOptions {
 		"with --webhook-address: the xDS and CA address over TLS injected proxies use")
 	fs.BoolVar(&o.Settings.HoldApplicationUntilProxyStarts, "hold-application-until-proxy-starts", false,
 		"with --webhook-address: start apps after their proxy is ready unless proxy.istio.io/config says otherwise")
+	fs.BoolVar(&o.Settings.DNSCapture, "dns-capture", false,
+		"with --webhook-address: redirect injected pods' DNS to their proxy unless proxyMetadata ISTIO_META_DNS_CAPTURE says otherwise")
 	return func() *controlplane.WebhookOptions {
 		if o.Address == "" {
 			return nil

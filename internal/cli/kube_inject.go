@@ -24,6 +24,7 @@ func runKubeInject(_ context.Context, env *Env) error {
 	fs.StringVar(&s.SecureXDSAddress, "secure-xds-address", s.SecureXDSAddress, "the control plane's xDS and CA address over TLS")
 	fs.BoolVar(&s.HoldApplicationUntilProxyStarts, "hold-application-until-proxy-starts", false,
 		"start apps after their proxy is ready (the mesh default of proxy.istio.io/config's holdApplicationUntilProxyStarts)")
+	fs.BoolVar(&s.DNSCapture, "dns-capture", false, "redirect the pods' DNS to the proxy's DNS proxy (the mesh default of proxyMetadata ISTIO_META_DNS_CAPTURE)")
 	fs.BoolVar(&s.InboundPortsFromContainers, "inbound-ports-from-containers", false,
 		"capture inbound traffic only on the ports the containers declare (default: every port, '*')")
 	if err := parseFlagsNoArgs(fs, env.Args); err != nil {

@@ -3,6 +3,7 @@ package inject
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,9 +19,10 @@ import (
 // podSettings are the settings of one pod: the mesh's, with the pod's
 // annotations applied.
 type podSettings struct {
-	image     string
-	hold      bool
-	resources corev1.ResourceRequirements
+	image      string
+	hold       bool
+	dnsCapture bool
+	resources  corev1.ResourceRequirements
 	// The capture, as istio-iptables' flags.
 	excludeOutboundPorts    string
 	excludeInboundPorts     string
@@ -33,7 +35,7 @@ type podSettings struct {
 // parseAnnotations validates the pod's annotations weft honours and returns
 // its settings; an invalid value is an error naming the annotation.
 func parseAnnotations(a map[string]string, s Settings) (podSettings, []string, error) {
-	ps := podSettings{image: s.Image, hold: s.HoldApplicationUntilProxyStarts, resources: *s.ProxyResources.DeepCopy(),
+	ps := podSettings{image: s.Image, hold: s.HoldApplicationUntilProxyStarts, dnsCapture: s.DNSCapture, resources: *s.ProxyResources.DeepCopy(),
 		includeOutboundIPRanges: "*"}
 	var warnings []string
 	if v, ok := a[annotation.SidecarProxyImage.Name]; ok {
@@ -43,12 +45,17 @@ func parseAnnotations(a map[string]string, s Settings) (podSettings, []string, e
 		ps.image = v
 	}
 	if v, ok := a[annotation.ProxyConfig.Name]; ok {
-		hold, w, err := parseProxyConfig(v)
+		pc, w, err := parseProxyConfig(v)
 		if err != nil {
 			return ps, nil, fmt.Errorf("annotation %s: %w", annotation.ProxyConfig.Name, err)
 		}
-		if hold != nil {
-			ps.hold = *hold
+		if pc.HoldApplicationUntilProxyStarts != nil {
+			ps.hold = pc.HoldApplicationUntilProxyStarts.GetValue()
+		}
+		if v, ok := pc.ProxyMetadata[dnsCaptureMetadata]; ok {
+			if ps.dnsCapture, ok = parseBool(v); !ok {
+				return ps, nil, fmt.Errorf("annotation %s: proxyMetadata %s %q is not true or false", annotation.ProxyConfig.Name, dnsCaptureMetadata, v)
+			}
 		}
 		warnings = append(warnings, w...)
 	}
@@ -102,33 +109,42 @@ func parseAnnotations(a map[string]string, s Settings) (podSettings, []string, e
 	return ps, warnings, nil
 }
 
-// parseProxyConfig reads a ProxyConfig (YAML) and returns its
-// holdApplicationUntilProxyStarts (nil when unset) and a warning for every
-// other field set, which weft's injector does not honour.
-func parseProxyConfig(v string) (*bool, []string, error) {
+// dnsCaptureMetadata is the proxyMetadata key that turns DNS capture on.
+const dnsCaptureMetadata = "ISTIO_META_DNS_CAPTURE"
+
+// parseProxyConfig reads a ProxyConfig (YAML) and warns of every field set
+// that weft's injector does not honour: it honours
+// holdApplicationUntilProxyStarts and proxyMetadata ISTIO_META_DNS_CAPTURE.
+func parseProxyConfig(v string) (*meshconfig.ProxyConfig, []string, error) {
 	js, err := yaml.YAMLToJSON([]byte(v))
 	if err != nil {
 		return nil, nil, fmt.Errorf("not YAML: %w", err)
 	}
-	var pc meshconfig.ProxyConfig
+	pc := &meshconfig.ProxyConfig{}
 	if s := strings.TrimSpace(string(js)); s != "null" && s != "" {
-		if err := protojson.Unmarshal(js, &pc); err != nil {
+		if err := protojson.Unmarshal(js, pc); err != nil {
 			return nil, nil, fmt.Errorf("not a ProxyConfig: %w", err)
 		}
 	}
 	var warnings []string
 	pc.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
-		if fd.JSONName() != "holdApplicationUntilProxyStarts" {
+		switch fd.JSONName() {
+		case "holdApplicationUntilProxyStarts":
+		case "proxyMetadata":
+			for k := range pc.ProxyMetadata {
+				if k != dnsCaptureMetadata {
+					warnings = append(warnings, fmt.Sprintf("annotation %s: proxyMetadata %s is not implemented by weft's injector; ignored",
+						annotation.ProxyConfig.Name, k))
+				}
+			}
+		default:
 			warnings = append(warnings, fmt.Sprintf("annotation %s: field %s is not implemented by weft's injector; ignored",
 				annotation.ProxyConfig.Name, fd.JSONName()))
 		}
 		return true
 	})
-	if pc.HoldApplicationUntilProxyStarts == nil {
-		return nil, warnings, nil
-	}
-	hold := pc.HoldApplicationUntilProxyStarts.GetValue()
-	return &hold, warnings, nil
+	slices.Sort(warnings)
+	return pc, warnings, nil
 }
 
 // applyResources overrides the proxy's requests and limits with the

@@ -90,6 +90,9 @@ func initContainer(s Settings, ps podSettings, inbound string) corev1.Container 
 	if ps.excludeOutboundPorts != "" {
 		args = append(args, "-o", ps.excludeOutboundPorts)
 	}
+	if ps.dnsCapture {
+		args = append(args, "--redirect-dns")
+	}
 	root := int64(0)
 	return corev1.Container{
 		Name:            InitContainer,

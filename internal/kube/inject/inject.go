@@ -80,6 +80,9 @@ type Settings struct {
 	// HoldApplicationUntilProxyStarts is the mesh default of ProxyConfig's
 	// holdApplicationUntilProxyStarts (proxy.istio.io/config overrides it).
 	HoldApplicationUntilProxyStarts bool
+	// DNSCapture redirects the pods' DNS queries to the proxy's DNS proxy
+	// (the mesh default of proxyMetadata ISTIO_META_DNS_CAPTURE).
+	DNSCapture bool
 	// InboundPortsFromContainers makes the default of includeInboundPorts
 	// the ports the pod's containers declare ("*" when they declare none)
 	// instead of "*".

@@ -198,6 +198,18 @@ func TestInjectAnnotations(t *testing.T) {
 			},
 		},
 		{
+			name:        "DNS capture",
+			annotations: map[string]string{"proxy.istio.io/config": "proxyMetadata:\n  ISTIO_META_DNS_CAPTURE: \"true\"\n  OTHER: x\n"},
+			check: func(t *testing.T, tmpl *corev1.PodTemplateSpec, res Result) {
+				if args := container(t, tmpl.Spec.InitContainers, InitContainer).Args; !slices.Contains(args, "--redirect-dns") {
+					t.Errorf("istio-init args %q lack --redirect-dns", args)
+				}
+				if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "proxyMetadata OTHER") {
+					t.Errorf("warnings %q, want one about OTHER", res.Warnings)
+				}
+			},
+		},
+		{
 			name:     "inbound ports from containers",
 			settings: func(s *Settings) { s.InboundPortsFromContainers = true },
 			check: func(t *testing.T, tmpl *corev1.PodTemplateSpec, _ Result) {
@@ -283,6 +295,8 @@ func TestInjectErrors(t *testing.T) {
 			want: `"10.0.0.0/33" is not a CIDR`},
 		{name: "bad proxy config", annotations: map[string]string{"proxy.istio.io/config": "holdApplicationUntilProxyStarts: sure"},
 			want: "annotation proxy.istio.io/config: not a ProxyConfig"},
+		{name: "bad DNS capture", annotations: map[string]string{"proxy.istio.io/config": "proxyMetadata: {ISTIO_META_DNS_CAPTURE: sometimes}"},
+			want: `proxyMetadata ISTIO_META_DNS_CAPTURE "sometimes" is not true or false`},
 		{name: "unknown proxy config field", annotations: map[string]string{"proxy.istio.io/config": "holdApplication: true"},
 			want: "annotation proxy.istio.io/config: not a ProxyConfig"},
 		{name: "sidecar by hand", extra: func(p *corev1.PodTemplateSpec) {
