@@ -147,7 +147,6 @@ func UnimplementedTrafficPolicy(path string, tp *networking.TrafficPolicy) []Uni
 		{lb.GetWarmupDurationSecs() != nil || lb.GetWarmup() != nil, "loadBalancer.warmup"},
 		{lb.GetSimple() == networking.LoadBalancerSettings_PASSTHROUGH, "loadBalancer.simple PASSTHROUGH"},
 		{cp.GetTcp().GetIdleTimeout() != nil, "connectionPool.tcp.idleTimeout"},
-		{cp.GetTcp().GetMaxConnectionDuration() != nil, "connectionPool.tcp.maxConnectionDuration"},
 		{cp.GetHttp().GetUseClientProtocol(), "connectionPool.http.useClientProtocol"},
 		{od.GetSplitExternalLocalOriginErrors(), "outlierDetection.splitExternalLocalOriginErrors"},
 		{od.GetConsecutiveLocalOriginFailures() != nil, "outlierDetection.consecutiveLocalOriginFailures"},

@@ -116,12 +116,18 @@ func applyConnectionPool(c *cluster.Cluster, cp *networking.ConnectionPoolSettin
 		}
 	}
 	var common *core.HttpProtocolOptions
+	if d := cp.GetTcp().GetMaxConnectionDuration(); d != nil {
+		common = &core.HttpProtocolOptions{MaxConnectionDuration: durationpb.New(d.AsDuration())}
+	}
 	if http := cp.GetHttp(); http != nil {
 		th.MaxPendingRequests = limit(http.GetHttp1MaxPendingRequests())
 		th.MaxRequests = limit(http.GetHttp2MaxRequests())
 		th.MaxRetries = limit(http.GetMaxRetries())
 		if n := http.GetMaxRequestsPerConnection(); n > 0 {
-			common = &core.HttpProtocolOptions{MaxRequestsPerConnection: wrapperspb.UInt32(uint32(n))}
+			if common == nil {
+				common = &core.HttpProtocolOptions{}
+			}
+			common.MaxRequestsPerConnection = wrapperspb.UInt32(uint32(n))
 		}
 		if t := http.GetIdleTimeout(); t != nil {
 			if common == nil {

@@ -161,7 +161,10 @@ func (c *Client) Renewed() <-chan struct{} { return c.renewed }
 // with back-off, keeping the current certificate meanwhile.
 func (c *Client) rotate(ctx context.Context) {
 	for {
-		wait := time.Until(c.cur.Load().renewAt())
+		var wait time.Duration // no certificate: get one now
+		if st := c.cur.Load(); st != nil {
+			wait = time.Until(st.renewAt())
+		}
 		t := time.NewTimer(max(wait, 0))
 		select {
 		case <-ctx.Done():

@@ -153,6 +153,8 @@ func compileProtocol(out *rcluster, c *cluster.Cluster) error {
 		if n := common.GetMaxRequestsPerConnection(); n != nil {
 			out.maxRequestsPerConn = int(n.GetValue())
 		}
+		out.upstreamIdle = common.GetIdleTimeout().AsDuration()
+		out.maxConnDuration = common.GetMaxConnectionDuration().AsDuration()
 	}
 	return nil
 }

@@ -315,7 +315,7 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 	ep.stats.active.Add(1)
 	ep.stats.total.Add(1)
 	dec := http1.Decision{Key: ep.key, Dial: c.dial, Done: c.done, Timeout: r.timeout, ModifyResponse: modify, Authority: authority,
-		AttemptCount: r.attemptCount, MaxRequestsPerConn: cl.maxRequestsPerConn}
+		AttemptCount: r.attemptCount, MaxRequestsPerConn: cl.maxRequestsPerConn, IdleTimeout: cl.upstreamIdle, MaxConnectionDuration: cl.maxConnDuration}
 	if len(r.mirrors) > 0 {
 		if targets := d.mirrorTargets(rt, r); len(targets) > 0 {
 			dec.Mirror = d.mirrorH1(targets)

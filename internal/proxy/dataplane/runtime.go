@@ -451,6 +451,10 @@ type rcluster struct {
 	outlier *routlier
 	// maxRequestsPerConn closes an upstream connection after this many requests (0: no limit).
 	maxRequestsPerConn int
+	// upstreamIdle and maxConnDuration: HTTP/1.1 upstream connections close
+	// when idle this long / when older than this after an exchange (0: the
+	// pool's default / no limit).
+	upstreamIdle, maxConnDuration time.Duration
 	// levels are the endpoints by priority (locality failover); nil: one level.
 	levels []*rlevel
 }

@@ -401,9 +401,11 @@ func (s *server) respond(d *Decision, res *Result, uc *Conn, closeDown bool) boo
 		return false
 	}
 	uc.Requests++
-	if resp.Close || resp.UntilClose || (d.MaxRequestsPerConn > 0 && uc.Requests >= d.MaxRequestsPerConn) {
+	if resp.Close || resp.UntilClose || (d.MaxRequestsPerConn > 0 && uc.Requests >= d.MaxRequestsPerConn) ||
+		(d.MaxConnectionDuration > 0 && time.Since(uc.created) >= d.MaxConnectionDuration) {
 		uc.Close()
 	} else {
+		uc.idleTimeout = d.IdleTimeout
 		if d.Timeout > 0 {
 			uc.SetDeadline(time.Time{})
 		}

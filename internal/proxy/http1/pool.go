@@ -45,8 +45,11 @@ type Conn struct {
 
 	br        *bufio.Reader
 	bw        *bufio.Writer
+	created   time.Time
 	idleSince time.Time
-	probe     probe // liveness check of an idle connection
+	// idleTimeout is the connection's own idle timeout (0: the pool's).
+	idleTimeout time.Duration
+	probe       probe // liveness check of an idle connection
 }
 
 // Reader returns the connection's buffered reader.
@@ -92,13 +95,21 @@ func (p *Pool) Get(ctx context.Context, key string, dial DialFunc) (*Conn, error
 		if c == nil {
 			break
 		}
-		if time.Since(c.idleSince) < p.timeout && c.br.Buffered() == 0 && c.probe.alive() {
+		if time.Since(c.idleSince) < p.idleTimeout(c) && c.br.Buffered() == 0 && c.probe.alive() {
 			c.Reused = true
 			return c, nil
 		}
 		c.Close()
 	}
 	return p.dial(ctx, key, dial)
+}
+
+// idleTimeout is how long c may stay idle.
+func (p *Pool) idleTimeout(c *Conn) time.Duration {
+	if c.idleTimeout > 0 {
+		return c.idleTimeout
+	}
+	return p.timeout
 }
 
 // popIdle takes the most recently used idle connection for key.
@@ -128,8 +139,10 @@ func (p *Pool) Put(c *Conn) {
 		return
 	}
 	p.idle[c.Key] = append(l, c)
-	if p.timer == nil {
-		p.timer = time.AfterFunc(p.timeout, p.sweep)
+	if t := p.idleTimeout(c); p.timer == nil {
+		p.timer = time.AfterFunc(t, p.sweep)
+	} else if t < p.timeout {
+		p.timer.Reset(min(t, p.timeout/2))
 	}
 	p.mu.Unlock()
 }
@@ -139,13 +152,15 @@ func (p *Pool) sweep() {
 	now := time.Now()
 	var stale []*Conn
 	p.mu.Lock()
+	next := p.timeout / 2
 	for k, l := range p.idle {
 		keep := l[:0]
 		for _, c := range l {
-			if now.Sub(c.idleSince) >= p.timeout {
+			if left := p.idleTimeout(c) - now.Sub(c.idleSince); left <= 0 {
 				stale = append(stale, c)
 			} else {
 				keep = append(keep, c)
+				next = min(next, left)
 			}
 		}
 		clear(l[len(keep):])
@@ -157,7 +172,7 @@ func (p *Pool) sweep() {
 	}
 	p.timer = nil
 	if len(p.idle) > 0 && !p.closed {
-		p.timer = time.AfterFunc(p.timeout/2, p.sweep)
+		p.timer = time.AfterFunc(next, p.sweep)
 	}
 	p.mu.Unlock()
 	for _, c := range stale {
@@ -254,7 +269,7 @@ func (p *Pool) dial(ctx context.Context, key string, dial DialFunc) (*Conn, erro
 	if err != nil {
 		return nil, fmt.Errorf("dialing upstream %s: %w", key, err)
 	}
-	c := &Conn{Conn: nc, Key: key, br: getReader(nc), bw: getWriter(nc)}
+	c := &Conn{Conn: nc, Key: key, br: getReader(nc), bw: getWriter(nc), created: time.Now()}
 	c.probe.init(nc)
 	return c, nil
 }

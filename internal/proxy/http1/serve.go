@@ -53,6 +53,11 @@ type Decision struct {
 	// MaxRequestsPerConn closes an upstream connection once it has carried
 	// this many requests (0: no limit).
 	MaxRequestsPerConn int
+	// IdleTimeout closes the upstream connection once idle this long in the
+	// pool (0: the pool's); MaxConnectionDuration closes it, once its
+	// exchange ends, when it is older (0: no limit). Envoy's
+	// common_http_protocol_options idle_timeout and max_connection_duration.
+	IdleTimeout, MaxConnectionDuration time.Duration
 
 	// Done, when set, is called once when the exchange ends, on the
 	// connection's goroutine.

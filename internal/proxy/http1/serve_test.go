@@ -559,3 +559,46 @@ func TestForwardStreamsChunks(t *testing.T) {
 		t.Fatalf("rest %q: %v", rest, err)
 	}
 }
+
+// TestUpstreamConnectionLimits: a connection older than
+// MaxConnectionDuration is closed once its exchange ends, and one idle in
+// the pool past its IdleTimeout is not reused.
+func TestUpstreamConnectionLimits(t *testing.T) {
+	tests := []struct {
+		name      string
+		idle, max time.Duration
+		pause     time.Duration
+		wantConns int32
+	}{
+		{"reused", 0, 0, 0, 1},
+		{"max connection duration", 0, time.Nanosecond, 0, 3},
+		{"idle timeout", 20 * time.Millisecond, 0, 60 * time.Millisecond, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, conns := upstream(t, echo)
+			addr := srv.Listener.Addr().String()
+			p := startProxy(t, func(r *Request) Decision {
+				d := to(addr)(r)
+				d.IdleTimeout, d.MaxConnectionDuration = tt.idle, tt.max
+				return d
+			})
+			c := client(t, p)
+			for i := range 3 {
+				resp, err := c.Get("http://reviews:9080/")
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				<-p.results
+				if i < 2 {
+					time.Sleep(tt.pause)
+				}
+			}
+			if n := conns.Load(); n != tt.wantConns {
+				t.Errorf("upstream saw %d connections, want %d", n, tt.wantConns)
+			}
+		})
+	}
+}
