@@ -27,8 +27,11 @@ import (
 var ControlPlaneIdentity = spiffe.New("weft-system", "weft-control-plane")
 
 // ServingDNSNames are the DNS SANs of the :15012 certificate: proxies may
-// dial it as localhost, weft-control-plane or istiod (Istio's name).
-var ServingDNSNames = []string{"localhost", "weft-control-plane", "istiod"}
+// dial it as localhost, weft-control-plane, istiod (Istio's name) or, in
+// Kubernetes, by the weftd Service's names.
+var ServingDNSNames = []string{"localhost", "weft-control-plane", "istiod",
+	// In Kubernetes, the weftd Service (the names injected proxies dial).
+	"weftd", "weftd.weft-system", "weftd.weft-system.svc", "weftd.weft-system.svc.cluster.local"}
 
 // servingTTL is the validity of the :15012 certificate; it is renewed at half-life.
 const servingTTL = DefaultTTL

@@ -237,7 +237,7 @@ func TestServingCertificate(t *testing.T) {
 	if len(leaf.IPAddresses) == 0 || !leaf.IPAddresses[0].Equal(net.IPv4(127, 0, 0, 1)) {
 		t.Errorf("IP SANs %v", leaf.IPAddresses)
 	}
-	for _, name := range []string{"localhost", "istiod"} {
+	for _, name := range []string{"localhost", "istiod", "weftd.weft-system.svc", "weftd.weft-system.svc.cluster.local"} {
 		if err := leaf.VerifyHostname(name); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
