@@ -122,10 +122,15 @@ func newMessage(c Code, o *config.Object, format string, args ...any) Message {
 // Analyze runs every check on objs (the whole config: networking objects,
 // ServiceEntries and WorkloadEntries) and returns the messages sorted by
 // level (errors first), code and origin. objs is not modified.
-func Analyze(objs []*config.Object) []Message {
+func Analyze(objs []*config.Object) []Message { return AnalyzeWith(objs, nil) }
+
+// AnalyzeWith is Analyze with more services known besides those objs
+// define: a platform's registry (Kubernetes Services), which wins where
+// both have a host, as in the control plane.
+func AnalyzeWith(objs []*config.Object, services *registry.Registry) []Message {
 	sorted := append([]*config.Object(nil), objs...)
 	sort.SliceStable(sorted, func(i, j int) bool { return keyLess(sorted[i].Key(), sorted[j].Key()) })
-	a := newAnalyzer(sorted)
+	a := newAnalyzer(sorted, services)
 	for _, o := range sorted {
 		a.schema(o)
 		a.unimplemented(o)
@@ -201,8 +206,12 @@ type analyzer struct {
 	out      []Message
 }
 
-func newAnalyzer(objs []*config.Object) *analyzer {
-	a := &analyzer{reg: registry.Build(objs), gateways: map[string]*config.Object{}}
+func newAnalyzer(objs []*config.Object, services *registry.Registry) *analyzer {
+	reg := registry.Build(objs)
+	if services != nil {
+		reg = registry.Merge(services, reg)
+	}
+	a := &analyzer{reg: reg, gateways: map[string]*config.Object{}}
 	a.hosts = newHostIndex(a.reg)
 	for _, o := range objs {
 		switch o.Kind {

@@ -18,6 +18,7 @@ import (
 	"github.com/weft-mesh/weft/internal/controlplane/telemetry/traces"
 	"github.com/weft-mesh/weft/internal/controlplane/translate"
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
+	"github.com/weft-mesh/weft/internal/kube"
 )
 
 // envControlPlane names the environment variable with the control plane's API URL.
@@ -50,6 +51,7 @@ func runControlPlane(ctx context.Context, env *Env) error {
 	fs.DurationVar(&opts.MetricsRetention, "metrics-retention", metrics.DefaultRetention, "keep scraped proxy metrics this long in the embedded store")
 	fs.IntVar(&opts.MetricsMaxSeries, "metrics-max-series", metrics.DefaultMaxSeries, "keep at most this many series in the embedded metrics store")
 	webhook := webhookFlags(fs)
+	kubeFlags := kubernetesFlags(fs)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	onKubernetes := fs.Bool("kubernetes", false, "run on a Kubernetes cluster: CA root in Secret weft-ca, service-account tokens checked with TokenReview")
@@ -89,7 +91,27 @@ func runControlPlane(ctx context.Context, env *Env) error {
 		return err
 	}
 	opts.Logger = logger
+	opts.Kubernetes = kubeFlags(env)
 	return controlplane.Run(ctx, opts)
+}
+
+// kubernetesFlags adds --kubernetes and its options; the function it
+// returns gives the options (nil without --kubernetes).
+func kubernetesFlags(fs *flag.FlagSet) func(env *Env) *controlplane.KubernetesOptions {
+	on := fs.Bool("kubernetes", false, "discover Services, EndpointSlices, Pods and Istio's CRDs from the Kubernetes API server and write the CRDs' status")
+	var k controlplane.KubernetesOptions
+	fs.StringVar(&k.Kubeconfig, "kubeconfig", "", "with --kubernetes: this kubeconfig file (default: $KUBECONFIG, else the pod's in-cluster config)")
+	fs.StringVar(&k.Namespace, "kube-namespace", kube.DefaultNamespace, "with --kubernetes: the control plane's namespace (its status-writer Lease lives there)")
+	fs.StringVar(&k.DiscoverySelector, "kube-discovery-selector", "", "with --kubernetes: discover only the Services of namespaces matching this label selector (e.g. istio-discovery=enabled)")
+	return func(env *Env) *controlplane.KubernetesOptions {
+		if !*on {
+			return nil
+		}
+		if env.Getenv != nil {
+			k.KubeconfigEnv, k.Identity = env.Getenv("KUBECONFIG"), env.Getenv("POD_NAME")
+		}
+		return &k
+	}
 }
 
 // newLogger returns a slog logger writing to w.

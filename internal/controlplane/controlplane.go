@@ -81,6 +81,8 @@ type Options struct {
 	MetricsMaxSeries int
 	// Webhook, if set, serves the sidecar injector webhook.
 	Webhook *WebhookOptions
+	// Kubernetes, if set, feeds the registry and the config from a cluster.
+	Kubernetes *KubernetesOptions
 	// ConsoleAddress is where the web console (UI + this API) listens;
 	// "off" disables it; empty: the HTTPAddress's host, port 20001 (port 0
 	// when HTTPAddress's is 0).
@@ -109,16 +111,32 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	var xds *xdsserver.Server
+	registryOf := registry.Build
+	var k8s *kubeDiscovery
+	if opts.Kubernetes != nil {
+		if k8s, err = newKubernetes(opts.Kubernetes, st, opts.Logger, func() { xds.Changed() }); err != nil {
+			return err
+		}
+		registryOf = k8s.registry
+	}
 	cpm := cpmetrics.New(func() []xdsserver.ProxyStatus { return xds.Proxies() })
 	cpm.WatchStore(st)
 	xds, err = xdsserver.New(xdsserver.Options{
-		Store: st, Registry: registry.Build, Translate: translate.Build,
+		Store: st, Registry: registryOf, Translate: translate.Build,
 		Debounce: opts.Debounce, RegistrationGrace: opts.RegistrationGrace, Logger: opts.Logger,
 		Mesh:  translate.Mesh{OutboundTrafficPolicy: opts.OutboundTrafficPolicy},
 		Hooks: cpm.Hooks(),
 	})
 	if err != nil {
 		return err
+	}
+	if k8s != nil {
+		stopKube, err := k8s.start(ctx)
+		if err != nil {
+			return err
+		}
+		defer stopKube()
+		opts.Webhook = k8s.webhookOptions(opts.Webhook)
 	}
 	sec, err := newSecure(opts, xds)
 	if err != nil {

@@ -58,7 +58,7 @@ func Build(objs []*config.Object) *Registry {
 		})
 		r.Services = append(r.Services, s)
 	}
-	sort.Slice(r.Services, func(i, j int) bool { return r.Services[i].Hostname < r.Services[j].Hostname })
+	Sort(r)
 	return r
 }
 

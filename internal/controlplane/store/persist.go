@@ -21,8 +21,8 @@ import (
 // of one source (e.g. api.yaml, auto-registration.yaml) as Istio YAML, after
 // a first line "# weft source: <quoted source>". Each file is replaced
 // atomically (temp file + rename), so a crash leaves the old or new file.
-// Objects read from watched config directories are not persisted: their
-// files are the truth and are read again at start.
+// Objects read from watched config directories or from Kubernetes are not
+// persisted: their files (the cluster) are the truth and are read again at start.
 const (
 	configSubdir = "config"
 	sourceHeader = "# weft source: "
@@ -37,7 +37,7 @@ func (m *Mem) persist(objs map[config.Key]*config.Object, changed []change) erro
 	sources := map[string]bool{}
 	for _, c := range changed {
 		for _, o := range []*config.Object{c.old, c.new} {
-			if o != nil && !m.fileSources[o.Source] {
+			if o != nil && !m.fileSources[o.Source] && o.Source != SourceKubernetes {
 				sources[o.Source] = true
 			}
 		}

@@ -35,4 +35,7 @@ var ErrNotFound = errors.New("not found")
 const (
 	SourceAPI              = "api"
 	SourceAutoRegistration = "auto-registration"
+	// SourceKubernetes marks objects read from the Kubernetes API server;
+	// the cluster is their truth, so they are not persisted.
+	SourceKubernetes = "kubernetes"
 )

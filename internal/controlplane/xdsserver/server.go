@@ -122,11 +122,17 @@ func New(opts Options) (*Server, error) {
 	var adsCtx context.Context
 	adsCtx, s.adsStop = context.WithCancel(context.Background())
 	s.ads = serverv3.NewServer(adsCtx, s.cache, callbacks{s}, sotw.WithOrderedADS())
-	opts.Store.Subscribe(func(int64) {
-		s.changedAt.CompareAndSwap(0, time.Now().UnixNano())
-		s.kickLoop()
-	})
+	opts.Store.Subscribe(func(int64) { s.Changed() })
 	return s, nil
+}
+
+// Changed tells the server that what Options.Registry returns may have
+// changed (a platform registry such as Kubernetes' Services): snapshots are
+// rebuilt after the debounce period, as after a config change. Safe to call
+// from any goroutine.
+func (s *Server) Changed() {
+	s.changedAt.CompareAndSwap(0, time.Now().UnixNano())
+	s.kickLoop()
 }
 
 // Register registers the ADS service on g, another gRPC server (the
