@@ -27,8 +27,7 @@ type configSync struct {
 	services func() *registry.Registry
 	now      func() time.Time
 
-	applied map[config.Key]string // resourceVersion last applied to the store
-	refused map[config.Key]string // resourceVersion whose refusal was logged
+	refused map[config.Key]string // the refusal last logged, per object
 }
 
 // clusterObject is one Istio object of the cluster and weft's verdict on it.
@@ -44,7 +43,7 @@ type clusterObject struct {
 func newConfigSync(st store.Store, kinds []crdKind, services func() *registry.Registry, log *slog.Logger) *configSync {
 	return &configSync{
 		log: log, store: st, kinds: kinds, services: services, now: time.Now,
-		applied: map[config.Key]string{}, refused: map[config.Key]string{},
+		refused: map[config.Key]string{},
 	}
 }
 
@@ -79,44 +78,33 @@ func (c *configSync) sync() []clusterObject {
 	var puts []*config.Object
 	for i := range objs {
 		o := &objs[i]
-		key, rv := o.obj.Key(), o.meta.GetResourceVersion()
+		key := o.obj.Key()
 		inCluster[key] = true
 		if err := config.Validate(o.obj); err != nil {
 			o.invalid = err
-			if c.refused[key] != rv {
-				c.refused[key] = rv
+			if c.refused[key] != err.Error() {
+				c.refused[key] = err.Error()
 				c.log.Error("refusing invalid Istio config; the last valid version, if any, stays in use",
-					"object", key.String(), "resource_version", rv, "error", err)
+					"object", key.String(), "resource_version", o.meta.GetResourceVersion(), "error", err)
 			}
 			continue
 		}
 		delete(c.refused, key)
-		if cur, ok := c.store.Get(key); ok && cur.Source == store.SourceKubernetes && c.applied[key] == rv {
+		if cur, ok := c.store.Get(key); ok && stored(cur, o.obj) {
 			continue
 		}
 		puts = append(puts, o.obj)
 	}
+	// Apply copies the specs; the informer's objects stay untouched.
 	if len(puts) > 0 {
-		// Apply copies the specs; the informer's objects stay untouched.
 		if _, err := c.store.Apply(puts); err != nil {
 			c.log.Error("storing Istio config from Kubernetes", "objects", len(puts), "error", err)
-		} else {
-			for i := range objs {
-				if objs[i].invalid == nil {
-					c.applied[objs[i].obj.Key()] = objs[i].meta.GetResourceVersion()
-				}
-			}
 		}
 	}
 	var gone []config.Key
 	for _, o := range c.store.List("", "") {
 		if o.Source == store.SourceKubernetes && !inCluster[o.Key()] {
 			gone = append(gone, o.Key())
-		}
-	}
-	for k := range c.applied {
-		if !inCluster[k] {
-			delete(c.applied, k)
 		}
 	}
 	for k := range c.refused {
@@ -159,4 +147,11 @@ func (c *configSync) writeStatuses(ctx context.Context, objs []clusterObject) {
 			c.log.Warn("writing status", "object", o.obj.Key().String(), "error", err)
 		}
 	}
+}
+
+// stored reports whether cur, a stored object, is o already (cheaper than
+// an Apply that finds nothing changed, which copies o).
+func stored(cur, o *config.Object) bool {
+	return cur.Source == o.Source && cur.APIVersion == o.APIVersion &&
+		maps.Equal(cur.Labels, o.Labels) && maps.Equal(cur.Annotations, o.Annotations) && proto.Equal(cur.Spec, o.Spec)
 }

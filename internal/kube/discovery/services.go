@@ -83,12 +83,12 @@ func (s *services) start(ctx context.Context) error {
 func (s *services) shutdown() { s.factory.Shutdown() }
 
 // handler marks the registry stale on every add and delete, and on updates
-// for which matters (nil: any new resource version) says so.
+// for which matters (nil: any) says so.
 func (s *services) handler(matters func(old, cur any) bool) cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(any) { s.invalidate() },
 		UpdateFunc: func(old, cur any) {
-			if sameVersion(old, cur) || (matters != nil && !matters(old, cur)) {
+			if matters != nil && !matters(old, cur) {
 				return
 			}
 			s.invalidate()
@@ -158,12 +158,6 @@ func (s *services) discovered(namespace string) bool {
 	}
 	ns, err := s.namespaces.Get(namespace)
 	return err == nil && s.selector.Matches(labels.Set(ns.Labels))
-}
-
-func sameVersion(old, cur any) bool {
-	o, ok1 := old.(metav1.Object)
-	c, ok2 := cur.(metav1.Object)
-	return ok1 && ok2 && o.GetResourceVersion() == c.GetResourceVersion()
 }
 
 func labelsChanged(old, cur any) bool {
