@@ -18,7 +18,6 @@ import (
 	"github.com/weft-mesh/weft/internal/controlplane/telemetry/traces"
 	"github.com/weft-mesh/weft/internal/controlplane/translate"
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
-	"github.com/weft-mesh/weft/internal/kube"
 )
 
 // envControlPlane names the environment variable with the control plane's API URL.
@@ -51,10 +50,10 @@ func runControlPlane(ctx context.Context, env *Env) error {
 	fs.DurationVar(&opts.MetricsRetention, "metrics-retention", metrics.DefaultRetention, "keep scraped proxy metrics this long in the embedded store")
 	fs.IntVar(&opts.MetricsMaxSeries, "metrics-max-series", metrics.DefaultMaxSeries, "keep at most this many series in the embedded metrics store")
 	webhook := webhookFlags(fs)
-	kubeFlags := kubernetesFlags(fs)
+	discovery := discoveryFlags(fs)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
-	onKubernetes := fs.Bool("kubernetes", false, "run on a Kubernetes cluster: CA root in Secret weft-ca, service-account tokens checked with TokenReview")
+	onKubernetes := fs.Bool("kubernetes", false, "run on a Kubernetes cluster: discover Services, EndpointSlices, Pods and Istio's CRDs (writing their status), CA root in Secret weft-ca, service-account tokens checked with TokenReview")
 	kubeconfig := kubeconfigFlag(fs)
 	if err := parseFlagsNoArgs(fs, env.Args); err != nil {
 		return err
@@ -70,6 +69,9 @@ func runControlPlane(ctx context.Context, env *Env) error {
 		}
 		if env.Getenv != nil {
 			opts.KubeNamespace = env.Getenv("POD_NAMESPACE")
+		}
+		if opts.Discovery, err = discovery(cfg, env, &opts.KubeNamespace); err != nil {
+			return err
 		}
 		if opts.Webhook != nil && opts.Webhook.Client == nil {
 			opts.Webhook.Client = opts.KubeClient // namespace labels, and the CA bundle of weft-sidecar-injector
@@ -91,27 +93,7 @@ func runControlPlane(ctx context.Context, env *Env) error {
 		return err
 	}
 	opts.Logger = logger
-	opts.Kubernetes = kubeFlags(env)
 	return controlplane.Run(ctx, opts)
-}
-
-// kubernetesFlags adds --kubernetes and its options; the function it
-// returns gives the options (nil without --kubernetes).
-func kubernetesFlags(fs *flag.FlagSet) func(env *Env) *controlplane.KubernetesOptions {
-	on := fs.Bool("kubernetes", false, "discover Services, EndpointSlices, Pods and Istio's CRDs from the Kubernetes API server and write the CRDs' status")
-	var k controlplane.KubernetesOptions
-	fs.StringVar(&k.Kubeconfig, "kubeconfig", "", "with --kubernetes: this kubeconfig file (default: $KUBECONFIG, else the pod's in-cluster config)")
-	fs.StringVar(&k.Namespace, "kube-namespace", kube.DefaultNamespace, "with --kubernetes: the control plane's namespace (its status-writer Lease lives there)")
-	fs.StringVar(&k.DiscoverySelector, "kube-discovery-selector", "", "with --kubernetes: discover only the Services of namespaces matching this label selector (e.g. istio-discovery=enabled)")
-	return func(env *Env) *controlplane.KubernetesOptions {
-		if !*on {
-			return nil
-		}
-		if env.Getenv != nil {
-			k.KubeconfigEnv, k.Identity = env.Getenv("KUBECONFIG"), env.Getenv("POD_NAME")
-		}
-		return &k
-	}
 }
 
 // newLogger returns a slog logger writing to w.

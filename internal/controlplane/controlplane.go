@@ -81,8 +81,6 @@ type Options struct {
 	MetricsMaxSeries int
 	// Webhook, if set, serves the sidecar injector webhook.
 	Webhook *WebhookOptions
-	// Kubernetes, if set, feeds the registry and the config from a cluster.
-	Kubernetes *KubernetesOptions
 	// ConsoleAddress is where the web console (UI + this API) listens;
 	// "off" disables it; empty: the HTTPAddress's host, port 20001 (port 0
 	// when HTTPAddress's is 0).
@@ -93,6 +91,9 @@ type Options struct {
 	// service-account tokens (audience istio-ca) checked with TokenReview.
 	KubeClient    kubernetes.Interface
 	KubeNamespace string
+	// Discovery, if set (with KubeClient), feeds the registry and the config
+	// from the cluster.
+	Discovery *DiscoveryOptions
 }
 
 // Run runs the control plane until ctx ends, then stops it gracefully and
@@ -113,8 +114,8 @@ func Run(ctx context.Context, opts Options) error {
 	var xds *xdsserver.Server
 	registryOf := registry.Build
 	var k8s *kubeDiscovery
-	if opts.Kubernetes != nil {
-		if k8s, err = newKubernetes(opts.Kubernetes, st, opts.Logger, func() { xds.Changed() }); err != nil {
+	if opts.Discovery != nil {
+		if k8s, err = newKubeDiscovery(opts.Discovery, opts.KubeClient, opts.KubeNamespace, st, opts.Logger, func() { xds.Changed() }); err != nil {
 			return err
 		}
 		registryOf = k8s.registry
@@ -136,7 +137,6 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		}
 		defer stopKube()
-		opts.Webhook = k8s.webhookOptions(opts.Webhook)
 	}
 	sec, err := newSecure(opts, xds)
 	if err != nil {

@@ -21,7 +21,12 @@ import (
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// Istio's generated informers cannot tell client-go that the fake
+	// clientset does not stream watch lists: list then watch instead.
+	os.Setenv("KUBE_FEATURE_WatchListClient", "false")
+	goleak.VerifyTestMain(m)
+}
 
 const reviewsVS = `apiVersion: networking.istio.io/v1
 kind: VirtualService

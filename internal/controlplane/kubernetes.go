@@ -5,71 +5,59 @@ import (
 	"fmt"
 	"log/slog"
 
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/weft-mesh/weft/internal/config"
+	"github.com/weft-mesh/weft/internal/controlplane/casecret"
 	"github.com/weft-mesh/weft/internal/controlplane/registry"
 	"github.com/weft-mesh/weft/internal/controlplane/store"
-	"github.com/weft-mesh/weft/internal/kube"
 	"github.com/weft-mesh/weft/internal/kube/discovery"
 )
 
-// KubernetesOptions runs the control plane on a cluster (`--kubernetes`):
-// the registry and the Istio config come from the API server.
-type KubernetesOptions struct {
-	// Kubeconfig is a kubeconfig file; empty: the files KubeconfigEnv
-	// ($KUBECONFIG) names, else the pod's in-cluster config.
-	Kubeconfig, KubeconfigEnv string
-	// Namespace is the control plane's namespace (kube.DefaultNamespace when empty).
-	Namespace string
-	// Identity names this replica in the status writer's Lease (the pod
-	// name, $POD_NAME); empty: the host name.
+// DiscoveryOptions, with Options.KubeClient, feed the registry and the
+// config from the cluster (`--kubernetes`): Services, EndpointSlices, Pods,
+// Namespaces and Nodes, and Istio's CRDs, whose status one elected replica
+// writes (Lease discovery.LeaseName in KubeNamespace).
+type DiscoveryOptions struct {
+	// IstioClient reads Istio's CRDs and writes their status.
+	IstioClient istioclient.Interface
+	// Identity names this replica in the Lease (the pod name, $POD_NAME);
+	// empty: the host name.
 	Identity string
-	// DiscoverySelector, if set, is a label selector on namespaces: only
-	// their Services are discovered (Istio's discoverySelectors).
-	DiscoverySelector string
-	// Clients, if set, are used instead of connecting (tests pass fakes).
-	Clients *kube.Clients
+	// Selector, if set, is a label selector on namespaces: only their
+	// Services are discovered (Istio's discoverySelectors).
+	Selector string
 }
 
 // kubeDiscovery is the running discovery of a cluster.
-type kubeDiscovery struct {
-	ctl     *discovery.Controller
-	clients *kube.Clients
-}
+type kubeDiscovery struct{ ctl *discovery.Controller }
 
-// newKubernetes connects to the cluster; changed is called when its
-// Services may have changed.
-func newKubernetes(o *KubernetesOptions, st store.Store, log *slog.Logger, changed func()) (*kubeDiscovery, error) {
-	clients := o.Clients
-	if clients == nil {
-		cfg, err := kube.RESTConfig(o.Kubeconfig, o.KubeconfigEnv)
-		if err != nil {
-			return nil, err
-		}
-		if clients, err = kube.NewClients(cfg); err != nil {
-			return nil, err
-		}
+// newKubeDiscovery prepares the discovery; changed is called when the
+// cluster's Services may have changed.
+func newKubeDiscovery(o *DiscoveryOptions, kc kubernetes.Interface, namespace string, st store.Store, log *slog.Logger, changed func()) (*kubeDiscovery, error) {
+	if kc == nil || o.IstioClient == nil {
+		return nil, fmt.Errorf("Kubernetes discovery needs the Kubernetes and Istio clients")
 	}
-	ns := o.Namespace
-	if ns == "" {
-		ns = kube.DefaultNamespace
+	if namespace == "" {
+		namespace = casecret.DefaultNamespace
 	}
 	var sel labels.Selector
-	if o.DiscoverySelector != "" {
+	if o.Selector != "" {
 		var err error
-		if sel, err = labels.Parse(o.DiscoverySelector); err != nil {
-			return nil, fmt.Errorf("discovery selector %q: %w", o.DiscoverySelector, err)
+		if sel, err = labels.Parse(o.Selector); err != nil {
+			return nil, fmt.Errorf("discovery selector %q: %w", o.Selector, err)
 		}
 	}
 	ctl, err := discovery.New(discovery.Options{
-		Kube: clients.Kube, Istio: clients.Istio, Store: st, Namespace: ns, Identity: o.Identity,
+		Kube: kc, Istio: o.IstioClient, Store: st, Namespace: namespace, Identity: o.Identity,
 		NamespaceSelector: sel, OnChange: changed, Logger: log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &kubeDiscovery{ctl: ctl, clients: clients}, nil
+	return &kubeDiscovery{ctl: ctl}, nil
 }
 
 // registry is Options.Registry for the xDS server: the cluster's Services,
@@ -88,15 +76,4 @@ func (k *kubeDiscovery) start(ctx context.Context) (stop func(), err error) {
 		return nil, fmt.Errorf("watching Kubernetes: %w", err)
 	}
 	return func() { cancel(); k.ctl.Wait() }, nil
-}
-
-// webhookOptions gives the injector (if it runs and has no client) the
-// cluster's client, so it sees namespace labels and sets its CA bundle.
-func (k *kubeDiscovery) webhookOptions(w *WebhookOptions) *WebhookOptions {
-	if w == nil || w.Client != nil {
-		return w
-	}
-	c := *w
-	c.Client = k.clients.Kube
-	return &c
 }
