@@ -146,7 +146,6 @@ func UnimplementedTrafficPolicy(path string, tp *networking.TrafficPolicy) []Uni
 		{len(lb.GetLocalityLbSetting().GetFailoverPriority()) > 0, "loadBalancer.localityLbSetting.failoverPriority"},
 		{lb.GetWarmupDurationSecs() != nil || lb.GetWarmup() != nil, "loadBalancer.warmup"},
 		{lb.GetSimple() == networking.LoadBalancerSettings_PASSTHROUGH, "loadBalancer.simple PASSTHROUGH"},
-		{cp.GetTcp().GetIdleTimeout() != nil, "connectionPool.tcp.idleTimeout"},
 		{cp.GetHttp().GetUseClientProtocol(), "connectionPool.http.useClientProtocol"},
 		{od.GetSplitExternalLocalOriginErrors(), "outlierDetection.splitExternalLocalOriginErrors"},
 		{od.GetConsecutiveLocalOriginFailures() != nil, "outlierDetection.consecutiveLocalOriginFailures"},

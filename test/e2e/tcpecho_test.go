@@ -83,6 +83,45 @@ func TestTCPEcho(t *testing.T) {
 	}
 	t.Logf("80/20 over %d connections: %v", n, counts)
 
+	// connectionPool.tcp.idleTimeout: the gateway closes a connection that
+	// stays quiet both ways for 1 s; a talking one stays open.
+	idleDR := filepath.Join(t.TempDir(), "idle.yaml")
+	os.WriteFile(idleDR, []byte(`apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: tcp-echo-destination, namespace: default}
+spec:
+  host: tcp-echo
+  trafficPolicy: {connectionPool: {tcp: {idleTimeout: 1s}}}
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+`), 0o644)
+	if out, err := runWeft(api, "apply", "-f", idleDR); err != nil {
+		t.Fatalf("weft apply: %v\n%s", err, out)
+	}
+	eventually(t, 20*time.Second, func() error {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(gw, "31400"), 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		for i := range 3 { // talking every 500 ms for 1.5 s: kept
+			fmt.Fprintln(c, "hello")
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if line, err := r.ReadString('\n'); err != nil || !strings.HasSuffix(strings.TrimSpace(line), " hello") {
+				return fmt.Errorf("talking, exchange %d: %q, %v", i, line, err)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		start := time.Now()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := r.ReadByte(); err == nil || time.Since(start) > 5*time.Second {
+			return fmt.Errorf("quiet for %v: the connection is still open (%v)", time.Since(start).Round(time.Millisecond), err)
+		}
+		return nil
+	})
+
 	// Istio's "Authorization for TCP traffic" task on the same workloads:
 	// network RBAC closes a connection its policies deny.
 	apply("tcp-echo-all-v1.yaml")

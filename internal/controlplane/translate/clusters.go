@@ -75,6 +75,12 @@ func (b *builder) outboundCluster(s *registry.Service, p registry.Port, subset s
 		TransportSocketMatches: transportMatches(),
 	}
 	applyConnectionPool(c, tp.GetConnectionPool(), http2(p.Protocol))
+	if t := tp.GetConnectionPool().GetTcp().GetIdleTimeout(); t != nil {
+		if b.tcpIdle == nil {
+			b.tcpIdle = map[string]*durationpb.Duration{}
+		}
+		b.tcpIdle[name] = durationpb.New(t.AsDuration())
+	}
 	applyOutlierDetection(c, tp.GetOutlierDetection())
 	applyConsistentHash(c, tp)
 	applyTLS(c, tp.GetTls(), s)

@@ -102,3 +102,30 @@ func (b *builder) tcpRouteChain(o *config.Object, tr *networking.TCPRoute, port 
 		})},
 	}}}
 }
+
+// applyTCPIdleTimeouts sets the idle_timeout of every tcp_proxy whose
+// (first) cluster has a DestinationRule connectionPool.tcp.idleTimeout, as
+// Istio does; unset, Envoy's default of one hour applies.
+func (b *builder) applyTCPIdleTimeouts() {
+	if len(b.tcpIdle) == 0 {
+		return
+	}
+	for _, r := range b.out.Listeners {
+		for _, fc := range r.(*listener.Listener).GetFilterChains() {
+			for _, f := range fc.GetFilters() {
+				tp := &tcpproxy.TcpProxy{}
+				if !f.GetTypedConfig().MessageIs(tp) || f.GetTypedConfig().UnmarshalTo(tp) != nil {
+					continue
+				}
+				name := tp.GetCluster()
+				if wc := tp.GetWeightedClusters().GetClusters(); len(wc) > 0 {
+					name = wc[0].GetName()
+				}
+				if t, ok := b.tcpIdle[name]; ok {
+					tp.IdleTimeout = t
+					f.ConfigType = &listener.Filter_TypedConfig{TypedConfig: mustAny(tp)}
+				}
+			}
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/weft-mesh/weft/internal/config"
@@ -29,6 +30,7 @@ func Build(in Input) (*Output, error) {
 		b.sidecar()
 	}
 	b.clusters()
+	b.applyTCPIdleTimeouts()
 	b.applyEnvoyFilters()
 	b.applyTelemetry()
 	b.applyAuthorization()
@@ -50,6 +52,9 @@ type builder struct {
 	eds []string
 	// outboundPolicy is ALLOW_ANY or REGISTRY_ONLY for this proxy.
 	outboundPolicy string
+	// tcpIdle are the DestinationRules' connectionPool.tcp.idleTimeout by
+	// outbound cluster name (set only where given).
+	tcpIdle map[string]*durationpb.Duration
 }
 
 func (b *builder) index() {

@@ -225,6 +225,10 @@ func compileChain(fc *listener.FilterChain, listenerName string, st *state) (*rc
 	case *hcm.HttpConnectionManager:
 		return c, compileHCM(c, m, fmt.Sprintf("%s|%d", listenerName, c.dstPort), st)
 	case *tcpproxy.TcpProxy:
+		c.tcpIdle = defaultTCPIdleTimeout
+		if t := m.GetIdleTimeout(); t != nil {
+			c.tcpIdle = t.AsDuration()
+		}
 		switch {
 		case m.GetCluster() != "":
 			c.tcpCluster = m.GetCluster()

@@ -131,8 +131,10 @@ type rchain struct {
 	tcpCluster string  // TCP proxy (the first of tcpWeighted when weighted)
 	// tcpWeighted and tcpTotal: a tcp_proxy's weighted clusters.
 	tcpWeighted []weighted
-	tcpTotal    uint32
-	inbound     bool // a chain of the inbound listener: reports as the destination
+	// tcpIdle closes a TCP proxy connection idle this long both ways (0: never).
+	tcpIdle  time.Duration
+	tcpTotal uint32
+	inbound  bool // a chain of the inbound listener: reports as the destination
 	// Telemetry of the chain's connection manager: spans (nil: none), access
 	// log (nil: none) and the Istio metrics it drops.
 	trace     *rtrace

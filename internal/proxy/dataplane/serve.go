@@ -327,7 +327,7 @@ func (s *server) accept(c net.Conn) {
 				if br != nil {
 					conn = &originConn{Conn: c, br: br}
 				}
-				s.d.splice(conn, rt.clusters[ch.tcpTarget()], "", false)
+				s.d.splice(conn, rt.clusters[ch.tcpTarget()], "", false, ch.tcpIdle)
 				return
 			}
 			if br != nil {

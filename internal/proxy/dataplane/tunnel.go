@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weft-mesh/weft/internal/proxy/accesslog"
@@ -94,14 +95,14 @@ func (d *Dataplane) inboundTo(s *server, conn net.Conn, br *bufio.Reader, src, d
 		d.log.Debug("inbound connection denied by RBAC", "port", dst.Port(), "source", o.src.String(), "principal", o.principal)
 		conn.Close()
 	default:
-		d.splice(oc, rt.clusters[c.tcpTarget()], dst.String(), true)
+		d.splice(oc, rt.clusters[c.tcpTarget()], dst.String(), true, c.tcpIdle)
 	}
 }
 
 // splice proxies raw bytes between conn and an endpoint of cl (or dst itself
 // when cl is nil or an original-destination cluster). inbound says the
 // connection came in on the inbound listener (reported as the destination).
-func (d *Dataplane) splice(conn net.Conn, cl *rcluster, dst string, inbound bool) {
+func (d *Dataplane) splice(conn net.Conn, cl *rcluster, dst string, inbound bool, idle time.Duration) {
 	defer conn.Close()
 	start := time.Now()
 	o := observation{proto: stats.TCP, inbound: inbound, cl: cl, authority: dst, upstream: dst}
@@ -144,7 +145,7 @@ func (d *Dataplane) splice(conn net.Conn, cl *rcluster, dst string, inbound bool
 		ep.stats.total.Add(1)
 		defer ep.stats.active.Add(-1)
 	}
-	received, sent := pipe(conn, up)
+	received, sent := pipe(conn, up, idle)
 	counters.Bytes(received, sent)
 	counters.Closed()
 	if d.tel.AccessLog != nil {
@@ -183,10 +184,41 @@ func (d *Dataplane) tcpDone(o *observation, start time.Time, flags string, recei
 
 // pipe copies both ways, half-closing each side when the other ends, and
 // returns the bytes copied from a to b and from b to a.
-func pipe(a, b net.Conn) (aToB, bToA int64) {
+// defaultTCPIdleTimeout is Envoy's tcp_proxy idle_timeout when none is set.
+const defaultTCPIdleTimeout = time.Hour
+
+// pipe copies both ways until both are done. With idle > 0, both
+// connections are closed once no byte has gone either way for idle
+// (Envoy's tcp_proxy idle_timeout).
+func pipe(a, b net.Conn, idle time.Duration) (aToB, bToA int64) {
+	var ra, rb io.Reader = a, b
+	if idle > 0 {
+		var last atomic.Int64
+		last.Store(time.Now().UnixNano())
+		ra, rb = &activityReader{a, &last}, &activityReader{b, &last}
+		var timer *time.Timer
+		var mu sync.Mutex
+		mu.Lock()
+		timer = time.AfterFunc(idle, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if left := idle - time.Since(time.Unix(0, last.Load())); left > 0 {
+				timer.Reset(left)
+				return
+			}
+			a.Close()
+			b.Close()
+		})
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			timer.Stop()
+			mu.Unlock()
+		}()
+	}
 	var wg sync.WaitGroup
 	wg.Add(2)
-	cp := func(dst, src net.Conn, n *int64) {
+	cp := func(dst net.Conn, src io.Reader, n *int64) {
 		defer wg.Done()
 		*n, _ = io.Copy(dst, src)
 		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
@@ -197,8 +229,8 @@ func pipe(a, b net.Conn) (aToB, bToA int64) {
 			}
 		}
 	}
-	go cp(b, a, &aToB)
-	go cp(a, b, &bToA)
+	go cp(b, ra, &aToB)
+	go cp(a, rb, &bToA)
 	wg.Wait()
 	return aToB, bToA
 }
@@ -252,4 +284,18 @@ func (d *Dataplane) unknownDestination(rt *runtime) *rcluster {
 		}
 	}
 	return nil
+}
+
+// activityReader records the time of every read that returns bytes.
+type activityReader struct {
+	r    io.Reader
+	last *atomic.Int64
+}
+
+func (a *activityReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if n > 0 {
+		a.last.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
