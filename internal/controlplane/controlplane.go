@@ -163,7 +163,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		return fmt.Errorf("HTTP API address: %w", err)
 	}
-	handler := api.NewHandler(api.Options{Store: st, Proxies: xds.Proxies, Logger: opts.Logger})
+	handler := api.NewHandler(api.Options{Store: st, Proxies: xds.Proxies, Logger: opts.Logger, Services: k8s.services()})
 	spans := traces.NewStore(traces.StoreOptions{MaxSpans: opts.TraceStoreMaxSpans, MaxBytes: opts.TraceStoreMaxBytes})
 	cpm.WatchTraceStore(spans.Stats)
 	otlp := traces.NewReceiver(spans, opts.Logger)

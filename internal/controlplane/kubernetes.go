@@ -77,3 +77,12 @@ func (k *kubeDiscovery) start(ctx context.Context) (stop func(), err error) {
 	}
 	return func() { cancel(); k.ctl.Wait() }, nil
 }
+
+// services is the cluster's registry for the API's analysis; nil when k is
+// (standalone).
+func (k *kubeDiscovery) services() func() *registry.Registry {
+	if k == nil {
+		return nil
+	}
+	return k.ctl.Registry
+}

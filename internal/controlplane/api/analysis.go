@@ -30,7 +30,7 @@ func (h *handler) analyzeApply(source string, objs []*config.Object) (warnings [
 	}
 	all = append(all, objs...)
 	var blocking []string
-	for _, m := range analyze.Analyze(all) {
+	for _, m := range analyze.AnalyzeWith(all, h.services()) {
 		if !applied[m.Resource] {
 			continue
 		}

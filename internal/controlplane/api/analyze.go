@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/weft-mesh/weft/internal/analyze"
+	"github.com/weft-mesh/weft/internal/controlplane/registry"
 )
 
 // AnalyzePath is where the live config's analysis is served.
@@ -37,7 +38,7 @@ func (h *handler) analyzeLive(w http.ResponseWriter, r *http.Request) {
 	ns := r.URL.Query().Get("namespace")
 	_, stored := h.opts.Store.Snapshot()
 	resp := AnalyzeResponse{Messages: []AnalyzeMessage{}}
-	for _, m := range analyze.Analyze(stored) {
+	for _, m := range analyze.AnalyzeWith(stored, h.services()) {
 		if ns != "" && m.Resource.Namespace != ns {
 			continue
 		}
@@ -50,4 +51,12 @@ func messageFor(m analyze.Message) AnalyzeMessage {
 	key := m.Resource
 	return AnalyzeMessage{Code: m.Code.ID, Name: m.Code.Name, Level: m.Code.Level.String(), Message: m.Text,
 		Origin: m.Origin, DocumentationURL: m.Code.DocURL(), Kind: key.Kind, Namespace: key.Namespace, ObjectName: key.Name}
+}
+
+// services is the platform's registry for analysis (nil without one).
+func (h *handler) services() *registry.Registry {
+	if h.opts.Services == nil {
+		return nil
+	}
+	return h.opts.Services()
 }

@@ -3,10 +3,14 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/weft-mesh/weft/internal/config"
+	"github.com/weft-mesh/weft/internal/controlplane/registry"
+	"github.com/weft-mesh/weft/internal/controlplane/store"
 )
 
 func TestAnalyzeLive(t *testing.T) {
@@ -74,5 +78,49 @@ spec:
 	}
 	if got := keys(get("?namespace=none")); len(got) != 0 {
 		t.Errorf("namespace=none: %v", cmp.Diff([]obj(nil), got))
+	}
+}
+
+// TestAnalyzeLiveKnowsPlatformServices: a host that only the platform
+// (Kubernetes) registry has is found, so no IST0101 is reported.
+func TestAnalyzeLiveKnowsPlatformServices(t *testing.T) {
+	st, err := store.New(store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := config.Parse("t.yaml", []byte(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: ratings}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Apply(objs); err != nil {
+		t.Fatal(err)
+	}
+	codes := func(services func() *registry.Registry) []string {
+		rec := httptest.NewRecorder()
+		NewHandler(Options{Store: st, Services: services}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, AnalyzePath, nil))
+		var r AnalyzeResponse
+		if err := json.NewDecoder(rec.Body).Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range r.Messages {
+			out = append(out, m.Code)
+		}
+		return out
+	}
+	if got := codes(nil); !cmp.Equal(got, []string{"IST0101"}) {
+		t.Errorf("without the platform's services: %v, want IST0101", got)
+	}
+	k8s := &registry.Registry{Services: []*registry.Service{{Hostname: "ratings.default.svc.cluster.local", Name: "ratings", Namespace: "default"}}}
+	if got := codes(func() *registry.Registry { return k8s }); len(got) != 0 {
+		t.Errorf("with ratings a platform service: %v, want none", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/weft-mesh/weft/internal/config"
+	"github.com/weft-mesh/weft/internal/controlplane/registry"
 	"github.com/weft-mesh/weft/internal/controlplane/store"
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
 )
@@ -25,6 +26,9 @@ type Options struct {
 	Proxies func() []xdsserver.ProxyStatus
 	// Logger receives the API's logs; nil discards them.
 	Logger *slog.Logger
+	// Services, if set, returns the platform's services (Kubernetes) that
+	// analysis knows besides those the config defines.
+	Services func() *registry.Registry
 }
 
 type handler struct {

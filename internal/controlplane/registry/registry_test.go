@@ -89,3 +89,23 @@ func TestBuild(t *testing.T) {
 		t.Error("unknown host found")
 	}
 }
+
+func TestMerge(t *testing.T) {
+	kube := &Registry{Services: []*Service{{Hostname: "reviews.default.svc.cluster.local", Resolution: "STATIC", Addresses: []string{"10.96.0.1"}}}}
+	entries := &Registry{Services: []*Service{
+		{Hostname: "api.example.com", Resolution: "DNS"},
+		{Hostname: "reviews.default.svc.cluster.local", Resolution: "NONE"},
+	}}
+	m := Merge(kube, nil, entries)
+	var hosts []string
+	for _, s := range m.Services {
+		hosts = append(hosts, s.Hostname+"/"+s.Resolution)
+	}
+	// Sorted for Service's lookup; the first registry wins a shared host.
+	if d := cmp.Diff([]string{"api.example.com/DNS", "reviews.default.svc.cluster.local/STATIC"}, hosts); d != "" {
+		t.Errorf("merged (-want +got):\n%s", d)
+	}
+	if m.Service("api.example.com") == nil || len(kube.Services) != 1 || len(entries.Services) != 2 {
+		t.Error("lookup in the merged registry failed, or an input changed")
+	}
+}
