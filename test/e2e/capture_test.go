@@ -175,6 +175,17 @@ spec:
   workloadSelector: {labels: {app: reviews}}
 ---
 apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: echo, namespace: default}
+spec:
+  hosts: [echo.example.com]
+  addresses: [{{ECHOVIP}}]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{number: 9001, name: tcp, protocol: TCP}]
+  endpoints: [{address: {{HUB}}}]
+---
+apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {name: reviews-v1, namespace: default}
 spec: {address: {{V1}}, labels: {app: reviews, version: v1}, serviceAccount: bookinfo-reviews}
@@ -220,7 +231,7 @@ func TestTransparentCapture(t *testing.T) {
 	vip, vip6 := l.ip(200), l.ip6(200)
 
 	cfgDir := t.TempDir()
-	yaml := strings.NewReplacer("{{VIP6}}", vip6, "{{VIP}}", vip, "{{V1}}", l.ip(11), "{{V2}}", l.ip(12)).Replace(captureMesh)
+	yaml := strings.NewReplacer("{{VIP6}}", vip6, "{{VIP}}", vip, "{{ECHOVIP}}", l.ip(201), "{{HUB}}", l.ip(1), "{{V1}}", l.ip(11), "{{V2}}", l.ip(12)).Replace(captureMesh)
 	if err := os.WriteFile(filepath.Join(cfgDir, "reviews.yaml"), []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -233,6 +244,8 @@ func TestTransparentCapture(t *testing.T) {
 	for _, ip := range []string{l.ip(1), l.ip6(1)} {
 		l.start(hub, 0, []string{"POD_IP=" + ip}, weftBin, "tcp-echo", "9000", "hello")
 	}
+	// And one the mesh knows: ServiceEntry echo.example.com (TCP, a VIP).
+	l.start(hub, 0, []string{"POD_IP=" + l.ip(1)}, weftBin, "tcp-echo", "9001", "mesh")
 
 	for _, p := range []struct {
 		ns, name, version string
@@ -295,11 +308,19 @@ func TestTransparentCapture(t *testing.T) {
 	if err := want(curl("http://["+l.ip6(12)+"]:9080/"), "reviews-v2 from 127.0.0.6")(); err != nil {
 		t.Errorf("to the v2 pod's IPv6 address: %v", err)
 	}
+	tcpEcho := func(host, port string) (string, error) {
+		script := fmt.Sprintf("exec 3<>/dev/tcp/%s/%s && echo world >&3 && read -t 3 line <&3 && echo \"$line\"", host, port)
+		out, err := l.run(client, 1000, "bash", "-c", script)
+		return strings.TrimSpace(out), err
+	}
 	for _, ip := range []string{l.ip(1), l.ip6(1)} {
-		script := fmt.Sprintf("exec 3<>/dev/tcp/%s/9000 && echo world >&3 && read -t 3 line <&3 && echo \"$line\"", ip)
-		if out, err := l.run(client, 1000, "bash", "-c", script); err != nil || strings.TrimSpace(out) != "hello world" {
+		if out, err := tcpEcho(ip, "9000"); err != nil || out != "hello world" {
 			t.Errorf("raw TCP to %s:9000 through the capture: %q %v", ip, out, err)
 		}
+	}
+	// A TCP ServiceEntry host: its VIP from the DNS proxy, then its cluster.
+	if out, err := tcpEcho("echo.example.com.", "9001"); err != nil || out != "mesh world" {
+		t.Errorf("TCP to echo.example.com:9001 (ServiceEntry VIP): %q %v", out, err)
 	}
 	// The proxies' own ports are not captured inbound.
 	if out, err := l.run(client, 1000, "curl", "-sS", "--max-time", "3", "-o", "/dev/null", "-w", "%{http_code}",

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"time"
 
@@ -98,6 +99,9 @@ func (b *builder) outboundCluster(s *registry.Service, p registry.Port, subset s
 		if p == s.Ports[0] {
 			b.warnTrafficPolicy(dr, path, tp)
 		}
+	}
+	if subset == "" {
+		addServiceAddresses(c, s)
 	}
 	var labels map[string]string
 	if ss != nil {
@@ -219,6 +223,26 @@ func staticCluster(name, ip string, port uint32, h2 bool) *cluster.Cluster {
 		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpOptionsKey: mustAny(h2Options())}
 	}
 	return c
+}
+
+// addServiceAddresses records the service's VIPs (those that are
+// addresses, not CIDRs) in the cluster's metadata
+// (config.MetadataServiceAddresses).
+func addServiceAddresses(c *cluster.Cluster, s *registry.Service) {
+	var vips []any
+	for _, a := range s.Addresses {
+		if ip, err := netip.ParseAddr(a); err == nil {
+			vips = append(vips, ip.String())
+		}
+	}
+	if len(vips) == 0 {
+		return
+	}
+	st, _ := structpb.NewStruct(map[string]any{"host": s.Hostname, "addresses": vips})
+	if c.Metadata == nil {
+		c.Metadata = &core.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
+	}
+	c.Metadata.FilterMetadata[config.MetadataServiceAddresses] = st
 }
 
 // configMetadata names the Istio object a resource came from, as Istio does

@@ -111,7 +111,6 @@ func (rt *runtime) compileRouteTables(cfg *config, st *state) error {
 		}
 		rt.routes[name] = t
 	}
-	rt.dnsHosts = dnsHosts(cfg.routes)
 	return nil
 }
 
@@ -124,6 +123,7 @@ func (rt *runtime) compileClusters(cfg *config, st *state) error {
 		}
 		rt.clusters[name] = c
 	}
+	rt.dnsHosts = dnsHosts(cfg.clusters)
 	return nil
 }
 
