@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+
+	"github.com/weft-mesh/weft/internal/proxy/iptables"
 )
 
 // Transparent capture (Options.Capture): iptables redirects the pod's
@@ -17,14 +19,6 @@ import (
 // connection made to the capture port itself (not redirected) is served as
 // without capture: HTTP proxy requests on the outbound port, PROXY-header
 // tunnels from peer sidecars on the inbound port.
-
-// inboundPassthroughSource4/6 are the source addresses of the proxy's
-// connections to its own pod IP (the app, inbound), which the capture
-// rules let through instead of redirecting them again (Istio's 127.0.0.6).
-var (
-	inboundPassthroughSource4 = netip.MustParseAddr("127.0.0.6")
-	inboundPassthroughSource6 = netip.MustParseAddr("::6")
-)
 
 // redirected returns the original destination of a connection iptables
 // redirected to a capture port; false for one made to the port itself.
@@ -66,16 +60,17 @@ func (s *server) acceptCaptured(c net.Conn) bool {
 	return true
 }
 
-// passthroughSource is the local address for a connection to addr: the
-// inbound passthrough source when it is the pod's own IP under capture.
+// passthroughSource is the local address for a connection to addr: when
+// it is the pod's own IP under capture, the source the capture rules let
+// through instead of redirecting it again (Istio's 127.0.0.6).
 func (d *Dataplane) passthroughSource(addr netip.Addr) *net.TCPAddr {
 	if !d.opts.Capture || addr.Unmap() != d.opts.IP.Unmap() {
 		return nil
 	}
 	if addr.Unmap().Is4() {
-		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(inboundPassthroughSource4, 0))
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(iptables.InboundPassthroughSource4, 0))
 	}
-	return net.TCPAddrFromAddrPort(netip.AddrPortFrom(inboundPassthroughSource6, 0))
+	return net.TCPAddrFromAddrPort(netip.AddrPortFrom(iptables.InboundPassthroughSource6, 0))
 }
 
 // listenAll listens on port on every IPv4 address and, when the host has
