@@ -30,7 +30,7 @@ func runIPTables(ctx context.Context, env *Env) error {
 	fs.BoolVar(&c.RedirectDNS, "redirect-dns", false, "redirect DNS (UDP and TCP 53) to the proxy's DNS port")
 	fs.BoolVar(&c.CaptureAllDNS, "capture-all-dns", false, "with --redirect-dns: all DNS, not only to the name servers of --resolv-conf")
 	resolvConf := fs.String("resolv-conf", "/etc/resolv.conf", "where the pod's name servers are (--redirect-dns)")
-	ipv6 := fs.Bool("ipv6", true, "apply the IPv6 rules too (ip6tables), when the kernel has IPv6")
+	ipv6 := fs.Bool("ipv6", true, "apply the IPv6 rules too (ip6tables) when the pod has a global IPv6 address")
 	dryRun := fs.Bool("dry-run", false, "print the iptables-restore input and change nothing")
 	cleanup := fs.Bool("cleanup", false, "remove weft's chains and the jumps to them")
 	if err := parseFlagsNoArgs(fs, env.Args); err != nil {

@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
+	"net"
 	"os/exec"
 	"slices"
 	"strings"
@@ -14,7 +14,9 @@ import (
 // Runner applies rules with iptables-save/iptables-restore (or their ip6
 // variants) in the current network namespace.
 type Runner struct {
-	// Families to apply; default IPv4, plus IPv6 when the kernel has it.
+	// Families to apply; default IPv4, plus IPv6 when the pod has a
+	// global IPv6 address (as Istio, a pod without one needs no ip6tables,
+	// whose nat table a node may lack).
 	Families []Family
 	// Wrap prefixes every command (e.g. ip netns exec NAME); empty: none.
 	Wrap   []string
@@ -26,10 +28,25 @@ func (r Runner) families() []Family {
 		return r.Families
 	}
 	fs := []Family{IPv4}
-	if _, err := os.Stat("/proc/net/if_inet6"); err == nil {
+	if hasGlobalIPv6() {
 		fs = append(fs, IPv6)
 	}
 	return fs
+}
+
+// hasGlobalIPv6 reports whether an interface of this network namespace
+// has an IPv6 address other than loopback and link-local.
+func hasGlobalIPv6() bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() == nil && ipn.IP.IsGlobalUnicast() {
+			return true
+		}
+	}
+	return false
 }
 
 func (r Runner) log() *slog.Logger {
