@@ -137,7 +137,10 @@ func (c *Controller) Start(ctx context.Context) error {
 	for i, k := range c.kinds {
 		synced[i] = k.informer.HasSynced
 	}
-	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+	stopNagging := c.nagUnsynced(ctx)
+	ok := cache.WaitForCacheSync(ctx.Done(), synced...)
+	stopNagging()
+	if !ok {
 		return fmt.Errorf("syncing Istio config from the API server (are Istio's CRDs installed?): %w", context.Cause(ctx))
 	}
 	c.config.sync()
@@ -154,6 +157,36 @@ func (c *Controller) Start(ctx context.Context) error {
 		}.run(ctx, func() { c.leader.Store(true); c.kickLoop() }, func() { c.leader.Store(false) })
 	}()
 	return nil
+}
+
+// nagInterval is how often Start names the Istio kinds it still waits for.
+const nagInterval = 15 * time.Second
+
+// nagUnsynced logs, every nagInterval until stop is called, the Istio kinds
+// whose list has not come (a missing CRD or RBAC rule blocks the start).
+func (c *Controller) nagUnsynced(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(nagInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			var waiting []string
+			for _, k := range c.kinds {
+				if !k.informer.HasSynced() {
+					waiting = append(waiting, k.kind+" ("+k.apiVersion+")")
+				}
+			}
+			c.log.Warn("still waiting for Istio config from the API server: are the CRDs installed and readable?", "kinds", waiting)
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // Wait waits, after Start's ctx ended, for every goroutine to end.
