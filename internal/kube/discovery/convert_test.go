@@ -233,3 +233,29 @@ func TestConvertServiceKinds(t *testing.T) {
 		})
 	}
 }
+
+// TestSlimKeepsWhatConversionReads: a pod and a node as cached convert as
+// the full objects do.
+func TestSlimKeepsWhatConversionReads(t *testing.T) {
+	p := pod("reviews-1", "10.1.0.5", false)
+	p.Annotations = map[string]string{AnnotationSidecarStatus: "{}", "kubectl.kubernetes.io/last-applied-configuration": "{...}"}
+	p.Spec.InitContainers = []corev1.Container{{Name: ContainerProxy, Image: "weft"}}
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a", Labels: map[string]string{corev1.LabelTopologyZone: "z1"}},
+		Status: corev1.NodeStatus{Capacity: corev1.ResourceList{}}}
+	sp, _ := slim(p)
+	sn, _ := slim(n)
+	again, _ := slim(sp)
+	svc := service("reviews", nil)
+	sl := []*discoveryv1.EndpointSlice{slice("s", "reviews", nil, endpoint("reviews-1", "10.1.0.5", nil))}
+	full := convertService(svc, sl, lookupOf([]*corev1.Pod{p}, []*corev1.Node{n}))
+	cached := convertService(svc, sl, lookupOf([]*corev1.Pod{again.(*corev1.Pod)}, []*corev1.Node{sn.(*corev1.Node)}))
+	if d := cmp.Diff(full, cached); d != "" {
+		t.Errorf("slimmed objects convert differently (-full +slim):\n%s", d)
+	}
+	if !full.Endpoints[0].Sidecar || full.Endpoints[0].Ports["http"] != 9081 || full.Endpoints[0].Locality != "/z1" {
+		t.Errorf("endpoint %+v: want a sidecar (native), the container port web, zone z1", full.Endpoints[0])
+	}
+	if len(again.(*corev1.Pod).Annotations) != 1 {
+		t.Errorf("cached pod annotations %v: want only the sidecar status", again.(*corev1.Pod).Annotations)
+	}
+}

@@ -43,8 +43,7 @@ type services struct {
 }
 
 func newServices(client kubernetes.Interface, resync time.Duration, selector labels.Selector, log *slog.Logger, onChange func()) (*services, error) {
-	// The registry needs no managed fields; dropping them halves the cache.
-	f := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(stripManagedFields))
+	f := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(slim))
 	s := &services{log: log, factory: f, selector: selector, onChange: onChange, dirty: true}
 	ns := f.Core().V1().Namespaces()
 	sv := f.Core().V1().Services()
@@ -175,10 +174,32 @@ func podChanged(old, cur any) bool {
 		o.Spec.ServiceAccountName != c.Spec.ServiceAccountName || o.Spec.NodeName != c.Spec.NodeName
 }
 
-// stripManagedFields drops what no one here reads from cached objects.
-func stripManagedFields(obj any) (any, error) {
-	if m, ok := obj.(metav1.Object); ok {
-		m.SetManagedFields(nil)
+// slim drops from cached objects what the registry does not read: managed
+// fields everywhere, and most of pods and nodes (the largest caches). It is
+// idempotent and passes other types (tombstones) through.
+func slim(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+			Name: o.Name, Namespace: o.Namespace, UID: o.UID, ResourceVersion: o.ResourceVersion, Labels: o.Labels,
+		}}
+		if v, ok := o.Annotations[AnnotationSidecarStatus]; ok {
+			p.Annotations = map[string]string{AnnotationSidecarStatus: v}
+		}
+		p.Spec.ServiceAccountName, p.Spec.NodeName = o.Spec.ServiceAccountName, o.Spec.NodeName
+		for _, c := range o.Spec.Containers {
+			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: c.Name, Ports: c.Ports})
+		}
+		for _, c := range o.Spec.InitContainers {
+			p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{Name: c.Name})
+		}
+		return p, nil
+	case *corev1.Node:
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{
+			Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion, Labels: o.Labels,
+		}}, nil
+	case metav1.Object:
+		o.SetManagedFields(nil)
 	}
 	return obj, nil
 }
