@@ -115,8 +115,10 @@ type h1conn struct {
 	rroute   *rroute
 	rcl      *rcluster // the cluster of the current exchange (outlier detection)
 	tried    []*rendpoint
-	retrying bool      // holds one of the cluster's max_retries
-	admitted *rcluster // its circuit breaker admitted this exchange
+	retrying bool // holds one of the cluster's max_retries
+	// outcomeDone: outlier detection has counted this exchange's outcome.
+	outcomeDone bool
+	admitted    *rcluster // its circuit breaker admitted this exchange
 
 	done, doneDirect          func(http1.Result)
 	dial, dialDst, dialBridge http1.DialFunc
@@ -312,6 +314,20 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 		// HTTP/1.1 downstream, h2c upstream: through the bridge (it counts).
 		return http1.Decision{Key: "h2|" + ep.key, Dial: c.dialBridge, Done: c.doneDirect, Timeout: r.timeout, ModifyResponse: modify, Authority: authority}
 	}
+	if cl.outlier != nil {
+		// Outlier detection counts the response as its head arrives, as
+		// Envoy does, before the client can send its next request.
+		inner := modify
+		modify = func(resp *http1.Response) {
+			if c.ep != nil && c.rcl != nil && !c.outcomeDone {
+				c.rcl.outcome(c.ep, resp.Status)
+				c.outcomeDone = true
+			}
+			if inner != nil {
+				inner(resp)
+			}
+		}
+	}
 	ep.stats.active.Add(1)
 	ep.stats.total.Add(1)
 	dec := http1.Decision{Key: ep.key, Dial: c.dial, Done: c.done, Timeout: r.timeout, ModifyResponse: modify, Authority: authority,
@@ -341,6 +357,7 @@ func (c *h1conn) nextAttempt(n int, f http1.Failure) (string, http1.DialFunc, ht
 		c.retrying = true
 	}
 	if v != http1.Again {
+		c.outcomeDone = true // this attempt's outcome is the exchange's
 		return "", nil, v
 	}
 	prev := c.ep
@@ -432,7 +449,7 @@ func (c *h1conn) finish(res http1.Result) {
 		if c.retrying {
 			cl.breaker.retryDone()
 		}
-		if c.ep != nil && res.Flags != "DC" {
+		if c.ep != nil && res.Flags != "DC" && !c.outcomeDone {
 			status := res.Status
 			if res.UpstreamErr != nil || res.Flags == "UF" || res.Flags == "UC" || res.Flags == "UT" {
 				status = 0
@@ -440,7 +457,7 @@ func (c *h1conn) finish(res http1.Result) {
 			cl.outcome(c.ep, status)
 		}
 	}
-	c.admitted, c.retrying, c.ep, c.rcl, c.rroute = nil, false, nil, nil, nil
+	c.admitted, c.retrying, c.ep, c.rcl, c.rroute, c.outcomeDone = nil, false, nil, nil, nil, false
 	c.observe(res)
 	c.idle()
 }

@@ -31,7 +31,7 @@ func TestPipeIdleTimeout(t *testing.T) {
 		defer client.Close()
 		defer server.Close()
 		done := make(chan struct{})
-		go func() { pipe(a, b, 300*time.Millisecond); close(done) }()
+		go func() { pipe(a, b, time.Second); close(done) }()
 		go func() {
 			buf := make([]byte, 16)
 			for {
@@ -40,8 +40,8 @@ func TestPipeIdleTimeout(t *testing.T) {
 				}
 			}
 		}()
-		// Client talks every 20 ms for 500 ms, past the idle timeout.
-		for range 25 {
+		// Client talks every 20 ms for 1.5 s, past the idle timeout.
+		for range 75 {
 			if _, err := client.Write([]byte("ping")); err != nil {
 				t.Fatalf("the splice closed while the client was talking: %v", err)
 			}
