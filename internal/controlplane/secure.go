@@ -36,15 +36,24 @@ type secure struct {
 func newSecure(opts Options, xds *xdsserver.Server) (*secure, error) {
 	caOpts := ca.Options{DataDir: opts.DataDir, CertFile: opts.CACert, KeyFile: opts.CAKey,
 		ChainFile: opts.CAChain, ExtraRootsFile: opts.CAExtraRoots, Logger: opts.Logger}
+	var secret *casecret.Store
 	if opts.KubeClient != nil {
-		caOpts.RootStore = casecret.New(opts.KubeClient, opts.KubeNamespace, casecret.DefaultName)
+		secret = casecret.New(opts.KubeClient, opts.KubeNamespace, casecret.DefaultName)
+		caOpts.RootStore = secret
 	}
 	authority, err := ca.New(caOpts)
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := token.New(opts.DataDir)
-	if err != nil {
+	var tokens *token.Issuer
+	if secret != nil && opts.DataDir == "" && opts.CACert == "" {
+		// Replicas share the join-token key through the CA's Secret.
+		key, err := secret.TokenKey()
+		if err != nil {
+			return nil, err
+		}
+		tokens = token.NewWithKey(key, nil)
+	} else if tokens, err = token.New(opts.DataDir); err != nil {
 		return nil, err
 	}
 	tokens.PinCA(authority.Pins())

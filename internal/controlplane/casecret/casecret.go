@@ -6,6 +6,7 @@ package casecret
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"time"
 
@@ -24,6 +25,9 @@ const (
 	// CertKey and KeyKey are the Secret's data keys (as Istio's istio-ca-secret).
 	CertKey = "ca-cert.pem"
 	KeyKey  = "ca-key.pem"
+	// TokenKeyKey holds the join-token HMAC key shared by the replicas.
+	TokenKeyKey  = "token-key"
+	tokenKeySize = 32
 )
 
 // timeout bounds one API call.
@@ -83,4 +87,42 @@ func (s *Store) Create(certPEM, keyPEM []byte) error {
 		return fmt.Errorf("%s: %w", s.Describe(), ca.ErrRootExists)
 	}
 	return err
+}
+
+// TokenKey returns the join-token key kept in the Secret (which Create
+// made), adding a new one on first use; a replica that loses the race to
+// add it reads the winner's. So a token from any replica works on all.
+func (s *Store) TokenKey() ([]byte, error) {
+	for range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		sec, err := s.client.CoreV1().Secrets(s.namespace).Get(ctx, s.name, metav1.GetOptions{})
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("join token key from %s: %w", s.Describe(), err)
+		}
+		if key := sec.Data[TokenKeyKey]; len(key) >= tokenKeySize {
+			return key, nil
+		}
+		key := make([]byte, tokenKeySize)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		sec = sec.DeepCopy()
+		if sec.Data == nil {
+			sec.Data = map[string][]byte{}
+		}
+		sec.Data[TokenKeyKey] = key
+		ctx, cancel = context.WithTimeout(context.Background(), timeout)
+		_, err = s.client.CoreV1().Secrets(s.namespace).Update(ctx, sec, metav1.UpdateOptions{})
+		cancel()
+		switch {
+		case err == nil:
+			return key, nil
+		case apierrors.IsConflict(err):
+			continue // another replica added one: read it
+		default:
+			return nil, fmt.Errorf("join token key into %s: %w", s.Describe(), err)
+		}
+	}
+	return nil, fmt.Errorf("join token key in %s: the Secret kept changing", s.Describe())
 }

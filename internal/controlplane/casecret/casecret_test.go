@@ -87,3 +87,32 @@ func TestBrokenSecret(t *testing.T) {
 		t.Errorf("error %v, want the API's Forbidden", err)
 	}
 }
+
+// TestTokenKeyShared: the first replica adds the join-token key to the
+// Secret, the next reads the same one, so a token issued by one verifies on
+// the other.
+func TestTokenKeyShared(t *testing.T) {
+	client := fake.NewClientset()
+	a, b := New(client, "", ""), New(client, "", "")
+	newCA(t, a)
+	ka, err := a.TokenKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := b.TokenKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ka) != tokenKeySize || string(ka) != string(kb) {
+		t.Fatalf("replicas got different join-token keys (%d, %d bytes)", len(ka), len(kb))
+	}
+	if got := secret(t, client).Data[TokenKeyKey]; string(got) != string(ka) {
+		t.Fatal("the key is not kept in the Secret")
+	}
+	if s := secret(t, client); len(s.Data[CertKey]) == 0 || len(s.Data[KeyKey]) == 0 {
+		t.Fatal("adding the token key lost the root")
+	}
+	if _, err := New(fake.NewClientset(), "", "").TokenKey(); err == nil {
+		t.Error("no Secret: want an error")
+	}
+}

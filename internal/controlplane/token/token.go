@@ -96,7 +96,8 @@ func New(dataDir string) (*Issuer, error) {
 	return &Issuer{key: key, now: time.Now}, nil
 }
 
-// NewWithKey returns an issuer with the given key (tests).
+// NewWithKey returns an issuer with the given key (one shared by several
+// control-plane replicas, or a test's).
 func NewWithKey(key []byte, now func() time.Time) *Issuer {
 	if now == nil {
 		now = time.Now
