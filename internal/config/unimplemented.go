@@ -145,7 +145,6 @@ func UnimplementedTrafficPolicy(path string, tp *networking.TrafficPolicy) []Uni
 		{len(lb.GetLocalityLbSetting().GetDistribute()) > 0, "loadBalancer.localityLbSetting.distribute"},
 		{len(lb.GetLocalityLbSetting().GetFailoverPriority()) > 0, "loadBalancer.localityLbSetting.failoverPriority"},
 		{lb.GetWarmupDurationSecs() != nil || lb.GetWarmup() != nil, "loadBalancer.warmup"},
-		{lb.GetSimple() == networking.LoadBalancerSettings_PASSTHROUGH, "loadBalancer.simple PASSTHROUGH"},
 		{cp.GetHttp().GetUseClientProtocol(), "connectionPool.http.useClientProtocol"},
 		{od.GetSplitExternalLocalOriginErrors(), "outlierDetection.splitExternalLocalOriginErrors"},
 		{od.GetConsecutiveLocalOriginFailures() != nil, "outlierDetection.consecutiveLocalOriginFailures"},

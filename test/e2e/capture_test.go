@@ -337,4 +337,19 @@ func TestTransparentCapture(t *testing.T) {
 		!strings.Contains(out, `destination_version="v2"`) || !strings.Contains(out, `destination_version="v1"`) {
 		t.Errorf("client sidecar stats (%v) lack requests to v1 and v2:\n%s", err, tail(out, 2000))
 	}
+
+	// loadBalancer PASSTHROUGH: the request goes to the address the client
+	// dialled (here v1's pod IP), whatever the route's subset (v2) holds.
+	toV1AsReviews := curl("-H", "Host: reviews:9080", "http://"+l.ip(11)+":9080/")
+	if err := want(toV1AsReviews, "reviews-v2 from 127.0.0.6")(); err != nil {
+		t.Errorf("Host reviews to v1's IP, balanced: %v", err)
+	}
+	passthrough := strings.Replace(yaml, "  host: reviews\n  subsets:", "  host: reviews\n  trafficPolicy: {loadBalancer: {simple: PASSTHROUGH}}\n  subsets:", 1)
+	if passthrough == yaml {
+		t.Fatal("the DestinationRule to change was not found")
+	}
+	if err := os.WriteFile(filepath.Join(cfgDir, "reviews.yaml"), []byte(passthrough), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, want(toV1AsReviews, "reviews-v1 from 127.0.0.6"))
 }

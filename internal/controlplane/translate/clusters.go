@@ -107,6 +107,13 @@ func (b *builder) outboundCluster(s *registry.Service, p registry.Port, subset s
 	if ss != nil {
 		labels = ss.GetLabels()
 	}
+	if tp.GetLoadBalancer().GetSimple() == networking.LoadBalancerSettings_PASSTHROUGH {
+		// Istio's PASSTHROUGH: to the address the caller dialled (its
+		// original destination), no balancing and no endpoints.
+		originalDstCluster(c)
+		b.out.Clusters = append(b.out.Clusters, c)
+		return
+	}
 	la := b.loadAssignment(name, s, p, labels)
 	b.localityPriorities(la, tp)
 	switch s.Resolution {
