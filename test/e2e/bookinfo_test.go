@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
@@ -992,17 +993,19 @@ func plaintextToSidecar(ip string, port uint16) (string, error) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(3 * time.Second))
-	dst := netip.MustParseAddrPort(net.JoinHostPort(ip, fmt.Sprint(port)))
-	hdr := []byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c")
-	src := netip.MustParseAddr("127.0.0.1").As4()
-	d := dst.Addr().As4()
-	hdr = append(hdr, src[:]...)
-	hdr = append(hdr, d[:]...)
-	hdr = append(hdr, 0x9c, 0x40, byte(port>>8), byte(port))
-	c.Write(hdr)
+	c.Write(proxyHeader(ip, port))
 	fmt.Fprintf(c, "GET /ratings/0 HTTP/1.1\r\nHost: ratings:9080\r\nConnection: close\r\n\r\n")
 	b, err := io.ReadAll(c)
 	return string(b), err
+}
+
+// proxyHeader is the PROXY v2 header a peer sidecar sends first on a
+// sidecar's inbound port: from 127.0.0.1:40000 to ip:port.
+func proxyHeader(ip string, port uint16) []byte {
+	hdr := []byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c")
+	src, d := netip.MustParseAddr("127.0.0.1").As4(), netip.MustParseAddr(ip).As4()
+	hdr = append(append(append(hdr, src[:]...), d[:]...), 0x9c, 0x40, byte(port>>8), byte(port))
+	return hdr
 }
 
 // tlsToSidecar reports whether a sidecar's inbound port answers a TLS
@@ -1014,10 +1017,7 @@ func tlsToSidecar(ip string, port uint16) bool {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(3 * time.Second))
-	hdr := []byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c")
-	src, d := netip.MustParseAddr("127.0.0.1").As4(), netip.MustParseAddr(ip).As4()
-	hdr = append(append(append(hdr, src[:]...), d[:]...), 0x9c, 0x40, byte(port>>8), byte(port))
-	if _, err := c.Write(hdr); err != nil {
+	if _, err := c.Write(proxyHeader(ip, port)); err != nil {
 		return false
 	}
 	err = tls.Client(c, &tls.Config{InsecureSkipVerify: true, ServerName: "ratings"}).Handshake()
@@ -1036,6 +1036,27 @@ func checkPeerAuthentication(t *testing.T, m *mesh) {
 	if !tlsToSidecar(ip, 9080) {
 		t.Fatalf("PERMISSIVE: ratings' sidecar does not answer TLS")
 	}
+	// A plaintext keep-alive connection opened under PERMISSIVE...
+	kept, err := net.DialTimeout("tcp", net.JoinHostPort(ip, "15006"), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	kept.Write(proxyHeader(ip, 9080))
+	keptR := bufio.NewReader(kept)
+	keptGet := func() (*http.Response, error) {
+		kept.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(kept, "GET /ratings/0 HTTP/1.1\r\nHost: ratings:9080\r\n\r\n")
+		resp, err := http.ReadResponse(keptR, nil)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return resp, err
+	}
+	if resp, err := keptGet(); err != nil || resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("PERMISSIVE: a keep-alive plaintext request: %v, %v", resp, err)
+	}
 	f := filepath.Join(t.TempDir(), "strict.yaml")
 	os.WriteFile(f, []byte(`apiVersion: security.istio.io/v1
 kind: PeerAuthentication
@@ -1050,6 +1071,14 @@ spec:
 		}
 		return nil
 	})
+	// ...is drained as Envoy drains a removed filter chain: its next
+	// request is the last (Connection: close), then it is closed.
+	if resp, err := keptGet(); err == nil && !resp.Close {
+		t.Fatalf("STRICT: the plaintext keep-alive connection opened before still serves (%s, no Connection: close)", resp.Status)
+	}
+	if resp, err := keptGet(); err == nil {
+		t.Fatalf("STRICT: the plaintext connection opened before still answers: %s", resp.Status)
+	}
 	if _, err := m.reviewsVersion(m.client); err != nil {
 		t.Fatalf("under STRICT, Bookinfo's own mTLS traffic must flow: %v", err)
 	}

@@ -163,8 +163,23 @@ func (c *h1conn) idle() {
 	}
 }
 
-// decide routes one request.
+// decide routes one request. On an inbound connection whose filter chain
+// the current config no longer has (a PeerAuthentication made its port
+// STRICT, say), the request is served and the connection closed after it,
+// as Envoy drains the connections of a removed filter chain.
 func (c *h1conn) decide(req *http1.Request) http1.Decision {
+	d := c.route(req)
+	if o := c.o; o != nil {
+		l := c.s.d.rt.Load().listeners[o.listener]
+		if l == nil || l.proxyProto && l.inboundChain(o.port, o.mtls) == nil {
+			d.Close = true
+		}
+	}
+	return d
+}
+
+// route routes one request.
+func (c *h1conn) route(req *http1.Request) http1.Decision {
 	c.busy.Store(true)
 	d := c.s.d
 	rt := d.rt.Load()

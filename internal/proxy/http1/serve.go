@@ -59,6 +59,10 @@ type Decision struct {
 	// common_http_protocol_options idle_timeout and max_connection_duration.
 	IdleTimeout, MaxConnectionDuration time.Duration
 
+	// Close ends the downstream connection after this exchange
+	// (Connection: close), as Envoy does on a connection it drains.
+	Close bool
+
 	// Done, when set, is called once when the exchange ends, on the
 	// connection's goroutine.
 	Done func(Result)
@@ -226,7 +230,7 @@ func (s *server) exchange(route RouteFunc) bool {
 	req := &s.req
 	res := Result{Start: time.Now()}
 	d := route(req)
-	closeDown := req.Close || (s.opts.Draining != nil && s.opts.Draining())
+	closeDown := req.Close || d.Close || (s.opts.Draining != nil && s.opts.Draining())
 	var keep bool
 	if d.Dial == nil {
 		keep = s.direct(&d, &res, closeDown)
