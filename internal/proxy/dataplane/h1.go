@@ -4,12 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -544,62 +541,6 @@ func (c *h1conn) direct(status int, flags, body string) http1.Decision {
 		Header: http1.Header{{Name: "x-weft-response-flags", Value: flags}}}
 }
 
-// connTracker tracks a listener's HTTP/1 connections for draining.
-type connTracker struct {
-	mu     sync.Mutex
-	conns  map[net.Conn]*h1conn
-	closed bool
-	wg     sync.WaitGroup
-}
-
-func (s *server) track(conn net.Conn, c *h1conn) bool {
-	t := &s.tracker
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return false
-	}
-	if t.conns == nil {
-		t.conns = map[net.Conn]*h1conn{}
-	}
-	t.conns[conn] = c
-	t.wg.Add(1)
-	return true
-}
-
-func (s *server) untrack(conn net.Conn) {
-	t := &s.tracker
-	t.mu.Lock()
-	delete(t.conns, conn)
-	t.mu.Unlock()
-	t.wg.Done()
-}
-
-// drainH1 tells busy connections to close after their exchange, closes idle
-// ones, and waits for all to end; when ctx ends first, it cuts them.
-func (s *server) drainH1(ctx context.Context) error {
-	t := &s.tracker
-	s.draining.Store(true)
-	t.mu.Lock()
-	t.closed = true
-	for _, c := range t.conns {
-		if !c.busy.Load() {
-			c.end() // idle between requests: Serve ends cleanly
-		}
-	}
-	t.mu.Unlock()
-	done := make(chan struct{})
-	go func() { t.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.cancel()
-		<-done
-		return ctx.Err()
-	}
-}
-
 // connectH1 answers CONNECT host:port on the capture port and handles the
 // tunnelled bytes as a new connection to host:port.
 func (d *Dataplane) connectH1(s *server, conn net.Conn, br *bufio.Reader) {
@@ -636,70 +577,4 @@ func (d *Dataplane) outbound(s *server, conn net.Conn, br *bufio.Reader, dst str
 	default:
 		d.splice(oc, rt.clusters[c.tcpTarget()], dst, false, c.tcpIdle)
 	}
-}
-
-// bridge carries HTTP/1.1 requests to h2c upstreams: the http1 engine dials
-// an in-memory pipe whose other end an HTTP/1.1 net/http server reads, and
-// that server forwards each request over h2c.
-type bridge struct {
-	ln  *chanListener
-	srv *http.Server
-}
-
-// bridgeConn is the server end of a bridge pipe, with its endpoint.
-type bridgeConn struct {
-	net.Conn
-	ep *rendpoint
-}
-
-type bridgeKey struct{}
-
-func newBridge(d *Dataplane) *bridge {
-	b := &bridge{ln: newChanListener(&net.TCPAddr{})}
-	b.srv = &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ep, _ := r.Context().Value(bridgeKey{}).(*rendpoint)
-			if ep == nil {
-				d.fwd.direct(w, r, http.StatusServiceUnavailable, "UH", "no healthy upstream")
-				return
-			}
-			d.fwd.forwardTo(w, r, ep, true, 0, nil, nil, nil) // the HTTP/1.1 side bounds the exchange and edits headers
-		}),
-		ConnContext: connContext,
-		ErrorLog:    slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
-	}
-	go b.srv.Serve(b.ln)
-	return b
-}
-
-// dial returns the client end of a new pipe to the bridge for ep.
-func (b *bridge) dial(ep *rendpoint) net.Conn {
-	client, server := net.Pipe()
-	if !b.ln.push(&bridgeConn{Conn: server, ep: ep}) {
-		client.Close()
-	}
-	return client
-}
-
-// inject applies a fault: it waits out the delay on this connection's own
-// goroutine and, for an abort, returns the response to send instead.
-func (c *h1conn) inject(a faultAction) (http1.Decision, bool) {
-	if a.delay > 0 {
-		t := time.NewTimer(a.delay)
-		select {
-		case <-t.C:
-		case <-c.ctx.Done():
-			t.Stop()
-		}
-	}
-	if !a.abort {
-		return http1.Decision{}, false
-	}
-	if a.grpcStatus >= 0 {
-		return http1.Decision{Status: http.StatusOK, Flags: "FI", Done: c.doneDirect, Header: http1.Header{
-			{Name: "content-type", Value: "application/grpc"}, {Name: "grpc-status", Value: strconv.Itoa(a.grpcStatus)},
-			{Name: "grpc-message", Value: faultAbortBody}, {Name: "x-weft-response-flags", Value: "FI"}}}, true
-	}
-	d := c.direct(a.status, "FI", faultAbortBody)
-	return d, true
 }
