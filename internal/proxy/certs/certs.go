@@ -181,10 +181,14 @@ func (c *Client) rotate(ctx context.Context) {
 // fetchRetrying calls fetch until it succeeds or ctx ends.
 func (c *Client) fetchRetrying(ctx context.Context) error {
 	backoff := c.opts.MinRetry
+	var reason error // the last failure not caused by ctx ending
 	for {
 		err := c.fetch(ctx)
 		if err == nil {
 			return nil
+		}
+		if reason == nil || ctx.Err() == nil {
+			reason = err
 		}
 		leaf, _ := c.Current()
 		if leaf != nil {
@@ -197,7 +201,7 @@ func (c *Client) fetchRetrying(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("getting a certificate for %s from %s: %w (last error: %v)", c.opts.Identity, c.opts.Address, ctx.Err(), err)
+			return fmt.Errorf("getting a certificate for %s from %s: %w (last error: %v)", c.opts.Identity, c.opts.Address, ctx.Err(), reason)
 		case <-t.C:
 		}
 		backoff = min(2*backoff, c.opts.MaxRetry)

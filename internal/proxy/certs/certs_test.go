@@ -268,7 +268,7 @@ func TestBootstrapAuthenticatesControlPlane(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := c.Start(ctx); err == nil || !strings.Contains(err.Error(), "not from the mesh CA") {
 		t.Errorf("token pinning another CA: %v", err)
