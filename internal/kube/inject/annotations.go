@@ -190,37 +190,41 @@ func applyResources(a map[string]string, r *corev1.ResourceRequirements) error {
 // portList validates a comma-separated list of ports ("*" allowed when
 // wildcard) and returns it without spaces.
 func portList(v string, wildcard bool) (string, error) {
-	v = strings.TrimSpace(v)
-	if v == "" || (wildcard && v == "*") {
-		return v, nil
-	}
-	var out []string
-	for _, f := range strings.Split(v, ",") {
-		f = strings.TrimSpace(f)
+	return csvList(v, wildcard, func(f string) (string, error) {
 		n, err := strconv.Atoi(f)
 		if err != nil || n < 1 || n > 65535 {
 			return "", fmt.Errorf("%q is not a port (1-65535); want a comma-separated list of ports", f)
 		}
-		out = append(out, strconv.Itoa(n))
-	}
-	return strings.Join(out, ","), nil
+		return strconv.Itoa(n), nil
+	})
 }
 
 // cidrList validates a comma-separated list of CIDRs ("*" allowed when
 // wildcard) and returns it without spaces.
 func cidrList(v string, wildcard bool) (string, error) {
+	return csvList(v, wildcard, func(f string) (string, error) {
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return "", fmt.Errorf("%q is not a CIDR (e.g. 10.0.0.0/8); want a comma-separated list of CIDRs", f)
+		}
+		return p.String(), nil
+	})
+}
+
+// csvList checks each item of a comma-separated list with one and joins
+// the canonical items; "" (and "*" when wildcard) pass as they are.
+func csvList(v string, wildcard bool, one func(string) (string, error)) (string, error) {
 	v = strings.TrimSpace(v)
 	if v == "" || (wildcard && v == "*") {
 		return v, nil
 	}
 	var out []string
 	for _, f := range strings.Split(v, ",") {
-		f = strings.TrimSpace(f)
-		p, err := netip.ParsePrefix(f)
+		item, err := one(strings.TrimSpace(f))
 		if err != nil {
-			return "", fmt.Errorf("%q is not a CIDR (e.g. 10.0.0.0/8); want a comma-separated list of CIDRs", f)
+			return "", err
 		}
-		out = append(out, p.String())
+		out = append(out, item)
 	}
 	return strings.Join(out, ","), nil
 }
