@@ -17,20 +17,11 @@ func TestLocalRateLimitEnvoyFilter(t *testing.T) {
 	}
 	filters := func(out *Output) map[string][]string {
 		got := map[string][]string{}
-		for _, r := range out.Listeners {
-			l := r.(*listener.Listener)
-			for _, fc := range l.GetFilterChains() {
-				for _, f := range fc.GetFilters() {
-					m := &hcm.HttpConnectionManager{}
-					if f.GetTypedConfig().UnmarshalTo(m) != nil {
-						continue
-					}
-					for _, hf := range m.GetHttpFilters() {
-						got[l.GetName()] = append(got[l.GetName()], hf.GetName())
-					}
-				}
+		eachHCM(out, func(l *listener.Listener, m *hcm.HttpConnectionManager) {
+			for _, hf := range m.GetHttpFilters() {
+				got[l.GetName()] = append(got[l.GetName()], hf.GetName())
 			}
-		}
+		})
 		return got
 	}
 	got := filters(buildFor(t, string(ef), Mesh{}))

@@ -41,53 +41,35 @@ spec:
 func TestTelemetryPrecedence(t *testing.T) {
 	out := buildFor(t, telemetryMeshAndNamespace+"---\n"+telemetryProductpage, Mesh{})
 	var seen int
-	for _, r := range out.Listeners {
-		l := r.(*listener.Listener)
-		for _, fc := range l.GetFilterChains() {
-			for _, f := range fc.GetFilters() {
-				m := &hcm.HttpConnectionManager{}
-				if f.GetTypedConfig().UnmarshalTo(m) != nil {
-					continue
-				}
-				seen++
-				if got := m.GetTracing().GetRandomSampling().GetValue(); got != 50 {
-					t.Errorf("%s: sampling %v, want the namespace's 50", l.GetName(), got)
-				}
-				if tags := m.GetTracing().GetCustomTags(); len(tags) != 1 || tags[0].GetLiteral().GetValue() != "laptop" {
-					t.Errorf("%s: custom tags %v, want the root's", l.GetName(), tags)
-				}
-				if len(m.GetAccessLog()) != 0 {
-					t.Errorf("%s: the workload disabled access logging", l.GetName())
-				}
-				stats := false
-				for _, hf := range m.GetHttpFilters() {
-					stats = stats || hf.GetName() == StatsFilter
-				}
-				if want := l.GetName() != VirtualInbound; stats != want {
-					t.Errorf("%s: istio.stats filter present %v, want %v (REQUEST_COUNT disabled for CLIENT only)", l.GetName(), stats, want)
-				}
-			}
+	eachHCM(out, func(l *listener.Listener, m *hcm.HttpConnectionManager) {
+		seen++
+		if got := m.GetTracing().GetRandomSampling().GetValue(); got != 50 {
+			t.Errorf("%s: sampling %v, want the namespace's 50", l.GetName(), got)
 		}
-	}
+		if tags := m.GetTracing().GetCustomTags(); len(tags) != 1 || tags[0].GetLiteral().GetValue() != "laptop" {
+			t.Errorf("%s: custom tags %v, want the root's", l.GetName(), tags)
+		}
+		if len(m.GetAccessLog()) != 0 {
+			t.Errorf("%s: the workload disabled access logging", l.GetName())
+		}
+		stats := false
+		for _, hf := range m.GetHttpFilters() {
+			stats = stats || hf.GetName() == StatsFilter
+		}
+		if want := l.GetName() != VirtualInbound; stats != want {
+			t.Errorf("%s: istio.stats filter present %v, want %v (REQUEST_COUNT disabled for CLIENT only)", l.GetName(), stats, want)
+		}
+	})
 	if seen == 0 {
 		t.Fatal("no connection managers")
 	}
 	// Another workload of the namespace keeps the root's filtered access log.
 	objs := buildFor(t, telemetryMeshAndNamespace, Mesh{})
-	for _, r := range objs.Listeners {
-		l := r.(*listener.Listener)
-		for _, fc := range l.GetFilterChains() {
-			for _, f := range fc.GetFilters() {
-				m := &hcm.HttpConnectionManager{}
-				if f.GetTypedConfig().UnmarshalTo(m) != nil {
-					continue
-				}
-				if len(m.GetAccessLog()) != 1 || m.GetAccessLog()[0].GetFilter().GetStatusCodeFilter().GetComparison().GetValue().GetDefaultValue() != 400 {
-					t.Errorf("%s: access log %v, want one filtered on response.code >= 400", l.GetName(), m.GetAccessLog())
-				}
-			}
+	eachHCM(objs, func(l *listener.Listener, m *hcm.HttpConnectionManager) {
+		if len(m.GetAccessLog()) != 1 || m.GetAccessLog()[0].GetFilter().GetStatusCodeFilter().GetComparison().GetValue().GetDefaultValue() != 400 {
+			t.Errorf("%s: access log %v, want one filtered on response.code >= 400", l.GetName(), m.GetAccessLog())
 		}
-	}
+	})
 }
 
 func TestAccessLogFilterExpressions(t *testing.T) {
@@ -145,26 +127,17 @@ spec:
 `
 	out := buildFor(t, cfg, Mesh{})
 	got := map[bool]string{}
-	for _, r := range out.Listeners {
-		l := r.(*listener.Listener)
-		for _, fc := range l.GetFilterChains() {
-			for _, f := range fc.GetFilters() {
-				m := &hcm.HttpConnectionManager{}
-				if f.GetTypedConfig().UnmarshalTo(m) != nil {
-					continue
-				}
-				for _, hf := range m.GetHttpFilters() {
-					if hf.GetName() != StatsFilter {
-						continue
-					}
-					ts := &xdstype.TypedStruct{}
-					hf.GetTypedConfig().UnmarshalTo(ts)
-					js, _ := protojson.Marshal(ts.GetValue())
-					got[l.GetName() == VirtualInbound] = string(js)
-				}
+	eachHCM(out, func(l *listener.Listener, m *hcm.HttpConnectionManager) {
+		for _, hf := range m.GetHttpFilters() {
+			if hf.GetName() != StatsFilter {
+				continue
 			}
+			ts := &xdstype.TypedStruct{}
+			hf.GetTypedConfig().UnmarshalTo(ts)
+			js, _ := protojson.Marshal(ts.GetValue())
+			got[l.GetName() == VirtualInbound] = string(js)
 		}
-	}
+	})
 	want := map[bool]string{
 		true:  `{"metrics":[{"dimensions":{},"name":"requests_total","tags_to_remove":["request_host"]}]}`,
 		false: `{"metrics":[{"dimensions":{"request_host":"request.host"},"name":"requests_total","tags_to_remove":[]}]}`,
@@ -172,6 +145,21 @@ spec:
 	for inbound, w := range want {
 		if g := strings.ReplaceAll(got[inbound], " ", ""); g != w {
 			t.Errorf("inbound=%v: istio.stats config %s, want %s", inbound, g, w)
+		}
+	}
+}
+
+// eachHCM calls fn with every HTTP connection manager of out's listeners.
+func eachHCM(out *Output, fn func(*listener.Listener, *hcm.HttpConnectionManager)) {
+	for _, r := range out.Listeners {
+		l := r.(*listener.Listener)
+		for _, fc := range l.GetFilterChains() {
+			for _, f := range fc.GetFilters() {
+				m := &hcm.HttpConnectionManager{}
+				if f.GetTypedConfig().UnmarshalTo(m) == nil {
+					fn(l, m)
+				}
+			}
 		}
 	}
 }
