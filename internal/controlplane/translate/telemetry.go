@@ -331,12 +331,10 @@ func (b *builder) policyScopes(kind string, selector func(*config.Object) map[st
 	return b.policyScopesFor(kind, b.in.Proxy.Namespace, b.in.Proxy.Labels, selector)
 }
 
-// policyScopesFor is policyScopes for any workload (namespace and labels).
+// policyScopesFor is policyScopes for any workload (namespace and labels);
+// kind is one of the kinds index() keeps in b.policies.
 func (b *builder) policyScopesFor(kind, namespace string, labels map[string]string, selector func(*config.Object) map[string]string) (mesh, ns, workload *config.Object) {
-	for _, o := range b.in.Config {
-		if o.Kind != kind {
-			continue
-		}
+	for _, o := range b.policies[kind] {
 		sel := selector(o)
 		switch {
 		case o.Namespace == namespace && len(sel) > 0 && registry.Matches(sel, labels):

@@ -55,12 +55,18 @@ type builder struct {
 	// tcpIdle are the DestinationRules' connectionPool.tcp.idleTimeout by
 	// outbound cluster name (set only where given).
 	tcpIdle map[string]*durationpb.Duration
+	// policies are the workload-selecting policies (PeerAuthentication,
+	// Telemetry) by kind, so per-endpoint lookups skip the rest of the config.
+	policies map[string][]*config.Object
 }
 
 func (b *builder) index() {
 	b.drs = map[string]*config.Object{}
+	b.policies = map[string][]*config.Object{}
 	for _, o := range b.in.Config {
 		switch o.Kind {
+		case config.KindPeerAuthentication, config.KindTelemetry:
+			b.policies[o.Kind] = append(b.policies[o.Kind], o)
 		case config.KindVirtualService:
 			b.vs = append(b.vs, o)
 		case config.KindDestinationRule:
