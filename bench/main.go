@@ -4,6 +4,10 @@
 // writes the results as a Markdown table.
 //
 //	go run ./bench [-duration 30s] [-qps 1000] [-connections 16] [-rounds 1] [-out bench/RESULTS.md]
+//	go run ./bench fuzz [-time 10m] [-parallel 1] [-only FuzzName] [-out file.md]
+//
+// "bench fuzz" runs every fuzz target of a parser of untrusted input, one
+// after another; findings land in each package's testdata/fuzz/.
 //
 // It needs nginx and haproxy on PATH (Debian packages nginx, haproxy).
 package main
@@ -33,6 +37,14 @@ type options struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "fuzz" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := fuzzMain(ctx, os.Args[2:]); err != nil {
+			log.Fatalf("bench fuzz: %v", err)
+		}
+		return
+	}
 	var o options
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "length of each run")
 	flag.Float64Var(&o.qps, "qps", 1000, "target requests per second")
