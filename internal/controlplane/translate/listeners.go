@@ -24,17 +24,22 @@ import (
 
 // sidecar builds a sidecar's listeners and routes.
 func (b *builder) sidecar() {
-	ip := b.in.Proxy.IP
-	b.out.Listeners = append(b.out.Listeners, &listener.Listener{
-		Name:           VirtualOutbound,
-		Address:        socketAddress(ip, OutboundCapturePort),
-		UseOriginalDst: wrapperspb.Bool(true),
-		FilterChains:   []*listener.FilterChain{b.unknownDestinationChain()},
-	})
-	for _, port := range b.servicePorts() {
-		b.outboundListener(port)
+	if b.part != partShared {
+		b.out.Listeners = append(b.out.Listeners, &listener.Listener{
+			Name:           VirtualOutbound,
+			Address:        socketAddress(b.in.Proxy.IP, OutboundCapturePort),
+			UseOriginalDst: wrapperspb.Bool(true),
+			FilterChains:   []*listener.FilterChain{b.unknownDestinationChain()},
+		})
 	}
-	b.inbound()
+	if b.part != partOwn {
+		for _, port := range b.servicePorts() {
+			b.outboundListener(port)
+		}
+	}
+	if b.part != partShared {
+		b.inbound()
+	}
 }
 
 // servicePorts lists every service port number in the registry, sorted.

@@ -19,8 +19,10 @@ import (
 type validator interface{ Validate() error }
 
 // Build returns the xDS resources of one proxy.
-func Build(in Input) (*Output, error) {
-	b := &builder{in: in, out: &Output{Versions: map[string]string{}}}
+func Build(in Input) (*Output, error) { return build(in, partAll) }
+
+func build(in Input, part part) (*Output, error) {
+	b := &builder{in: in, part: part, out: &Output{Versions: map[string]string{}}}
 	b.index()
 	b.applySidecarScope()
 	switch in.Proxy.Type {
@@ -29,7 +31,11 @@ func Build(in Input) (*Output, error) {
 	default:
 		b.sidecar()
 	}
-	b.clusters()
+	if part != partOwn {
+		b.clusters()
+	} else {
+		sort.SliceStable(b.out.Clusters, func(i, j int) bool { return resourceName(b.out.Clusters[i]) < resourceName(b.out.Clusters[j]) })
+	}
 	b.applyTCPIdleTimeouts()
 	b.applyEnvoyFilters()
 	b.applyTelemetry()
@@ -43,11 +49,12 @@ func Build(in Input) (*Output, error) {
 
 // builder holds the indexes of one Build call.
 type builder struct {
-	in  Input
-	out *Output
-	vs  []*config.Object          // VirtualServices, by namespace/name
-	drs map[string]*config.Object // DestinationRule by resolved host
-	gws []*config.Object
+	in   Input
+	part part // what to translate: all, the shared part or the own part
+	out  *Output
+	vs   []*config.Object          // VirtualServices, by namespace/name
+	drs  map[string]*config.Object // DestinationRule by resolved host
+	gws  []*config.Object
 	// eds lists EDS clusters to give a ClusterLoadAssignment.
 	eds []string
 	// outboundPolicy is ALLOW_ANY or REGISTRY_ONLY for this proxy.
