@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"sort"
 	"strings"
 	"time"
@@ -21,14 +22,18 @@ type result struct {
 	errors              int64
 	cpuPer1000          float64 // vCPU of all proxies per 1000 rps
 	rssMB               float64 // peak RSS of the largest proxy process group member
+	requests            int64   // requests completed
+	use                 usage   // what the kernel counted for the proxies over the run
 }
 
 const clockTicks = 100 // USER_HZ on Linux
 
-func measure(ctx context.Context, cfg config, o options, uniform bool) (result, error) {
+// measure runs one load against cfg at qps (-1: as fast as the closed
+// loop of o.connections goes) and reads the proxies' counters around it.
+func measure(ctx context.Context, cfg config, o options, uniform bool, qps float64) (result, error) {
 	r := result{name: cfg.name, uniform: uniform}
 	ho := fhttp.HTTPRunnerOptions{}
-	ho.RunnerOptions = periodic.RunnerOptions{QPS: o.qps, Duration: o.duration, NumThreads: o.connections,
+	ho.RunnerOptions = periodic.RunnerOptions{QPS: qps, Duration: o.duration, NumThreads: o.connections,
 		Uniform: uniform, Percentiles: []float64{50, 90, 99, 99.9}, Resolution: 0.00001, Out: io.Discard}
 	ho.Init(cfg.url)
 	ho.Payload = make([]byte, 1024)
@@ -40,25 +45,27 @@ func measure(ctx context.Context, cfg config, o options, uniform bool) (result, 
 			return r, err
 		}
 	}
-	before := map[int]int64{}
-	for _, g := range cfg.proxies {
-		for _, pid := range group(g) {
-			before[pid] = cpuTicks(pid)
-		}
+	before := sample(cfg.proxies)
+	var perf *perfCounter
+	if o.perf {
+		perf = startPerf(o.dir, cfg.proxies)
 	}
+	profiled := startProfiles(ctx, cfg, o)
 	start := time.Now()
 	res, err := fhttp.RunHTTPTest(&ho)
+	elapsed := time.Since(start).Seconds()
+	syscalls := perf.stop(ctx)
+	if perr := profiled(); perr != nil {
+		log.Printf("%s: %v", cfg.name, perr)
+	}
 	if err != nil {
 		return r, err
 	}
-	elapsed := time.Since(start).Seconds()
-	var ticks int64
-	for _, g := range cfg.proxies {
-		for _, pid := range group(g) {
-			ticks += cpuTicks(pid) - before[pid]
-			r.rssMB = max(r.rssMB, float64(peakRSS(pid))/(1<<20))
-		}
-	}
+	r.use = sample(cfg.proxies).sub(before)
+	r.use.syscalls = syscalls
+	ticks := r.use.ticks
+	r.rssMB = float64(r.use.hwm) / (1 << 20)
+	r.requests = res.DurationHistogram.Count
 	r.qps = res.ActualQPS
 	for _, p := range res.DurationHistogram.Percentiles {
 		ms := p.Value * 1000

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -37,10 +38,14 @@ func TestProcStats(t *testing.T) {
 	if cpuTicks(pid) <= 0 {
 		t.Errorf("cpuTicks(self) = %d, want > 0", cpuTicks(pid))
 	}
-	if rss := peakRSS(pid); rss < 1<<20 {
-		t.Errorf("peakRSS(self) = %d, want at least 1 MiB", rss)
+	u := sample([]int{syscall.Getpgrp()})
+	if u.hwm < 1<<20 || u.rssAnon <= 0 || u.rssFile <= 0 || u.rssAnon+u.rssFile > u.hwm {
+		t.Errorf("memory of self: VmHWM %d, RssAnon %d, RssFile %d; want VmHWM >= 1 MiB >= RssAnon+RssFile > 0", u.hwm, u.rssAnon, u.rssFile)
 	}
-	if cpuTicks(-1) != 0 || peakRSS(-1) != 0 {
+	if u.vcsw+u.nvcsw <= 0 || u.syscr+u.syscw <= 0 {
+		t.Errorf("counters of self: %d+%d context switches, %d+%d syscalls; want some", u.vcsw, u.nvcsw, u.syscr, u.syscw)
+	}
+	if cpuTicks(-1) != 0 || sample([]int{-1}) != (usage{}) {
 		t.Error("a missing process must read as 0")
 	}
 }

@@ -18,6 +18,9 @@ type config struct {
 	host string // Host header, when the path needs one
 	// proxies are the process groups of the proxies on the path.
 	proxies []int
+	// admins are the weft proxies' admin addresses (client side first),
+	// where -profile takes CPU profiles from.
+	admins []string
 }
 
 type benchEnv struct {
@@ -157,6 +160,7 @@ func startWeftPair(ctx context.Context, weft, dir string, procs *procSet, name, 
 		}
 		c.proxies = append(c.proxies, cmd.Process.Pid)
 	}
+	c.admins = []string{client + ":15000", server + ":15000"}
 	return c, waitOK(ctx, c.url, c.host, 30*time.Second)
 }
 

@@ -113,6 +113,7 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /logs", s.logs)
 	mux.HandleFunc("GET /certs", s.certs)
 	mux.HandleFunc("GET /{$}", s.index)
+	registerPprof(mux)
 	return mux
 }
 
@@ -213,6 +214,7 @@ func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
   /config_dump        the xDS config in use (Envoy's ConfigDump JSON)
   /ready              LIVE when ready to serve
   /server_info        node, state and uptime
+  /debug/pprof/       Go profiles: CPU, heap, goroutines (loopback clients only)
 `)
 }
 
