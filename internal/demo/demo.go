@@ -263,11 +263,11 @@ weft demo is running: Bookinfo with a sidecar beside every workload.
   Console (graph, traces, config):         %s
   Logs of every process:                   %s
 
-Try, in another terminal (from the repository, next to ../shared):
+Try, in another terminal (from the repository):
 %s  go run ./cmd/weft proxy-status
-  go run ./cmd/weft apply -f ../shared/istio-samples/bookinfo/destination-rule-all.yaml
-  go run ./cmd/weft apply -f ../shared/istio-samples/bookinfo/virtual-service-all-v1.yaml
-  go run ./cmd/weft apply -f ../shared/istio-samples/bookinfo/virtual-service-reviews-test-v2.yaml
+  go run ./cmd/weft apply -f samples/bookinfo/networking/destination-rule-all.yaml
+  go run ./cmd/weft apply -f samples/bookinfo/networking/virtual-service-all-v1.yaml
+  go run ./cmd/weft apply -f samples/bookinfo/networking/virtual-service-reviews-test-v2.yaml
       (then sign in as jason: reviews v2, black stars)
   go run ./cmd/weft proxy-config routes productpage-v1-1.default
 

@@ -264,28 +264,25 @@ func (m *mesh) apply(path string) {
 	}
 }
 
-// samples returns the path of an Istio Bookinfo sample, found in ../shared.
+// sample returns the path of a Bookinfo networking sample in the
+// repository's samples/ (Istio's file names).
 func sample(t *testing.T, name string) string {
 	t.Helper()
-	return sampleIn(t, "bookinfo", name)
+	return sampleIn(t, "bookinfo/networking", name)
 }
 
-// sampleIn finds ../shared/istio-samples/DIR/NAME beside the repository.
+// sampleIn returns samples/DIR/NAME of the repository, the copy a user has;
+// samples' own test checks it against Istio's.
 func sampleIn(t *testing.T, dir, name string) string {
 	t.Helper()
-	wd, _ := os.Getwd()
-	for d := wd; d != "/" && d != "."; d = filepath.Dir(d) {
-		p := filepath.Join(d, "..", "shared", "istio-samples", dir, name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		p = filepath.Join(d, "shared", "istio-samples", dir, name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
+	p, err := filepath.Abs(filepath.Join("..", "..", "samples", dir, name))
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Skipf("Istio sample %s/%s not found beside the repository (../shared/istio-samples)", dir, name)
-	return ""
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("sample %s/%s: %v", dir, name, err)
+	}
+	return p
 }
 
 // eventually polls fn until it returns nil or the bound passes.

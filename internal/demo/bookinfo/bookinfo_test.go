@@ -159,18 +159,25 @@ func TestProductPageFailures(t *testing.T) {
 	tests := []struct {
 		name    string
 		opts    meshOpts
-		want    string
+		want    []string // Istio's productpage texts, in this order
 		notWant string
 	}{
-		{"details down", meshOpts{version: "v1", noDetails: true}, "Sorry, product details are currently unavailable for this book.", "Sorry, product reviews"},
-		{"reviews down", meshOpts{version: "v1", reviewsWrap: failing}, "Sorry, product reviews are currently unavailable for this book.", "Sorry, product details"},
+		{"details down", meshOpts{version: "v1", noDetails: true},
+			[]string{"Error fetching product details!", "Sorry, product details are currently unavailable for this book."}, "Error fetching product reviews!"},
+		{"reviews down", meshOpts{version: "v1", reviewsWrap: failing},
+			[]string{"Error fetching product reviews!", "Sorry, product reviews are currently unavailable for this book."}, "Error fetching product details!"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newMesh(t, tc.opts)
 			page := get(t, http.DefaultClient, m.page.URL+"/productpage", nil)
-			if !strings.Contains(page, tc.want) {
-				t.Errorf("page lacks %q:\n%s", tc.want, page)
+			at := 0
+			for _, w := range tc.want {
+				i := strings.Index(page[at:], w)
+				if i < 0 {
+					t.Fatalf("page lacks %q after byte %d:\n%s", w, at, page)
+				}
+				at += i + len(w)
 			}
 			if strings.Contains(page, tc.notWant) {
 				t.Errorf("page has %q", tc.notWant)

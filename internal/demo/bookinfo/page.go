@@ -17,14 +17,16 @@ const pageHTML = `<!DOCTYPE html>
 {{with .Details}}<dl>
 <dt>Type:</dt><dd>{{.Type}}</dd><dt>Pages:</dt><dd>{{.Pages}}</dd><dt>Publisher:</dt><dd>{{.Publisher}}</dd>
 <dt>Language:</dt><dd>{{.Language}}</dd><dt>ISBN-10:</dt><dd>{{.ISBN10}}</dd><dt>ISBN-13:</dt><dd>{{.ISBN13}}</dd>
-</dl>{{else}}<p class="error">{{.DetailsError}}</p>{{end}}
+</dl>{{else}}<h4 class="error">Error fetching product details!</h4>
+<p class="error">{{.DetailsError}}</p>{{end}}
 </section>
 <section class="reviews"><h4>Book Reviews</h4>
 {{with .Reviews}}{{range .Reviews}}<blockquote><p>{{.Text}}</p><small>{{.Reviewer}}</small>
 {{with .Rating}}{{if .Error}}<p class="error">{{.Error}}</p>{{else}}<p class="stars"><font color="{{.Color}}">{{stars .Stars}}</font></p>{{end}}{{end}}
 </blockquote>{{end}}
 <p class="served">Reviews served by: <b>{{.PodName}}</b></p>
-{{else}}<p class="error">{{.ReviewsError}}</p>{{end}}
+{{else}}<h4 class="error">Error fetching product reviews!</h4>
+<p class="error">{{.ReviewsError}}</p>{{end}}
 </section>
 </div>
 </main></body></html>
