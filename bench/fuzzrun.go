@@ -95,8 +95,10 @@ func runFuzz(ctx context.Context, t fuzzTarget, d time.Duration, parallel int, l
 		return fuzzResult{}, fmt.Errorf("fuzz log: %w", err)
 	}
 	defer lf.Close()
+	// go test's default -timeout (10m) would end a 10m fuzzing run with
+	// "context deadline exceeded": give the build and baseline coverage room.
 	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-fuzz", "^"+t.name+"$",
-		"-fuzztime", d.String(), "-parallel", strconv.Itoa(parallel), t.pkg)
+		"-fuzztime", d.String(), "-timeout", (2*d + 10*time.Minute).String(), "-parallel", strconv.Itoa(parallel), t.pkg)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {

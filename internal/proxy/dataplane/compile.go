@@ -260,6 +260,11 @@ func onlyDestinationPort(m *listener.FilterChainMatch) error {
 }
 
 func compileHCM(c *rchain, m *hcm.HttpConnectionManager, where string, st *state) error {
+	norm, err := compilePathNorm(m)
+	if err != nil {
+		return err
+	}
+	c.norm = norm
 	for _, hf := range m.GetHttpFilters() {
 		msg, err := anyOf(hf.GetTypedConfig())
 		if err != nil {

@@ -104,7 +104,14 @@ func (f *forwarder) closeIdle() {
 
 // serve routes r with chain c and forwards it. dst is the original destination ("" on gateways).
 func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, rt *runtime, c *rchain, dst string) {
-	f.observed(w, r, c, func(w http.ResponseWriter, o *observation) { f.route(w, r, rt, c, dst, o) })
+	pathOK := c.norm.applyStd(r)
+	f.observed(w, r, c, func(w http.ResponseWriter, o *observation) {
+		if !pathOK {
+			f.direct(w, r, http.StatusBadRequest, "", "")
+			return
+		}
+		f.route(w, r, rt, c, dst, o)
+	})
 }
 
 // observed runs fn and reports the exchange it served, when telemetry is on.
@@ -184,7 +191,8 @@ func (f *forwarder) route(w http.ResponseWriter, r *http.Request, rt *runtime, c
 	}
 	if len(c.rbac) > 0 {
 		org, _ := r.Context().Value(dstKey{}).(origin)
-		rc := rbacCtx{req: (*stdRequest)(r), path: r.URL.Path, port: portOf(dst, r.Host), principal: org.principal, source: org.src, jwt: jwt}
+		path, _, _ := strings.Cut((*stdRequest)(r).pathQuery(), "?")
+		rc := rbacCtx{req: (*stdRequest)(r), path: path, port: portOf(dst, r.Host), principal: org.principal, source: org.src, jwt: jwt}
 		if !authorize(c.rbac, &rc) {
 			f.direct(w, r, http.StatusForbidden, "", rbacDeniedBody)
 			return

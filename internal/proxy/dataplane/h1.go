@@ -181,7 +181,11 @@ func (c *h1conn) route(req *http1.Request) http1.Decision {
 	d := c.s.d
 	rt := d.rt.Load()
 	ch, dst := c.chain(rt, req)
+	pathOK := ch == nil || ch.norm.applyH1(req)
 	c.begin(req, ch)
+	if !pathOK {
+		return c.direct(http.StatusBadRequest, "", "")
+	}
 	o := &c.obs
 	var jwt *jwtResult
 	if ch != nil && ch.jwt != nil {

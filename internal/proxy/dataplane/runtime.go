@@ -148,6 +148,8 @@ type rchain struct {
 	// ratelimitCfg its filter-wide config.
 	ratelimit    bool
 	ratelimitCfg *rlimit
+	// norm is the connection manager's path normalization.
+	norm pathNorm
 }
 
 func (c *rchain) isHTTP() bool { return c.rdsName != "" || c.inline != nil }
