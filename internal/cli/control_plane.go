@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
+	meshconfig "istio.io/api/mesh/v1alpha1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/weft-mesh/weft/internal/config"
 	"github.com/weft-mesh/weft/internal/controlplane"
 	"github.com/weft-mesh/weft/internal/controlplane/api"
 	"github.com/weft-mesh/weft/internal/controlplane/telemetry/metrics"
@@ -42,6 +45,7 @@ func runControlPlane(ctx context.Context, env *Env) error {
 	fs.DurationVar(&opts.Debounce, "debounce", xdsserver.DefaultDebounce, "wait for config to be quiet this long before pushing")
 	fs.StringVar(&opts.OutboundTrafficPolicy, "outbound-traffic-policy", translate.AllowAny,
 		"where sidecars may send traffic to unknown hosts: ALLOW_ANY (PassthroughCluster) or REGISTRY_ONLY (BlackHoleCluster, 502)")
+	meshConfig := fs.String("mesh-config", "", "Istio's mesh config (the YAML of the istio ConfigMap's mesh key): outboundTrafficPolicy and pathNormalization are honoured")
 	fs.StringVar(&opts.OTLPGRPCAddress, "otlp-grpc-address", traces.DefaultGRPCAddress, `receive OTLP traces over gRPC on this address ("off": don't)`)
 	fs.StringVar(&opts.OTLPHTTPAddress, "otlp-http-address", traces.DefaultHTTPAddress, `receive OTLP traces over HTTP on this address ("off": don't)`)
 	fs.IntVar(&opts.TraceStoreMaxSpans, "trace-store-max-spans", traces.DefaultMaxSpans, "keep at most this many spans in the trace store")
@@ -77,6 +81,18 @@ func runControlPlane(ctx context.Context, env *Env) error {
 			opts.Webhook.Client = opts.KubeClient // namespace labels, and the CA bundle of weft-sidecar-injector
 		}
 	}
+	var meshUnimplemented []config.Unimplemented
+	if *meshConfig != "" {
+		mc, err := readMeshConfig(*meshConfig)
+		if err != nil {
+			return err
+		}
+		if mc.GetOutboundTrafficPolicy() != nil && !flagSet(fs, "outbound-traffic-policy") {
+			opts.OutboundTrafficPolicy = mc.GetOutboundTrafficPolicy().GetMode().String()
+		}
+		opts.PathNormalization = mc.GetPathNormalization().GetNormalization()
+		meshUnimplemented = config.UnimplementedMeshFields(mc)
+	}
 	if p := opts.OutboundTrafficPolicy; p != translate.AllowAny && p != translate.RegistryOnly {
 		return fmt.Errorf("--outbound-traffic-policy %q: want %s or %s", p, translate.AllowAny, translate.RegistryOnly)
 	}
@@ -93,7 +109,30 @@ func runControlPlane(ctx context.Context, env *Env) error {
 		return err
 	}
 	opts.Logger = logger
+	for _, u := range meshUnimplemented {
+		logger.Warn("mesh config field not honoured", "file", *meshConfig, "field", u.Path, "reason", u.Reason)
+	}
 	return controlplane.Run(ctx, opts)
+}
+
+// readMeshConfig reads and parses Istio's mesh config from path.
+func readMeshConfig(path string) (*meshconfig.MeshConfig, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--mesh-config: %w", err)
+	}
+	mc, err := config.ParseMeshConfig(path, data)
+	if err != nil {
+		return nil, fmt.Errorf("--mesh-config: %w", err)
+	}
+	return mc, nil
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // newLogger returns a slog logger writing to w.

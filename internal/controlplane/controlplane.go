@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	meshconfig "istio.io/api/mesh/v1alpha1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/weft-mesh/weft/internal/controlplane/api"
@@ -51,6 +52,9 @@ type Options struct {
 	// OutboundTrafficPolicy is the mesh's outboundTrafficPolicy.mode:
 	// ALLOW_ANY (default) or REGISTRY_ONLY.
 	OutboundTrafficPolicy string
+	// PathNormalization is the mesh's pathNormalization.normalization
+	// (DEFAULT: BASE).
+	PathNormalization meshconfig.MeshConfig_ProxyPathNormalization_NormalizationType
 	// Logger receives every log; nil discards them.
 	Logger *slog.Logger
 	// OTLPGRPCAddress and OTLPHTTPAddress are where the embedded OTLP trace
@@ -125,7 +129,7 @@ func Run(ctx context.Context, opts Options) error {
 	xds, err = xdsserver.New(xdsserver.Options{
 		Store: st, Registry: registryOf, Translate: translate.Build,
 		Debounce: opts.Debounce, RegistrationGrace: opts.RegistrationGrace, Logger: opts.Logger,
-		Mesh:  translate.Mesh{OutboundTrafficPolicy: opts.OutboundTrafficPolicy},
+		Mesh:  translate.Mesh{OutboundTrafficPolicy: opts.OutboundTrafficPolicy, PathNormalization: opts.PathNormalization},
 		Hooks: cpm.Hooks(),
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	meshconfig "istio.io/api/mesh/v1alpha1"
 	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/weft-mesh/weft/internal/config"
@@ -27,6 +28,9 @@ const RootNamespace = "istio-system"
 type Mesh struct {
 	// OutboundTrafficPolicy is AllowAny (default) or RegistryOnly.
 	OutboundTrafficPolicy string
+	// PathNormalization is meshConfig.pathNormalization.normalization
+	// (DEFAULT: BASE).
+	PathNormalization meshconfig.MeshConfig_ProxyPathNormalization_NormalizationType
 }
 
 // sidecarScope finds the Sidecar resource for the proxy, as Istio picks it:

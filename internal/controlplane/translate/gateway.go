@@ -59,7 +59,7 @@ func (b *builder) gateway() {
 		b.out.Listeners = append(b.out.Listeners, &listener.Listener{
 			Name:         ListenerName(p),
 			Address:      socketAddress("0.0.0.0", p),
-			FilterChains: []*listener.FilterChain{httpChain(name, rdsManager(name))},
+			FilterChains: []*listener.FilterChain{b.httpChain(name, rdsManager(name))},
 		})
 		b.out.Routes = append(b.out.Routes, b.gatewayRoutes(p, byPort[p]))
 	}

@@ -84,7 +84,7 @@ func (b *builder) outboundListener(port uint32) {
 	switch {
 	case len(httpSvcs) > 0:
 		name := RouteName(port)
-		l.FilterChains = []*listener.FilterChain{httpChain(name, rdsManager(name))}
+		l.FilterChains = []*listener.FilterChain{b.httpChain(name, rdsManager(name))}
 		b.out.Routes = append(b.out.Routes, b.outboundRoutes(port, httpSvcs))
 	case len(tlsSvcs) > 0:
 		b.sniChains(l, port, tlsSvcs)
@@ -149,7 +149,7 @@ func (b *builder) inboundChain(p registry.Port, target uint32) *listener.FilterC
 				}},
 			}},
 		}
-		fc = httpChain(name, &hcm.HttpConnectionManager_RouteConfig{RouteConfig: rc})
+		fc = b.httpChain(name, &hcm.HttpConnectionManager_RouteConfig{RouteConfig: rc})
 	} else {
 		fc = tcpChain(name, name)
 	}
@@ -168,7 +168,9 @@ func rdsManager(name string) *hcm.HttpConnectionManager_Rds {
 	}}
 }
 
-func httpChain(statPrefix string, rs interface{}) *listener.FilterChain {
+// httpChain is a filter chain with an HTTP connection manager, its route
+// config from rs, its path normalization from the mesh config.
+func (b *builder) httpChain(statPrefix string, rs interface{}) *listener.FilterChain {
 	m := &hcm.HttpConnectionManager{
 		StatPrefix: statPrefix,
 		CodecType:  hcm.HttpConnectionManager_AUTO,
@@ -183,6 +185,7 @@ func httpChain(statPrefix string, rs interface{}) *listener.FilterChain {
 			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerfilter.Router{})},
 		}},
 	}
+	setPathNormalization(m, b.in.Mesh.PathNormalization)
 	switch r := rs.(type) {
 	case *hcm.HttpConnectionManager_Rds:
 		m.RouteSpecifier = r
