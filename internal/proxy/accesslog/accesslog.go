@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -52,16 +53,28 @@ type Options struct {
 	Out io.Writer
 }
 
-// Logger keeps recent lines and fans them out to followers. It is safe for
-// concurrent use; a nil *Logger discards everything.
+// Logger keeps recent entries and fans their lines out to followers. It
+// is safe for concurrent use; a nil *Logger discards everything.
+//
+// The ring keeps entries, not lines: an entry is formatted only when
+// someone reads it (Tail), or at once when there is an Out or a follower,
+// so a proxy whose log nobody reads spends no time formatting it.
 type Logger struct {
 	mu        sync.Mutex
-	ring      [][]byte
+	ring      []record
 	next      int
 	full      bool
 	out       io.Writer
 	followers map[chan []byte]struct{}
-	seq       uint64
+	// eager is set while lines must be formatted as they are logged (an
+	// Out or a follower).
+	eager atomic.Bool
+}
+
+// record is one entry of the ring with the format it is to be written in.
+type record struct {
+	Entry
+	format Format
 }
 
 // New returns a Logger.
@@ -69,7 +82,9 @@ func New(opts Options) *Logger {
 	if opts.Lines <= 0 {
 		opts.Lines = 1000
 	}
-	return &Logger{ring: make([][]byte, opts.Lines), out: opts.Out, followers: map[chan []byte]struct{}{}}
+	l := &Logger{ring: make([]record, opts.Lines), out: opts.Out, followers: map[chan []byte]struct{}{}}
+	l.eager.Store(opts.Out != nil)
+	return l
 }
 
 var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
@@ -77,21 +92,23 @@ var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 // Log records e in Istio's default format.
 func (l *Logger) Log(e *Entry) { l.LogFormat(e, DefaultFormat) }
 
-// LogFormat records e with the keys of f.
+// LogFormat records e with the keys of f. The entry's strings are kept as
+// they are until the ring drops it, so they must not change afterwards.
 func (l *Logger) LogFormat(e *Entry, f Format) {
 	if l == nil {
+		return
+	}
+	if !l.eager.Load() {
+		l.mu.Lock()
+		l.store(e, f)
+		l.mu.Unlock()
 		return
 	}
 	bp := bufs.Get().(*[]byte)
 	line := e.AppendFormat((*bp)[:0], f)
 	line = append(line, '\n')
 	l.mu.Lock()
-	slot := l.ring[l.next]
-	l.ring[l.next] = append(slot[:0], line...)
-	l.next++
-	if l.next == len(l.ring) {
-		l.next, l.full = 0, true
-	}
+	l.store(e, f)
 	if l.out != nil {
 		_, _ = l.out.Write(line)
 	}
@@ -104,6 +121,15 @@ func (l *Logger) LogFormat(e *Entry, f Format) {
 	l.mu.Unlock()
 	*bp = line
 	bufs.Put(bp)
+}
+
+// store puts e in the ring; l.mu is held.
+func (l *Logger) store(e *Entry, f Format) {
+	l.ring[l.next] = record{Entry: *e, format: f}
+	l.next++
+	if l.next == len(l.ring) {
+		l.next, l.full = 0, true
+	}
 }
 
 // Tail returns up to n of the most recent lines, oldest first (n <= 0: all kept).
@@ -126,7 +152,8 @@ func (l *Logger) Tail(n int) [][]byte {
 		if l.full {
 			idx = (l.next + i) % len(l.ring)
 		}
-		out = append(out, append([]byte(nil), l.ring[idx]...))
+		r := &l.ring[idx]
+		out = append(out, append(r.AppendFormat(nil, r.format), '\n'))
 	}
 	return out
 }
@@ -139,10 +166,12 @@ func (l *Logger) Follow() (lines <-chan []byte, stop func()) {
 	}
 	l.mu.Lock()
 	l.followers[ch] = struct{}{}
+	l.eager.Store(true)
 	l.mu.Unlock()
 	return ch, func() {
 		l.mu.Lock()
 		delete(l.followers, ch)
+		l.eager.Store(l.out != nil || len(l.followers) > 0)
 		l.mu.Unlock()
 	}
 }

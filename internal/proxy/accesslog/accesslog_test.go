@@ -77,3 +77,33 @@ func BenchmarkLog(b *testing.B) {
 		l.Log(e)
 	}
 }
+
+// TestLazyAndEagerLines: entries logged with nobody reading are formatted
+// when Tail reads them, in their own format, and give the same lines Out
+// and followers get.
+func TestLazyAndEagerLines(t *testing.T) {
+	custom := NewFormat([]Field{{Key: "code", Op: OpResponseCode}, {Key: "m", Op: OpMethod}})
+	var out bytes.Buffer
+	eager := New(Options{Lines: 4, Out: &out})
+	lazy := New(Options{Lines: 4})
+	for _, l := range []*Logger{eager, lazy} {
+		l.Log(&Entry{ResponseCode: 200, Method: "GET"})
+		l.LogFormat(&Entry{ResponseCode: 503, Method: "POST"}, custom)
+	}
+	want := []string{`"method":"GET"`, `{"code":503,"m":"POST"}` + "\n"}
+	for name, l := range map[string]*Logger{"eager": eager, "lazy": lazy} {
+		tail := l.Tail(0)
+		if len(tail) != 2 || !bytes.Contains(tail[0], []byte(want[0])) || string(tail[1]) != want[1] {
+			t.Errorf("%s Tail = %q, want lines with %q", name, tail, want)
+		}
+	}
+	if lt, et := lazy.Tail(0), eager.Tail(0); !bytes.Equal(bytes.Join(lt, nil), out.Bytes()) || !bytes.Equal(bytes.Join(et, nil), out.Bytes()) {
+		t.Errorf("Out got %q, lazy Tail %q, eager Tail %q: want the same lines", out.Bytes(), lt, et)
+	}
+	lines, stop := lazy.Follow()
+	lazy.Log(&Entry{ResponseCode: 201})
+	stop()
+	if line := <-lines; !bytes.Contains(line, []byte(`"response_code":201`)) {
+		t.Errorf("a follower of a lazy logger got %q", line)
+	}
+}

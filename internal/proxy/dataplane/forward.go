@@ -2,10 +2,8 @@ package dataplane
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -142,7 +140,7 @@ func (f *forwarder) observed(w http.ResponseWriter, r *http.Request, ch *rchain,
 	}
 	if tel.details() {
 		if r.Header.Get("X-Request-Id") == "" {
-			r.Header.Set("X-Request-Id", requestID())
+			r.Header.Set("X-Request-Id", http1.NewRequestID())
 		}
 		o.method, o.path, o.authority, o.protocol = r.Method, r.URL.RequestURI(), r.Host, r.Proto
 		o.userAgent, o.requestID, o.xff = r.UserAgent(), r.Header.Get("X-Request-Id"), r.Header.Get("X-Forwarded-For")
@@ -398,7 +396,7 @@ func (f *forwarder) forwardTo(w http.ResponseWriter, r *http.Request, ep *rendpo
 			out.Header.Set("Te", "trailers")
 		}
 		if out.Header.Get("X-Request-Id") == "" {
-			out.Header.Set("X-Request-Id", requestID())
+			out.Header.Set("X-Request-Id", http1.NewRequestID())
 		}
 		if out.Header.Get("X-Forwarded-Proto") == "" {
 			out.Header.Set("X-Forwarded-Proto", "http")
@@ -474,28 +472,6 @@ func (f *forwarder) forwardTo(w http.ResponseWriter, r *http.Request, ep *rendpo
 		cancelTry()
 		return
 	}
-}
-
-// requestID returns a random UUIDv4 for x-request-id.
-func requestID() string {
-	var b [16]byte
-	a, c := rand.Uint64(), rand.Uint64()
-	for i := range 8 {
-		b[i], b[8+i] = byte(a>>(8*i)), byte(c>>(8*i))
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
 }
 
 // inject applies a fault to an HTTP/2 (or bridged) request; it reports

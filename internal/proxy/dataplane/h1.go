@@ -119,6 +119,8 @@ type h1conn struct {
 
 	done, doneDirect          func(http1.Result)
 	dial, dialDst, dialBridge http1.DialFunc
+	// remoteAddr is the connection's peer address, formatted once.
+	remoteAddr string
 }
 
 func (s *server) serveH1(conn net.Conn, br *bufio.Reader, o *origin) {
@@ -418,26 +420,26 @@ func (c *h1conn) begin(req *http1.Request, ch *rchain) {
 		o.edge = tel.inboundEdge(peer, org)
 	}
 	if tel.details() {
+		// The request's strings are immutable (http1 interns every head),
+		// so the observation keeps them as they are.
 		id := req.Header.Get("x-request-id")
 		if id == "" {
-			id = requestID()
+			id = http1.NewRequestID()
 			req.Header.Add("x-request-id", id)
-		} else {
-			id = strings.Clone(id)
 		}
 		o.requestID = id
-		o.method = strings.Clone(req.Method)
-		o.path = strings.Clone(req.Path())
-		o.authority = strings.Clone(req.Authority())
-		o.userAgent = strings.Clone(req.Header.Get("user-agent"))
-		o.xff = strings.Clone(req.Header.Get("x-forwarded-for"))
+		o.method = req.Method
+		o.path = req.Path()
+		o.authority = req.Authority()
+		o.userAgent = req.Header.Get("user-agent")
+		o.xff = req.Header.Get("x-forwarded-for")
 		o.protocol = "HTTP/1.1"
 		if req.ProtoMinor == 0 {
 			o.protocol = "HTTP/1.0"
 		}
 		o.remote = c.remote()
 	} else if !inbound {
-		o.authority = strings.Clone(req.Authority())
+		o.authority = req.Authority()
 	}
 }
 
@@ -452,10 +454,12 @@ func (c *h1conn) port() uint16 {
 // remote is the downstream address for the access log: the PROXY header's
 // source would be better; the connection's peer is what we have.
 func (c *h1conn) remote() string {
-	if a := c.conn.RemoteAddr(); a != nil {
-		return a.String()
+	if c.remoteAddr == "" {
+		if a := c.conn.RemoteAddr(); a != nil {
+			c.remoteAddr = a.String()
+		}
 	}
-	return ""
+	return c.remoteAddr
 }
 
 // finish ends an exchange: circuit breaker, outlier detection, telemetry.

@@ -38,7 +38,7 @@ func BenchmarkReadRequest(b *testing.B) {
 
 // benchUpstream is a minimal keep-alive HTTP/1.1 server that discards the
 // request body and answers "ok", so allocations measured are the proxy's.
-func benchUpstream(b *testing.B) string {
+func benchUpstream(b testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

@@ -222,7 +222,7 @@ func (s *server) prepare(d *Decision) {
 		req.Header.Del("expect") // answered here, as Envoy does
 	}
 	if !s.opts.NoRequestID && !req.Header.Has("x-request-id") {
-		req.Header.Add("x-request-id", newRequestID())
+		req.Header.Add("x-request-id", NewRequestID())
 	}
 	if !req.Header.Has("x-forwarded-proto") {
 		p := s.opts.ForwardedProto

@@ -27,8 +27,8 @@ func malformed(format string, args ...any) error {
 }
 
 // readHead reads a message head up to and including the empty line into
-// *buf (reused) and returns it as one string, so every field of the parsed
-// message shares a single allocation. Leading empty lines are skipped
+// *buf (reused) and returns it as one interned string, so every field of
+// the parsed message shares it and reading costs no allocation. Leading empty lines are skipped
 // (RFC 9112 section 2.2). io.EOF is returned only when nothing was read.
 func readHead(br *bufio.Reader, buf *[]byte, limit int) (string, error) {
 	if limit <= 0 {
@@ -62,7 +62,7 @@ func readHead(br *bufio.Reader, buf *[]byte, limit int) (string, error) {
 				continue
 			}
 			*buf = b
-			return string(b), nil
+			return intern(b), nil
 		}
 		lineStart = len(b)
 	}

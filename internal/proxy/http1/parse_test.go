@@ -222,7 +222,7 @@ func TestRequestWriteHead(t *testing.T) {
 }
 
 func TestRequestID(t *testing.T) {
-	a, b := newRequestID(), newRequestID()
+	a, b := NewRequestID(), NewRequestID()
 	if a == b || len(a) != 36 || a[14] != '4' || !strings.ContainsRune("89ab", rune(a[19])) {
 		t.Errorf("ids %q %q are not distinct UUIDv4", a, b)
 	}

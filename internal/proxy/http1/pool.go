@@ -18,13 +18,25 @@ type PoolOptions struct {
 	MaxIdlePerKey int
 	// IdleTimeout closes connections idle for longer (0: 60s).
 	IdleTimeout time.Duration
+	// ProbeIdle is how long a connection must have been idle before Get
+	// checks that the server has not closed it (0: DefaultProbeIdle;
+	// negative: always). The check is a syscall; a connection back from an
+	// exchange a moment ago is handed out without it, as a busy pool
+	// reuses connections every few milliseconds and servers close idle ones
+	// after seconds. A close the check missed fails that one request
+	// (idempotent ones are retried on a fresh connection).
+	ProbeIdle time.Duration
 }
+
+// DefaultProbeIdle is the idle time after which Get probes a connection.
+const DefaultProbeIdle = 100 * time.Millisecond
 
 // Pool keeps idle keep-alive upstream connections by key (for example
 // cluster name + endpoint address). It is safe for concurrent use.
 type Pool struct {
-	maxIdle int
-	timeout time.Duration
+	maxIdle   int
+	timeout   time.Duration
+	probeIdle time.Duration
 
 	mu     sync.Mutex
 	idle   map[string][]*Conn // most recently used last
@@ -77,7 +89,10 @@ func (c *Conn) release() {
 
 // NewPool returns an empty pool.
 func NewPool(opts PoolOptions) *Pool {
-	p := &Pool{maxIdle: opts.MaxIdlePerKey, timeout: opts.IdleTimeout, idle: map[string][]*Conn{}}
+	p := &Pool{maxIdle: opts.MaxIdlePerKey, timeout: opts.IdleTimeout, probeIdle: opts.ProbeIdle, idle: map[string][]*Conn{}}
+	if p.probeIdle == 0 {
+		p.probeIdle = DefaultProbeIdle
+	}
 	if p.maxIdle <= 0 {
 		p.maxIdle = 64
 	}
@@ -88,14 +103,16 @@ func NewPool(opts PoolOptions) *Pool {
 }
 
 // Get returns an idle connection for key that is still open, or dials a
-// new one with dial. Idle connections the server has closed are dropped.
+// new one with dial. Idle connections the server has closed are dropped
+// (see PoolOptions.ProbeIdle).
 func (p *Pool) Get(ctx context.Context, key string, dial DialFunc) (*Conn, error) {
 	for {
 		c := p.popIdle(key)
 		if c == nil {
 			break
 		}
-		if time.Since(c.idleSince) < p.idleTimeout(c) && c.br.Buffered() == 0 && c.probe.alive() {
+		idle := time.Since(c.idleSince)
+		if idle < p.idleTimeout(c) && c.br.Buffered() == 0 && (idle < p.probeIdle || c.probe.alive()) {
 			c.Reused = true
 			return c, nil
 		}

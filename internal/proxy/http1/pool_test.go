@@ -32,7 +32,7 @@ func TestPool(t *testing.T) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", ln.Addr().String())
 	}
-	p := NewPool(PoolOptions{MaxIdlePerKey: 1})
+	p := NewPool(PoolOptions{MaxIdlePerKey: 1, ProbeIdle: -1})
 	t.Cleanup(p.Close)
 	ctx := context.Background()
 
@@ -91,4 +91,59 @@ func mustGet(t *testing.T, p *Pool, key string, dial DialFunc) *Conn {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestPoolProbeIdle: a connection back from an exchange less than
+// ProbeIdle ago is handed out without the liveness syscall; one idle for
+// longer is checked, so a close the server sent meanwhile is noticed.
+func TestPoolProbeIdle(t *testing.T) {
+	tests := []struct {
+		name       string
+		probeIdle  time.Duration
+		wantReused bool
+	}{
+		{"fresh connection: not probed", time.Hour, true},
+		{"always probed", -1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if runtime.GOOS != "linux" {
+				t.Skip("the liveness probe is Linux-only")
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			accepted := make(chan net.Conn, 2)
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					accepted <- c
+				}
+			}()
+			dial := func(ctx context.Context) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "tcp", ln.Addr().String())
+			}
+			p := NewPool(PoolOptions{ProbeIdle: tt.probeIdle})
+			t.Cleanup(p.Close)
+			a := mustGet(t, p, "k", dial)
+			sa := <-accepted
+			p.Put(a)
+			sa.Close()
+			deadline := time.Now().Add(10 * time.Second)
+			for a.probe.alive() && time.Now().Before(deadline) { // until the FIN is in
+				runtime.Gosched()
+			}
+			got := mustGet(t, p, "k", dial)
+			defer got.Close()
+			if reused := got == a; reused != tt.wantReused {
+				t.Errorf("Get after the server closed: reused the closed connection = %v, want %v", reused, tt.wantReused)
+			}
+		})
+	}
 }

@@ -2,10 +2,11 @@ package http1
 
 import "math/rand/v2"
 
-// newRequestID returns a random UUIDv4 for x-request-id. It uses the
+// NewRequestID returns a random UUIDv4 for x-request-id. It uses the
 // runtime's per-thread ChaCha8 generator: unique enough for tracing, and
-// far cheaper than crypto/rand per request.
-func newRequestID() string {
+// far cheaper than crypto/rand per request; the string is interned like
+// message heads, so it costs no allocation of its own.
+func NewRequestID() string {
 	const hex = "0123456789abcdef"
 	var b [36]byte
 	hi, lo := rand.Uint64(), rand.Uint64()
@@ -26,5 +27,5 @@ func newRequestID() string {
 		b[pos] = hex[nib]
 		pos++
 	}
-	return string(b[:])
+	return intern(b[:])
 }

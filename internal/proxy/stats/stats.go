@@ -92,6 +92,19 @@ type edgeKey struct {
 	security string
 }
 
+// clone copies k's strings, so a stored key holds no part of a larger
+// string (a request head) alive.
+func (k edgeKey) clone() edgeKey {
+	c := strings.Clone
+	w := func(w Workload) Workload {
+		return Workload{Name: c(w.Name), Namespace: c(w.Namespace), App: c(w.App), Version: c(w.Version), Principal: c(w.Principal)}
+	}
+	k.src, k.dst = w(k.src), w(k.dst)
+	k.svc = Service{Host: c(k.svc.Host), Name: c(k.svc.Name), Namespace: c(k.svc.Namespace)}
+	k.security = c(k.security)
+	return k
+}
+
 // Protocols of request_protocol.
 const (
 	HTTP = "http"
@@ -172,6 +185,7 @@ func (r *Registry) Edge(rep Reporter, src, dst Workload, svc Service, security s
 	if e, ok := r.edges.Load(k); ok {
 		return e.(*Edge)
 	}
+	k = k.clone() // the edge outlives the request its strings may come from
 	pairs := edgePairs(k)
 	e, _ := r.edges.LoadOrStore(k, &Edge{key: k, labels: renderPairs(pairs), pairs: pairs})
 	return e.(*Edge)
