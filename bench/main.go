@@ -7,6 +7,11 @@
 //	go run ./bench -mode max -c 32 -duration 10s -rounds 3    # closed loop, as fast as it goes
 //	go run ./bench -mode fixed -qps 3000 -duration 5s          # CPU, syscalls, wake-ups per request
 //	go run ./bench fuzz [-time 10m] [-parallel 1] [-only FuzzName] [-out file.md]
+//	go run ./bench controlplane [-services 1000] [-proxies 2000] [-pushes 10] [-restart]
+//
+// "bench controlplane" starts `weft control-plane` (on core 1) and that many
+// simulated sidecars speaking weft's xDS protocol, and measures how fast
+// they are configured, pushed to, and reconfigured after a restart.
 //
 // "bench fuzz" runs every fuzz target of a parser of untrusted input, one
 // after another; findings land in each package's testdata/fuzz/.
@@ -43,6 +48,14 @@ type options struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "controlplane" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := controlPlaneMain(ctx, os.Args[2:]); err != nil {
+			log.Fatalf("bench controlplane: %v", err)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "fuzz" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()

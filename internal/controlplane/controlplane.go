@@ -128,6 +128,7 @@ func Run(ctx context.Context, opts Options) error {
 	cpm.WatchStore(st)
 	xds, err = xdsserver.New(xdsserver.Options{
 		Store: st, Registry: registryOf, Translate: translate.Build,
+		ViewKey: translate.ViewKey, BuildShared: translate.BuildShared, BuildOwn: translate.BuildOwn,
 		Debounce: opts.Debounce, RegistrationGrace: opts.RegistrationGrace, Logger: opts.Logger,
 		Mesh:  translate.Mesh{OutboundTrafficPolicy: opts.OutboundTrafficPolicy, PathNormalization: opts.PathNormalization},
 		Hooks: cpm.Hooks(),

@@ -178,3 +178,103 @@ func combineVersions(a, b string) string {
 	h := sha256.Sum256([]byte(a + "+" + b))
 	return hex.EncodeToString(h[:])[:16]
 }
+
+// HasProxySelectors says whether o selects proxies by their labels, so that
+// a change to it can move proxies from one view to another (ViewKey).
+func HasProxySelectors(o *config.Object) bool {
+	if o.Kind == config.KindEnvoyFilter {
+		return true
+	}
+	for _, sel := range proxySelectors(o) {
+		if len(sel) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// ServicesConcerned returns the hostnames of the services whose shared
+// resources a change to the objects changed (their old and their new
+// versions) can alter, given every VirtualService of the configs (old and
+// new): a VirtualService its hosts' virtual hosts, a DestinationRule its
+// host's clusters and the routes that lead to it. all is true when any
+// service can be concerned (other kinds, delegates, wildcard hosts).
+func ServicesConcerned(changed []*config.Object, configs ...[]*config.Object) (hosts map[string]bool, all bool) {
+	hosts = map[string]bool{}
+	drHosts := map[string]bool{}
+	for _, o := range changed {
+		switch s := o.Spec.(type) {
+		case *networking.VirtualService:
+			if !addHosts(hosts, s.GetHosts(), o.Namespace) {
+				return nil, true
+			}
+		case *networking.DestinationRule:
+			h := config.ResolveHost(s.GetHost(), o.Namespace)
+			if strings.Contains(h, "*") {
+				return nil, true
+			}
+			hosts[h], drHosts[h] = true, true
+		default:
+			return nil, true
+		}
+	}
+	if len(drHosts) == 0 {
+		return hosts, false
+	}
+	// Routes carry the hash policy of their destination's DestinationRule.
+	for _, objs := range configs {
+		for _, o := range objs {
+			vs, ok := o.Spec.(*networking.VirtualService)
+			if !ok {
+				continue
+			}
+			for _, d := range destinationHosts(vs) {
+				if drHosts[config.ResolveHost(d, o.Namespace)] && !addHosts(hosts, vs.GetHosts(), o.Namespace) {
+					return nil, true
+				}
+			}
+		}
+	}
+	return hosts, false
+}
+
+// addHosts adds a VirtualService's resolved hosts to set; false when they
+// cannot be told (none: a delegate; a wildcard).
+func addHosts(set map[string]bool, hosts []string, namespace string) bool {
+	if len(hosts) == 0 {
+		return false
+	}
+	for _, h := range hosts {
+		r := config.ResolveHost(h, namespace)
+		if strings.Contains(r, "*") {
+			return false
+		}
+		set[r] = true
+	}
+	return true
+}
+
+// destinationHosts lists every destination host a VirtualService names.
+func destinationHosts(vs *networking.VirtualService) []string {
+	var out []string
+	for _, r := range vs.GetHttp() {
+		for _, d := range r.GetRoute() {
+			out = append(out, d.GetDestination().GetHost())
+		}
+		out = append(out, r.GetMirror().GetHost())
+		for _, m := range r.GetMirrors() {
+			out = append(out, m.GetDestination().GetHost())
+		}
+	}
+	for _, r := range vs.GetTcp() {
+		for _, d := range r.GetRoute() {
+			out = append(out, d.GetDestination().GetHost())
+		}
+	}
+	for _, r := range vs.GetTls() {
+		for _, d := range r.GetRoute() {
+			out = append(out, d.GetDestination().GetHost())
+		}
+	}
+	return out
+}

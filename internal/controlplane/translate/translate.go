@@ -51,4 +51,8 @@ type Output struct {
 	Versions map[string]string
 	// Warnings name config fields present but not implemented yet.
 	Warnings []string
+	// Services are the hostnames of the services a shared part
+	// (BuildShared) was translated from, after the Sidecar scope: a change
+	// that concerns none of them leaves it as it is (ServicesConcerned).
+	Services map[string]bool
 }

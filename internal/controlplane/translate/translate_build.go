@@ -25,6 +25,12 @@ func build(in Input, part part) (*Output, error) {
 	b := &builder{in: in, part: part, out: &Output{Versions: map[string]string{}}}
 	b.index()
 	b.applySidecarScope()
+	if part == partShared {
+		b.out.Services = make(map[string]bool, len(b.in.Registry.Services))
+		for _, s := range b.in.Registry.Services {
+			b.out.Services[s.Hostname] = true
+		}
+	}
 	switch in.Proxy.Type {
 	case ProxyRouter:
 		b.gateway()

@@ -127,7 +127,7 @@ func (s *Server) attach(key streamKey, node *core.Node) (string, error) {
 	p := s.proxies[id]
 	first := p == nil
 	if first {
-		p = &proxyState{info: info, since: time.Now(), types: map[string]*TypeStatus{}}
+		p = &proxyState{info: info, since: time.Now(), types: map[string]*TypeStatus{}, build: &proxyBuild{}}
 		s.proxies[id] = p
 	} else {
 		// A proxy that reconnects before its old stream is closed: the
@@ -140,7 +140,7 @@ func (s *Server) attach(key streamKey, node *core.Node) (string, error) {
 	if first {
 		s.log.Info("proxy connected", "proxy", id, "delta", key.delta)
 		s.autoRegister(p)
-		s.buildProxies([]string{id})
+		s.buildFirst(p)
 	}
 	return id, nil
 }
@@ -159,8 +159,6 @@ func (s *Server) response(key streamKey, typeURL, version, nonce string) {
 // closeStream detaches a stream; when it was its proxy's last one, the proxy
 // is forgotten and its auto-registered WorkloadEntry scheduled for removal.
 func (s *Server) closeStream(key streamKey) {
-	s.buildMu.Lock()
-	defer s.buildMu.Unlock()
 	s.mu.Lock()
 	id := s.streams[key]
 	delete(s.streams, key)
@@ -180,8 +178,9 @@ func (s *Server) closeStream(key streamKey) {
 		s.wakeLoop()
 	}
 	s.mu.Unlock()
+	p.build.mu.Lock()
+	p.build.closed = true
 	s.cache.ClearSnapshot(id)
-	delete(s.lastVersions, id)
-	delete(s.lastWarnings, id)
+	p.build.mu.Unlock()
 	s.log.Info("proxy disconnected", "proxy", id)
 }

@@ -9,9 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
-	"strings"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +47,14 @@ type Options struct {
 	Registry func(objs []*config.Object) *registry.Registry
 	// Translate builds one proxy's resources (translate.Build).
 	Translate func(in translate.Input) (*translate.Output, error)
+	// ViewKey, BuildShared and BuildOwn split a sidecar's translation
+	// (translate.ViewKey, BuildShared, BuildOwn): proxies of one view key
+	// share one shared part, translated once per config change that
+	// concerns it. BuildShared and BuildOwn validate what they return.
+	// Nil ViewKey: every proxy is translated whole by Translate.
+	ViewKey     func(in translate.Input) (string, bool)
+	BuildShared func(in translate.Input) (*translate.Output, error)
+	BuildOwn    func(in translate.Input) (*translate.Output, error)
 	// Mesh is the mesh-wide config given to Translate.
 	Mesh translate.Mesh
 	// Debounce is how long config must be quiet before snapshots are rebuilt.
@@ -67,10 +74,14 @@ type Server struct {
 	log   *slog.Logger
 	cache cache.SnapshotCache
 
-	// buildMu serializes snapshot building and clearing.
-	buildMu      sync.Mutex
-	lastVersions map[string]map[string]string // node ID -> type URL -> version set
-	lastWarnings map[string]string            // node ID -> translate's warnings, joined
+	// gen is the config generation last built from; roundMu serializes
+	// the rounds that publish a new one and rebuild every proxy.
+	gen     atomic.Pointer[generation]
+	roundMu sync.Mutex
+	// platform is set by Changed: the registry must be rebuilt.
+	platform atomic.Bool
+	// firstBuilds bounds the first-time builds running at once.
+	firstBuilds chan struct{}
 
 	// changedAt is when the first config change not yet built happened
 	// (Unix ns, 0: none), for Hooks.SnapshotSet.
@@ -97,6 +108,9 @@ func New(opts Options) (*Server, error) {
 	if opts.Store == nil || opts.Registry == nil || opts.Translate == nil {
 		return nil, errors.New("xdsserver: Store, Registry and Translate are required")
 	}
+	if opts.ViewKey != nil && (opts.BuildShared == nil || opts.BuildOwn == nil) {
+		return nil, errors.New("xdsserver: ViewKey needs BuildShared and BuildOwn")
+	}
 	if opts.Debounce <= 0 {
 		opts.Debounce = DefaultDebounce
 	}
@@ -108,21 +122,20 @@ func New(opts Options) (*Server, error) {
 	}
 	log := opts.Logger.With("component", "xdsserver")
 	s := &Server{
-		opts:         opts,
-		log:          log,
-		cache:        cache.NewSnapshotCache(true, cache.IDHash{}, cacheLogger{log}),
-		lastVersions: map[string]map[string]string{},
-		lastWarnings: map[string]string{},
-		streams:      map[streamKey]string{},
-		proxies:      map[string]*proxyState{},
-		pending:      map[config.Key]time.Time{},
-		kick:         make(chan struct{}, 1),
-		wake:         make(chan struct{}, 1),
+		opts:        opts,
+		log:         log,
+		cache:       cache.NewSnapshotCache(true, cache.IDHash{}, cacheLogger{log}),
+		firstBuilds: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
+		streams:     map[streamKey]string{},
+		proxies:     map[string]*proxyState{},
+		pending:     map[config.Key]time.Time{},
+		kick:        make(chan struct{}, 1),
+		wake:        make(chan struct{}, 1),
 	}
 	var adsCtx context.Context
 	adsCtx, s.adsStop = context.WithCancel(context.Background())
 	s.ads = serverv3.NewServer(adsCtx, s.cache, callbacks{s}, sotw.WithOrderedADS())
-	opts.Store.Subscribe(func(int64) { s.Changed() })
+	opts.Store.Subscribe(func(int64) { s.configChanged() })
 	return s, nil
 }
 
@@ -131,6 +144,12 @@ func New(opts Options) (*Server, error) {
 // rebuilt after the debounce period, as after a config change. Safe to call
 // from any goroutine.
 func (s *Server) Changed() {
+	s.platform.Store(true)
+	s.configChanged()
+}
+
+// configChanged schedules a rebuild after the debounce period.
+func (s *Server) configChanged() {
 	s.changedAt.CompareAndSwap(0, time.Now().UnixNano())
 	s.kickLoop()
 }
@@ -223,7 +242,7 @@ func (s *Server) loop(ctx context.Context) {
 			debounce.Reset(max(wait, 0))
 		case <-debounce.C:
 			firstChange = time.Time{}
-			s.buildProxies(nil)
+			s.round()
 		case <-s.wake:
 		case <-grace.C:
 		}
@@ -233,82 +252,18 @@ func (s *Server) loop(ctx context.Context) {
 	}
 }
 
-// buildProxies rebuilds the snapshots of the proxies with the given node IDs
-// (nil: every connected proxy) from the store's current config.
-func (s *Server) buildProxies(ids []string) {
-	s.buildMu.Lock()
-	defer s.buildMu.Unlock()
-	s.mu.Lock()
-	var targets []*proxyInfo
-	for id, p := range s.proxies {
-		if ids == nil || contains(ids, id) {
-			targets = append(targets, p.info)
-		}
-	}
-	s.mu.Unlock()
-	if len(targets) == 0 {
-		return
-	}
+// round publishes the store's current config as a new generation and
+// rebuilds every connected proxy from it.
+func (s *Server) round() {
+	s.roundMu.Lock()
+	defer s.roundMu.Unlock()
 	var changed time.Time
-	if ids == nil {
-		if n := s.changedAt.Swap(0); n != 0 {
-			changed = time.Unix(0, n)
-		}
+	if n := s.changedAt.Swap(0); n != 0 {
+		changed = time.Unix(0, n)
 	}
-	version, objs := s.opts.Store.Snapshot()
-	reg := s.opts.Registry(objs)
-	for _, info := range targets {
-		start := time.Now()
-		if s.buildProxy(version, objs, reg, info) && s.opts.Hooks.SnapshotSet != nil {
-			var since time.Duration
-			if !changed.IsZero() {
-				since = time.Since(changed)
-			}
-			s.opts.Hooks.SnapshotSet(time.Since(start), since)
-		}
-	}
-}
-
-// buildProxy sets one proxy's snapshot and says whether it did (a new
-// one); on any error it logs and keeps the previous one.
-func (s *Server) buildProxy(version int64, objs []*config.Object, reg *registry.Registry, info *proxyInfo) bool {
-	id := info.proxy.ID
-	out, err := s.opts.Translate(translate.Input{Config: objs, Registry: reg, Proxy: info.proxy, Mesh: s.opts.Mesh})
-	if err != nil {
-		s.log.Error("translating config; keeping the previous snapshot", "proxy", id, "config_version", version, "error", err)
-		return false
-	}
-	if w := strings.Join(out.Warnings, "; "); w != s.lastWarnings[id] {
-		s.lastWarnings[id] = w
-		for _, msg := range out.Warnings {
-			s.log.Warn("config not fully supported", "proxy", id, "warning", msg)
-		}
-	}
-	snap, err := newSnapshot(out)
-	if err != nil {
-		s.log.Error("invalid snapshot; keeping the previous one", "proxy", id, "config_version", version, "error", err)
-		return false
-	}
-	versions := snapshotVersions(snap)
-	if maps.Equal(versions, s.lastVersions[id]) {
-		return false
-	}
-	if err := s.cache.SetSnapshot(context.Background(), id, snap); err != nil {
-		s.log.Error("setting snapshot", "proxy", id, "error", err)
-		return false
-	}
-	s.lastVersions[id] = versions
-	s.log.Debug("snapshot set", "proxy", id, "config_version", version, "versions", versions)
-	return true
-}
-
-func contains(ids []string, id string) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
+	g := s.nextGeneration(s.gen.Load(), s.platform.Swap(false))
+	s.gen.Store(g)
+	s.buildAll(g, changed)
 }
 
 // cacheLogger adapts slog to go-control-plane's logger interface.

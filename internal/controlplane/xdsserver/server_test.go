@@ -149,7 +149,7 @@ func TestInvalidSnapshotKeepsPrevious(t *testing.T) {
 	}
 	resp := c.recv()
 	if resp.GetTypeUrl() != EndpointType {
-		t.Fatalf("got %s, want EDS (the broken listener must never be sent)", shortType(resp.GetTypeUrl()))
+		t.Fatalf("got %s v%s (first %s) %d res, want EDS (the broken listener must never be sent)", shortType(resp.GetTypeUrl()), resp.GetVersionInfo(), first[ListenerType].GetVersionInfo(), len(resp.GetResources()))
 	}
 	if lds := h.srv.Proxies()[0].Types[ListenerType]; lds.Sent != first[ListenerType].GetVersionInfo() {
 		t.Errorf("LDS sent %q, want the first version %q", lds.Sent, first[ListenerType].GetVersionInfo())

@@ -32,8 +32,9 @@ type validator interface{ Validate() error }
 // newSnapshot turns translate's output into a snapshot whose version per
 // type is a hash of that type's content (translate's Versions, else computed
 // here), so that a change to one type bumps only that type's version. It
-// validates every resource and the snapshot's consistency.
-func newSnapshot(out *translate.Output) (*cache.Snapshot, error) {
+// validates every resource (unless validated says translate did) and the
+// snapshot's consistency.
+func newSnapshot(out *translate.Output, validated bool) (*cache.Snapshot, error) {
 	byType := map[string][]types.Resource{
 		ClusterType:  out.Clusters,
 		EndpointType: out.Endpoints,
@@ -42,7 +43,7 @@ func newSnapshot(out *translate.Output) (*cache.Snapshot, error) {
 	}
 	snap := &cache.Snapshot{}
 	for typeURL, res := range byType {
-		if err := validateAll(typeURL, res); err != nil {
+		if err := validateAll(typeURL, res, validated); err != nil {
 			return nil, err
 		}
 		version := out.Versions[typeURL]
@@ -60,8 +61,9 @@ func newSnapshot(out *translate.Output) (*cache.Snapshot, error) {
 	return snap, nil
 }
 
-// validateAll checks every resource of one type.
-func validateAll(typeURL string, res []types.Resource) error {
+// validateAll checks every resource of one type: its name is unique and,
+// unless validated, the resource valid.
+func validateAll(typeURL string, res []types.Resource, validated bool) error {
 	var errs []error
 	seen := make(map[string]bool, len(res))
 	for _, r := range res {
@@ -70,7 +72,7 @@ func validateAll(typeURL string, res []types.Resource) error {
 			errs = append(errs, fmt.Errorf("%s %q: duplicate name", typeURL, name))
 		}
 		seen[name] = true
-		if v, ok := r.(validator); ok {
+		if v, ok := r.(validator); ok && !validated {
 			if err := v.Validate(); err != nil {
 				errs = append(errs, fmt.Errorf("%s %q: %w", typeURL, name, err))
 			}

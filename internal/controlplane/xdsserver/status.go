@@ -55,6 +55,7 @@ type proxyState struct {
 	streams  int
 	types    map[string]*TypeStatus
 	workload *config.Key // the auto-registered WorkloadEntry, if any
+	build    *proxyBuild
 }
 
 func (p *proxyState) typeStatus(typeURL string) *TypeStatus {

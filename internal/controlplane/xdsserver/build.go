@@ -1,0 +1,298 @@
+package xdsserver
+
+import (
+	"context"
+	"maps"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weft-mesh/weft/internal/config"
+	"github.com/weft-mesh/weft/internal/controlplane/registry"
+	"github.com/weft-mesh/weft/internal/controlplane/translate"
+)
+
+// generation is one version of the config the server builds snapshots
+// from, with the shared parts (views) translated from it so far. A
+// generation is never modified once published, except that views are added.
+type generation struct {
+	seq     uint64 // increases with every generation
+	version int64  // the store's
+	objs    []*config.Object
+	byKey   map[config.Key]*config.Object
+	reg     *registry.Registry
+	// ownKept says that no proxy's own part (translate.BuildOwn) differs
+	// from the one built from generation seq-1, and keysKept the same of
+	// view keys (translate.ViewKey): the change was to routing only.
+	ownKept, keysKept bool
+
+	mu    sync.Mutex
+	views map[string]*view // by view key
+}
+
+// view is one shared part, translated at most once per generation.
+type view struct {
+	once sync.Once
+	done atomic.Bool
+	out  *translate.Output
+	err  error
+}
+
+// shared returns the view key's shared part, translating it (once, whoever
+// asks first) when the generation does not have it yet.
+func (g *generation) shared(key string, build func() (*translate.Output, error)) (*translate.Output, error) {
+	g.mu.Lock()
+	v := g.views[key]
+	if v == nil {
+		v = &view{}
+		g.views[key] = v
+	}
+	g.mu.Unlock()
+	v.once.Do(func() {
+		v.out, v.err = build()
+		v.done.Store(true)
+	})
+	return v.out, v.err
+}
+
+// routingKinds are the kinds whose changes touch only the shared parts of
+// the services they name (translate.ServicesConcerned), never the registry
+// nor a proxy's own part.
+var routingKinds = map[string]bool{config.KindVirtualService: true, config.KindDestinationRule: true}
+
+// nextGeneration reads the store and derives the generation after prev:
+// after a change to routing only, it keeps prev's registry, and the views
+// the change does not concern. platform says that the registry's platform
+// part (Server.Changed) may have changed.
+func (s *Server) nextGeneration(prev *generation, platform bool) *generation {
+	version, objs := s.opts.Store.Snapshot()
+	g := &generation{version: version, objs: objs, byKey: make(map[config.Key]*config.Object, len(objs)), views: map[string]*view{}}
+	for _, o := range objs {
+		g.byKey[o.Key()] = o
+	}
+	if prev == nil {
+		g.reg = s.opts.Registry(objs)
+		return g
+	}
+	g.seq = prev.seq + 1
+	changed, routing := diffObjects(prev.byKey, g.byKey)
+	if platform || !routing {
+		g.reg = s.opts.Registry(objs)
+		return g
+	}
+	g.reg, g.ownKept, g.keysKept = prev.reg, true, true
+	for _, o := range changed {
+		if translate.HasProxySelectors(o) {
+			g.keysKept = false
+		}
+	}
+	hosts, all := translate.ServicesConcerned(changed, prev.objs, objs)
+	if all {
+		return g
+	}
+	prev.mu.Lock()
+	defer prev.mu.Unlock()
+	for key, v := range prev.views {
+		if v.done.Load() && v.err == nil && !concerns(hosts, v.out.Services) {
+			g.views[key] = v
+		}
+	}
+	return g
+}
+
+// diffObjects returns the objects that differ between two configs (both
+// versions of a changed one) and whether they are all of routingKinds.
+func diffObjects(old, cur map[config.Key]*config.Object) (changed []*config.Object, routing bool) {
+	routing = true
+	add := func(o *config.Object) {
+		changed = append(changed, o)
+		routing = routing && routingKinds[o.Kind]
+	}
+	for k, o := range cur {
+		if p, ok := old[k]; !ok || p != o && p.ResourceVersion != o.ResourceVersion {
+			add(o)
+			if ok {
+				add(p)
+			}
+		}
+	}
+	for k, o := range old {
+		if _, ok := cur[k]; !ok {
+			add(o)
+		}
+	}
+	return changed, routing
+}
+
+func concerns(hosts, services map[string]bool) bool {
+	for h := range hosts {
+		if services[h] {
+			return true
+		}
+	}
+	return false
+}
+
+// proxyBuild is what the server keeps of a proxy's last build.
+type proxyBuild struct {
+	mu     sync.Mutex
+	closed bool   // the proxy left: build no more
+	seq    uint64 // generation built from
+	built  bool
+	info   *proxyInfo // that the view key was computed for
+	key    string     // view key ("" with split false)
+	split  bool
+	shared *translate.Output
+	own    *translate.Output
+	// versions are the versions of the snapshot set, warnings translate's
+	// warnings logged last.
+	versions map[string]string
+	warnings string
+}
+
+// buildAll rebuilds the snapshot of every connected proxy from g, on as
+// many goroutines as there are cores; changed is when the change being
+// built happened (zero: unknown).
+func (s *Server) buildAll(g *generation, changed time.Time) {
+	s.mu.Lock()
+	targets := make([]*proxyState, 0, len(s.proxies))
+	for _, p := range s.proxies {
+		targets = append(targets, p)
+	}
+	s.mu.Unlock()
+	work := make(chan *proxyState)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(targets)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				s.buildTimed(g, p, changed)
+			}
+		}()
+	}
+	for _, p := range targets {
+		work <- p
+	}
+	close(work)
+	wg.Wait()
+}
+
+// buildFirst builds the first snapshot of a proxy that just connected.
+// At most firstBuilds of them run at once, so that a storm of reconnecting
+// proxies is served in turn instead of all slowly.
+func (s *Server) buildFirst(p *proxyState) {
+	s.firstBuilds <- struct{}{}
+	defer func() { <-s.firstBuilds }()
+	s.buildTimed(s.current(), p, time.Time{})
+}
+
+func (s *Server) buildTimed(g *generation, p *proxyState, changed time.Time) {
+	start := time.Now()
+	if s.buildProxy(g, p) && s.opts.Hooks.SnapshotSet != nil {
+		var since time.Duration
+		if !changed.IsZero() {
+			since = time.Since(changed)
+		}
+		s.opts.Hooks.SnapshotSet(time.Since(start), since)
+	}
+}
+
+// current returns the generation last built from, reading the store for a
+// first one.
+func (s *Server) current() *generation {
+	if g := s.gen.Load(); g != nil {
+		return g
+	}
+	s.roundMu.Lock()
+	defer s.roundMu.Unlock()
+	if g := s.gen.Load(); g != nil {
+		return g
+	}
+	g := s.nextGeneration(nil, false)
+	s.gen.Store(g)
+	return g
+}
+
+// buildProxy sets one proxy's snapshot from g and says whether it did (a
+// new one); a proxy whose parts did not change costs nothing. On any error
+// it logs and keeps the previous snapshot.
+func (s *Server) buildProxy(g *generation, p *proxyState) bool {
+	b := p.build
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || b.built && b.seq >= g.seq {
+		return false
+	}
+	s.mu.Lock()
+	info := p.info
+	s.mu.Unlock()
+	in := translate.Input{Config: g.objs, Registry: g.reg, Proxy: info.proxy, Mesh: s.opts.Mesh}
+	id := info.proxy.ID
+	next := b.built && b.seq+1 == g.seq && b.info == info // built from the generation before g
+	if s.opts.ViewKey != nil && (!next || !g.keysKept) {
+		b.key, b.split = s.opts.ViewKey(in)
+		b.info = info
+	}
+	var out *translate.Output
+	var err error
+	if s.opts.ViewKey != nil && b.split {
+		out, err = s.buildSplit(g, b, in, next && g.ownKept)
+	} else {
+		b.shared, b.own = nil, nil
+		out, err = s.opts.Translate(in)
+	}
+	if err != nil {
+		s.log.Error("translating config; keeping the previous snapshot", "proxy", id, "config_version", g.version, "error", err)
+		return false
+	}
+	b.seq = g.seq
+	if out == nil { // its parts did not change
+		return false
+	}
+	if w := strings.Join(out.Warnings, "; "); w != b.warnings {
+		b.warnings = w
+		for _, msg := range out.Warnings {
+			s.log.Warn("config not fully supported", "proxy", id, "warning", msg)
+		}
+	}
+	snap, err := newSnapshot(out, b.split)
+	if err != nil {
+		s.log.Error("invalid snapshot; keeping the previous one", "proxy", id, "config_version", g.version, "error", err)
+		return false
+	}
+	versions := snapshotVersions(snap)
+	b.built = true
+	if maps.Equal(versions, b.versions) {
+		return false
+	}
+	if err := s.cache.SetSnapshot(context.Background(), id, snap); err != nil {
+		s.log.Error("setting snapshot", "proxy", id, "error", err)
+		return false
+	}
+	b.versions = versions
+	s.log.Debug("snapshot set", "proxy", id, "config_version", g.version, "versions", versions)
+	return true
+}
+
+// buildSplit joins the proxy's view's shared part with its own part
+// (rebuilt unless keepOwn); it returns nil when neither changed.
+func (s *Server) buildSplit(g *generation, b *proxyBuild, in translate.Input, keepOwn bool) (*translate.Output, error) {
+	shared, err := g.shared(b.key, func() (*translate.Output, error) { return s.opts.BuildShared(in) })
+	if err != nil {
+		return nil, err
+	}
+	own := b.own
+	if !keepOwn || own == nil {
+		if own, err = s.opts.BuildOwn(in); err != nil {
+			return nil, err
+		}
+	}
+	if b.built && shared == b.shared && own == b.own {
+		return nil, nil
+	}
+	b.shared, b.own = shared, own
+	return translate.Merge(shared, own), nil
+}
