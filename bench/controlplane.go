@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +27,7 @@ type cpOptions struct {
 	restart                   bool
 	timeout                   time.Duration
 	out                       string
+	profiles                  string
 }
 
 // cpResult is one run of "bench controlplane".
@@ -55,6 +57,7 @@ func controlPlaneMain(ctx context.Context, args []string) error {
 	fs.BoolVar(&o.restart, "restart", true, "restart the control plane under its connected proxies at the end")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up on a phase after this long")
 	fs.StringVar(&o.out, "out", "bench/RESULTS.md", "Markdown file whose control-plane section gets the result")
+	fs.StringVar(&o.profiles, "profiles", "", "save the control plane's heap profile after connect and after each push in this directory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -155,6 +158,7 @@ func runControlPlaneBench(ctx context.Context, o cpOptions, weft, dir, mesh stri
 	if r.configured < len(sims) {
 		return r, nil
 	}
+	saveHeap(ctx, o, "connect")
 	// Pushes: one VirtualService changed at a time; every proxy sees it.
 	cpu1 := cpuTicks(cp.Process.Pid)
 	var pushes []time.Duration
@@ -167,6 +171,7 @@ func runControlPlaneBench(ctx context.Context, o cpOptions, weft, dir, mesh stri
 		r.pushMissed += missed
 		r.bytesPerPush += float64(bytes) / float64(len(sims)) / float64(o.pushes)
 		r.rssPushes = append(r.rssPushes, rss(cp.Process.Pid))
+		saveHeap(ctx, o, fmt.Sprintf("push-%d", n+1))
 	}
 	r.cpuPushes = float64(cpuTicks(cp.Process.Pid)-cpu1) / 100
 	r.pushP50, r.pushP99, r.pushMax = percentiles(pushes)
@@ -323,4 +328,36 @@ func mb(bs []int64) []int64 {
 		out[i] = b >> 20
 	}
 	return out
+}
+
+// saveHeap saves the control plane's heap profile (/debug/pprof/heap,
+// after a GC) as DIR/heap-NAME.pb.gz when -profiles is set.
+func saveHeap(ctx context.Context, o cpOptions, name string) {
+	if o.profiles == "" {
+		return
+	}
+	if err := os.MkdirAll(o.profiles, 0o755); err != nil {
+		log.Printf("heap profile: %v", err)
+		return
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+cpAddr+":15014/debug/pprof/heap?gc=1", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		log.Printf("heap profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		log.Printf("heap profile: HTTP %d", resp.StatusCode)
+		return
+	}
+	f, err := os.Create(filepath.Join(o.profiles, "heap-"+name+".pb.gz"))
+	if err != nil {
+		log.Printf("heap profile: %v", err)
+		return
+	}
+	defer f.Close()
+	if _, err := f.ReadFrom(resp.Body); err != nil {
+		log.Printf("heap profile: %v", err)
+	}
 }

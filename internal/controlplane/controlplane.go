@@ -183,6 +183,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer otlp.Close()
 	handler = traces.Mount(handler, spans)
+	handler = mountPprof(handler)
 	handler, stopMetrics, err := startMetrics(ctx, opts, xds, cpm, handler, log)
 	if err != nil {
 		if xlis != nil {
