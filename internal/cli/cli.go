@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"sort"
+
+	"github.com/weft-mesh/weft/internal/sysmon"
 )
 
 // Env is what a subcommand gets: its arguments, output streams and the
@@ -61,8 +63,15 @@ func commands() map[string]command {
 // errUsage marks an error already explained by a usage message.
 var errUsage = errors.New("usage")
 
-// Run runs the subcommand named by args[0] and returns the process exit code.
+// Run runs the subcommand named by args[0] and returns the process exit
+// code. It is the process's main: a proxy or gateway first re-executes
+// itself with the runtime's monitor tuned for a busy proxy (package sysmon).
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "proxy" || args[0] == "gateway") {
+		if err := sysmon.Reexec(); err != nil {
+			fmt.Fprintf(stderr, "weft: %v; running on with the runtime's defaults\n", err)
+		}
+	}
 	return RunEnv(ctx, &Env{Args: args, Stdout: stdout, Stderr: stderr, Getenv: getenv})
 }
 
