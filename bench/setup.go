@@ -44,7 +44,8 @@ const (
 // setup builds weft and fortio and starts the echo servers and every proxy pair.
 func setup(ctx context.Context, dir string, procs *procSet, only string) (*benchEnv, error) {
 	bins := filepath.Join(dir, "bin")
-	for _, b := range [][2]string{{"weft", "./cmd/weft"}, {"fortio", "fortio.org/fortio"}} {
+	// weft execs weft-proxy (beside it) for every proxy: what is measured is the slim binary.
+	for _, b := range [][2]string{{"weft", "./cmd/weft"}, {"weft-proxy", "./cmd/weft-proxy"}, {"fortio", "fortio.org/fortio"}} {
 		out, err := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bins, b[0]), b[1]).CombinedOutput()
 		if err != nil {
 			return nil, fmt.Errorf("building %s: %v\n%s", b[0], err, out)

@@ -82,3 +82,62 @@ func TestPackageDocs(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyBinaryIsDataPlaneOnly keeps weft-proxy, the binary every sidecar
+// and gateway runs, free of what only the CLI and the control plane use:
+// each such package would add its pages and its init work to every pod.
+func TestProxyBinaryIsDataPlaneOnly(t *testing.T) {
+	deps := goListDeps(t, module+"cmd/weft-proxy")
+	forbidden := []string{
+		module + "internal/controlplane",
+		module + "internal/kube",
+		module + "internal/cli",
+		module + "internal/demo",
+		module + "internal/analyze",
+		module + "internal/config", // Istio's YAML and its protos: the proxy reads xDS (and xdsmeta)
+		module + "web",
+		"k8s.io",
+		"sigs.k8s.io",
+		"istio.io/api/networking", // the CA's protocol (istio.io/api/security/v1alpha1) is the proxy's
+		"istio.io/client-go",
+		"github.com/envoyproxy/go-control-plane/pkg", // the server side: caches, snapshots
+		"helm.sh",
+	}
+	for _, d := range deps {
+		for _, f := range forbidden {
+			if d == f || strings.HasPrefix(d, f+"/") {
+				t.Errorf("cmd/weft-proxy depends on %s (forbidden: %s)", d, f)
+			}
+		}
+	}
+}
+
+// TestProxyKnowsWhatTheControlPlaneSends checks weft-proxy links the proto
+// package of every Envoy extension the control plane's translation puts in
+// a typed config: its config_dump prints them, which needs their types.
+func TestProxyKnowsWhatTheControlPlaneSends(t *testing.T) {
+	proxy := map[string]bool{}
+	for _, d := range goListDeps(t, module+"cmd/weft-proxy") {
+		proxy[d] = true
+	}
+	const envoy = "github.com/envoyproxy/go-control-plane/envoy/"
+	for _, d := range goListDeps(t, module+"internal/controlplane/translate") {
+		if strings.HasPrefix(d, envoy) && !strings.HasPrefix(d, envoy+"service/") && !proxy[d] {
+			t.Errorf("the control plane sends types of %s, which weft-proxy does not link (import it in internal/proxy/admin)", d)
+		}
+	}
+}
+
+// goListDeps is `go list -deps pkg`: pkg and every package it links.
+func goListDeps(t *testing.T, pkg string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", pkg).Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v", pkg, err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) == 0 {
+		t.Fatalf("go list -deps %s printed no packages", pkg)
+	}
+	return deps
+}

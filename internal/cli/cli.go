@@ -4,128 +4,67 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"sort"
 
-	"github.com/weft-mesh/weft/internal/sysmon"
+	"github.com/weft-mesh/weft/internal/cmdline"
 )
 
 // Env is what a subcommand gets: its arguments, output streams and the
 // process environment lookup (injected so tests need not touch os.Environ).
-type Env struct {
-	Args   []string
-	Stdout io.Writer
-	Stderr io.Writer
-	Getenv func(string) string
-}
+type Env = cmdline.Env
 
-type command struct {
-	summary string
-	run     func(ctx context.Context, env *Env) error
-	hidden  bool
-}
+type command = cmdline.Command
 
-// commands is the subcommand table. Keep it sorted by name.
+// Shorthands for the helpers weft shares with weft-proxy.
+var (
+	errUsage         = cmdline.ErrUsage
+	parseFlags       = cmdline.ParseFlags
+	parseFlagsNoArgs = cmdline.ParseFlagsNoArgs
+	newLogger        = cmdline.NewLogger
+)
+
+// Version is weft's release version.
+const Version = cmdline.Version
+
+// commands is the subcommand table. Keep it sorted by name. The data plane's
+// commands (proxy, gateway, run, iptables, proxy-ready) are weft-proxy's:
+// dataPlane adds them.
 func commands() map[string]command {
-	return map[string]command{
-		"analyze":       {summary: "report Istio's analysis messages for files and/or live config", run: runAnalyze},
-		"apply":         {summary: "apply Istio config from a file or stdin (-f FILE|-)", run: runApply},
-		"bookinfo":      {summary: "run one Bookinfo app (used by the demo)", run: runBookinfo, hidden: true},
-		"control-plane": {summary: "run the control plane (xDS, config API)", run: runControlPlane},
-		"dashboard":     {summary: "open the web console (the graph, traces, config) in a browser", run: runDashboard},
-		"delete":        {summary: "delete Istio config named in a file (-f FILE|-)", run: runDelete},
-		"demo":          {summary: "run Bookinfo with sidecars, an ingress gateway and load", run: runDemo},
-		"gateway":       {summary: "run an ingress gateway proxy", run: runGateway},
-		"get":           {summary: "list config: get KIND [NAME] [-o yaml]", run: runGet},
-		"install":       {summary: "install weft on Kubernetes: install [--profile default|demo|minimal] [--set K=V] [--dry-run]", run: runInstall},
-		"iptables":      {summary: "redirect a pod's traffic to its sidecar (the istio-init container; istio-iptables' flags)", run: runIPTables},
-		"kube-inject":   {summary: "add the sidecar to Kubernetes workloads in YAML: kube-inject -f FILE|- [-o FILE]", run: runKubeInject},
-		"logs":          {summary: "print a proxy's access log: logs PROXY [-f] [--tail N]", run: runLogs},
-		"proxy":         {summary: "run a sidecar proxy without an app", run: runProxy},
-		"proxy-config":  {summary: "show a proxy's listeners|routes|clusters|endpoints", run: runProxyConfig},
-		"proxy-ready":   {summary: "check (or --wait for) the proxy's readiness, for a pod's postStart hook", run: runProxyReady},
-		"proxy-status":  {summary: "show every proxy and whether its config is in sync", run: runProxyStatus},
-		"run":           {summary: "run an app with a sidecar: run [flags] -- CMD ARGS", run: runRun},
-		"tcp-echo":      {summary: "run Istio's tcp-echo sample server (used by tests)", run: runTCPEcho, hidden: true},
-		"temperature":   {summary: "run one app of the gRPC demo (used by the demo)", run: runTemperature, hidden: true},
-		"token":         {summary: "create a join token: token create --namespace NS --service-account SA [--ttl 1h]", run: runToken},
-		"traces":        {summary: "list recent traces: traces [--service S] [--limit N]", run: runTraces},
-		"uninstall":     {summary: "remove weft from Kubernetes (keeps the CRDs and Istio config unless --purge)", run: runUninstall},
-		"version":       {summary: "print weft's version", run: runVersion},
+	return dataPlane(map[string]command{
+		"analyze":       {Summary: "report Istio's analysis messages for files and/or live config", Run: runAnalyze},
+		"apply":         {Summary: "apply Istio config from a file or stdin (-f FILE|-)", Run: runApply},
+		"bookinfo":      {Summary: "run one Bookinfo app (used by the demo)", Run: runBookinfo, Hidden: true},
+		"control-plane": {Summary: "run the control plane (xDS, config API)", Run: runControlPlane},
+		"dashboard":     {Summary: "open the web console (the graph, traces, config) in a browser", Run: runDashboard},
+		"delete":        {Summary: "delete Istio config named in a file (-f FILE|-)", Run: runDelete},
+		"demo":          {Summary: "run Bookinfo with sidecars, an ingress gateway and load", Run: runDemo},
+		"get":           {Summary: "list config: get KIND [NAME] [-o yaml]", Run: runGet},
+		"install":       {Summary: "install weft on Kubernetes: install [--profile default|demo|minimal] [--set K=V] [--dry-run]", Run: runInstall},
+		"kube-inject":   {Summary: "add the sidecar to Kubernetes workloads in YAML: kube-inject -f FILE|- [-o FILE]", Run: runKubeInject},
+		"logs":          {Summary: "print a proxy's access log: logs PROXY [-f] [--tail N]", Run: runLogs},
+		"proxy-config":  {Summary: "show a proxy's listeners|routes|clusters|endpoints", Run: runProxyConfig},
+		"proxy-status":  {Summary: "show every proxy and whether its config is in sync", Run: runProxyStatus},
+		"tcp-echo":      {Summary: "run Istio's tcp-echo sample server (used by tests)", Run: runTCPEcho, Hidden: true},
+		"temperature":   {Summary: "run one app of the gRPC demo (used by the demo)", Run: runTemperature, Hidden: true},
+		"token":         {Summary: "create a join token: token create --namespace NS --service-account SA [--ttl 1h]", Run: runToken},
+		"traces":        {Summary: "list recent traces: traces [--service S] [--limit N]", Run: runTraces},
+		"uninstall":     {Summary: "remove weft from Kubernetes (keeps the CRDs and Istio config unless --purge)", Run: runUninstall},
+		"version":       cmdline.VersionCommand("weft"),
 
-		"prometheus-config": {summary: "print a prometheus.yml that scrapes every proxy and the control plane", run: runPrometheusConfig},
-	}
+		"prometheus-config": {Summary: "print a prometheus.yml that scrapes every proxy and the control plane", Run: runPrometheusConfig},
+	})
 }
 
-// errUsage marks an error already explained by a usage message.
-var errUsage = errors.New("usage")
-
-// Run runs the subcommand named by args[0] and returns the process exit
-// code. It is the process's main: a proxy or gateway first re-executes
-// itself with the runtime's monitor tuned for a busy proxy (package sysmon).
+// Run runs the subcommand named by args[0] and returns the process exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && (args[0] == "proxy" || args[0] == "gateway") {
-		if err := sysmon.Reexec(); err != nil {
-			fmt.Fprintf(stderr, "weft: %v; running on with the runtime's defaults\n", err)
-		}
-	}
-	return RunEnv(ctx, &Env{Args: args, Stdout: stdout, Stderr: stderr, Getenv: getenv})
+	return RunEnv(ctx, &Env{Args: args, Stdout: stdout, Stderr: stderr, Getenv: cmdline.Getenv})
 }
 
 // RunEnv is Run with an explicit environment.
 func RunEnv(ctx context.Context, env *Env) int {
-	cmds := commands()
-	if len(env.Args) == 0 || env.Args[0] == "help" || env.Args[0] == "-h" || env.Args[0] == "--help" {
-		usage(env.Stderr, cmds)
-		if len(env.Args) == 0 {
-			return 2
-		}
-		return 0
-	}
-	cmd, ok := cmds[env.Args[0]]
-	if !ok {
-		fmt.Fprintf(env.Stderr, "weft: unknown command %q\n", env.Args[0])
-		usage(env.Stderr, cmds)
-		return 2
-	}
-	sub := *env
-	sub.Args = env.Args[1:]
-	if err := cmd.run(ctx, &sub); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		var exit *exitCodeError
-		if errors.As(err, &exit) {
-			return exit.code
-		}
-		if !errors.Is(err, errUsage) {
-			fmt.Fprintf(env.Stderr, "weft %s: %v\n", env.Args[0], err)
-		}
-		return 1
-	}
-	return 0
-}
-
-func usage(w io.Writer, cmds map[string]command) {
-	fmt.Fprintln(w, "usage: weft COMMAND [flags]\n\ncommands:")
-	names := make([]string, 0, len(cmds))
-	for n, c := range cmds {
-		if !c.hidden {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-14s %s\n", n, cmds[n].summary)
-	}
+	return cmdline.Main(ctx, "weft", commands(), env)
 }
 
 // newFlags returns a FlagSet for a subcommand that reports errors instead of exiting.
-func newFlags(env *Env, name string) *flag.FlagSet {
-	fs := flag.NewFlagSet("weft "+name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	return fs
-}
+func newFlags(env *Env, name string) *flag.FlagSet { return cmdline.NewFlags(env, "weft "+name) }

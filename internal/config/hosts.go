@@ -1,6 +1,10 @@
 package config
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/weft-mesh/weft/internal/xdsmeta"
+)
 
 // DomainSuffix is the mesh's DNS domain, as Istio's default.
 const DomainSuffix = "cluster.local"
@@ -33,63 +37,32 @@ func ResolveHost(host, namespace string) string {
 	return host
 }
 
-// Protocol names as Istio spells them.
+// Protocol names as Istio spells them (xdsmeta's, which the proxy shares).
 const (
-	ProtocolHTTP      = "HTTP"
-	ProtocolHTTP2     = "HTTP2"
-	ProtocolHTTPS     = "HTTPS"
-	ProtocolGRPC      = "GRPC"
-	ProtocolGRPCWeb   = "GRPC-Web"
-	ProtocolTCP       = "TCP"
-	ProtocolTLS       = "TLS"
-	ProtocolUDP       = "UDP"
-	ProtocolMongo     = "Mongo"
-	ProtocolRedis     = "Redis"
-	ProtocolMySQL     = "MySQL"
-	ProtocolHTTPProxy = "HTTP_PROXY"
+	ProtocolHTTP      = xdsmeta.ProtocolHTTP
+	ProtocolHTTP2     = xdsmeta.ProtocolHTTP2
+	ProtocolHTTPS     = xdsmeta.ProtocolHTTPS
+	ProtocolGRPC      = xdsmeta.ProtocolGRPC
+	ProtocolGRPCWeb   = xdsmeta.ProtocolGRPCWeb
+	ProtocolTCP       = xdsmeta.ProtocolTCP
+	ProtocolTLS       = xdsmeta.ProtocolTLS
+	ProtocolUDP       = xdsmeta.ProtocolUDP
+	ProtocolMongo     = xdsmeta.ProtocolMongo
+	ProtocolRedis     = xdsmeta.ProtocolRedis
+	ProtocolMySQL     = xdsmeta.ProtocolMySQL
+	ProtocolHTTPProxy = xdsmeta.ProtocolHTTPProxy
 )
 
-var protocols = []string{
-	ProtocolHTTP, ProtocolHTTP2, ProtocolHTTPS, ProtocolGRPC, ProtocolGRPCWeb, ProtocolTCP,
-	ProtocolTLS, ProtocolUDP, ProtocolMongo, ProtocolRedis, ProtocolMySQL, ProtocolHTTPProxy,
-}
+var protocols = xdsmeta.Protocols()
 
 // ParseProtocol returns the canonical Istio name of a protocol written in any
 // case ("http", "grpc-web"), or false if Istio does not know it.
-func ParseProtocol(s string) (string, bool) {
-	for _, p := range protocols {
-		if strings.EqualFold(s, p) {
-			return p, true
-		}
-	}
-	return "", false
-}
+func ParseProtocol(s string) (string, bool) { return xdsmeta.ParseProtocol(s) }
 
 // IsHTTPProtocol reports whether p (canonical) carries HTTP: HTTP, HTTP2,
 // GRPC or GRPC-Web.
-func IsHTTPProtocol(p string) bool {
-	switch p {
-	case ProtocolHTTP, ProtocolHTTP2, ProtocolGRPC, ProtocolGRPCWeb:
-		return true
-	}
-	return false
-}
+func IsHTTPProtocol(p string) bool { return xdsmeta.IsHTTPProtocol(p) }
 
 // ProtocolFromPortName selects a port's protocol from its name as Istio
-// does: "<protocol>" or "<protocol>-<suffix>" ("http", "http-web",
-// "grpc-web", "tcp-db"), any case. Names that select nothing are TCP.
-func ProtocolFromPortName(name string) string {
-	if p, ok := ParseProtocol(name); ok && p != ProtocolHTTPProxy {
-		return p
-	}
-	lower := strings.ToLower(name)
-	if strings.HasPrefix(lower, "grpc-web-") {
-		return ProtocolGRPCWeb
-	}
-	if i := strings.IndexByte(name, '-'); i > 0 {
-		if p, ok := ParseProtocol(name[:i]); ok && p != ProtocolHTTPProxy {
-			return p
-		}
-	}
-	return ProtocolTCP
-}
+// does (see xdsmeta.ProtocolFromPortName).
+func ProtocolFromPortName(name string) string { return xdsmeta.ProtocolFromPortName(name) }

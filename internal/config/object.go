@@ -4,6 +4,8 @@ package config
 
 import (
 	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-mesh/weft/internal/xdsmeta"
 )
 
 // Kind names as Istio spells them.
@@ -23,11 +25,8 @@ const AnnotationAutoRegistered = "weft.io/auto-registered"
 // certificate and speaks mutual TLS to its peers.
 const AnnotationMTLS = "weft.io/mtls"
 
-// MetadataServiceAddresses is the cluster filter_metadata key under which
-// the control plane lists a service's VIPs on its outbound|PORT||HOST
-// cluster ({host: HOST, addresses: [VIP...]}); the sidecar's DNS proxy
-// answers HOST with them.
-const MetadataServiceAddresses = "weft.service"
+// MetadataServiceAddresses is xdsmeta.MetadataServiceAddresses.
+const MetadataServiceAddresses = xdsmeta.MetadataServiceAddresses
 
 // AnnotationGateway marks a WorkloadEntry registered by a gateway (weft
 // gateway, a router proxy): it takes traffic on its servers' ports

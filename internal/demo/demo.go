@@ -1,6 +1,7 @@
 // Package demo runs `weft demo`: the control plane, Istio's Bookinfo with a
 // sidecar beside every workload, an ingress gateway and a light load, each a
-// real process of this same binary.
+// real process: the control plane and the apps of this binary, the sidecars
+// (weft-proxy run -- weft bookinfo …) and the gateway of weft-proxy.
 package demo
 
 import (
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/internal/controlplane/api"
+	"github.com/weft-mesh/weft/internal/proxybin"
 )
 
 // Apps the demo can run.
@@ -36,6 +38,9 @@ type Options struct {
 	ControlPlaneIP string
 	DataDir        string // "" = a temporary directory, removed at a clean end
 	Executable     string // the weft binary; "" = this process's
+	// ProxyExecutable is weft-proxy, which runs the sidecars and the
+	// gateway ("" = the one proxybin finds).
+	ProxyExecutable string
 	// Verbose sends every child's output to Stderr, each line prefixed by the
 	// child's name, instead of to log files under DataDir/logs.
 	Verbose bool
@@ -101,7 +106,13 @@ func Run(ctx context.Context, opts Options) (err error) {
 	} else {
 		fmt.Fprintf(opts.Out, "weft demo: starting; logs of every process in %s\n", logs)
 	}
+	if opts.ProxyExecutable == "" {
+		if opts.ProxyExecutable, err = (proxybin.Finder{Executable: opts.Executable, Progress: opts.Out}).Find(ctx); err != nil {
+			return err
+		}
+	}
 	sup := newSupervisor(opts.Executable, logs, verbose, opts.Logger)
+	sup.proxyExe = opts.ProxyExecutable
 	if err := becomeSubreaper(); err != nil {
 		opts.Logger.Warn("orphaned processes may outlive the demo", "component", "demo", "err", err)
 	} else {
@@ -153,7 +164,7 @@ func run(ctx context.Context, opts Options, sup *supervisor, ingressIP, ingressP
 	if err != nil {
 		return err
 	}
-	if err := sup.start("istio-ingressgateway", "gateway", "--ip", ingressIP, "--xds-address", xds, "--trace-sampling", "100",
+	if err := sup.startProxy("istio-ingressgateway", "gateway", "--ip", ingressIP, "--xds-address", xds, "--trace-sampling", "100",
 		"--service-account", "istio-ingressgateway-service-account", "--token", gwToken); err != nil {
 		return err
 	}
@@ -243,7 +254,7 @@ func startWorkloads(sup *supervisor, base netip.Addr, xds string, ws []workload,
 		args := []string{"run", "--name", w.name, "--namespace", "default", "--service", w.service,
 			"--version", w.version, "--port", port, "--service-account", account, "--token", tok,
 			"--ip", ip.String(), "--xds-address", xds, "--trace-sampling", "100", "--", sup.exe}
-		if err := sup.start(w.name, append(args, w.args...)...); err != nil {
+		if err := sup.startProxy(w.name, append(args, w.args...)...); err != nil {
 			return nil, err
 		}
 	}

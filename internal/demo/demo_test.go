@@ -53,7 +53,8 @@ func TestRunRejectsBadOptions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.opts.Executable, tc.opts.Logger, tc.opts.Out = "/nonexistent", quietLogger(), &strings.Builder{}
+			tc.opts.Executable, tc.opts.ProxyExecutable = "/nonexistent", "/nonexistent"
+			tc.opts.Logger, tc.opts.Out = quietLogger(), &strings.Builder{}
 			err := Run(context.Background(), tc.opts)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Run() = %v, want an error about %s", err, tc.want)

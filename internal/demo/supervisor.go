@@ -16,10 +16,12 @@ import (
 // supervisor starts child processes, each in its own process group with
 // SIGKILL as its parent-death signal, reports those that die, and stops them.
 type supervisor struct {
-	exe     string
-	logs    string    // directory of NAME.log files
-	verbose io.Writer // if set, child output goes here prefixed by name, not to files
-	log     *slog.Logger
+	exe string // weft: the control plane and the apps
+	// proxyExe is weft-proxy: the sidecars and the gateway.
+	proxyExe string
+	logs     string    // directory of NAME.log files
+	verbose  io.Writer // if set, child output goes here prefixed by name, not to files
+	log      *slog.Logger
 	// reap: this process is a subreaper owned by this supervisor alone, so
 	// stopAll also kills orphaned grandchildren adopted by it.
 	reap bool
@@ -45,8 +47,15 @@ func newSupervisor(exe, logs string, verbose io.Writer, log *slog.Logger) *super
 	return &supervisor{exe: exe, logs: logs, verbose: verbose, log: log.With("component", "demo"), died: make(chan death, 64)}
 }
 
-// start runs exe with args; its output goes to logs/NAME.log (or, verbose, prefixed to stderr).
-func (s *supervisor) start(name string, args ...string) error {
+// start runs weft with args; its output goes to logs/NAME.log (or, verbose, prefixed to stderr).
+func (s *supervisor) start(name string, args ...string) error { return s.startExe(name, s.exe, args) }
+
+// startProxy is start for weft-proxy.
+func (s *supervisor) startProxy(name string, args ...string) error {
+	return s.startExe(name, s.proxyExe, args)
+}
+
+func (s *supervisor) startExe(name, exe string, args []string) error {
 	var out io.WriteCloser
 	logPath := filepath.Join(s.logs, name+".log")
 	if s.verbose != nil {
@@ -58,7 +67,7 @@ func (s *supervisor) start(name string, args ...string) error {
 		}
 		out = f
 	}
-	cmd := exec.Command(s.exe, args...)
+	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 2 * time.Second // a grandchild holding the output pipe must not block Wait
 	// Own process group: Ctrl-C reaches only the demo, which stops its children

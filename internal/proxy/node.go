@@ -12,7 +12,7 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/weft-mesh/weft/internal/config"
+	"github.com/weft-mesh/weft/internal/xdsmeta"
 )
 
 // Port is a service port the proxy announces (WEFT_SERVICE metadata).
@@ -33,7 +33,7 @@ func ParsePort(s string) (Port, error) {
 	if err != nil || n == 0 || name == "" {
 		return Port{}, fmt.Errorf("port %q: want NAME:NUMBER (http:9080) with NUMBER in 1-65535", s)
 	}
-	return Port{Name: name, Number: uint32(n), Protocol: config.ProtocolFromPortName(name)}, nil
+	return Port{Name: name, Number: uint32(n), Protocol: xdsmeta.ProtocolFromPortName(name)}, nil
 }
 
 // String formats the port as NAME:NUMBER.

@@ -43,6 +43,10 @@ func TestBookinfo(t *testing.T) {
 		}
 	})
 
+	t.Run("sidecars and the gateway are weft-proxy", func(t *testing.T) {
+		checkDataPlaneBinary(t, m)
+	})
+
 	t.Run("stars follow the version", func(t *testing.T) {
 		checkStars(t, m)
 	})

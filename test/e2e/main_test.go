@@ -8,8 +8,9 @@ import (
 	"testing"
 )
 
-// weftBin is the weft binary built once for the whole suite.
-var weftBin string
+// weftBin is the weft binary built once for the whole suite; weft-proxy,
+// which weft execs for its data-plane commands, is built beside it.
+var weftBin, proxyBin string
 
 func TestMain(m *testing.M) {
 	serveEcho() // the test binary as an app (capture_test.go)
@@ -23,8 +24,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	weftBin = filepath.Join(dir, "weft")
-	build := exec.Command("go", "build", "-o", weftBin, "../../cmd/weft")
+	weftBin, proxyBin = filepath.Join(dir, "weft"), filepath.Join(dir, "weft-proxy")
+	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "../../cmd/weft", "../../cmd/weft-proxy")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: building weft:", err)

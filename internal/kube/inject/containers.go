@@ -12,9 +12,14 @@ import (
 // tokenTTL is the validity of the projected token (the kubelet renews it).
 const tokenTTL = 12 * 60 * 60
 
+// ProxyBinary is weft-proxy in weft's image: the data plane alone (no
+// control plane, Kubernetes clients or console), so the istio-proxy and
+// istio-init containers map and keep a fraction of weft's memory.
+const ProxyBinary = "/usr/local/bin/weft-proxy"
+
 // ReadyCommand is the postStart hook of a held application: it returns
 // once the proxy is ready, so the kubelet starts the next container only then.
-var ReadyCommand = []string{"weft", "proxy-ready", "--wait"}
+var ReadyCommand = []string{ProxyBinary, "proxy-ready", "--wait"}
 
 // proxyContainer returns the istio-proxy container.
 func proxyContainer(s Settings, ps podSettings, workload, appMetrics string) corev1.Container {
@@ -32,6 +37,7 @@ func proxyContainer(s Settings, ps podSettings, workload, appMetrics string) cor
 		Name:            ProxyContainer,
 		Image:           ps.image,
 		ImagePullPolicy: s.ImagePullPolicy,
+		Command:         []string{ProxyBinary},
 		Args:            args,
 		Env: []corev1.EnvVar{
 			fieldEnv("POD_NAME", "metadata.name"),
@@ -71,7 +77,7 @@ func proxyContainer(s Settings, ps podSettings, workload, appMetrics string) cor
 	return c
 }
 
-// initContainer returns istio-init: weft iptables with istio-iptables' flags.
+// initContainer returns istio-init: weft-proxy iptables with istio-iptables' flags.
 func initContainer(s Settings, ps podSettings, inbound string) corev1.Container {
 	excludeInbound := fmt.Sprintf("%d,%d,%d", StatsPort, HealthPort, MergedMetricsPort)
 	if ps.excludeInboundPorts != "" {
@@ -98,6 +104,7 @@ func initContainer(s Settings, ps podSettings, inbound string) corev1.Container 
 		Name:            InitContainer,
 		Image:           ps.image,
 		ImagePullPolicy: s.ImagePullPolicy,
+		Command:         []string{ProxyBinary},
 		Args:            args,
 		Resources:       *s.InitResources.DeepCopy(),
 		SecurityContext: &corev1.SecurityContext{

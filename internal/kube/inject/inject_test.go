@@ -148,7 +148,7 @@ func TestInjectAnnotations(t *testing.T) {
 				if proxy.Name != ProxyContainer {
 					t.Fatalf("first container %s, want %s", proxy.Name, ProxyContainer)
 				}
-				if h := proxy.Lifecycle; h == nil || !slices.Equal(h.PostStart.Exec.Command, []string{"weft", "proxy-ready", "--wait"}) {
+				if h := proxy.Lifecycle; h == nil || !slices.Equal(h.PostStart.Exec.Command, []string{ProxyBinary, "proxy-ready", "--wait"}) {
 					t.Errorf("postStart %+v", h)
 				}
 				if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "concurrency") {

@@ -13,7 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/weft-mesh/weft/internal/config"
+	"github.com/weft-mesh/weft/internal/xdsmeta"
 )
 
 // Entry is one access log record. Zero-valued fields are written as null,
@@ -249,10 +249,10 @@ func ParseOperator(s string) (Operator, error) {
 	return op, nil
 }
 
-// DefaultFormat is Istio's JSON access log format (config.IstioAccessLogFormat).
+// DefaultFormat is Istio's JSON access log format (xdsmeta.IstioAccessLogFormat).
 var DefaultFormat = func() Format {
 	var fields []Field
-	for _, kv := range config.IstioAccessLogFormat {
+	for _, kv := range xdsmeta.IstioAccessLogFormat {
 		op, err := ParseOperator(kv[1])
 		if err != nil {
 			panic(err) // the list and the operators are ours: a bug

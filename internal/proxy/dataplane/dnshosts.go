@@ -7,7 +7,7 @@ import (
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 
-	weftconfig "github.com/weft-mesh/weft/internal/config"
+	weftconfig "github.com/weft-mesh/weft/internal/xdsmeta"
 )
 
 // dnsHosts maps each service host to its VIPs, from the clusters'

@@ -8,8 +8,8 @@ import (
 
 	"google.golang.org/protobuf/types/known/structpb"
 
-	weftconfig "github.com/weft-mesh/weft/internal/config"
 	"github.com/weft-mesh/weft/internal/proxy/stats"
+	weftconfig "github.com/weft-mesh/weft/internal/xdsmeta"
 )
 
 // rstatsOverrides are a chain's Telemetry tag overrides: the stats

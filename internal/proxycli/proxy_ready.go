@@ -1,9 +1,10 @@
-package cli
+package proxycli
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/weft-mesh/weft/internal/cmdline"
 	"net/http"
 	"time"
 )
@@ -18,7 +19,7 @@ func runProxyReady(ctx context.Context, env *Env) error {
 	wait := fs.Bool("wait", false, "poll until the proxy is ready instead of checking once")
 	timeout := fs.Duration("timeout", 2*time.Minute, "with --wait: give up after this long")
 	period := fs.Duration("period", 200*time.Millisecond, "with --wait: time between checks")
-	if err := parseFlagsNoArgs(fs, env.Args); err != nil {
+	if err := cmdline.ParseFlagsNoArgs(fs, env.Args); err != nil {
 		return err
 	}
 	client := &http.Client{Timeout: 2 * time.Second}

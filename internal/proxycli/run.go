@@ -1,9 +1,10 @@
-package cli
+package proxycli
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/weft-mesh/weft/internal/cmdline"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -15,17 +16,11 @@ import (
 	"github.com/weft-mesh/weft/internal/proxy"
 )
 
-// exitCodeError makes weft exit with code without printing anything: the
-// child of weft run already said what went wrong.
-type exitCodeError struct{ code int }
-
-func (e *exitCodeError) Error() string { return "exit status " + strconv.Itoa(e.code) }
-
 func runRun(ctx context.Context, env *Env) error {
 	fs := newFlags(env, "run")
 	f := addProxyFlags(fs, sidecarDefaults)
 	readyTimeout := fs.Duration("ready-timeout", 30*time.Second, "how long to wait for the sidecar's config before giving up")
-	if err := parseFlags(fs, env.Args); err != nil {
+	if err := cmdline.ParseFlags(fs, env.Args); err != nil {
 		return err
 	}
 	argv := fs.Args()
@@ -34,7 +29,7 @@ func runRun(ctx context.Context, env *Env) error {
 	}
 	if len(argv) == 0 {
 		fmt.Fprintln(env.Stderr, "usage: weft run [flags] -- CMD ARGS...")
-		return errUsage
+		return cmdline.ErrUsage
 	}
 	if f.kubernetes {
 		return errors.New("--kubernetes is for weft proxy (the injected sidecar); weft run captures with HTTP_PROXY")
@@ -66,7 +61,7 @@ func runRun(ctx context.Context, env *Env) error {
 		return err
 	}
 	if code != 0 {
-		return &exitCodeError{code: code}
+		return &cmdline.ExitCodeError{Code: code}
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package config
+package xdsmeta
 
 // IstioAccessLogFormat is Istio's JSON access log format: each key with the
 // Envoy command operator that fills it. The control plane sends it to

@@ -1,8 +1,9 @@
-package cli
+package proxycli
 
 import (
 	"context"
 	"fmt"
+	"github.com/weft-mesh/weft/internal/cmdline"
 	"strconv"
 	"strings"
 
@@ -33,7 +34,7 @@ func runIPTables(ctx context.Context, env *Env) error {
 	ipv6 := fs.Bool("ipv6", true, "apply the IPv6 rules too (ip6tables) when the pod has a global IPv6 address")
 	dryRun := fs.Bool("dry-run", false, "print the iptables-restore input and change nothing")
 	cleanup := fs.Bool("cleanup", false, "remove weft's chains and the jumps to them")
-	if err := parseFlagsNoArgs(fs, env.Args); err != nil {
+	if err := cmdline.ParseFlagsNoArgs(fs, env.Args); err != nil {
 		return err
 	}
 	c.OutboundPort, c.InboundPort, c.DNSPort = uint16(outPort), uint16(inPort), uint16(dnsPort)
@@ -74,7 +75,7 @@ func runIPTables(ctx context.Context, env *Env) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	logger, err := newLogger(env.Stderr, "info", "text")
+	logger, err := cmdline.NewLogger(env.Stderr, "info", "text")
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,11 @@
-package cli
+package proxycli
 
 import (
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/weft-mesh/weft/internal/cmdline"
 	"net/netip"
 	"os"
 	"strconv"
@@ -140,7 +141,7 @@ func (f *proxyFlags) options(env *Env) (proxy.Options, error) {
 	if f.xdsDelta {
 		o.XDSProtocol = xdsclient.Delta
 	}
-	o.ProxyVersion = Version
+	o.ProxyVersion = cmdline.Version
 	if o.Token == "" {
 		o.Token = env.Getenv("WEFT_JOIN_TOKEN")
 	}
@@ -162,7 +163,7 @@ func (f *proxyFlags) options(env *Env) (proxy.Options, error) {
 		}
 		o.AccessLogOut = file
 	}
-	o.Logger, err = newLogger(env.Stderr, f.logLevel, f.logFormat)
+	o.Logger, err = cmdline.NewLogger(env.Stderr, f.logLevel, f.logFormat)
 	return o, err
 }
 
@@ -191,7 +192,7 @@ func runProxy(ctx context.Context, env *Env) error {
 func runProxyWith(ctx context.Context, env *Env, name string, defaults proxyDefaults) error {
 	fs := newFlags(env, name)
 	f := addProxyFlags(fs, defaults)
-	if err := parseFlagsNoArgs(fs, env.Args); err != nil {
+	if err := cmdline.ParseFlagsNoArgs(fs, env.Args); err != nil {
 		return err
 	}
 	if f.kubernetes {
