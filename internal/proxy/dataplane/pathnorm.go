@@ -114,15 +114,37 @@ func (n pathNorm) applyStd(r *http.Request) bool {
 }
 
 // needsWork reports whether apply would change path or refuse it; it is
-// the whole cost for a path that is already normal.
+// the whole cost for a path that is already normal, so it searches with
+// the strings package's vectorized scans rather than byte by byte.
 func (n pathNorm) needsWork(path string) bool {
-	for i := 0; i < len(path); i++ {
-		switch c := path[i]; c {
-		case '%':
-			v, ok := unhex(path, i)
-			if !ok {
-				continue
+	if n.merge && strings.Contains(path, "//") {
+		return true
+	}
+	if n.normalize {
+		if strings.IndexByte(path, '\\') >= 0 {
+			return true
+		}
+		for p := path; ; {
+			i := strings.Index(p, "/.")
+			if i < 0 {
+				break
 			}
+			p = p[i+1:]
+			if dotSegment(p, ".") || dotSegment(p, "..") {
+				return true
+			}
+		}
+	}
+	if !n.normalize && n.slashes == slashesKeep {
+		return false
+	}
+	for p := path; ; {
+		i := strings.IndexByte(p, '%')
+		if i < 0 {
+			return false
+		}
+		p = p[i:]
+		if v, ok := unhex(p, 0); ok {
 			if v == '/' || v == '\\' {
 				if n.slashes != slashesKeep {
 					return true
@@ -130,21 +152,9 @@ func (n pathNorm) needsWork(path string) bool {
 			} else if n.normalize && unreserved(v) {
 				return true
 			}
-		case '\\':
-			if n.normalize {
-				return true
-			}
-		case '/':
-			next := path[i+1:]
-			if n.merge && strings.HasPrefix(next, "/") {
-				return true
-			}
-			if n.normalize && (dotSegment(next, ".") || dotSegment(next, "..")) {
-				return true
-			}
 		}
+		p = p[1:]
 	}
-	return false
 }
 
 // dotSegment reports whether rest (what follows a "/") starts with the
