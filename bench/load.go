@@ -90,11 +90,17 @@ func renderLoad(results []result, o options, versions, load string) string {
 			}
 			return r.perRequest(r.use.syscalls)
 		})
+		atLeast := ""
+		for _, r := range rs {
+			if r.use.partial {
+				atLeast = "≥ " // perf missed threads started during a run
+			}
+		}
 		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %.3f | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", name, rps,
 			dash(ngRPS > 0, fmt.Sprintf("%.2f×", rps/ngRPS)), strings.Join(rounds, ", "),
 			m(func(r result) float64 { return r.p50 }), m(func(r result) float64 { return r.p99 }), m(func(r result) float64 { return r.p999 }),
 			dash(proxied, fmt.Sprintf("%.1f", cpu)), dash(proxied && ngCPU > 0, fmt.Sprintf("%.2f×", cpu/ngCPU)),
-			dash(proxied && o.perf && sys >= 0, fmt.Sprintf("%.1f", sys)),
+			dash(proxied && o.perf && sys >= 0, fmt.Sprintf("%s%.1f", atLeast, sys)),
 			dash(proxied, fmt.Sprintf("%.1f", m(func(r result) float64 { return r.perRequest(r.use.syscr + r.use.syscw) }))),
 			dash(proxied, fmt.Sprintf("%.2f (%.0f in the run)", m(func(r result) float64 { return r.perRequest(r.use.vcsw + r.use.nvcsw) }),
 				m(func(r result) float64 { return float64(r.use.vcsw + r.use.nvcsw) }))),

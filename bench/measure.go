@@ -54,6 +54,7 @@ func measure(ctx context.Context, cfg config, o options, uniform bool, qps float
 	start := time.Now()
 	res, err := fhttp.RunHTTPTest(&ho)
 	elapsed := time.Since(start).Seconds()
+	partial := perf.missed(cfg.proxies)
 	syscalls := perf.stop(ctx)
 	if perr := profiled(); perr != nil {
 		log.Printf("%s: %v", cfg.name, perr)
@@ -62,7 +63,7 @@ func measure(ctx context.Context, cfg config, o options, uniform bool, qps float
 		return r, err
 	}
 	r.use = sample(cfg.proxies).sub(before)
-	r.use.syscalls = syscalls
+	r.use.syscalls, r.use.partial = syscalls, partial
 	ticks := r.use.ticks
 	r.rssMB = float64(r.use.hwm) / (1 << 20)
 	r.requests = res.DurationHistogram.Count

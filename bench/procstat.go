@@ -27,6 +27,10 @@ type usage struct {
 	rssFile  int64 // RssFile of that process, bytes
 	rssAnon  int64 // RssAnon of that process, bytes
 	syscalls int64 // every syscall, from perf's raw_syscalls:sys_enter (-1: unknown)
+	// partial: threads started during the run, which perf (attached to
+	// the threads there were at the start) did not count: syscalls is a
+	// lower bound.
+	partial bool
 }
 
 // sub returns the counters of u minus those of before; the memory figures
@@ -91,8 +95,36 @@ func procFields(path string) map[string]int64 {
 // perfCounter counts every syscall of a set of processes with perf's
 // raw_syscalls:sys_enter tracepoint, when perf works on this machine.
 type perfCounter struct {
-	cmd *exec.Cmd
-	out string
+	cmd  *exec.Cmd
+	out  string
+	tids map[string]bool // the threads perf attached to
+}
+
+// threads lists the thread IDs of every process in groups.
+func threads(groups []int) map[string]bool {
+	tids := map[string]bool{}
+	for _, g := range groups {
+		for _, pid := range group(g) {
+			ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+			for _, e := range ents {
+				tids[e.Name()] = true
+			}
+		}
+	}
+	return tids
+}
+
+// missed reports whether groups now have threads perf was not attached to.
+func (p *perfCounter) missed(groups []int) bool {
+	if p == nil {
+		return false
+	}
+	for tid := range threads(groups) {
+		if !p.tids[tid] {
+			return true
+		}
+	}
+	return false
 }
 
 // perfWorks reports whether perf can count tracepoints here.
@@ -115,7 +147,7 @@ func startPerf(dir string, groups []int) *perfCounter {
 	if len(pids) == 0 {
 		return nil
 	}
-	p := &perfCounter{out: filepath.Join(dir, fmt.Sprintf("perf-%d.csv", time.Now().UnixNano()))}
+	p := &perfCounter{out: filepath.Join(dir, fmt.Sprintf("perf-%d.csv", time.Now().UnixNano())), tids: threads(groups)}
 	p.cmd = exec.Command("perf", "stat", "-x,", "-o", p.out, "-e", "raw_syscalls:sys_enter", "-p", strings.Join(pids, ","))
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {

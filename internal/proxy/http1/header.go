@@ -23,10 +23,14 @@ type Field struct {
 // case-insensitively. A Header is not safe for concurrent use.
 type Header []Field
 
+// sameName compares field names case-insensitively. Names are tokens
+// (ASCII), so names of different lengths never match and need no folding.
+func sameName(a, b string) bool { return len(a) == len(b) && strings.EqualFold(a, b) }
+
 // Get returns the value of the first field named name, or "".
 func (h Header) Get(name string) string {
 	for i := range h {
-		if strings.EqualFold(h[i].Name, name) {
+		if sameName(h[i].Name, name) {
 			return h[i].Value
 		}
 	}
@@ -36,7 +40,7 @@ func (h Header) Get(name string) string {
 // Lookup returns the value of the first field named name and whether it exists.
 func (h Header) Lookup(name string) (string, bool) {
 	for i := range h {
-		if strings.EqualFold(h[i].Name, name) {
+		if sameName(h[i].Name, name) {
 			return h[i].Value, true
 		}
 	}
@@ -52,7 +56,7 @@ func (h Header) Has(name string) bool {
 // Values appends the values of every field named name to dst and returns it.
 func (h Header) Values(dst []string, name string) []string {
 	for i := range h {
-		if strings.EqualFold(h[i].Name, name) {
+		if sameName(h[i].Name, name) {
 			dst = append(dst, h[i].Value)
 		}
 	}
@@ -69,7 +73,7 @@ func (h *Header) Add(name, value string) {
 func (h *Header) Set(name, value string) {
 	s := *h
 	for i := range s {
-		if strings.EqualFold(s[i].Name, name) {
+		if sameName(s[i].Name, name) {
 			s[i].Value = value
 			*h = append(s[:i+1], deleteName(s[i+1:], name)...)
 			return
@@ -87,7 +91,7 @@ func (h *Header) Del(name string) {
 func deleteName(s Header, name string) Header {
 	out := s[:0]
 	for _, f := range s {
-		if !strings.EqualFold(f.Name, name) {
+		if !sameName(f.Name, name) {
 			out = append(out, f)
 		}
 	}

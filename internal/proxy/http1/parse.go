@@ -171,7 +171,7 @@ func parseFraming(h Header) (f framing, teOther bool, err error) {
 	haveLength, haveTE := false, false
 	for _, fd := range h {
 		switch {
-		case strings.EqualFold(fd.Name, "content-length"):
+		case sameName(fd.Name, "content-length"):
 			n, perr := parseLength(fd.Value)
 			if perr != nil {
 				return f, false, perr
@@ -180,10 +180,10 @@ func parseFraming(h Header) (f framing, teOther bool, err error) {
 				return f, false, malformed("conflicting Content-Length values")
 			}
 			f.length, haveLength = n, true
-		case strings.EqualFold(fd.Name, "transfer-encoding"):
+		case sameName(fd.Name, "transfer-encoding"):
 			haveTE = true
 			f.chunked, teOther = lastCodingChunked(fd.Value, f.chunked, teOther)
-		case strings.EqualFold(fd.Name, "connection"):
+		case sameName(fd.Name, "connection"):
 			f.close = f.close || hasToken(fd.Value, "close")
 			f.keep = f.keep || hasToken(fd.Value, "keep-alive")
 			f.upgrade = f.upgrade || hasToken(fd.Value, "upgrade")

@@ -160,7 +160,7 @@ func (r *Request) applyFraming() error {
 	if r.ProtoMinor >= 1 && r.Form != AuthorityForm {
 		n := 0
 		for i := range r.Header {
-			if strings.EqualFold(r.Header[i].Name, "host") {
+			if sameName(r.Header[i].Name, "host") {
 				n++
 			}
 		}
