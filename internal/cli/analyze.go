@@ -45,7 +45,11 @@ func runAnalyze(ctx context.Context, env *Env) error {
 	}
 	var objs []*config.Object
 	if *live || len(files) == 0 {
-		got, err := client().Get(ctx, api.Query{})
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		got, err := c.Get(ctx, api.Query{})
 		if err != nil {
 			return fmt.Errorf("reading the live config: %w", err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/weft-mesh/weft/internal/config"
 	"github.com/weft-mesh/weft/internal/controlplane/api"
+	"github.com/weft-mesh/weft/internal/controlplane/authz"
 	"github.com/weft-mesh/weft/internal/controlplane/store"
 )
 
@@ -136,9 +137,10 @@ func liveControlPlane(t *testing.T, yaml string) map[string]string {
 	if _, err := st.Apply(objs); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.NewHandler(api.Options{Store: st}))
+	const admin = "weft-admin.analyze-test"
+	srv := httptest.NewServer(api.NewHandler(api.Options{Store: st, Authorizer: authz.New(authz.Options{AdminToken: admin})}))
 	t.Cleanup(srv.Close)
-	return map[string]string{envControlPlane: srv.URL}
+	return map[string]string{envControlPlane: srv.URL, envToken: admin}
 }
 
 func TestAnalyzeLive(t *testing.T) {

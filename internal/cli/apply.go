@@ -49,7 +49,10 @@ func runChange(ctx context.Context, env *Env, name string, change changeFunc) er
 	if err != nil {
 		return err
 	}
-	c := client()
+	c, err := client()
+	if err != nil {
+		return err
+	}
 	var failed []error
 	for _, in := range inputs {
 		results, err := change(c, ctx, in.name, in.data)

@@ -36,6 +36,7 @@ func commands() map[string]command {
 		"apply":         {Summary: "apply Istio config from a file or stdin (-f FILE|-)", Run: runApply},
 		"bookinfo":      {Summary: "run one Bookinfo app (used by the demo)", Run: runBookinfo, Hidden: true},
 		"control-plane": {Summary: "run the control plane (xDS, config API)", Run: runControlPlane},
+		"credentials":   {Summary: "create an admin credentials file (mTLS client certificate) for another host: credentials create --out FILE", Run: runCredentials},
 		"dashboard":     {Summary: "open the web console (the graph, traces, config) in a browser", Run: runDashboard},
 		"delete":        {Summary: "delete Istio config named in a file (-f FILE|-)", Run: runDelete},
 		"demo":          {Summary: "run Bookinfo with sidecars, an ingress gateway and load", Run: runDemo},

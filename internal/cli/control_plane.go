@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	meshconfig "istio.io/api/mesh/v1alpha1"
@@ -13,7 +12,8 @@ import (
 
 	"github.com/weft-mesh/weft/internal/config"
 	"github.com/weft-mesh/weft/internal/controlplane"
-	"github.com/weft-mesh/weft/internal/controlplane/api"
+	"github.com/weft-mesh/weft/internal/controlplane/authz"
+	"github.com/weft-mesh/weft/internal/controlplane/console"
 	"github.com/weft-mesh/weft/internal/controlplane/telemetry/metrics"
 	"github.com/weft-mesh/weft/internal/controlplane/telemetry/traces"
 	"github.com/weft-mesh/weft/internal/controlplane/translate"
@@ -31,6 +31,7 @@ func runControlPlane(ctx context.Context, env *Env) error {
 	fs.StringVar(&opts.XDSAddress, "xds-address", controlplane.DefaultXDSAddress, "serve plaintext xDS (ADS over gRPC) on this address (\"off\": don't)")
 	fs.StringVar(&opts.HTTPAddress, "http-address", controlplane.DefaultHTTPAddress, "serve the HTTP API on this address")
 	fs.StringVar(&opts.ConsoleAddress, "console-address", "", `serve the web console on this address ("off": don't; default: the --http-address host, port 20001: 127.0.0.1:20001)`)
+	fs.StringVar(&opts.ConsoleAuth, "console-auth", "", `who may use the console: "anonymous" (callers from loopback need no login; others log in with a token) or "token" (everyone logs in with the admin token or a Kubernetes token); default: token with --kubernetes, else anonymous`)
 	fs.StringVar(&opts.SecureXDSAddress, "secure-xds-address", controlplane.DefaultSecureXDSAddress,
 		`serve the CA and authenticated xDS over TLS on this address ("off": don't)`)
 	fs.StringVar(&opts.CACert, "ca-cert", "", "sign with this CA certificate (your intermediate) instead of a root generated under DATA_DIR/ca")
@@ -90,6 +91,9 @@ func runControlPlane(ctx context.Context, env *Env) error {
 		opts.PathNormalization = mc.GetPathNormalization().GetNormalization()
 		meshUnimplemented = config.UnimplementedMeshFields(mc)
 	}
+	if a := opts.ConsoleAuth; a != "" && a != console.StrategyAnonymous && a != console.StrategyToken {
+		return fmt.Errorf("--console-auth %q: want %s or %s", a, console.StrategyAnonymous, console.StrategyToken)
+	}
 	if p := opts.OutboundTrafficPolicy; p != translate.AllowAny && p != translate.RegistryOnly {
 		return fmt.Errorf("--outbound-traffic-policy %q: want %s or %s", p, translate.AllowAny, translate.RegistryOnly)
 	}
@@ -108,6 +112,11 @@ func runControlPlane(ctx context.Context, env *Env) error {
 	opts.Logger = logger
 	for _, u := range meshUnimplemented {
 		logger.Warn("mesh config field not honoured", "file", *meshConfig, "field", u.Path, "reason", u.Reason)
+	}
+	if home, err := authz.Home(env.Getenv); err == nil {
+		opts.CredentialsHome = home
+	} else {
+		logger.Warn("the admin credentials are only in the data dir", "error", err)
 	}
 	return controlplane.Run(ctx, opts)
 }
@@ -130,23 +139,4 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
-}
-
-// controlPlaneFlag adds --control-plane (default: $WEFT_CONTROL_PLANE, else
-// the default API address) and returns a function that makes its client.
-func controlPlaneFlag(fs *flag.FlagSet, env *Env) func() *api.Client {
-	def := api.DefaultAddress
-	if env.Getenv != nil {
-		if v := env.Getenv(envControlPlane); v != "" {
-			def = v
-		}
-	}
-	u := fs.String("control-plane", def, "the control plane's API URL (env "+envControlPlane+")")
-	return func() *api.Client {
-		base := *u
-		if !strings.Contains(base, "://") {
-			base = "http://" + base
-		}
-		return api.NewClient(base)
-	}
 }

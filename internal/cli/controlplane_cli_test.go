@@ -10,19 +10,22 @@ import (
 	"testing"
 
 	"github.com/weft-mesh/weft/internal/controlplane"
+	"github.com/weft-mesh/weft/internal/controlplane/authz"
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
 )
 
 // startTestControlPlane runs a control plane on loopback ports until test
-// end and returns its API URL.
-func startTestControlPlane(t *testing.T) string {
+// end and returns its API URL and the WEFT_HOME where it left its admin
+// credentials.
+func startTestControlPlane(t *testing.T) (url, home string) {
 	t.Helper()
+	home = t.TempDir()
 	ready := make(chan net.Addr, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- controlplane.Run(ctx, controlplane.Options{XDSAddress: "127.0.0.1:0", HTTPAddress: "127.0.0.1:0",
-			OTLPGRPCAddress: "off", OTLPHTTPAddress: "off", SecureXDSAddress: "off",
+			OTLPGRPCAddress: "off", OTLPHTTPAddress: "off", SecureXDSAddress: "off", ConsoleAddress: "off", CredentialsHome: home,
 			Ready: func(_, h net.Addr) { ready <- h }})
 	}()
 	t.Cleanup(func() {
@@ -33,20 +36,24 @@ func startTestControlPlane(t *testing.T) string {
 	})
 	select {
 	case a := <-ready:
-		return "http://" + a.String()
+		return "http://" + a.String(), home
 	case err := <-done:
 		t.Fatalf("control plane: %v", err)
 	}
-	return ""
+	return "", ""
 }
 
-// runCLI runs weft with args against the control plane at cp.
-func runCLI(t *testing.T, cp string, args ...string) (stdout, stderr string, code int) {
+// runCLI runs weft with args against the control plane at cp, as the user
+// whose WEFT_HOME is home.
+func runCLI(t *testing.T, cp, home string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	env := &Env{Args: args, Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
-		if k == envControlPlane {
+		switch k {
+		case envControlPlane:
 			return cp
+		case authz.EnvHome:
+			return home
 		}
 		return ""
 	}}
@@ -74,7 +81,7 @@ spec:
 `
 
 func TestApplyGetDeleteCommands(t *testing.T) {
-	cp := startTestControlPlane(t)
+	cp, home := startTestControlPlane(t)
 	dir := t.TempDir()
 	for name, body := range map[string]string{"vs.yaml": cliVS, "dr.yml": cliDR, "notes.txt": "not config"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
@@ -104,15 +111,47 @@ func TestApplyGetDeleteCommands(t *testing.T) {
 		{[]string{"proxy-status"}, 0, "NAME   CLUSTER   CDS   LDS   EDS   RDS   ISTIOD   VERSION\n", ""},
 	}
 	for _, tt := range tests {
-		out, errOut, code := runCLI(t, cp, tt.args...)
+		out, errOut, code := runCLI(t, cp, home, tt.args...)
 		if code != tt.code || (tt.stdout != "" && out != tt.stdout) || !strings.Contains(errOut, tt.inStderr) {
 			t.Errorf("weft %s: code %d, stdout\n%s\nstderr\n%s\nwant code %d, stdout\n%s\nstderr containing %q",
 				strings.Join(tt.args, " "), code, out, errOut, tt.code, tt.stdout, tt.inStderr)
 		}
 	}
-	out, _, _ := runCLI(t, cp, "get", "dr", "reviews", "-n", "prod", "-o", "yaml")
+	out, _, _ := runCLI(t, cp, home, "get", "dr", "reviews", "-n", "prod", "-o", "yaml")
 	if !strings.Contains(out, "kind: DestinationRule") || !strings.Contains(out, "namespace: prod") {
 		t.Errorf("get -o yaml = %q", out)
+	}
+}
+
+// TestWritesNeedCredentials: the user who runs the control plane applies
+// with no extra step; anyone else needs the admin credentials.
+func TestWritesNeedCredentials(t *testing.T) {
+	cp, home := startTestControlPlane(t)
+	vs := filepath.Join(t.TempDir(), "vs.yaml")
+	if err := os.WriteFile(vs, []byte(cliVS), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	creds := authz.LocalPath(home, cp)
+	other := t.TempDir() // another user's WEFT_HOME
+	tests := []struct {
+		name, home string
+		args       []string
+		code       int
+		inStderr   string
+	}{
+		{"another user", other, []string{"apply", "-f", vs}, 1, "create virtualservices.networking.istio.io in namespace \"default\" needs a credential"},
+		{"another user deletes", other, []string{"delete", "-f", vs}, 1, "needs a credential"},
+		{"wrong token", home, []string{"apply", "-f", vs, "--token", "weft-admin.guess"}, 1, "not this control plane's admin token"},
+		{"missing credentials file", other, []string{"apply", "-f", vs, "--credentials", filepath.Join(other, "nope.json")}, 1, "--credentials: reading credentials"},
+		{"the credentials file", other, []string{"apply", "-f", vs, "--credentials", creds}, 0, ""},
+		{"the user who runs it", home, []string{"apply", "-f", vs}, 0, ""},
+		{"reads are open", other, []string{"get", "vs"}, 0, ""},
+	}
+	for _, tt := range tests {
+		_, errOut, code := runCLI(t, cp, tt.home, tt.args...)
+		if code != tt.code || !strings.Contains(errOut, tt.inStderr) {
+			t.Errorf("%s: weft %s: code %d, stderr %q; want %d, %q", tt.name, strings.Join(tt.args, " "), code, errOut, tt.code, tt.inStderr)
+		}
 	}
 }
 
@@ -124,7 +163,7 @@ func TestUnreachableControlPlane(t *testing.T) {
 	url := "http://" + lis.Addr().String()
 	lis.Close()
 	for _, args := range [][]string{{"get", "vs"}, {"proxy-status"}} {
-		_, errOut, code := runCLI(t, url, args...)
+		_, errOut, code := runCLI(t, url, "", args...)
 		if code != 1 || !strings.Contains(errOut, "cannot reach the control plane at "+url) || !strings.Contains(errOut, "weft control-plane") {
 			t.Errorf("weft %v: code %d, stderr %q", args, code, errOut)
 		}

@@ -40,7 +40,10 @@ func runGet(ctx context.Context, env *Env) error {
 	if *all {
 		q.Namespace = ""
 	}
-	c := client()
+	c, err := client()
+	if err != nil {
+		return err
+	}
 	switch *output {
 	case "yaml":
 		out, err := c.GetYAML(ctx, q)

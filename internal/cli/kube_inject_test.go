@@ -22,7 +22,7 @@ func TestKubeInject(t *testing.T) {
 	if _, err := inject.Documents(bytes.NewReader(data), &want, s, true); err != nil {
 		t.Fatal(err)
 	}
-	out, errs, code := runCLI(t, "", "kube-inject", "-f", in, "--image", "registry.local/weft:dev")
+	out, errs, code := runCLI(t, "", "", "kube-inject", "-f", in, "--image", "registry.local/weft:dev")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -34,7 +34,7 @@ func TestKubeInject(t *testing.T) {
 	}
 
 	outFile := filepath.Join(t.TempDir(), "injected.yaml")
-	if out, errs, code := runCLI(t, "", "kube-inject", "-f", in, "-o", outFile, "--image", "registry.local/weft:dev"); code != 0 || out != "" {
+	if out, errs, code := runCLI(t, "", "", "kube-inject", "-f", in, "-o", outFile, "--image", "registry.local/weft:dev"); code != 0 || out != "" {
 		t.Fatalf("-o: exit %d, stdout %q, stderr %s", code, out, errs)
 	}
 	if got, _ := os.ReadFile(outFile); string(got) != want.String() {
@@ -57,7 +57,7 @@ func TestKubeInjectErrors(t *testing.T) {
 		{[]string{"kube-inject", "-f", bad, "--image-pull-policy", "Sometimes"}, "want Always, IfNotPresent or Never"},
 	}
 	for _, tt := range tests {
-		out, errs, code := runCLI(t, "", tt.args...)
+		out, errs, code := runCLI(t, "", "", tt.args...)
 		if code == 0 || !strings.Contains(errs, tt.want) || out != "" {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want a failure saying %q", tt.args, code, out, errs, tt.want)
 		}

@@ -28,7 +28,11 @@ func runLogs(ctx context.Context, env *Env) error {
 	if *tail < 0 {
 		return fmt.Errorf("--tail %d: want 0 or more lines", *tail)
 	}
-	addr, err := adminAddress(ctx, client(), args[0])
+	c, err := client()
+	if err != nil {
+		return err
+	}
+	addr, err := adminAddress(ctx, c, args[0])
 	if err != nil {
 		return err
 	}

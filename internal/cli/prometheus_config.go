@@ -18,7 +18,11 @@ func runPrometheusConfig(_ context.Context, env *Env) error {
 	if err := parseFlagsNoArgs(fs, env.Args); err != nil {
 		return err
 	}
-	cfg, err := prometheusConfig(client().BaseURL())
+	c, err := client()
+	if err != nil {
+		return err
+	}
+	cfg, err := prometheusConfig(c.BaseURL())
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,11 @@ func runProxyConfig(ctx context.Context, env *Env) error {
 		return fmt.Errorf("-o %q: want json", *output)
 	}
 	kind := proxyConfigKinds[args[0]]
-	addr, err := adminAddress(ctx, client(), args[1])
+	c, err := client()
+	if err != nil {
+		return err
+	}
+	addr, err := adminAddress(ctx, c, args[1])
 	if err != nil {
 		return err
 	}

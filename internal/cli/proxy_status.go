@@ -20,7 +20,10 @@ func runProxyStatus(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	c := client()
+	c, err := client()
+	if err != nil {
+		return err
+	}
 	proxies, err := c.Proxies(ctx)
 	if err != nil {
 		return err

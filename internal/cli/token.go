@@ -53,7 +53,11 @@ func runToken(ctx context.Context, env *Env) error {
 			return err
 		}
 	} else {
-		resp, err := client().CreateToken(ctx, *ns, *sa, *ttl)
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		resp, err := c.CreateToken(ctx, *ns, *sa, *ttl)
 		if err != nil {
 			return err
 		}

@@ -10,13 +10,18 @@ import (
 )
 
 func TestTokenCreate(t *testing.T) {
-	url := startTestControlPlane(t)
-	var out, errb bytes.Buffer
-	code := Run(context.Background(), []string{"token", "create", "--namespace", "default",
-		"--service-account", "bookinfo-reviews", "--ttl", "1h", "--control-plane", url}, &out, &errb)
-	if code != 0 || !strings.HasPrefix(out.String(), "weft.v1.") || !strings.Contains(errb.String(), "default/bookinfo-reviews") {
-		t.Fatalf("token create via the API: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	url, home := startTestControlPlane(t)
+	stdout, stderr, code := runCLI(t, url, home, "token", "create", "--namespace", "default",
+		"--service-account", "bookinfo-reviews", "--ttl", "1h")
+	if code != 0 || !strings.HasPrefix(stdout, "weft.v1.") || !strings.Contains(stderr, "default/bookinfo-reviews") {
+		t.Fatalf("token create via the API: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
+	// Another user (another WEFT_HOME), without the admin credentials: refused.
+	if stdout, stderr, code := runCLI(t, url, t.TempDir(), "token", "create", "--service-account", "bookinfo-reviews"); code == 0 ||
+		stdout != "" || !strings.Contains(stderr, "needs a credential") {
+		t.Errorf("token create without the admin credentials: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	var out, errb bytes.Buffer
 
 	dir := t.TempDir()
 	out.Reset()

@@ -45,7 +45,11 @@ func runTraces(ctx context.Context, env *Env) error {
 	if *minDuration > 0 {
 		v.Set("minDuration", minDuration.String())
 	}
-	base := client().BaseURL()
+	c, err := client()
+	if err != nil {
+		return err
+	}
+	base := c.BaseURL()
 	resp, err := getTraces(ctx, base+"/api/v1/traces?"+v.Encode())
 	if err != nil {
 		return err

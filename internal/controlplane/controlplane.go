@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/weft-mesh/weft/internal/controlplane/api"
+	"github.com/weft-mesh/weft/internal/controlplane/authz"
 	"github.com/weft-mesh/weft/internal/controlplane/console"
 	"github.com/weft-mesh/weft/internal/controlplane/registry"
 	"github.com/weft-mesh/weft/internal/controlplane/store"
@@ -89,6 +90,10 @@ type Options struct {
 	// "off" disables it; empty: the HTTPAddress's host, port 20001 (port 0
 	// when HTTPAddress's is 0).
 	ConsoleAddress string
+	// ConsoleAuth is the console's login strategy: console.StrategyAnonymous
+	// (loopback callers need no login) or console.StrategyToken; empty:
+	// token on Kubernetes (KubeClient set), else anonymous.
+	ConsoleAuth string
 	// KubeClient, if set, is the cluster the control plane runs in: the CA
 	// keeps its generated root in the Secret weft-ca of KubeNamespace
 	// (weft-system when empty), shared by every replica, and accepts
@@ -98,6 +103,10 @@ type Options struct {
 	// Discovery, if set (with KubeClient), feeds the registry and the config
 	// from the cluster.
 	Discovery *DiscoveryOptions
+	// CredentialsHome, if set, is weft's per-user directory (authz.Home):
+	// the admin credentials are left there for the CLI, keyed by the API's
+	// address, besides DATA_DIR/admin-credentials.json.
+	CredentialsHome string
 }
 
 // Run runs the control plane until ctx ends, then stops it gracefully and
@@ -168,11 +177,19 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		return fmt.Errorf("HTTP API address: %w", err)
 	}
-	handler := api.NewHandler(api.Options{Store: st, Proxies: xds.Proxies, Logger: opts.Logger, Services: k8s.services()})
+	// HTTPS too, for admins on other hosts (client certificates).
+	hlis = newBothListener(hlis, apiTLS(sec.ca, hlis))
+	adminToken, err := loadAdminToken(opts.DataDir)
+	if err != nil {
+		return err
+	}
+	az := authz.New(authz.Options{AdminToken: adminToken, Kube: kubeReviewer(opts.KubeClient)})
+	handler := api.NewHandler(api.Options{Store: st, Proxies: xds.Proxies, Logger: opts.Logger, Services: k8s.services(), Authorizer: az})
 	spans := traces.NewStore(traces.StoreOptions{MaxSpans: opts.TraceStoreMaxSpans, MaxBytes: opts.TraceStoreMaxBytes})
 	cpm.WatchTraceStore(spans.Stats)
 	otlp := traces.NewReceiver(spans, opts.Logger)
-	handler = api.MountTokens(handler, sec.tokens)
+	handler = api.MountTokens(handler, sec.tokens, az)
+	handler = api.MountAdminCerts(handler, sec.ca, az)
 	ogrpc, ohttp, err := otlp.Start(opts.OTLPGRPCAddress, opts.OTLPHTTPAddress)
 	if err != nil {
 		if xlis != nil {
@@ -193,7 +210,8 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer stopMetrics()
-	consoleAddr, stopConsole, err := console.Start(ctx, console.Address(opts.ConsoleAddress, opts.HTTPAddress), handler, opts.Logger)
+	consoleAddr, stopConsole, err := console.Start(ctx, console.Address(opts.ConsoleAddress, opts.HTTPAddress), handler,
+		console.Auth{Strategy: opts.ConsoleAuth, Authorizer: az}, opts.Logger)
 	if err != nil {
 		if xlis != nil {
 			xlis.Close()
@@ -202,6 +220,15 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer stopConsole()
+	creds, err := writeAdminCredentials(adminToken, opts.DataDir, opts.CredentialsHome, hlis.Addr(), log)
+	if err != nil {
+		if xlis != nil {
+			xlis.Close()
+		}
+		hlis.Close()
+		return err
+	}
+	defer creds.remove()
 	log.Info("OTLP trace receiver", "grpc", ogrpc, "http", ohttp)
 	log.Info("control plane started", "xds", addrOf(xlis), "secure_xds", sec.addr(), "http", hlis.Addr().String(),
 		"console", consoleAddr, "config_dir", opts.ConfigDir, "data_dir", opts.DataDir)
@@ -238,6 +265,12 @@ func (o *Options) defaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ConsoleAuth == "" {
+		o.ConsoleAuth = console.StrategyAnonymous
+		if o.KubeClient != nil {
+			o.ConsoleAuth = console.StrategyToken
+		}
 	}
 }
 
@@ -282,4 +315,12 @@ func serve(ctx context.Context, xds *xdsserver.Server, xlis net.Listener, handle
 		}
 	}
 	return first
+}
+
+// kubeReviewer asks client about bearer tokens and permissions; nil without a cluster.
+func kubeReviewer(client kubernetes.Interface) authz.Reviewer {
+	if client == nil {
+		return nil
+	}
+	return authz.NewKubeReviewer(client)
 }

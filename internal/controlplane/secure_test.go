@@ -26,6 +26,7 @@ import (
 	pb "istio.io/api/security/v1alpha1"
 
 	"github.com/weft-mesh/weft/internal/controlplane/api"
+	"github.com/weft-mesh/weft/internal/controlplane/authz"
 	"github.com/weft-mesh/weft/internal/controlplane/ca"
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
 )
@@ -64,7 +65,11 @@ func TestSecureXDSOnly(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 
-	tok, err := api.NewClient("http://"+httpAddr.String()).CreateToken(ctx, "default", "bookinfo-reviews", time.Hour)
+	creds, err := authz.ReadCredentials(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := api.NewClientWith("http://"+httpAddr.String(), api.ClientOptions{Token: creds.Token}).CreateToken(ctx, "default", "bookinfo-reviews", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/internal/controlplane/api"
+	"github.com/weft-mesh/weft/internal/controlplane/authz"
 	"github.com/weft-mesh/weft/internal/proxybin"
 )
 
@@ -142,7 +143,12 @@ func run(ctx context.Context, opts Options, sup *supervisor, ingressIP, ingressP
 	if err := waitFor(ctx, sup, 30*time.Second, "the control plane API at "+apiURL, func() error { return get(apiURL + api.ProxiesPath) }); err != nil {
 		return err
 	}
-	client := api.NewClient(apiURL)
+	// The control plane's admin credentials, as `weft apply` finds them.
+	creds, err := authz.ReadCredentials(filepath.Join(opts.DataDir, "control-plane"))
+	if err != nil {
+		return fmt.Errorf("the control plane's admin credentials: %w", err)
+	}
+	client := api.NewClientWith(apiURL, api.ClientOptions{Token: creds.Token})
 	gw, ws := gatewayYAML(ingressPort), workloads
 	page, ready := "http://"+opts.Ingress+"/productpage", getPage
 	if opts.App == AppTemperature {

@@ -24,6 +24,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// The control planes leave their admin credentials in WEFT_HOME, where
+	// the CLI finds them, as in a user's ~/.weft: the suite's own.
+	if err := os.Setenv("WEFT_HOME", filepath.Join(dir, "home")); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
 	weftBin, proxyBin = filepath.Join(dir, "weft"), filepath.Join(dir, "weft-proxy")
 	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "../../cmd/weft", "../../cmd/weft-proxy")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr

@@ -2,6 +2,7 @@
 // console uses it. The console is served on the same origin, so paths are
 // relative.
 
+import { loggedOut } from './auth';
 export interface Peer {
   namespace: string;
   workload: string;
@@ -170,6 +171,7 @@ async function request<T>(method: string, path: string, body?: string): Promise<
     data = undefined;
   }
   if (!resp.ok) {
+    if (resp.status === 401) loggedOut();
     const msg = data?.error ?? (text || resp.statusText);
     throw new APIError(`${method} ${path}: HTTP ${resp.status}: ${msg}`, resp.status);
   }

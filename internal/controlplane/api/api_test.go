@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/weft-mesh/weft/internal/config"
+	"github.com/weft-mesh/weft/internal/controlplane/authz"
 	"github.com/weft-mesh/weft/internal/controlplane/store"
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
 )
@@ -39,6 +40,9 @@ spec:
   host: reviews
 `
 
+// testAdminToken is the admin token of the tests' API.
+const testAdminToken = "weft-admin.test-token"
+
 // newAPI serves the API over a store on a loopback port and returns a client for it.
 func newAPI(t *testing.T, proxies func() []xdsserver.ProxyStatus) (*Client, *store.Mem) {
 	t.Helper()
@@ -47,9 +51,9 @@ func newAPI(t *testing.T, proxies func() []xdsserver.ProxyStatus) (*Client, *sto
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv := httptest.NewServer(NewHandler(Options{Store: st, Proxies: proxies}))
+	srv := httptest.NewServer(NewHandler(Options{Store: st, Proxies: proxies, Authorizer: authz.New(authz.Options{AdminToken: testAdminToken})}))
 	t.Cleanup(srv.Close)
-	c := NewClient(srv.URL)
+	c := NewClientWith(srv.URL, ClientOptions{Token: testAdminToken})
 	t.Cleanup(c.http.CloseIdleConnections)
 	return c, st
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,13 +22,33 @@ const DefaultAddress = "http://127.0.0.1:15014"
 
 // Client talks to the control plane's HTTP API.
 type Client struct {
-	base string
-	http *http.Client
+	base  string
+	http  *http.Client
+	token string
 }
 
-// NewClient returns a client for the API at baseURL (e.g. http://127.0.0.1:15014).
-func NewClient(baseURL string) *Client {
-	return &Client{base: strings.TrimRight(baseURL, "/"), http: &http.Client{Timeout: 30 * time.Second}}
+// ClientOptions are a client's credentials.
+type ClientOptions struct {
+	// Token is sent as "Authorization: Bearer": the admin token or a
+	// Kubernetes token.
+	Token string
+	// TLS configures an https API (its roots, an admin client certificate).
+	TLS *tls.Config
+}
+
+// NewClient returns a client with no credential for the API at baseURL
+// (e.g. http://127.0.0.1:15014): it may read but not change config.
+func NewClient(baseURL string) *Client { return NewClientWith(baseURL, ClientOptions{}) }
+
+// NewClientWith returns a client for the API at baseURL with opts' credentials.
+func NewClientWith(baseURL string, opts ClientOptions) *Client {
+	c := &http.Client{Timeout: 30 * time.Second}
+	if opts.TLS != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = opts.TLS
+		c.Transport = tr
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), http: c, token: opts.Token}
 }
 
 // Error is an error answered by the control plane.
@@ -138,6 +159,9 @@ func (c *Client) do(ctx context.Context, method, u string, body []byte, out any)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/yaml")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

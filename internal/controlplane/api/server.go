@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/weft-mesh/weft/internal/config"
+	"github.com/weft-mesh/weft/internal/controlplane/authz"
 	"github.com/weft-mesh/weft/internal/controlplane/registry"
 	"github.com/weft-mesh/weft/internal/controlplane/store"
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
@@ -29,6 +30,8 @@ type Options struct {
 	// Services, if set, returns the platform's services (Kubernetes) that
 	// analysis knows besides those the config defines.
 	Services func() *registry.Registry
+	// Authorizer decides who may apply and delete config; nil: nobody may.
+	Authorizer *authz.Authorizer
 }
 
 type handler struct {
@@ -40,6 +43,9 @@ type handler struct {
 func NewHandler(opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Authorizer == nil {
+		opts.Authorizer = authz.New(authz.Options{})
 	}
 	h := &handler{opts: opts, log: opts.Logger.With("component", "api")}
 	mux := http.NewServeMux()
@@ -82,11 +88,19 @@ func (h *handler) apply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	before := make(map[config.Key]int64, len(objs)) // key -> version before; absent: new
-	for _, o := range objs {
+	acts := make([]authz.Action, len(objs))
+	for i, o := range objs {
 		o.Source = store.SourceAPI
+		verb := authz.VerbCreate
 		if old, ok := h.opts.Store.Get(o.Key()); ok {
 			before[o.Key()] = old.ResourceVersion
+			verb = authz.VerbUpdate
 		}
+		acts[i] = authz.ConfigAction(verb, o.Kind, o.Namespace, o.Name)
+	}
+	if !h.opts.Authorizer.Check(w, r, acts...) {
+		h.log.Info("refused to apply config", "remote", r.RemoteAddr)
+		return
 	}
 	warnings, refused := h.analyzeApply(r.URL.Query().Get("source"), objs)
 	if refused != nil {
@@ -119,9 +133,15 @@ func (h *handler) delete(w http.ResponseWriter, r *http.Request) {
 	}
 	keys := make([]config.Key, len(objs))
 	byKey := make(map[config.Key]*config.Object, len(objs))
+	acts := make([]authz.Action, len(objs))
 	for i, o := range objs {
 		keys[i] = o.Key()
 		byKey[o.Key()] = o
+		acts[i] = authz.ConfigAction(authz.VerbDelete, o.Kind, o.Namespace, o.Name)
+	}
+	if !h.opts.Authorizer.Check(w, r, acts...) {
+		h.log.Info("refused to delete config", "remote", r.RemoteAddr)
+		return
 	}
 	deleted, err := h.opts.Store.Delete(keys)
 	resp := ChangeResponse{Results: make([]Result, 0, len(deleted))}

@@ -5,15 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/netip"
 	"time"
+
+	"github.com/weft-mesh/weft/internal/controlplane/authz"
 )
 
 // TokensPath is the join token endpoint: POST {namespace, serviceAccount,
-// ttl} → {token, expiresAt}. It answers loopback callers only, as whoever
-// can get a token can get that service account's certificate.
+// ttl} → {token, expiresAt}. Whoever can get a token can get that service
+// account's certificate, so it asks for the permission Kubernetes' own
+// TokenRequest does (create serviceaccounts/token): the admin has it.
 const TokensPath = "/api/v1/tokens"
 
 // TokenIssuer issues join tokens (token.Issuer). It must be safe for
@@ -40,23 +41,26 @@ type TokenResponse struct {
 const DefaultTokenTTL = time.Hour
 
 // MountTokens serves POST /api/v1/tokens with issuer in front of next.
-func MountTokens(next http.Handler, issuer TokenIssuer) http.Handler {
+func MountTokens(next http.Handler, issuer TokenIssuer, az *authz.Authorizer) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", next)
-	mux.Handle("POST "+TokensPath, TokensHandler(issuer))
+	mux.Handle("POST "+TokensPath, TokensHandler(issuer, az))
 	return mux
 }
 
-// TokensHandler answers POST /api/v1/tokens, for loopback callers only.
-func TokensHandler(issuer TokenIssuer) http.Handler {
+// TokensHandler answers POST /api/v1/tokens for the callers az allows
+// (nil: nobody).
+func TokensHandler(issuer TokenIssuer, az *authz.Authorizer) http.Handler {
+	if az == nil {
+		az = authz.New(authz.Options{})
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !loopback(r.RemoteAddr) {
-			writeError(w, http.StatusForbidden, fmt.Errorf("join tokens are issued to loopback callers only, not %s: run `weft token create` on the control plane's host", r.RemoteAddr))
-			return
-		}
 		var req TokenRequest
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil {
 			writeError(w, http.StatusBadRequest, fmt.Errorf("reading the token request: %w", err))
+			return
+		}
+		if !az.Check(w, r, authz.TokenAction(req.Namespace, req.ServiceAccount)) {
 			return
 		}
 		ttl := DefaultTokenTTL
@@ -76,15 +80,6 @@ func TokensHandler(issuer TokenIssuer) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(TokenResponse{Token: tok, ExpiresAt: time.Now().Add(ttl).UTC().Truncate(time.Second)})
 	})
-}
-
-func loopback(remote string) bool {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Unmap().IsLoopback()
 }
 
 // CreateToken asks the control plane for a join token for service account

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weft-mesh/weft/internal/controlplane/authz"
 	"github.com/weft-mesh/weft/web"
 )
 
@@ -34,17 +35,19 @@ const apiPrefix = "/api/"
 // shutdownTimeout bounds how long the console waits for requests in flight.
 const shutdownTimeout = 5 * time.Second
 
-// Handler returns the console: the UI from assets and the API under /api/.
+// Handler returns the console: the UI from assets and the API under /api/
+// for the users auth lets in (others get 401 and the page's login form),
+// with their rights: the API checks each write with the same authorizer.
 // The token endpoint is not offered on the console, and a request that
 // changes something (any method but GET and HEAD) must come from the
 // console's own page: a browser visiting another site cannot POST config to
 // it (its Origin would differ).
-func Handler(api http.Handler, assets fs.FS) http.Handler {
+func Handler(api http.Handler, assets fs.FS, auth Auth) http.Handler {
 	files := http.FileServerFS(assets)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case strings.HasPrefix(r.URL.Path, apiPrefix):
-			serveAPI(w, r, api)
+			serveAPI(w, r, api, auth)
 		case r.Method != http.MethodGet && r.Method != http.MethodHead:
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		default:
@@ -70,16 +73,33 @@ func Handler(api http.Handler, assets fs.FS) http.Handler {
 	})
 }
 
-func serveAPI(w http.ResponseWriter, r *http.Request, api http.Handler) {
-	if r.URL.Path == "/api/v1/tokens" {
+func serveAPI(w http.ResponseWriter, r *http.Request, api http.Handler, auth Auth) {
+	switch r.URL.Path {
+	case "/api/v1/tokens":
 		writeError(w, http.StatusForbidden, "join tokens are not issued through the console; use `weft token create`")
+		return
+	case "/api/v1/admin-certificates":
+		writeError(w, http.StatusForbidden, "admin certificates are not issued through the console; use `weft credentials create`")
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && !sameOrigin(r) {
 		writeError(w, http.StatusForbidden, "cross-origin request refused: changes are accepted from the console's own page only")
 		return
 	}
-	api.ServeHTTP(w, r)
+	if r.URL.Path == AuthPath || strings.HasPrefix(r.URL.Path, AuthPath+"/") {
+		auth.serveAuth(w, r)
+		return
+	}
+	u, err := auth.user(r)
+	if err != nil {
+		authz.WriteError(w, fmt.Errorf("%w; log in again", err))
+		return
+	}
+	if u == nil {
+		authz.WriteError(w, fmt.Errorf("%w: log in to the console with a token (the weft admin token or a Kubernetes token)", authz.ErrUnauthenticated))
+		return
+	}
+	api.ServeHTTP(w, r.WithContext(authz.WithUser(r.Context(), u)))
 }
 
 // sameOrigin reports whether r's Origin (if the browser sent one) is the
@@ -117,9 +137,9 @@ func Address(addr, httpAddress string) string {
 }
 
 // Start listens on addr (Off: does nothing) and serves the console with
-// api in the background until ctx ends or stop is called. addr is the
-// bound address (nil when off).
-func Start(ctx context.Context, addr string, api http.Handler, log *slog.Logger) (bound net.Addr, stop func(), err error) {
+// api to the users auth lets in, in the background until ctx ends or stop
+// is called. addr is the bound address (nil when off).
+func Start(ctx context.Context, addr string, api http.Handler, auth Auth, log *slog.Logger) (bound net.Addr, stop func(), err error) {
 	if addr == Off {
 		return nil, func() {}, nil
 	}
@@ -127,7 +147,7 @@ func Start(ctx context.Context, addr string, api http.Handler, log *slog.Logger)
 	if err != nil {
 		return nil, nil, fmt.Errorf("console address: %w (--console-address off disables the console)", err)
 	}
-	srv := &http.Server{Handler: Handler(api, web.Assets()), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: Handler(api, web.Assets(), auth), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -147,7 +167,7 @@ func Start(ctx context.Context, addr string, api http.Handler, log *slog.Logger)
 			srv.Close()
 		}
 	}()
-	log.Info("console started", "component", "console", "url", "http://"+lis.Addr().String())
+	log.Info("console started", "component", "console", "url", "http://"+lis.Addr().String(), "auth", auth.Strategy)
 	var once bool
 	return lis.Addr(), func() {
 		if !once {

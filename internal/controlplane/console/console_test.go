@@ -18,7 +18,7 @@ func TestHandler(t *testing.T) {
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "api "+r.Method+" "+r.URL.Path)
 	})
-	srv := httptest.NewServer(Handler(api, assets))
+	srv := httptest.NewServer(Handler(api, assets, Auth{}))
 	defer srv.Close()
 	tests := []struct {
 		name, method, path, origin string
@@ -72,7 +72,7 @@ func TestAddress(t *testing.T) {
 
 func TestEmbeddedAssets(t *testing.T) {
 	// The real assets are embedded: index.html must be there.
-	s, stop, err := Start(t.Context(), "127.0.0.1:0", http.NotFoundHandler(), discard())
+	s, stop, err := Start(t.Context(), "127.0.0.1:0", http.NotFoundHandler(), Auth{}, discard())
 	if err != nil {
 		t.Fatal(err)
 	}

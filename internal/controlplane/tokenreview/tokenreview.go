@@ -1,7 +1,9 @@
-// Package tokenreview authenticates Kubernetes service-account tokens (the
-// projected tokens the kubelet mounts in pods, audience "istio-ca") with
-// the API server's TokenReview API, and maps them to the namespace and
-// service account the CA then issues a certificate for.
+// Package tokenreview authenticates Kubernetes bearer tokens with the API
+// server's TokenReview API: service-account tokens (the projected tokens the
+// kubelet mounts in pods, audience "istio-ca"), mapped to the namespace and
+// service account the CA then issues a certificate for, and users' tokens
+// (the API server's own audience, as kubectl sends), mapped to the user the
+// control plane's API authorizes.
 package tokenreview
 
 import (
@@ -42,6 +44,9 @@ type Options struct {
 	Client kubernetes.Interface
 	// Audience is the audience tokens must have (Audience when empty).
 	Audience string
+	// APIServerAudience reviews tokens for the API server's own audiences
+	// (those kubectl and the console's users hold) instead of Audience.
+	APIServerAudience bool
 	// CacheTTL is how long an authenticated token's answer is reused
 	// (DefaultCacheTTL when 0): a proxy renewing often, or many replicas of
 	// one pod starting, cost one review.
@@ -59,7 +64,7 @@ type Authenticator struct {
 }
 
 type entry struct {
-	ns, sa  string
+	user    authv1.UserInfo
 	expires time.Time
 }
 
@@ -81,19 +86,34 @@ func New(opts Options) *Authenticator {
 // of the identity it proves: the API server must authenticate it for the
 // audience, as user system:serviceaccount:NAMESPACE:NAME.
 func (a *Authenticator) Verify(token string) (ns, sa string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	defer cancel()
+	u, err := a.User(ctx, token)
+	if err != nil {
+		return "", "", err
+	}
+	rest, ok := strings.CutPrefix(u.Username, "system:serviceaccount:")
+	ns, sa, ok2 := strings.Cut(rest, ":")
+	if !ok || !ok2 || ns == "" || sa == "" || strings.Contains(sa, ":") {
+		return "", "", fmt.Errorf("%w: user %q", ErrNotServiceAccount, u.Username)
+	}
+	return ns, sa, nil
+}
+
+// User authenticates token and returns the user the API server says it
+// proves (name, UID, groups, extra), for a SubjectAccessReview.
+func (a *Authenticator) User(ctx context.Context, token string) (authv1.UserInfo, error) {
 	key := sha256.Sum256([]byte(token))
 	now := a.opts.Now()
 	a.mu.Lock()
 	e, ok := a.cache[key]
 	a.mu.Unlock()
 	if ok && now.Before(e.expires) {
-		return e.ns, e.sa, nil
+		return e.user, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
-	defer cancel()
-	ns, sa, err = a.review(ctx, token)
+	u, err := a.review(ctx, token)
 	if err != nil {
-		return "", "", err
+		return authv1.UserInfo{}, err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -104,31 +124,31 @@ func (a *Authenticator) Verify(token string) (ns, sa string, err error) {
 			}
 		}
 	}
-	a.cache[key] = entry{ns: ns, sa: sa, expires: now.Add(a.opts.CacheTTL)}
-	return ns, sa, nil
+	a.cache[key] = entry{user: u, expires: now.Add(a.opts.CacheTTL)}
+	return u, nil
 }
 
-func (a *Authenticator) review(ctx context.Context, token string) (ns, sa string, err error) {
-	tr, err := a.opts.Client.AuthenticationV1().TokenReviews().Create(ctx, &authv1.TokenReview{
-		Spec: authv1.TokenReviewSpec{Token: token, Audiences: []string{a.opts.Audience}},
-	}, metav1.CreateOptions{})
+func (a *Authenticator) review(ctx context.Context, token string) (authv1.UserInfo, error) {
+	spec := authv1.TokenReviewSpec{Token: token}
+	if !a.opts.APIServerAudience {
+		spec.Audiences = []string{a.opts.Audience}
+	}
+	tr, err := a.opts.Client.AuthenticationV1().TokenReviews().Create(ctx, &authv1.TokenReview{Spec: spec}, metav1.CreateOptions{})
 	if err != nil {
-		return "", "", fmt.Errorf("TokenReview: %w", err)
+		return authv1.UserInfo{}, fmt.Errorf("TokenReview: %w", err)
 	}
 	st := tr.Status
 	if !st.Authenticated {
 		if st.Error != "" {
-			return "", "", fmt.Errorf("%w: %s", ErrUnauthenticated, st.Error)
+			return authv1.UserInfo{}, fmt.Errorf("%w: %s", ErrUnauthenticated, st.Error)
 		}
-		return "", "", ErrUnauthenticated
+		return authv1.UserInfo{}, ErrUnauthenticated
 	}
-	if !slices.Contains(st.Audiences, a.opts.Audience) {
-		return "", "", fmt.Errorf("%w (it is for %q); mount a projected token with audience %s", ErrAudience, st.Audiences, a.opts.Audience)
+	if !a.opts.APIServerAudience && !slices.Contains(st.Audiences, a.opts.Audience) {
+		return authv1.UserInfo{}, fmt.Errorf("%w (it is for %q); mount a projected token with audience %s", ErrAudience, st.Audiences, a.opts.Audience)
 	}
-	rest, ok := strings.CutPrefix(st.User.Username, "system:serviceaccount:")
-	ns, sa, ok2 := strings.Cut(rest, ":")
-	if !ok || !ok2 || ns == "" || sa == "" || strings.Contains(sa, ":") {
-		return "", "", fmt.Errorf("%w: user %q", ErrNotServiceAccount, st.User.Username)
+	if st.User.Username == "" {
+		return authv1.UserInfo{}, fmt.Errorf("%w: the review names no user", ErrUnauthenticated)
 	}
-	return ns, sa, nil
+	return st.User, nil
 }

@@ -3,6 +3,7 @@
 
 import { useState } from 'preact/hooks';
 import { api, type AnalyzeMessage, type ConfigObject } from '../api';
+import { useAuth } from '../auth';
 import { usePoll, type Route } from '../route';
 import { ErrorBox } from './common';
 
@@ -106,7 +107,8 @@ export function ConfigPage({ route }: { route: Route }) {
 function ObjectYAML({ o, onDeleted }: { o: ConfigObject; onDeleted: () => void }) {
   const y = usePoll(() => api.configYAML(o.kind, o.metadata.namespace, o.metadata.name), [objKey(o), o.metadata.resourceVersion]);
   const [msg, setMsg] = useState('');
-  const removable = o.source !== 'auto-registration';
+  const auth = useAuth();
+  const removable = o.source !== 'auto-registration' && (auth?.admin || auth?.write);
   return (
     <div class="yaml-box">
       <pre class="yaml" aria-label={`YAML of ${o.kind} ${o.metadata.name}`}>{y.data ?? 'loading…'}</pre>

@@ -3,6 +3,7 @@
 
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, type ChangeResponse } from '../api';
+import { authFor } from '../auth';
 import { href, setParams, usePoll, type Route } from '../route';
 import { check, wizardTitles, wizardYAML, type WizardInput, type WizardKind } from '../wizard';
 import { ErrorBox } from './common';
@@ -43,6 +44,9 @@ export function WizardsPage({ route }: { route: Route }) {
   );
   const [input, setInput] = useState<WizardInput>(defaults(service, ns, versions));
   useEffect(() => setInput(defaults(service, ns, versions)), [service, ns, versions.join(',')]);
+  // What the user may write here: the buttons go for a read-only user.
+  const access = usePoll(() => authFor(ns), [ns]);
+  const readOnly = access.data !== undefined && !access.data.write;
   const [result, setResult] = useState<{ ok?: ChangeResponse; error?: string; removed?: boolean }>({});
   useEffect(() => setResult({}), [service, kind]);
   const yaml = wizardYAML(input, kind);
@@ -171,12 +175,18 @@ export function WizardsPage({ route }: { route: Route }) {
                 Exists now: {existing.map((o) => `${o.kind} ${o.metadata.name}${o.metadata.labels?.['weft.io/wizard'] ? ` (${o.metadata.labels['weft.io/wizard']} wizard)` : ''}`).join(', ')}. Applying replaces it.
               </div>
             )}
-            <div class="buttons">
-              <button class="primary" type="button" disabled={!!problem} onClick={apply}>Apply</button>
-              <button class="danger" type="button" disabled={existing.length === 0} onClick={remove}>
-                Remove {service}'s routing config
-              </button>
-            </div>
+            {readOnly ? (
+              <div class="warn" role="status">
+                Read-only: {access.data?.user} may not change VirtualServices and DestinationRules in namespace {ns}.
+              </div>
+            ) : (
+              <div class="buttons">
+                <button class="primary" type="button" disabled={!!problem || !access.data} onClick={apply}>Apply</button>
+                <button class="danger" type="button" disabled={existing.length === 0 || !access.data} onClick={remove}>
+                  Remove {service}'s routing config
+                </button>
+              </div>
+            )}
             {result.error && <ErrorBox error={result.error} />}
             {result.ok && (
               <div class="ok" role="status">
