@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/weft-mesh/weft/internal/controlplane/api"
+	"github.com/weft-mesh/weft/internal/controlplane/authz"
 )
 
 // cpOptions are the flags of "bench controlplane".
@@ -104,6 +105,12 @@ func runControlPlaneBench(ctx context.Context, o cpOptions, weft, dir, mesh stri
 	if err := waitAPI(ctx, client, o.timeout); err != nil {
 		return nil, err
 	}
+	// Writes need the admin credentials the control plane left in its data dir.
+	creds, err := authz.ReadCredentials(filepath.Join(dir, "cp"))
+	if err != nil {
+		return nil, err
+	}
+	client = api.NewClientWith("http://"+cpAddr+":15014", api.ClientOptions{Token: creds.Token})
 	pinSelf(0) // the control plane has core 1 (procSet.start)
 	sims := make([]*simProxy, o.proxies)
 	for i := range sims {
