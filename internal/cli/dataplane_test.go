@@ -17,7 +17,7 @@ func TestDataPlaneCommands(t *testing.T) {
 			t.Errorf("weft %s: missing (%v) or without a summary", name, ok)
 		}
 	}
-	_, errs, code := runCLI(t, "", "help")
+	_, errs, code := runCLI(t, "", "", "help")
 	if code != 0 || !strings.Contains(errs, "  proxy ") || !strings.Contains(errs, "  gateway ") || !strings.Contains(errs, "  version ") {
 		t.Errorf("weft help: exit %d, usage %q; want proxy, gateway and version listed", code, errs)
 	}
