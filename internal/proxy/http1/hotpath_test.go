@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestServeAllocations guards the hot path: a keep-alive request through
@@ -174,4 +175,69 @@ func loopbackPair(t *testing.T) (client, server net.Conn) {
 	}
 	t.Cleanup(func() { client.Close(); server.Close() })
 	return client, server
+}
+
+// TestServeIdleTimeout: a downstream connection with no request for
+// IdleTimeout is closed, also after requests that kept its deadline
+// armed; a request whose body arrives after IdleTimeout is still served,
+// since an exchange that reads from downstream runs without the deadline.
+func TestServeIdleTimeout(t *testing.T) {
+	const idle = 150 * time.Millisecond
+	up := benchUpstream(t)
+	pool := NewPool(PoolOptions{})
+	t.Cleanup(pool.Close)
+	route := func(*Request) Decision {
+		return Decision{Key: up, Dial: func(ctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", up)
+		}}
+	}
+	serve := func(t *testing.T) (net.Conn, *bufio.Reader, chan error) {
+		client, server := loopbackPair(t)
+		done := make(chan error, 1)
+		go func() { done <- Serve(context.Background(), server, nil, route, &ServeOptions{Pool: pool, IdleTimeout: idle}) }()
+		return client, bufio.NewReader(client), done
+	}
+	roundTrip := func(t *testing.T, c net.Conn, br *bufio.Reader, parts ...string) {
+		t.Helper()
+		for i, p := range parts {
+			if i > 0 {
+				time.Sleep(2 * idle) // the body comes later than the idle timeout
+			}
+			if _, err := io.WriteString(c, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var resp Response
+		if err := ReadResponse(br, &resp, "POST", 0); err != nil || resp.Status != 200 {
+			t.Fatalf("status %d, %v", resp.Status, err)
+		}
+		var body Body
+		body.ResetResponse(br, &resp)
+		io.Copy(io.Discard, &body)
+	}
+	waitClosed := func(t *testing.T, c net.Conn, done chan error) {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("idle connection: read %d bytes, %v; want EOF (closed by the proxy)", n, err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("Serve after an idle timeout = %v, want nil", err)
+		}
+	}
+	t.Run("closed when idle after requests", func(t *testing.T) {
+		c, br, done := serve(t)
+		for range 5 {
+			roundTrip(t, c, br, benchHead+strings.Repeat("x", 1024))
+		}
+		waitClosed(t, c, done)
+	})
+	t.Run("slow body served", func(t *testing.T) {
+		c, br, done := serve(t)
+		head := strings.Replace(benchHead, "Content-Length: 1024", "Content-Length: 4", 1)
+		roundTrip(t, c, br, head, "abcd")
+		roundTrip(t, c, br, head+"efgh") // and the connection is still good
+		waitClosed(t, c, done)
+	})
 }

@@ -132,8 +132,10 @@ type server struct {
 	body Body
 	// replay holds the request body of a request that may be retried.
 	replay, replayBuf []byte
-	log               *slog.Logger
-	debug             bool
+	// idleUntil is the read deadline armIdle set (zero: none).
+	idleUntil time.Time
+	log       *slog.Logger
+	debug     bool
 }
 
 // maxDiscard bounds the request body read and dropped before a direct
@@ -182,21 +184,57 @@ func Serve(ctx context.Context, conn net.Conn, br *bufio.Reader, route RouteFunc
 // loop serves requests until the connection should end.
 func (s *server) loop(route RouteFunc) error {
 	for {
-		idle := s.opts.IdleTimeout > 0 && s.br.Buffered() == 0
-		if idle {
-			s.conn.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout))
+		if s.opts.IdleTimeout > 0 && s.br.Buffered() == 0 {
+			s.armIdle()
 		}
 		err := ReadRequest(s.br, &s.req, s.opts.MaxHeaderBytes)
 		if err != nil {
 			return s.readError(err)
 		}
-		if idle {
-			s.conn.SetReadDeadline(time.Time{})
+		if s.readsDuringExchange() {
+			s.disarmIdle()
 		}
 		if !s.exchange(route) {
 			return nil
 		}
 	}
+}
+
+// armIdle bounds the wait for the next request with a read deadline.
+// Moving a deadline is a runtime timer update, so one still at least 7/8
+// of IdleTimeout away is kept: a connection is closed after between 7/8
+// of IdleTimeout and all of it without a request, and a busy one moves
+// its deadline once per IdleTimeout/8 rather than twice per request.
+func (s *server) armIdle() {
+	now := time.Now()
+	if s.idleUntil.Sub(now) >= s.opts.IdleTimeout-s.opts.IdleTimeout/8 {
+		return
+	}
+	s.idleUntil = now.Add(s.opts.IdleTimeout)
+	s.conn.SetReadDeadline(s.idleUntil)
+}
+
+// disarmIdle clears the idle deadline before an exchange that reads from
+// downstream beyond its head, which may take as long as it takes.
+func (s *server) disarmIdle() {
+	if !s.idleUntil.IsZero() {
+		s.idleUntil = time.Time{}
+		s.conn.SetReadDeadline(time.Time{})
+	}
+}
+
+// readsDuringExchange reports whether the exchange of the request just
+// read may read downstream: a body not yet all buffered, a body the
+// client sends after 100 Continue, or a tunnel (Upgrade, CONNECT).
+func (s *server) readsDuringExchange() bool {
+	req := &s.req
+	switch {
+	case req.Upgrade != "" || req.Method == "CONNECT" || req.ExpectContinue || req.Chunked:
+		return true
+	case req.ContentLength > 0:
+		return int64(s.br.Buffered()) < req.ContentLength
+	}
+	return false
 }
 
 // readError answers a request that could not be read and reports whether
