@@ -205,7 +205,8 @@ func checkDeployment(t *testing.T, profile string, deps []appsv1.Deployment, inj
 		want = append(want, "--webhook-address=:15017", "--injection-image="+ct.Image)
 	}
 	if console {
-		want = append(want, "--console-address=:20001")
+		// The console reached from outside the pod asks for a login.
+		want = append(want, "--console-address=:20001", "--console-auth=token")
 	} else {
 		want = append(want, "--console-address=off")
 	}
@@ -261,6 +262,7 @@ func checkRBAC(t *testing.T, o objects) {
 		want = append(want, grant{"", r, "watch"}, grant{"", r, "list"})
 	}
 	want = append(want, grant{"discovery.k8s.io", "endpointslices", "watch"}, grant{"", "configmaps", "create"}, grant{"", "configmaps", "update"}, grant{"authentication.k8s.io", "tokenreviews", "create"},
+		grant{"authorization.k8s.io", "subjectaccessreviews", "create"},
 		grant{"admissionregistration.k8s.io", "mutatingwebhookconfigurations", "patch"})
 	for _, k := range config.KindSchemas() {
 		want = append(want, grant{k.Group, k.Plural, "watch"}, grant{k.Group, k.Plural + "/status", "patch"})
