@@ -38,6 +38,7 @@ func commands() map[string]command {
 		"control-plane": {Summary: "run the control plane (xDS, config API)", Run: runControlPlane},
 		"credentials":   {Summary: "create an admin credentials file (mTLS client certificate) for another host: credentials create --out FILE", Run: runCredentials},
 		"dashboard":     {Summary: "open the web console (the graph, traces, config) in a browser", Run: runDashboard},
+		"dashboards":    {Summary: "list or print weft's Grafana dashboards: dashboards [NAME] [-o DIR]", Run: runDashboards},
 		"delete":        {Summary: "delete Istio config named in a file (-f FILE|-)", Run: runDelete},
 		"demo":          {Summary: "run Bookinfo with sidecars, an ingress gateway and load", Run: runDemo},
 		"get":           {Summary: "list config: get KIND [NAME] [-o yaml]", Run: runGet},

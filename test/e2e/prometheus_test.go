@@ -21,8 +21,10 @@ import (
 
 // TestPrometheus runs a real Prometheus on the config `weft
 // prometheus-config` prints, against the demo with traffic, and checks that
-// it finds every proxy through the control plane's service discovery and
-// answers Kiali's queries with Bookinfo's edges, as the embedded store does.
+// it finds every proxy through the control plane's service discovery,
+// answers Kiali's queries with Bookinfo's edges, as the embedded store does,
+// and every panel of weft's Grafana dashboards (with TCP traffic from
+// tcp-echo beside Bookinfo).
 func TestPrometheus(t *testing.T) {
 	promBin, err := exec.LookPath("prometheus")
 	if err != nil {
@@ -31,6 +33,7 @@ func TestPrometheus(t *testing.T) {
 	m := startDemo(t)
 	stopLoad := load(m)
 	t.Cleanup(stopLoad)
+	t.Cleanup(tcpEchoLoad(t, m))
 
 	cfg, err := m.weft("prometheus-config")
 	if err != nil {
@@ -116,6 +119,10 @@ func TestPrometheus(t *testing.T) {
 			}
 			return hasEdges(edges, want)
 		})
+	})
+
+	t.Run("every panel of weft's Grafana dashboards returns data", func(t *testing.T) {
+		checkDashboards(t, promURL)
 	})
 
 	t.Run("Prometheus scrapes the control plane", func(t *testing.T) {

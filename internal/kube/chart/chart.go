@@ -162,7 +162,7 @@ func (c *Chart) Render(opts Options) ([]Document, error) {
 	if err != nil {
 		return nil, err
 	}
-	data := map[string]any{"Values": vals, "Release": opts.Release, "Chart": c.meta}
+	data := map[string]any{"Values": vals, "Release": opts.Release, "Chart": c.meta, "Files": Files{fsys: c.fsys, dir: c.dir}}
 	for _, f := range tmpls {
 		raw, err := fs.ReadFile(c.fsys, f)
 		if err != nil {
@@ -182,6 +182,23 @@ func (c *Chart) Render(opts Options) ([]Document, error) {
 	}
 	Order(docs)
 	return docs, nil
+}
+
+// Files is what templates see as .Files: the chart's other files, as
+// Helm's .Files.Get reads them.
+type Files struct {
+	fsys fs.FS
+	dir  string
+}
+
+// Get returns the content of the chart file at name (relative to the
+// chart's root), or "" when there is none, as Helm does.
+func (f Files) Get(name string) string {
+	b, err := fs.ReadFile(f.fsys, path.Join(f.dir, name))
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 // source names a chart file as helm template does: CHART/templates/x.yaml.

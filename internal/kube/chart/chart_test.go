@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/weft-mesh/weft/internal/config"
+	"github.com/weft-mesh/weft/internal/dashboards"
 	"github.com/weft-mesh/weft/manifests"
 )
 
@@ -48,6 +49,7 @@ type objects struct {
 	roleBindings    []rbacv1.RoleBinding
 	webhooks        []admissionv1.MutatingWebhookConfiguration
 	crds            []apiextensionsv1.CustomResourceDefinition
+	configMaps      []corev1.ConfigMap
 	istio           []*config.Object
 }
 
@@ -69,6 +71,8 @@ func decode(t *testing.T, docs []Document) objects {
 			o.namespaces = append(o.namespaces, strict(t, d, &corev1.Namespace{}))
 		case "v1 ServiceAccount":
 			o.serviceAccounts = append(o.serviceAccounts, strict(t, d, &corev1.ServiceAccount{}))
+		case "v1 ConfigMap":
+			o.configMaps = append(o.configMaps, strict(t, d, &corev1.ConfigMap{}))
 		case "v1 Service":
 			o.services[d.Name] = strict(t, d, &corev1.Service{})
 		case "apps/v1 Deployment":
@@ -134,6 +138,7 @@ func TestRenderGolden(t *testing.T) {
 }
 
 func checkContract(t *testing.T, profile string, o objects) {
+	checkDashboards(t, o.configMaps)
 	injector, console := profile != "minimal", profile != "minimal"
 	if len(o.crds) != len(config.KindSchemas()) {
 		t.Errorf("%d CRDs, want one per kind (%d)", len(o.crds), len(config.KindSchemas()))
@@ -375,4 +380,32 @@ func TestFuncsAsHelm(t *testing.T) {
 			t.Errorf("case %d: %q, want %q", i, tt.got, tt.want)
 		}
 	}
+}
+
+// checkDashboards: ConfigMap weft-grafana-dashboards carries every dashboard
+// of `weft dashboards`, byte for byte, labelled for Grafana's sidecar.
+func checkDashboards(t *testing.T, cms []corev1.ConfigMap) {
+	t.Helper()
+	all, err := dashboards.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cm := range cms {
+		if cm.Name != "weft-grafana-dashboards" {
+			continue
+		}
+		if cm.Labels["grafana_dashboard"] != "1" {
+			t.Errorf("ConfigMap %s lacks label grafana_dashboard=1: %v", cm.Name, cm.Labels)
+		}
+		if len(cm.Data) != len(all) {
+			t.Errorf("ConfigMap %s holds %d dashboards, want %d", cm.Name, len(cm.Data), len(all))
+		}
+		for _, d := range all {
+			if got := cm.Data[d.Name+".json"]; got != strings.TrimSuffix(string(d.JSON), "\n") {
+				t.Errorf("ConfigMap %s: %s.json differs from the dashboard (%d bytes, want %d)", cm.Name, d.Name, len(got), len(d.JSON))
+			}
+		}
+		return
+	}
+	t.Error("no ConfigMap weft-grafana-dashboards")
 }
