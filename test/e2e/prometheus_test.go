@@ -261,8 +261,13 @@ func promTargets(base string) string {
 	return strings.Join(parts, "; ")
 }
 
+// jsonClient is shared by every fetchJSON: a client per call would leave its
+// idle keep-alive connection open, and a few hundred of those exhaust a
+// server's connection limit (Prometheus's --web.max-connections is 512).
+var jsonClient = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4}}
+
 func fetchJSON(u string, v any) error {
-	resp, err := newClient().Get(u)
+	resp, err := jsonClient.Get(u)
 	if err != nil {
 		return err
 	}
