@@ -92,7 +92,9 @@ func controlPlaneMain(ctx context.Context, args []string) error {
 func startCP(weft, dir, mesh string, procs *procSet) (*exec.Cmd, error) {
 	return procs.start(dir, weft, "control-plane", "--config-dir", mesh, "--data-dir", filepath.Join(dir, "cp"),
 		"--xds-address", cpAddr+":15010", "--http-address", cpAddr+":15014", "--console-address", "off",
-		"--secure-xds-address", "off", "--otlp-grpc-address", "off", "--otlp-http-address", "off", "--log-level", "warn")
+		"--secure-xds-address", "off", "--otlp-grpc-address", "off", "--otlp-http-address", "off", "--log-level", "warn",
+		// The simulated proxies have no admin port to scrape metrics from.
+		"--prometheus-url", "http://127.0.0.1:9")
 }
 
 func runControlPlaneBench(ctx context.Context, o cpOptions, weft, dir, mesh string, procs *procSet) (*cpResult, error) {
@@ -102,7 +104,7 @@ func runControlPlaneBench(ctx context.Context, o cpOptions, weft, dir, mesh stri
 		return nil, err
 	}
 	client := api.NewClient("http://" + cpAddr + ":15014")
-	if err := waitAPI(ctx, client, o.timeout); err != nil {
+	if err := waitAPI(ctx, client, o.timeout, cp.Process.Pid); err != nil {
 		return nil, err
 	}
 	// Writes need the admin credentials the control plane left in its data dir.
@@ -245,10 +247,11 @@ func restartCP(ctx context.Context, o cpOptions, cp *exec.Cmd, weft, dir, mesh s
 	_ = syscall.Kill(-cp.Process.Pid, syscall.SIGTERM)
 	_ = cp.Wait()
 	start := time.Now()
-	if _, err := startCP(weft, dir, mesh, procs); err != nil {
+	cp2, err := startCP(weft, dir, mesh, procs)
+	if err != nil {
 		return 0, false, err
 	}
-	if err := waitAPI(ctx, client, o.timeout); err != nil {
+	if err := waitAPI(ctx, client, o.timeout, cp2.Process.Pid); err != nil {
 		return 0, false, err
 	}
 	ok := waitUntil(ctx, o.timeout, func() bool {
@@ -289,9 +292,12 @@ func waitUntil(ctx context.Context, bound time.Duration, cond func() bool) bool 
 	return true
 }
 
-func waitAPI(ctx context.Context, client *api.Client, bound time.Duration) error {
+func waitAPI(ctx context.Context, client *api.Client, bound time.Duration, pid int) error {
 	deadline := time.Now().Add(bound)
 	for {
+		if !alive(pid) {
+			return fmt.Errorf("the control plane (pid %d) exited; is %s taken?", pid, cpAddr)
+		}
 		_, err := client.Proxies(ctx)
 		if err == nil {
 			return nil
@@ -367,4 +373,15 @@ func saveHeap(ctx context.Context, o cpOptions, name string) {
 	if _, err := f.ReadFrom(resp.Body); err != nil {
 		log.Printf("heap profile: %v", err)
 	}
+}
+
+// alive reports whether a process runs (not exited, not a zombie).
+func alive(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
 }

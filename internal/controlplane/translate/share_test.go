@@ -63,8 +63,13 @@ func TestMergeEqualsBuild(t *testing.T) {
 					objs = append(objs, more...)
 				}
 				in := Input{Config: objs, Registry: registry.Build(objs), Proxy: proxy}
-				if _, ok := ViewKey(in); !ok {
+				key, ok := ViewKey(in)
+				if !ok {
 					t.Fatal("ViewKey: a sidecar without EnvoyFilters cannot be split")
+				}
+				scope := NewScope(in.Config, in.Registry)
+				if k, ok := ViewKey(scope.KeyInput(in)); k != key || !ok {
+					t.Errorf("ViewKey of the scoped input %q %t, want %q", k, ok, key)
 				}
 				whole, err := Build(in)
 				if err != nil {
@@ -77,6 +82,13 @@ func TestMergeEqualsBuild(t *testing.T) {
 				own, err := BuildOwn(in)
 				if err != nil {
 					t.Fatal(err)
+				}
+				scoped, err := BuildOwn(scope.OwnInput(in))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := cmp.Diff(string(render(t, own)), string(render(t, scoped))); d != "" {
+					t.Errorf("BuildOwn of the scoped input differs (-whole +scoped):\n%s", d)
 				}
 				merged := Merge(shared, own)
 				slices.Sort(whole.Warnings)

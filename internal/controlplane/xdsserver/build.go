@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+
 	"github.com/weft-mesh/weft/internal/config"
 	"github.com/weft-mesh/weft/internal/controlplane/registry"
 	"github.com/weft-mesh/weft/internal/controlplane/translate"
@@ -28,8 +30,17 @@ type generation struct {
 	// view keys (translate.ViewKey): the change was to routing only.
 	ownKept, keysKept bool
 
+	scopeOnce sync.Once
+	scope     *translate.Scope // indexes objs and reg for per-proxy work
+
 	mu    sync.Mutex
 	views map[string]*view // by view key
+}
+
+// scoped returns the generation's translate.Scope, built on first use.
+func (g *generation) scoped() *translate.Scope {
+	g.scopeOnce.Do(func() { g.scope = translate.NewScope(g.objs, g.reg) })
+	return g.scope
 }
 
 // view is one shared part, translated at most once per generation.
@@ -37,12 +48,13 @@ type view struct {
 	once sync.Once
 	done atomic.Bool
 	out  *translate.Output
+	wire map[string]*wirePart // out, marshaled
 	err  error
 }
 
 // shared returns the view key's shared part, translating it (once, whoever
 // asks first) when the generation does not have it yet.
-func (g *generation) shared(key string, build func() (*translate.Output, error)) (*translate.Output, error) {
+func (g *generation) shared(key string, build func() (*translate.Output, error)) (*view, error) {
 	g.mu.Lock()
 	v := g.views[key]
 	if v == nil {
@@ -51,10 +63,12 @@ func (g *generation) shared(key string, build func() (*translate.Output, error))
 	}
 	g.mu.Unlock()
 	v.once.Do(func() {
-		v.out, v.err = build()
+		if v.out, v.err = build(); v.err == nil {
+			v.wire, v.err = wireParts(v.out)
+		}
 		v.done.Store(true)
 	})
-	return v.out, v.err
+	return v, v.err
 }
 
 // routingKinds are the kinds whose changes touch only the shared parts of
@@ -137,15 +151,18 @@ func concerns(hosts, services map[string]bool) bool {
 
 // proxyBuild is what the server keeps of a proxy's last build.
 type proxyBuild struct {
-	mu     sync.Mutex
-	closed bool   // the proxy left: build no more
-	seq    uint64 // generation built from
-	built  bool
-	info   *proxyInfo // that the view key was computed for
-	key    string     // view key ("" with split false)
-	split  bool
-	shared *translate.Output
-	own    *translate.Output
+	mu      sync.Mutex
+	closed  bool   // the proxy left: build no more
+	seq     uint64 // generation built from
+	built   bool
+	info    *proxyInfo // that the view key was computed for
+	key     string     // view key ("" with split false)
+	split   bool
+	shared  *translate.Output
+	own     *translate.Output
+	ownWire map[string]*wirePart
+	// deltaSet: the delta cache has the proxy's snapshot.
+	deltaSet bool
 	// versions are the versions of the snapshot set, warnings translate's
 	// warnings logged last.
 	versions map[string]string
@@ -227,72 +244,118 @@ func (s *Server) buildProxy(g *generation, p *proxyState) bool {
 		return false
 	}
 	s.mu.Lock()
-	info := p.info
+	info, delta := p.info, p.delta
 	s.mu.Unlock()
 	in := translate.Input{Config: g.objs, Registry: g.reg, Proxy: info.proxy, Mesh: s.opts.Mesh}
 	id := info.proxy.ID
 	next := b.built && b.seq+1 == g.seq && b.info == info // built from the generation before g
 	if s.opts.ViewKey != nil && (!next || !g.keysKept) {
-		b.key, b.split = s.opts.ViewKey(in)
+		b.key, b.split = s.opts.ViewKey(g.scoped().KeyInput(in))
 		b.info = info
 	}
-	var out *translate.Output
+	var r *buildResult
 	var err error
 	if s.opts.ViewKey != nil && b.split {
-		out, err = s.buildSplit(g, b, in, next && g.ownKept)
+		r, err = s.buildSplit(g, b, in, next && g.ownKept, delta)
 	} else {
-		b.shared, b.own = nil, nil
-		out, err = s.opts.Translate(in)
+		b.shared, b.own, b.ownWire = nil, nil, nil
+		r, err = s.buildWhole(in)
 	}
 	if err != nil {
 		s.log.Error("translating config; keeping the previous snapshot", "proxy", id, "config_version", g.version, "error", err)
 		return false
 	}
 	b.seq = g.seq
-	if out == nil { // its parts did not change
+	if r == nil { // its parts did not change
 		return false
 	}
-	if w := strings.Join(out.Warnings, "; "); w != b.warnings {
+	if w := strings.Join(r.warnings, "; "); w != b.warnings {
 		b.warnings = w
-		for _, msg := range out.Warnings {
+		for _, msg := range r.warnings {
 			s.log.Warn("config not fully supported", "proxy", id, "warning", msg)
 		}
 	}
-	snap, err := newSnapshot(out, b.split)
-	if err != nil {
-		s.log.Error("invalid snapshot; keeping the previous one", "proxy", id, "config_version", g.version, "error", err)
+	b.built = true
+	if maps.Equal(r.versions, b.versions) && !(delta && !b.deltaSet) {
 		return false
+	}
+	if delta {
+		if err := s.setDelta(id, r); err != nil {
+			s.log.Error("invalid snapshot; keeping the previous one", "proxy", id, "config_version", g.version, "error", err)
+			return false
+		}
+		b.deltaSet = true
+	}
+	s.sotw.set(id, r.wire)
+	b.versions = r.versions
+	s.log.Debug("snapshot set", "proxy", id, "config_version", g.version, "versions", r.versions)
+	return true
+}
+
+// buildResult is one proxy's new config: its versions, what state of the
+// world streams get, and (for delta streams) go-control-plane's snapshot.
+type buildResult struct {
+	versions map[string]string
+	wire     wireSnapshot
+	warnings []string
+	snap     *cache.Snapshot                 // set, or made by full
+	full     func() (*cache.Snapshot, error) // nil with snap set
+}
+
+func (s *Server) setDelta(id string, r *buildResult) error {
+	snap := r.snap
+	if snap == nil {
+		var err error
+		if snap, err = r.full(); err != nil {
+			return err
+		}
+	}
+	return s.delta.SetSnapshot(context.Background(), id, snap)
+}
+
+// buildWhole translates a proxy's config in one piece (gateways, EnvoyFilters).
+func (s *Server) buildWhole(in translate.Input) (*buildResult, error) {
+	out, err := s.opts.Translate(in)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := newSnapshot(out, false)
+	if err != nil {
+		return nil, err
+	}
+	parts, err := wireParts(out)
+	if err != nil {
+		return nil, err
 	}
 	versions := snapshotVersions(snap)
-	b.built = true
-	if maps.Equal(versions, b.versions) {
-		return false
-	}
-	if err := s.cache.SetSnapshot(context.Background(), id, snap); err != nil {
-		s.log.Error("setting snapshot", "proxy", id, "error", err)
-		return false
-	}
-	b.versions = versions
-	s.log.Debug("snapshot set", "proxy", id, "config_version", g.version, "versions", versions)
-	return true
+	return &buildResult{versions: versions, wire: newWireSnapshot(versions, parts), warnings: out.Warnings, snap: snap}, nil
 }
 
 // buildSplit joins the proxy's view's shared part with its own part
 // (rebuilt unless keepOwn); it returns nil when neither changed.
-func (s *Server) buildSplit(g *generation, b *proxyBuild, in translate.Input, keepOwn bool) (*translate.Output, error) {
-	shared, err := g.shared(b.key, func() (*translate.Output, error) { return s.opts.BuildShared(in) })
+func (s *Server) buildSplit(g *generation, b *proxyBuild, in translate.Input, keepOwn, delta bool) (*buildResult, error) {
+	v, err := g.shared(b.key, func() (*translate.Output, error) { return s.opts.BuildShared(in) })
 	if err != nil {
 		return nil, err
 	}
-	own := b.own
+	own, ownWire := b.own, b.ownWire
 	if !keepOwn || own == nil {
-		if own, err = s.opts.BuildOwn(in); err != nil {
+		if own, err = s.opts.BuildOwn(g.scoped().OwnInput(in)); err != nil {
+			return nil, err
+		}
+		if ownWire, err = wireParts(own); err != nil {
 			return nil, err
 		}
 	}
-	if b.built && shared == b.shared && own == b.own {
+	if b.built && v.out == b.shared && own == b.own && !(delta && !b.deltaSet) {
 		return nil, nil
 	}
-	b.shared, b.own = shared, own
-	return translate.Merge(shared, own), nil
+	b.shared, b.own, b.ownWire = v.out, own, ownWire
+	merged := translate.Merge(v.out, own)
+	return &buildResult{
+		versions: merged.Versions,
+		wire:     newWireSnapshot(merged.Versions, v.wire, ownWire),
+		warnings: merged.Warnings,
+		full:     func() (*cache.Snapshot, error) { return newSnapshot(merged, true) },
+	}, nil
 }

@@ -136,6 +136,7 @@ func (s *Server) attach(key streamKey, node *core.Node) (string, error) {
 		p.types = map[string]*TypeStatus{}
 	}
 	p.streams++
+	p.delta = p.delta || key.delta
 	s.mu.Unlock()
 	if first {
 		s.log.Info("proxy connected", "proxy", id, "delta", key.delta)
@@ -180,7 +181,8 @@ func (s *Server) closeStream(key streamKey) {
 	s.mu.Unlock()
 	p.build.mu.Lock()
 	p.build.closed = true
-	s.cache.ClearSnapshot(id)
+	s.sotw.clear(id)
+	s.delta.ClearSnapshot(id)
 	p.build.mu.Unlock()
 	s.log.Info("proxy disconnected", "proxy", id)
 }

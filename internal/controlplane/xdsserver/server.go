@@ -70,9 +70,12 @@ type Options struct {
 
 // Server serves xDS to proxies. Create it with New, run it with Serve.
 type Server struct {
-	opts  Options
-	log   *slog.Logger
-	cache cache.SnapshotCache
+	opts Options
+	log  *slog.Logger
+	// sotw answers state-of-the-world streams; delta, go-control-plane's
+	// cache, delta ones (it holds only the proxies that opened one).
+	sotw  *sotwCache
+	delta cache.SnapshotCache
 
 	// gen is the config generation last built from; roundMu serializes
 	// the rounds that publish a new one and rebuild every proxy.
@@ -93,6 +96,7 @@ type Server struct {
 	// ads is go-control-plane's ADS, shared by every gRPC server serving it
 	// (:15010 and, through Register, :15012) so stream IDs never collide.
 	ads     serverv3.Server
+	limited *limitedADS // ads, writing at most maxSending responses at once
 	adsStop context.CancelFunc
 
 	mu      sync.Mutex
@@ -124,7 +128,8 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts:        opts,
 		log:         log,
-		cache:       cache.NewSnapshotCache(true, cache.IDHash{}, cacheLogger{log}),
+		sotw:        newSOTWCache(),
+		delta:       cache.NewSnapshotCache(true, cache.IDHash{}, cacheLogger{log}),
 		firstBuilds: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
 		streams:     map[streamKey]string{},
 		proxies:     map[string]*proxyState{},
@@ -134,7 +139,8 @@ func New(opts Options) (*Server, error) {
 	}
 	var adsCtx context.Context
 	adsCtx, s.adsStop = context.WithCancel(context.Background())
-	s.ads = serverv3.NewServer(adsCtx, s.cache, callbacks{s}, sotw.WithOrderedADS())
+	s.ads = serverv3.NewServer(adsCtx, adsCache{sotw: s.sotw, delta: s.delta}, callbacks{s}, sotw.WithOrderedADS())
+	s.limited = newLimitedADS(s.ads)
 	opts.Store.Subscribe(func(int64) { s.configChanged() })
 	return s, nil
 }
@@ -158,7 +164,7 @@ func (s *Server) configChanged() {
 // authenticated :15012), before g serves. Its streams share this server's
 // snapshots and status; they end when g stops or Serve returns.
 func (s *Server) Register(g *grpc.Server) {
-	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, s.ads)
+	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, s.limited)
 }
 
 // Serve serves ADS on lis (nil: on no listener of its own, only on the
@@ -168,7 +174,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer s.adsStop()
-	xds := s.ads
+	xds := s.limited
 	g := grpc.NewServer(
 		// Notice dead proxies (their registration's grace starts then) and
 		// let proxies ping us as often as every few seconds.

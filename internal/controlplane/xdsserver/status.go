@@ -56,6 +56,7 @@ type proxyState struct {
 	types    map[string]*TypeStatus
 	workload *config.Key // the auto-registered WorkloadEntry, if any
 	build    *proxyBuild
+	delta    bool // it opened a delta stream: the delta cache serves it
 }
 
 func (p *proxyState) typeStatus(typeURL string) *TypeStatus {
