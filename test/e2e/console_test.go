@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,27 +22,8 @@ const chromiumPath = "/usr/bin/chromium"
 // Screenshots go to $WEFT_ARTIFACTS/console (else a temporary directory
 // kept when the test fails); their path is logged.
 func TestConsoleInBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test: skipped in -short mode")
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("browser test needs Node.js (node not found on PATH)")
-	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("browser test needs Debian's chromium at %s (apt-get install -y chromium; .ci/run does)", chromiumPath)
-	}
-	web, err := filepath.Abs("../../web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(web, "node_modules", "playwright-core")); err != nil {
-		t.Skipf("browser test needs playwright-core: run `npm ci` in %s (.ci/run does)", web)
-	}
-	shots := filepath.Join(t.TempDir(), "console")
-	if dir := os.Getenv("WEFT_ARTIFACTS"); dir != "" {
-		shots = filepath.Join(dir, "console")
-	}
+	node, web := browser(t)
+	shots := screenshots(t, "console")
 
 	m := startDemo(t)
 	consoleURL := "http://" + m.b.controlPlaneIP() + ":20001/"
@@ -79,5 +61,71 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if strings.Contains(string(out), "SKIP") {
 		t.Log("some steps were skipped; see SKIP above")
+	}
+}
+
+// browser skips the test unless Node.js, Debian's chromium and
+// playwright-core are there; it returns node's path and web/'s.
+func browser(t *testing.T) (node, web string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("browser test: skipped in -short mode")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("browser test needs Node.js (node not found on PATH)")
+	}
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("browser test needs Debian's chromium at %s (apt-get install -y chromium; .ci/run does)", chromiumPath)
+	}
+	if web, err = filepath.Abs("../../web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(web, "node_modules", "playwright-core")); err != nil {
+		t.Skipf("browser test needs playwright-core: run `npm ci` in %s (.ci/run does)", web)
+	}
+	return node, web
+}
+
+// screenshots is where a browser test keeps its screenshots:
+// $WEFT_ARTIFACTS/NAME, else a temporary directory.
+func screenshots(t *testing.T, name string) string {
+	if dir := os.Getenv("WEFT_ARTIFACTS"); dir != "" {
+		return filepath.Join(dir, name)
+	}
+	return filepath.Join(t.TempDir(), name)
+}
+
+// TestConsoleLoginInBrowser runs the console with the token strategy (what
+// a caller from another host gets) in a real browser: only the login form
+// until a login, a wrong token refused, the admin token lets in, log out.
+func TestConsoleLoginInBrowser(t *testing.T) {
+	node, web := browser(t)
+	b := newBlock(t)
+	dataDir := t.TempDir()
+	console := b.controlPlaneIP() + ":20001"
+	start(t, "control-plane", "--data-dir", dataDir, "--xds-address", "off", "--http-address", b.controlPlaneIP()+":15014",
+		"--secure-xds-address", "off", "--otlp-grpc-address", "off", "--otlp-http-address", "off",
+		"--console-address", console, "--console-auth", "token")
+	waitHTTP(t, "http://"+console+"/", 30*time.Second)
+	creds, err := os.ReadFile(filepath.Join(dataDir, "admin-credentials.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var admin struct{ Token string }
+	if err := json.Unmarshal(creds, &admin); err != nil {
+		t.Fatal(err)
+	}
+	run, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	shots := screenshots(t, "console-login")
+	cmd := exec.CommandContext(run, node, filepath.Join(web, "tests", "login.test.mjs"))
+	cmd.Dir = web
+	cmd.Env = append(os.Environ(), "WEFT_CONSOLE_URL=http://"+console+"/", "WEFT_ADMIN_TOKEN="+admin.Token,
+		"WEFT_SCREENSHOTS="+shots, "CHROMIUM="+chromiumPath)
+	out, err := cmd.CombinedOutput()
+	t.Logf("console login browser test:\n%s", out)
+	if err != nil {
+		t.Fatalf("console login browser test failed: %v", err)
 	}
 }
