@@ -7,6 +7,13 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	authv1 "k8s.io/api/authentication/v1"
+	authzv1 "k8s.io/api/authorization/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/weft-mesh/weft/internal/controlplane/authz"
 	"github.com/weft-mesh/weft/internal/controlplane/store"
@@ -80,5 +87,77 @@ func TestWritesNeedPermission(t *testing.T) {
 	// Reads need no credential.
 	if objs, err := NewClient(srv.URL).Get(ctx, Query{}); err != nil || len(objs) != 1 {
 		t.Errorf("anonymous read: %d objects, %v", len(objs), err)
+	}
+}
+
+// TestKubernetesRBAC serves the API with the Kubernetes reviewer over a
+// fake API server whose RBAC lets jane edit networking.istio.io in
+// namespace a only: she applies and deletes in a, is refused in b with the
+// missing permission, and cannot mint join tokens.
+func TestKubernetesRBAC(t *testing.T) {
+	kube := fake.NewClientset()
+	kube.PrependReactor("create", "tokenreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		tr := a.(k8stesting.CreateAction).GetObject().(*authv1.TokenReview).DeepCopy()
+		if tr.Spec.Token == "jane-token" {
+			tr.Status = authv1.TokenReviewStatus{Authenticated: true, User: authv1.UserInfo{Username: "jane", Groups: []string{"system:authenticated"}}}
+		}
+		return true, tr, nil
+	})
+	var reviews []authzv1.ResourceAttributes
+	kube.PrependReactor("create", "subjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		sar := a.(k8stesting.CreateAction).GetObject().(*authzv1.SubjectAccessReview).DeepCopy()
+		ra := *sar.Spec.ResourceAttributes
+		reviews = append(reviews, ra)
+		sar.Status.Allowed = sar.Spec.User == "jane" && ra.Group == "networking.istio.io" && ra.Namespace == "a"
+		return true, sar, nil
+	})
+	st, err := store.New(store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	az := authz.New(authz.Options{Kube: authz.NewKubeReviewer(kube)})
+	srv := httptest.NewServer(MountTokens(NewHandler(Options{Store: st, Authorizer: az}), nil, az))
+	defer srv.Close()
+	ctx := context.Background()
+	jane := NewClientWith(srv.URL, ClientOptions{Token: "jane-token"})
+	inA := strings.Replace(vsReviews, "name: reviews\n", "name: reviews\n  namespace: a\n", 1)
+	inB := strings.Replace(vsReviews, "name: reviews\n", "name: reviews\n  namespace: b\n", 1)
+	if _, err := jane.Apply(ctx, "a.yaml", []byte(inA)); err != nil {
+		t.Fatalf("jane applies in a: %v", err)
+	}
+	if _, err := jane.Apply(ctx, "a.yaml", []byte(strings.Replace(inA, "subset: v1", "subset: v2", 1))); err != nil {
+		t.Fatalf("jane updates in a: %v", err)
+	}
+	var apiErr *Error
+	_, err = jane.Apply(ctx, "b.yaml", []byte(inB))
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusForbidden ||
+		err.Error() != `user "jane" cannot create virtualservices.networking.istio.io in namespace "b"` {
+		t.Errorf("jane in b: %v, want 403 naming the permission", err)
+	}
+	_, err = jane.CreateToken(ctx, "a", "default", time.Hour)
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusForbidden || !strings.Contains(err.Error(), `cannot create serviceaccounts/token "default" in namespace "a"`) {
+		t.Errorf("jane mints a token: %v, want 403", err)
+	}
+	if _, err := jane.Delete(ctx, "a.yaml", []byte(inA)); err != nil {
+		t.Errorf("jane deletes in a: %v", err)
+	}
+	want := []authzv1.ResourceAttributes{
+		{Verb: "create", Group: "networking.istio.io", Resource: "virtualservices", Namespace: "a", Name: "reviews"},
+		{Verb: "update", Group: "networking.istio.io", Resource: "virtualservices", Namespace: "a", Name: "reviews"},
+		{Verb: "create", Group: "networking.istio.io", Resource: "virtualservices", Namespace: "b", Name: "reviews"},
+		{Verb: "create", Resource: "serviceaccounts", Subresource: "token", Namespace: "a", Name: "default"},
+		{Verb: "delete", Group: "networking.istio.io", Resource: "virtualservices", Namespace: "a", Name: "reviews"},
+	}
+	if len(reviews) != len(want) {
+		t.Fatalf("SubjectAccessReviews %+v, want %+v", reviews, want)
+	}
+	for i := range want {
+		if reviews[i] != want[i] {
+			t.Errorf("SubjectAccessReview %d: %+v, want %+v", i, reviews[i], want[i])
+		}
+	}
+	if _, objs := st.Snapshot(); len(objs) != 0 {
+		t.Errorf("%d objects left", len(objs))
 	}
 }
