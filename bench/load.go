@@ -62,9 +62,9 @@ func renderLoad(results []result, o options, versions, load string) string {
 	if !o.perf {
 		sysHead = "syscalls (perf unavailable)"
 	}
-	b.WriteString("| pair | rps | rps ÷ nginx | rps of each round | p50 | p99 | p99.9 | CPU µs/request | CPU ÷ nginx | " + sysHead +
+	b.WriteString("| pair | rps | rps ÷ nginx | rps of each round (÷ nginx's that round) | p50 | p99 | p99.9 | CPU µs/request | CPU ÷ nginx | control plane CPU µs/request | " + sysHead +
 		" | read+write syscalls (/proc io) | context switches (vol+invol) | VmHWM MB | RssFile MB | RssAnon MB | errors |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	ng := groups["nginx"]
 	ngRPS, ngCPU := median(ng, func(r result) float64 { return r.qps }), median(ng, result.cpuPerRequest)
 	for _, name := range names {
@@ -73,8 +73,12 @@ func renderLoad(results []result, o options, versions, load string) string {
 		rps, cpu := m(func(r result) float64 { return r.qps }), m(result.cpuPerRequest)
 		var rounds []string
 		var errs int64
-		for _, r := range rs {
-			rounds = append(rounds, fmt.Sprintf("%.0f", r.qps))
+		for i, r := range rs {
+			round := fmt.Sprintf("%.0f", r.qps)
+			if i < len(ng) && ng[i].qps > 0 && name != "nginx" {
+				round += fmt.Sprintf(" (%.2f×)", r.qps/ng[i].qps)
+			}
+			rounds = append(rounds, round)
 			errs += r.errors
 		}
 		dash := func(ok bool, s string) string {
@@ -96,10 +100,17 @@ func renderLoad(results []result, o options, versions, load string) string {
 				atLeast = "≥ " // perf missed threads started during a run
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %.3f | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", name, rps,
+		cp := m(func(r result) float64 {
+			if r.requests == 0 {
+				return 0
+			}
+			return float64(r.besideTicks) / clockTicks / float64(r.requests) * 1e6
+		})
+		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %.3f | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", name, rps,
 			dash(ngRPS > 0, fmt.Sprintf("%.2f×", rps/ngRPS)), strings.Join(rounds, ", "),
 			m(func(r result) float64 { return r.p50 }), m(func(r result) float64 { return r.p99 }), m(func(r result) float64 { return r.p999 }),
 			dash(proxied, fmt.Sprintf("%.1f", cpu)), dash(proxied && ngCPU > 0, fmt.Sprintf("%.2f×", cpu/ngCPU)),
+			dash(strings.HasPrefix(name, "weft"), fmt.Sprintf("%.1f", cp)),
 			dash(proxied && o.perf && sys >= 0, fmt.Sprintf("%s%.1f", atLeast, sys)),
 			dash(proxied, fmt.Sprintf("%.1f", m(func(r result) float64 { return r.perRequest(r.use.syscr + r.use.syscw) }))),
 			dash(proxied, fmt.Sprintf("%.2f (%.0f in the run)", m(func(r result) float64 { return r.perRequest(r.use.vcsw + r.use.nvcsw) }),

@@ -24,6 +24,7 @@ type result struct {
 	rssMB               float64 // peak RSS of the largest proxy process group member
 	requests            int64   // requests completed
 	use                 usage   // what the kernel counted for the proxies over the run
+	besideTicks         int64   // CPU of cfg.beside (the control plane) over the run
 }
 
 const clockTicks = 100 // USER_HZ on Linux
@@ -45,7 +46,7 @@ func measure(ctx context.Context, cfg config, o options, uniform bool, qps float
 			return r, err
 		}
 	}
-	before := sample(cfg.proxies)
+	before, besideBefore := sample(cfg.proxies), sample(cfg.beside)
 	var perf *perfCounter
 	if o.perf {
 		perf = startPerf(o.dir, cfg.proxies)
@@ -63,6 +64,7 @@ func measure(ctx context.Context, cfg config, o options, uniform bool, qps float
 		return r, err
 	}
 	r.use = sample(cfg.proxies).sub(before)
+	r.besideTicks = sample(cfg.beside).ticks - besideBefore.ticks
 	r.use.syscalls, r.use.partial = syscalls, partial
 	ticks := r.use.ticks
 	r.rssMB = float64(r.use.hwm) / (1 << 20)

@@ -21,6 +21,9 @@ type config struct {
 	// admins are the weft proxies' admin addresses (client side first),
 	// where -profile takes CPU profiles from.
 	admins []string
+	// beside are process groups that work for the pair without being on
+	// its path (weft's control plane: xDS, metrics scrapes, OTLP ingest).
+	beside []int
 }
 
 type benchEnv struct {
@@ -86,6 +89,15 @@ func setup(ctx context.Context, dir string, procs *procSet, only string) (*bench
 		}
 		env.configs = append(env.configs, c)
 	}
+	var cp []int // every weft pair shares the first one's control plane
+	for i, c := range env.configs {
+		if c.beside != nil && cp == nil {
+			cp = c.beside
+		}
+		if strings.HasPrefix(c.name, "weft") {
+			env.configs[i].beside = cp
+		}
+	}
 	env.versions = versions()
 	return env, nil
 }
@@ -125,12 +137,15 @@ func startHAProxy(ctx context.Context, dir string, procs *procSet) (config, erro
 // with weft's defaults: Istio metrics, access log and 1% tracing on.
 func startWeft(ctx context.Context, dir, weft string, procs *procSet) (config, error) {
 	xds := weftCP + ":15010"
-	if _, err := procs.start(dir, weft, "control-plane", "--data-dir", filepath.Join(dir, "cp"),
+	cp, err := procs.start(dir, weft, "control-plane", "--data-dir", filepath.Join(dir, "cp"),
 		"--xds-address", xds, "--http-address", weftCP+":15014", "--log-level", "warn",
-		"--otlp-grpc-address", weftCP+":4317", "--otlp-http-address", weftCP+":4318", "--secure-xds-address", weftCP+":15012"); err != nil {
+		"--otlp-grpc-address", weftCP+":4317", "--otlp-http-address", weftCP+":4318", "--secure-xds-address", weftCP+":15012")
+	if err != nil {
 		return config{name: "weft"}, err
 	}
-	return startWeftPair(ctx, weft, dir, procs, "weft", weftClient, weftServer, "echo", "--trace-sampling", "1")
+	c, err := startWeftPair(ctx, weft, dir, procs, "weft", weftClient, weftServer, "echo", "--trace-sampling", "1")
+	c.beside = []int{cp.Process.Pid}
+	return c, err
 }
 
 // startWeftPair runs two sidecars: client → (tunnel) → server sidecar → echo (service svc).
