@@ -44,6 +44,7 @@ type options struct {
 	only        string
 	perf        bool   // count syscalls with perf
 	profile     string // where to keep CPU profiles of the weft proxies ("": none)
+	warmup      time.Duration
 	dir         string // the run's temp dir
 }
 
@@ -71,6 +72,7 @@ func main() {
 	flag.IntVar(&o.connections, "connections", 16, "client connections")
 	flag.IntVar(&o.connections, "c", 16, "client connections (same as -connections)")
 	flag.StringVar(&o.profile, "profile", "", "keep CPU profiles of every weft proxy's runs (taken from its admin's /debug/pprof) in this directory")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "closed-loop load on every path before the first round, not measured, so no proxy or echo server starts cold")
 	flag.BoolVar(&o.perf, "perf", true, "count every syscall of the proxies with perf (raw_syscalls:sys_enter), when perf works here")
 	flag.IntVar(&o.rounds, "rounds", 1, "interleaved rounds of every configuration")
 	flag.StringVar(&o.out, "out", "bench/RESULTS.md", "where to write the Markdown results")
@@ -112,6 +114,9 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	pinSelf(0)
+	if err := warmUp(ctx, env, o); err != nil {
+		return err
+	}
 	var results []result
 	pacings := []bool{false, true}
 	if o.mode != "latency" {
@@ -144,4 +149,21 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	return os.WriteFile(o.out, []byte(table), 0o644)
+}
+
+// warmUp runs o.warmup of closed-loop load on every configuration,
+// unmeasured: the first round would otherwise find each path's echo
+// server and proxies with cold heaps and pools.
+func warmUp(ctx context.Context, env *benchEnv, o options) error {
+	if o.warmup <= 0 {
+		return nil
+	}
+	w := o
+	w.duration, w.perf, w.profile = o.warmup, false, ""
+	for _, cfg := range env.configs {
+		if _, err := measure(ctx, cfg, w, false, -1); err != nil {
+			return fmt.Errorf("warming up %s: %w", cfg.name, err)
+		}
+	}
+	return nil
 }

@@ -67,3 +67,24 @@ func TestRenderAddsOverDirect(t *testing.T) {
 		}
 	}
 }
+
+func TestRenderLoad(t *testing.T) {
+	rs := []result{
+		{name: "nginx", qps: 10000, p99: 8, requests: 100000, use: usage{ticks: 600, syscalls: 1430000, vcsw: 30000, hwm: 8 << 20}},
+		{name: "weft", qps: 8000, p99: 9, requests: 80000, besideTicks: 80, use: usage{ticks: 560, syscalls: 1000000, partial: true, hwm: 48 << 20, rssFile: 23 << 20, rssAnon: 21 << 20}},
+		{name: "nginx", qps: 9000, requests: 90000, use: usage{ticks: 540}},
+		{name: "weft", qps: 8100, requests: 81000, use: usage{ticks: 567, hwm: 48 << 20, rssFile: 23 << 20, rssAnon: 21 << 20}},
+	}
+	out := renderLoad(rs, options{mode: "max", connections: 32, rounds: 2, perf: true}, "test machine", "1.00 2.00 3.00")
+	for _, want := range []string{
+		"load average at the end 1.00 2.00 3.00",
+		"| nginx | 9500 | 1.00× | 10000, 9000 |",
+		"| weft | 8050 | 0.85× | 8000 (0.80×), 8100 (0.90×) |",
+		"| 70.0 | 1.17× | 5.0 | ≥ 6.2 |", // CPU, ÷ nginx, control plane (median of 10 and 0), syscalls per request
+		"| 48.0 | 23.0 | 21.0 |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("renderLoad lacks %q:\n%s", want, out)
+		}
+	}
+}
