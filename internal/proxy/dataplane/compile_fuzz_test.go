@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bytes"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,6 +14,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
+
+	"github.com/weft-mesh/weft/internal/proxy/http1"
 )
 
 // xdsKinds are the resource types FuzzCompile decodes, by the input's
@@ -67,8 +70,69 @@ func FuzzCompile(f *testing.F) {
 			clusters: map[string]*cluster.Cluster{}, endpoints: map[string]*endpoint.ClusterLoadAssignment{},
 		}
 		k.put(cfg, m)
-		_, _ = compile(cfg, &state{})
+		rt, err := compile(cfg, &state{})
+		if err != nil {
+			return
+		}
+		exercise(rt)
 	})
+}
+
+// exercise runs what the request path does with an accepted config: host
+// and route matching, picking a destination, redirects, faults, header
+// edits and endpoint picks, which must not panic either.
+func exercise(rt *runtime) {
+	tables := make([]*rtable, 0, len(rt.routes))
+	for _, t := range rt.routes {
+		tables = append(tables, t)
+	}
+	for _, l := range rt.listeners {
+		for _, c := range l.chains {
+			if c.inline != nil {
+				tables = append(tables, c.inline)
+			}
+			_, _ = c.norm.apply("/a/../b")
+		}
+	}
+	req := httptest.NewRequest("GET", "http://svc:9080/api/v1/x?user=jason", nil)
+	req.Header.Set("end-user", "jason")
+	req.Header.Set("cookie", "session=1")
+	for _, t := range tables {
+		vhosts := []*rvhost{t.star, t.vhost("svc:9080"), t.vhost("a.example.com")}
+		for _, vh := range t.exact {
+			vhosts = append(vhosts, vh)
+		}
+		for _, vh := range vhosts {
+			if vh == nil {
+				continue
+			}
+			_ = vh.route((*stdRequest)(req))
+			for _, r := range vh.routes {
+				_ = r.matches((*stdRequest)(req), "/api/v1/x?user=jason", "/api/v1/x", "user=jason")
+				switch {
+				case r.redirect != nil:
+					_ = r.redirect.location("http", "svc:9080", "/api/v1/x?user=jason")
+				case r.direct == nil:
+					_ = r.pick()
+				}
+				if r.fault != nil {
+					_ = r.fault.roll()
+				}
+				h := http1.Header{{Name: "x-a", Value: "1"}}
+				r.reqHeaders.apply(&h)
+				r.respHeaders.apply(&h)
+				if r.rewrite != nil {
+					_, _ = r.rewrite.path(r, "/api/v1/x?user=jason")
+				}
+			}
+		}
+	}
+	for _, cl := range rt.clusters {
+		if cl.kind == "original_dst" {
+			continue // passed through to the original destination, never picked
+		}
+		_, _ = cl.pickFor(&rroute{}, (*stdRequest)(req), "127.0.0.1:1234")
+	}
 }
 
 type goldenDoc struct {
