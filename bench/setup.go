@@ -49,7 +49,9 @@ func setup(ctx context.Context, dir string, procs *procSet, only string) (*bench
 	bins := filepath.Join(dir, "bin")
 	// weft execs weft-proxy (beside it) for every proxy: what is measured is the slim binary.
 	for _, b := range [][2]string{{"weft", "./cmd/weft"}, {"weft-proxy", "./cmd/weft-proxy"}, {"fortio", "fortio.org/fortio"}} {
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bins, b[0]), b[1]).CombinedOutput()
+		build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bins, b[0]), b[1])
+		build.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as the image's: no libc mapped into each proxy
+		out, err := build.CombinedOutput()
 		if err != nil {
 			return nil, fmt.Errorf("building %s: %v\n%s", b[0], err, out)
 		}

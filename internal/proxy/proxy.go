@@ -77,6 +77,9 @@ type Options struct {
 	AdminPort, OutboundPort, InboundPort, HealthPort uint32        // 15000, 15001, 15006, 15021
 	StatsPort, MergedMetricsPort                     uint32        // 15090, 15020
 	DrainTime                                        time.Duration // default 5s
+	// OnReady, if set, is called once by Run, from its own goroutine, when
+	// the proxy first has its config (weft-proxy trims start-up's pages then).
+	OnReady func()
 
 	// DisableMetrics and DisableAccessLog turn telemetry off (for benchmarks).
 	DisableMetrics, DisableAccessLog bool
@@ -498,6 +501,13 @@ func Run(ctx context.Context, opts Options) error {
 	p, err := Start(opts)
 	if err != nil {
 		return err
+	}
+	if opts.OnReady != nil {
+		go func() {
+			if p.WaitReady(ctx) == nil {
+				opts.OnReady()
+			}
+		}()
 	}
 	select {
 	case <-ctx.Done():

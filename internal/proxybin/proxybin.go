@@ -103,6 +103,8 @@ func (f Finder) build(ctx context.Context, root, exe string) (string, error) {
 	tmp := filepath.Join(dir, fmt.Sprintf(".%s-%s-%d", Name, key, os.Getpid()))
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp, "./cmd/"+Name)
 	cmd.Dir = root
+	// Static, as the image's: no libc mapped into every sidecar.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		_ = os.Remove(tmp)
 		return "", fmt.Errorf("building %s in %s: %w\n%s", Name, root, err, msg)

@@ -204,5 +204,6 @@ func runProxyWith(ctx context.Context, env *Env, name string, defaults proxyDefa
 	if err != nil {
 		return err
 	}
+	opts.OnReady = func() { trim(env.Stderr) } // what start-up and the first config touched
 	return proxy.Run(ctx, opts)
 }

@@ -53,6 +53,7 @@ func runRun(ctx context.Context, env *Env) error {
 	if err != nil {
 		return errors.Join(err, p.Shutdown())
 	}
+	trim(env.Stderr) // what start-up and the first config touched
 	code, err := runChild(ctx, env, p, argv, sigs)
 	if serr := p.Shutdown(); serr != nil {
 		opts.Logger.Warn("sidecar shutdown", "component", "run", "err", serr)
