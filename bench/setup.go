@@ -50,7 +50,9 @@ func setup(ctx context.Context, dir string, procs *procSet, only string) (*bench
 	// weft execs weft-proxy (beside it) for every proxy: what is measured is the slim binary.
 	for _, b := range [][2]string{{"weft", "./cmd/weft"}, {"weft-proxy", "./cmd/weft-proxy"}, {"fortio", "fortio.org/fortio"}} {
 		build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bins, b[0]), b[1])
-		build.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as the image's: no libc mapped into each proxy
+		if b[0] == "weft-proxy" {
+			build.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as the image's: no libc mapped into each proxy
+		}
 		out, err := build.CombinedOutput()
 		if err != nil {
 			return nil, fmt.Errorf("building %s: %v\n%s", b[0], err, out)
