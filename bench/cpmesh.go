@@ -130,3 +130,32 @@ func writeSection(path, name, section string) error {
 	}
 	return os.WriteFile(path, []byte(s+block), 0o644)
 }
+
+// writeKeepingSections writes content to path, keeping the sections
+// writeSection put there (the control-plane results), after it.
+func writeKeepingSections(path, content string) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	rest := string(old)
+	var kept []string
+	for {
+		i := strings.Index(rest, "<!-- begin ")
+		if i < 0 {
+			break
+		}
+		name, _, _ := strings.Cut(rest[i+len("<!-- begin "):], " -->")
+		end := "<!-- end " + name + " -->\n"
+		j := strings.Index(rest[i:], end)
+		if j < 0 {
+			break
+		}
+		kept = append(kept, rest[i:i+j+len(end)])
+		rest = rest[i+j+len(end):]
+	}
+	if len(kept) > 0 {
+		content = strings.TrimRight(content, "\n") + "\n\n" + strings.Join(kept, "\n")
+	}
+	return os.WriteFile(path, []byte(content), 0o644)
+}

@@ -148,7 +148,7 @@ func run(ctx context.Context, o options) error {
 	if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(o.out, []byte(table), 0o644)
+	return writeKeepingSections(o.out, table)
 }
 
 // warmUp runs o.warmup of closed-loop load on every configuration,

@@ -16,6 +16,7 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -205,15 +206,11 @@ func (p *simProxy) decode(resp *discovery.DiscoveryResponse) (names []string, de
 		switch resp.GetTypeUrl() {
 		case typeCluster:
 			dependent = typeEndpoint
-			c := &cluster.Cluster{}
-			if err := a.UnmarshalTo(c); err != nil {
+			n, eds, err := edsName(a.GetValue())
+			if err != nil {
 				return nil, "", fmt.Errorf("cluster: %w", err)
 			}
-			if c.GetType() == cluster.Cluster_EDS {
-				n := c.GetEdsClusterConfig().GetServiceName()
-				if n == "" {
-					n = c.GetName()
-				}
+			if eds {
 				names = append(names, n)
 			}
 		case typeListener:
@@ -260,4 +257,64 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// Field numbers of envoy.config.cluster.v3.Cluster the bench reads.
+const (
+	clusterName      = 1
+	clusterType      = 2
+	clusterEDSConfig = 3 // EdsClusterConfig; its service_name is field 2
+)
+
+// edsName reads a Cluster's name, type and EDS service name straight from
+// its wire form: 2000 simulated proxies decoding 3000 clusters each in
+// full would make the bench, not the control plane, the bottleneck.
+func edsName(b []byte) (name string, eds bool, err error) {
+	var service string
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return "", false, protowire.ParseError(n)
+		}
+		b = b[n:]
+		switch {
+		case num == clusterName && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return "", false, protowire.ParseError(n)
+			}
+			name, b = string(v), b[n:]
+			continue
+		case num == clusterType && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return "", false, protowire.ParseError(n)
+			}
+			eds, b = v == uint64(cluster.Cluster_EDS), b[n:]
+			continue
+		case num == clusterEDSConfig && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return "", false, protowire.ParseError(n)
+			}
+			c := &cluster.Cluster_EdsClusterConfig{}
+			if err := proto.Unmarshal(v, c); err != nil {
+				return "", false, err
+			}
+			service, b = c.GetServiceName(), b[n:]
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return "", false, protowire.ParseError(n)
+		}
+		b = b[n:]
+	}
+	if name == "" {
+		return "", false, fmt.Errorf("a cluster has no name")
+	}
+	if service == "" {
+		service = name
+	}
+	return service, eds, nil
 }

@@ -1,47 +1,159 @@
 package xdsserver
 
 import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/protobuf/proto"
 )
 
-// maxSending bounds the state-of-the-world responses being written at
-// once, over all streams. A response is marshaled into its own buffer
-// while it is written (a proxy's clusters at a thousand services are
-// megabytes), so two thousand proxies connecting together would otherwise
-// hold gigabytes of buffers waiting for their sockets. A proxy slow to
-// read holds one slot for as long as its socket is full; the others keep
-// the rest, and gRPC keepalive ends the streams of dead ones.
-const maxSending = 32
+// Bounds of the responses on their way to proxies. gRPC's Send returns as
+// soon as a response is queued, its marshaled buffer then waits for the
+// proxy's socket; a proxy's clusters at a thousand services are megabytes,
+// so two thousand proxies connecting together would hold gigabytes. A
+// response counts against sendBudget from its Send until the proxy ACKs
+// or NACKs it (its nonce comes back), its stream ends, or sendHold passes:
+// a proxy slow to read holds only its own responses, and only for a while,
+// so it never stops the others for long.
+const (
+	sendBudget = 128 << 20
+	sendHold   = 10 * time.Second
+)
 
-// limitedADS is the ADS service with at most maxSending responses being
-// written at once.
+// budget is a weighted semaphore of bytes whose waiters give up with
+// their context.
+type budget struct {
+	mu      sync.Mutex
+	free    int64
+	changed chan struct{} // closed and replaced when free grows
+}
+
+func newBudget(n int64) *budget { return &budget{free: n, changed: make(chan struct{})} }
+
+// acquire takes n bytes (at most the whole budget), waiting for them.
+func (b *budget) acquire(ctx context.Context, n int64) (int64, error) {
+	n = min(n, sendBudget)
+	for {
+		b.mu.Lock()
+		if b.free >= n {
+			b.free -= n
+			b.mu.Unlock()
+			return n, nil
+		}
+		ch := b.changed
+		b.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+func (b *budget) release(n int64) {
+	b.mu.Lock()
+	b.free += n
+	close(b.changed)
+	b.changed = make(chan struct{})
+	b.mu.Unlock()
+}
+
+// limitedADS is the ADS service with its state-of-the-world responses
+// bounded by a shared budget.
 type limitedADS struct {
 	discoverygrpc.AggregatedDiscoveryServiceServer
-	slots chan struct{}
+	budget *budget
 }
 
 func newLimitedADS(ads discoverygrpc.AggregatedDiscoveryServiceServer) *limitedADS {
-	return &limitedADS{AggregatedDiscoveryServiceServer: ads, slots: make(chan struct{}, maxSending)}
+	return &limitedADS{AggregatedDiscoveryServiceServer: ads, budget: newBudget(sendBudget)}
 }
 
-// StreamAggregatedResources serves a state-of-the-world stream whose
-// sends wait for a slot.
+// StreamAggregatedResources serves a state-of-the-world stream whose sends
+// wait for budget.
 func (l *limitedADS) StreamAggregatedResources(s discoverygrpc.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
-	return l.AggregatedDiscoveryServiceServer.StreamAggregatedResources(limitedStream{s, l.slots})
+	ls := &limitedStream{AggregatedDiscoveryService_StreamAggregatedResourcesServer: s, budget: l.budget, held: map[string][]*held{}}
+	defer ls.releaseAll()
+	return l.AggregatedDiscoveryServiceServer.StreamAggregatedResources(ls)
 }
 
+// limitedStream is one stream and the responses it holds budget for.
 type limitedStream struct {
 	discoverygrpc.AggregatedDiscoveryService_StreamAggregatedResourcesServer
-	slots chan struct{}
+	budget *budget
+
+	mu   sync.Mutex
+	held map[string][]*held // by type URL, oldest first
 }
 
-// Send writes resp once a slot is free, and frees it when written.
-func (s limitedStream) Send(resp *discoverygrpc.DiscoveryResponse) error {
-	select {
-	case s.slots <- struct{}{}:
-	case <-s.Context().Done():
-		return s.Context().Err()
+// held is one response's share of the budget, given back once.
+type held struct {
+	nonce int64
+	once  sync.Once
+	n     int64
+	timer *time.Timer
+}
+
+// Send waits for budget for resp, then sends it.
+func (s *limitedStream) Send(resp *discoverygrpc.DiscoveryResponse) error {
+	n, err := s.budget.acquire(s.Context(), int64(proto.Size(resp)))
+	if err != nil {
+		return err
 	}
-	defer func() { <-s.slots }()
+	nonce, _ := strconv.ParseInt(resp.GetNonce(), 10, 64)
+	h := &held{nonce: nonce, n: n}
+	h.timer = time.AfterFunc(sendHold, func() { s.give(h) })
+	s.mu.Lock()
+	s.held[resp.GetTypeUrl()] = append(s.held[resp.GetTypeUrl()], h)
+	s.mu.Unlock()
 	return s.AggregatedDiscoveryService_StreamAggregatedResourcesServer.Send(resp)
+}
+
+// Recv receives a request; an ACK or NACK gives back the budget of the
+// responses of its type up to its nonce.
+func (s *limitedStream) Recv() (*discoverygrpc.DiscoveryRequest, error) {
+	req, err := s.AggregatedDiscoveryService_StreamAggregatedResourcesServer.Recv()
+	if err != nil || req.GetResponseNonce() == "" {
+		return req, err
+	}
+	nonce, perr := strconv.ParseInt(req.GetResponseNonce(), 10, 64)
+	if perr != nil {
+		return req, nil
+	}
+	var done []*held
+	s.mu.Lock()
+	hs := s.held[req.GetTypeUrl()]
+	for len(hs) > 0 && hs[0].nonce <= nonce {
+		done = append(done, hs[0])
+		hs = hs[1:]
+	}
+	s.held[req.GetTypeUrl()] = hs
+	s.mu.Unlock()
+	for _, h := range done {
+		s.give(h)
+	}
+	return req, nil
+}
+
+func (s *limitedStream) give(h *held) {
+	h.once.Do(func() {
+		h.timer.Stop()
+		s.budget.release(h.n)
+	})
+}
+
+func (s *limitedStream) releaseAll() {
+	s.mu.Lock()
+	var all []*held
+	for _, hs := range s.held {
+		all = append(all, hs...)
+	}
+	s.held = map[string][]*held{}
+	s.mu.Unlock()
+	for _, h := range all {
+		s.give(h)
+	}
 }
