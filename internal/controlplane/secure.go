@@ -6,12 +6,14 @@ import (
 	"net"
 	"sync"
 
+	"github.com/weft-mesh/weft/internal/controlplane/authz"
 	"github.com/weft-mesh/weft/internal/controlplane/ca"
 	"github.com/weft-mesh/weft/internal/controlplane/casecret"
 	"github.com/weft-mesh/weft/internal/controlplane/rootcert"
 	"github.com/weft-mesh/weft/internal/controlplane/token"
 	"github.com/weft-mesh/weft/internal/controlplane/tokenreview"
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
+	"github.com/weft-mesh/weft/internal/spiffe"
 )
 
 // DefaultSecureXDSAddress is where the CA and authenticated xDS listen.
@@ -68,7 +70,8 @@ func newSecure(opts Options, xds *xdsserver.Server) (*secure, error) {
 	if opts.KubeClient != nil {
 		verifier = bearerTokens{join: tokens, serviceAccount: tokenreview.New(tokenreview.Options{Client: opts.KubeClient})}
 	}
-	s.srv, err = ca.NewServer(ca.ServerOptions{CA: authority, Tokens: verifier, RegisterXDS: xds.Register, Logger: opts.Logger})
+	s.srv, err = ca.NewServer(ca.ServerOptions{CA: authority, Tokens: verifier, RegisterXDS: xds.Register, Logger: opts.Logger,
+		Reserved: []spiffe.ID{authz.AdminIdentity}})
 	if err != nil {
 		return nil, err
 	}

@@ -55,6 +55,10 @@ type ServerOptions struct {
 	RegisterXDS func(*grpc.Server)
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// Reserved are identities CreateCertificate never issues, whatever the
+	// credential (the API's admin identity: only an admin gets it, from
+	// the API).
+	Reserved []spiffe.ID
 }
 
 // Server is the control plane's authenticated gRPC server (:15012): Istio's

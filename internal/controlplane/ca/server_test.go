@@ -44,6 +44,9 @@ func (fakeADS) StreamAggregatedResources(s discovery.AggregatedDiscoveryService_
 	}
 }
 
+// reservedID is an identity the test server never issues.
+var reservedID = spiffe.New("weft-system", "weft-admin")
+
 type harness struct {
 	ca     *CA
 	tokens *token.Issuer
@@ -58,7 +61,7 @@ func startServer(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	tokens := token.NewWithKey([]byte("0123456789abcdef0123456789abcdef"), nil)
-	srv, err := NewServer(ServerOptions{CA: authority, Tokens: tokens,
+	srv, err := NewServer(ServerOptions{CA: authority, Tokens: tokens, Reserved: []spiffe.ID{reservedID},
 		RegisterXDS: func(g *grpc.Server) { discovery.RegisterAggregatedDiscoveryServiceServer(g, fakeADS{}) }})
 	if err != nil {
 		t.Fatal(err)
@@ -158,6 +161,14 @@ func TestCreateCertificate(t *testing.T) {
 	// The certificate of ns-a asking for ns-b.
 	_, _, err = h.create(t, idB, "", cert)
 	wantCode(t, "renewal for another identity", err, codes.PermissionDenied, "but the caller is spiffe://cluster.local/ns/ns-a/sa/sa")
+
+	// A token for a reserved identity yields nothing.
+	tokAdmin, _ := h.tokens.Issue(reservedID.Namespace, reservedID.ServiceAccount, time.Hour)
+	_, _, err = h.create(t, reservedID, tokAdmin, nil)
+	wantCode(t, "reserved identity", err, codes.PermissionDenied, "spiffe://cluster.local/ns/weft-system/sa/weft-admin is reserved")
+	if h.ca.RefusedCSRs() != 3 { // with the renewal for another identity
+		t.Errorf("RefusedCSRs = %d, want 3", h.ca.RefusedCSRs())
+	}
 
 	other := token.NewWithKey([]byte("another key, another control pl."), nil)
 	forged, _ := other.Issue("ns-a", "sa", time.Hour)

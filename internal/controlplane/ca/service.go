@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +27,11 @@ func (s *Server) CreateCertificate(ctx context.Context, req *pb.IstioCertificate
 	id, err := s.callerIdentity(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if slices.Contains(s.opts.Reserved, id) {
+		s.opts.CA.refused.Add(1)
+		s.log.Warn("refused a CSR for a reserved identity", "identity", id.String())
+		return nil, status.Errorf(codes.PermissionDenied, "%s is reserved: this CA does not issue it to workloads", id)
 	}
 	ttl := time.Duration(req.GetValidityDuration()) * time.Second
 	chain, err := s.opts.CA.Sign([]byte(req.GetCsr()), id, ttl)
