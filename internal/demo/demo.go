@@ -42,6 +42,9 @@ type Options struct {
 	// ProxyExecutable is weft-proxy, which runs the sidecars and the
 	// gateway ("" = the one proxybin finds).
 	ProxyExecutable string
+	// Replicas runs more than one instance of a workload: "reviews-v2" → 2
+	// runs reviews-v2-1 and reviews-v2-2, each with its own sidecar and IP.
+	Replicas map[string]int
 	// Verbose sends every child's output to Stderr, each line prefixed by the
 	// child's name, instead of to log files under DataDir/logs.
 	Verbose bool
@@ -150,9 +153,16 @@ func run(ctx context.Context, opts Options, sup *supervisor, ingressIP, ingressP
 	}
 	client := api.NewClientWith(apiURL, api.ClientOptions{Token: creds.Token})
 	gw, ws := gatewayYAML(ingressPort), workloads
+	if opts.App == AppTemperature {
+		ws = temperatureWorkloads
+	}
+	ws, err = withReplicas(ws, opts.Replicas)
+	if err != nil {
+		return err
+	}
 	page, ready := "http://"+opts.Ingress+"/productpage", getPage
 	if opts.App == AppTemperature {
-		gw, ws = temperatureGatewayYAML(ingressPort), temperatureWorkloads
+		gw = temperatureGatewayYAML(ingressPort)
 		page, ready = "http://"+opts.Ingress+"/?from=Celsius&to=Kelvin&temperature=150", get
 	}
 	if _, err := client.Apply(ctx, "weft-demo", []byte(gw)); err != nil {
@@ -198,13 +208,46 @@ func run(ctx context.Context, opts Options, sup *supervisor, ingressIP, ingressP
 	if !opts.NoLoad {
 		go load(ctx, page, ready)
 	}
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(opts.Out, "\nstopping the demo…")
-		return nil
-	case d := <-sup.died:
-		return fmt.Errorf("%s exited unexpectedly (%v); its log: %s", d.name, d.err, d.log)
+	// From here on the demo is a small cluster: a process that exits (an
+	// app, a sidecar, the gateway or the control plane) is restarted with a
+	// back-off while the rest serve on; only Ctrl-C stops the demo.
+	sup.restartMode(opts.Out)
+	<-ctx.Done()
+	fmt.Fprintln(opts.Out, "\nstopping the demo…")
+	return nil
+}
+
+// withReplicas expands ws by replicas (workload name SERVICE-VERSION →
+// instances): instance i of a workload is named SERVICE-VERSION-i.
+func withReplicas(ws []workload, replicas map[string]int) ([]workload, error) {
+	known := map[string]bool{}
+	var out []workload
+	for _, w := range ws {
+		name := w.service + "-" + w.version
+		known[name] = true
+		n, ok := replicas[name]
+		if !ok {
+			n = 1
+		}
+		if n < 1 || n > 20 {
+			return nil, fmt.Errorf("--replicas %s=%d: want 1 to 20 instances", name, n)
+		}
+		for i := 1; i <= n; i++ {
+			r := w
+			r.name = fmt.Sprintf("%s-%d", name, i)
+			out = append(out, r)
+		}
 	}
+	for name := range replicas {
+		if !known[name] {
+			var names []string
+			for _, w := range ws {
+				names = append(names, w.service+"-"+w.version)
+			}
+			return nil, fmt.Errorf("--replicas %s: no such workload; the demo runs %s", name, strings.Join(names, ", "))
+		}
+	}
+	return out, nil
 }
 
 func defaults(o *Options) error {

@@ -29,12 +29,26 @@ type supervisor struct {
 	mu    sync.Mutex
 	procs []*child
 	died  chan death
+	// restart, once set, restarts a child that exits (as a kubelet restarts a
+	// container) after a back-off, instead of only reporting it; stopping
+	// turns it off for good.
+	restart  bool
+	stopping bool
+	// backoff is the first restart delay, doubled per restart up to
+	// maxBackoff and reset after a child ran for stable.
+	backoff, maxBackoff, stable time.Duration
+	// events gets one line per restart, for the user (nil: the log only).
+	events io.Writer
 }
 
 type child struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
+	name     string
+	exe      string
+	args     []string
+	cmd      *exec.Cmd
+	done     chan struct{}
+	restarts int
+	started  time.Time
 }
 
 // death is a child that exited, with where its output went.
@@ -44,7 +58,8 @@ type death struct {
 }
 
 func newSupervisor(exe, logs string, verbose io.Writer, log *slog.Logger) *supervisor {
-	return &supervisor{exe: exe, logs: logs, verbose: verbose, log: log.With("component", "demo"), died: make(chan death, 64)}
+	return &supervisor{exe: exe, logs: logs, verbose: verbose, log: log.With("component", "demo"), died: make(chan death, 64),
+		backoff: time.Second, maxBackoff: 30 * time.Second, stable: time.Minute}
 }
 
 // start runs weft with args; its output goes to logs/NAME.log (or, verbose, prefixed to stderr).
@@ -56,42 +71,120 @@ func (s *supervisor) startProxy(name string, args ...string) error {
 }
 
 func (s *supervisor) startExe(name, exe string, args []string) error {
+	c := &child{name: name, exe: exe, args: args}
+	if err := s.launch(c); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.procs = append(s.procs, c)
+	s.mu.Unlock()
+	return nil
+}
+
+// launch starts c's process and watches it: when it exits, the death is
+// reported and, in restart mode, c is started again after its back-off.
+func (s *supervisor) launch(c *child) error {
 	var out io.WriteCloser
-	logPath := filepath.Join(s.logs, name+".log")
+	logPath := filepath.Join(s.logs, c.name+".log")
 	if s.verbose != nil {
-		out, logPath = &prefixWriter{w: s.verbose, prefix: "[" + name + "] "}, "stderr"
+		out, logPath = &prefixWriter{w: s.verbose, prefix: "[" + c.name + "] "}, "stderr"
 	} else {
-		f, err := os.Create(logPath)
+		// Appended, so a restarted process's log follows its last words.
+		f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
-			return fmt.Errorf("starting %s: %w", name, err)
+			return fmt.Errorf("starting %s: %w", c.name, err)
 		}
 		out = f
 	}
-	cmd := exec.Command(exe, args...)
+	cmd := exec.Command(c.exe, c.args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 2 * time.Second // a grandchild holding the output pipe must not block Wait
 	// Own process group: Ctrl-C reaches only the demo, which stops its children
 	// in order; Pdeathsig kills a child if the demo itself is killed.
 	cmd.SysProcAttr = childAttr()
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		return fmt.Errorf("starting %s: %w", name, err)
-	}
-	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
+	// Started under the lock, so stopAll sees either no restart or this
+	// process, never a process it did not stop.
 	s.mu.Lock()
-	s.procs = append(s.procs, c)
+	if s.stopping && c.cmd != nil {
+		s.mu.Unlock()
+		out.Close()
+		return nil
+	}
+	if err := cmd.Start(); err != nil {
+		s.mu.Unlock()
+		out.Close()
+		return fmt.Errorf("starting %s: %w", c.name, err)
+	}
+	done := make(chan struct{})
+	c.cmd, c.done, c.started = cmd, done, time.Now()
 	s.mu.Unlock()
 	go func() {
 		err := cmd.Wait()
 		out.Close()
-		close(c.done)
+		close(done)
 		select {
-		case s.died <- death{name: name, log: logPath, err: err}:
+		case s.died <- death{name: c.name, log: logPath, err: err}:
 		default:
 		}
+		s.maybeRestart(c, err)
 	}()
-	s.log.Debug("started", "process", name, "pid", cmd.Process.Pid)
+	s.log.Debug("started", "process", c.name, "pid", cmd.Process.Pid)
 	return nil
+}
+
+// restartMode turns restarting on: from now on a child that exits is
+// started again, after 1 s, 2 s, 4 s … (at most maxBackoff; back to the
+// first delay once a child has run for stable).
+func (s *supervisor) restartMode(events io.Writer) {
+	s.mu.Lock()
+	s.restart, s.events = true, events
+	s.mu.Unlock()
+}
+
+func (s *supervisor) maybeRestart(c *child, exitErr error) {
+	s.mu.Lock()
+	if !s.restart || s.stopping {
+		s.mu.Unlock()
+		return
+	}
+	if time.Since(c.started) >= s.stable {
+		c.restarts = 0 // it had recovered: start the back-off over
+	}
+	delay := s.backoff << min(c.restarts, 16)
+	if delay > s.maxBackoff || delay <= 0 {
+		delay = s.maxBackoff
+	}
+	c.restarts++
+	n, events := c.restarts, s.events
+	s.mu.Unlock()
+	s.log.Warn("process exited; restarting", "process", c.name, "err", exitErr, "restart", n, "in", delay)
+	if events != nil {
+		fmt.Fprintf(events, "weft demo: %s exited (%v); restart %d in %s\n", c.name, exitErr, n, delay)
+	}
+	time.AfterFunc(delay, func() {
+		s.mu.Lock()
+		stop := s.stopping
+		s.mu.Unlock()
+		if stop {
+			return
+		}
+		if err := s.launch(c); err != nil {
+			s.log.Error("restart failed", "process", c.name, "err", err)
+			s.maybeRestart(c, err)
+		}
+	})
+}
+
+// Restarts returns how many times each child has been restarted since it
+// last ran stably, by name.
+func (s *supervisor) Restarts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.procs))
+	for _, c := range s.procs {
+		out[c.name] = c.restarts
+	}
+	return out
 }
 
 // stopAll stops every child but the first (the workloads and gateway), then
@@ -101,6 +194,7 @@ func (s *supervisor) stopAll(bound time.Duration) {
 	s.mu.Lock()
 	procs := s.procs
 	s.procs = nil
+	s.stopping = true
 	s.mu.Unlock()
 	if len(procs) > 0 {
 		s.stop(procs[1:], bound)
@@ -116,9 +210,21 @@ func (s *supervisor) stopAll(bound time.Duration) {
 // stop sends SIGTERM to each child's process group, waits up to bound for
 // them to exit, then sends SIGKILL to the groups (which also catches any
 // grandchild left behind) and waits for the children to be reaped.
-func (s *supervisor) stop(procs []*child, bound time.Duration) {
+func (s *supervisor) stop(children []*child, bound time.Duration) {
+	type running struct {
+		name string
+		pid  int
+		done chan struct{}
+	}
+	// Once stopping is set no child is started again: these are final.
+	s.mu.Lock()
+	procs := make([]running, 0, len(children))
+	for _, c := range children {
+		procs = append(procs, running{c.name, c.cmd.Process.Pid, c.done})
+	}
+	s.mu.Unlock()
 	for _, p := range procs {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+		_ = syscall.Kill(-p.pid, syscall.SIGTERM)
 	}
 	deadline := time.After(bound)
 	for _, p := range procs {
@@ -129,7 +235,7 @@ func (s *supervisor) stop(procs []*child, bound time.Duration) {
 		}
 	}
 	for _, p := range procs {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
 	}
 	for _, p := range procs {
 		<-p.done

@@ -285,3 +285,68 @@ func TestPrefixWriter(t *testing.T) {
 		})
 	}
 }
+
+// TestSupervisorRestarts: in restart mode a child that exits is started
+// again, with a growing back-off, its log appended, and every restart
+// reported; stopAll ends the restarts.
+func TestSupervisorRestarts(t *testing.T) {
+	t.Parallel()
+	s, dir := newTestSupervisor(t, nil)
+	s.backoff, s.maxBackoff = 20*time.Millisecond, 80*time.Millisecond
+	var events syncBuffer
+	s.restartMode(&events)
+	if err := s.start("crashy", helperArg, "fail"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for s.Restarts()["crashy"] < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("restarts = %v, want 3; events:\n%s", s.Restarts(), events.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.stopAll(time.Second)
+	n := s.Restarts()["crashy"]
+	time.Sleep(200 * time.Millisecond) // longer than the back-off: no restart may follow stopAll
+	if got := s.Restarts()["crashy"]; got != n {
+		t.Errorf("restarted after stopAll: %d → %d", n, got)
+	}
+	for _, want := range []string{"crashy exited (exit status 3); restart 1 in 20ms", "restart 2 in 40ms", "restart 3 in 80ms"} {
+		if !strings.Contains(events.String(), want) {
+			t.Errorf("events lack %q:\n%s", want, events.String())
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "crashy.log")); strings.Count(string(b), "boom") < 3 {
+		t.Errorf("log holds %d runs, want every run appended:\n%s", strings.Count(string(b), "boom"), b)
+	}
+}
+
+func TestWithReplicas(t *testing.T) {
+	ws := []workload{{name: "reviews-v1-1", service: "reviews", version: "v1"}, {name: "reviews-v2-1", service: "reviews", version: "v2"}}
+	tests := []struct {
+		replicas map[string]int
+		want     []string
+		err      string
+	}{
+		{nil, []string{"reviews-v1-1", "reviews-v2-1"}, ""},
+		{map[string]int{"reviews-v2": 3}, []string{"reviews-v1-1", "reviews-v2-1", "reviews-v2-2", "reviews-v2-3"}, ""},
+		{map[string]int{"reviews-v9": 2}, nil, "no such workload; the demo runs reviews-v1, reviews-v2"},
+		{map[string]int{"reviews-v1": 0}, nil, "want 1 to 20 instances"},
+	}
+	for _, tc := range tests {
+		got, err := withReplicas(ws, tc.replicas)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("withReplicas(%v) error %v, want %q", tc.replicas, err, tc.err)
+			}
+			continue
+		}
+		var names []string
+		for _, w := range got {
+			names = append(names, w.name)
+		}
+		if err != nil || strings.Join(names, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("withReplicas(%v) = %v, %v; want %v", tc.replicas, names, err, tc.want)
+		}
+	}
+}

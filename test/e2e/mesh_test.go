@@ -153,13 +153,13 @@ type mesh struct {
 	client  *http.Client
 }
 
-// startDemo runs `weft demo --no-load` in a fresh block and waits for the page.
-func startDemo(t *testing.T) *mesh {
+// startDemo runs `weft demo --no-load [extra…]` in a fresh block and waits for the page.
+func startDemo(t *testing.T, extra ...string) *mesh {
 	t.Helper()
 	b := newBlock(t)
 	m := &mesh{t: t, b: b, dataDir: t.TempDir(), client: newClient()}
-	m.demo = start(t, "demo", "--no-load", "--ip-base", b.ipBase(), "--ingress", b.ingress(),
-		"--control-plane-ip", b.controlPlaneIP(), "--data-dir", m.dataDir)
+	m.demo = start(t, append([]string{"demo", "--no-load", "--ip-base", b.ipBase(), "--ingress", b.ingress(),
+		"--control-plane-ip", b.controlPlaneIP(), "--data-dir", m.dataDir}, extra...)...)
 	m.waitPage(90 * time.Second)
 	return m
 }
