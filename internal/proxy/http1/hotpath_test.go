@@ -195,7 +195,9 @@ func TestServeIdleTimeout(t *testing.T) {
 	serve := func(t *testing.T) (net.Conn, *bufio.Reader, chan error) {
 		client, server := loopbackPair(t)
 		done := make(chan error, 1)
-		go func() { done <- Serve(context.Background(), server, nil, route, &ServeOptions{Pool: pool, IdleTimeout: idle}) }()
+		go func() {
+			done <- Serve(context.Background(), server, nil, route, &ServeOptions{Pool: pool, IdleTimeout: idle})
+		}()
 		return client, bufio.NewReader(client), done
 	}
 	roundTrip := func(t *testing.T, c net.Conn, br *bufio.Reader, parts ...string) {
