@@ -17,6 +17,9 @@ import (
 // steady state. Heads are interned into shared chunks (one 16 KiB chunk
 // per few dozen heads, which AllocsPerRun's per-run average rounds away).
 func TestServeAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own")
+	}
 	up := benchUpstream(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
