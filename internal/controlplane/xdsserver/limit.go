@@ -23,42 +23,71 @@ const (
 	sendHold   = 10 * time.Second
 )
 
-// budget is a weighted semaphore of bytes whose waiters give up with
-// their context.
+// budget is a weighted semaphore of bytes, granted first come first
+// served (one wake-up per grant, not one per waiter), whose waiters give
+// up with their context.
 type budget struct {
 	mu      sync.Mutex
 	free    int64
-	changed chan struct{} // closed and replaced when free grows
+	waiters []*waiter
 }
 
-func newBudget(n int64) *budget { return &budget{free: n, changed: make(chan struct{})} }
+type waiter struct {
+	n     int64
+	ready chan struct{} // closed when granted
+}
+
+func newBudget(n int64) *budget { return &budget{free: n} }
 
 // acquire takes n bytes (at most the whole budget), waiting for them.
 func (b *budget) acquire(ctx context.Context, n int64) (int64, error) {
 	n = min(n, sendBudget)
-	for {
-		b.mu.Lock()
-		if b.free >= n {
-			b.free -= n
-			b.mu.Unlock()
-			return n, nil
-		}
-		ch := b.changed
+	b.mu.Lock()
+	if len(b.waiters) == 0 && b.free >= n {
+		b.free -= n
 		b.mu.Unlock()
+		return n, nil
+	}
+	w := &waiter{n: n, ready: make(chan struct{})}
+	b.waiters = append(b.waiters, w)
+	b.mu.Unlock()
+	select {
+	case <-w.ready:
+		return n, nil
+	case <-ctx.Done():
+		b.mu.Lock()
+		defer b.mu.Unlock()
 		select {
-		case <-ch:
-		case <-ctx.Done():
-			return 0, ctx.Err()
+		case <-w.ready: // granted meanwhile: give it back
+			b.free += n
+			b.grantLocked()
+		default:
+			for i, x := range b.waiters {
+				if x == w {
+					b.waiters = append(b.waiters[:i], b.waiters[i+1:]...)
+					break
+				}
+			}
 		}
+		return 0, ctx.Err()
 	}
 }
 
 func (b *budget) release(n int64) {
 	b.mu.Lock()
 	b.free += n
-	close(b.changed)
-	b.changed = make(chan struct{})
+	b.grantLocked()
 	b.mu.Unlock()
+}
+
+// grantLocked wakes the waiters at the head of the queue that now fit.
+func (b *budget) grantLocked() {
+	for len(b.waiters) > 0 && b.free >= b.waiters[0].n {
+		w := b.waiters[0]
+		b.waiters = b.waiters[1:]
+		b.free -= w.n
+		close(w.ready)
+	}
 }
 
 // limitedADS is the ADS service with its state-of-the-world responses

@@ -34,3 +34,56 @@ func TestBudget(t *testing.T) {
 		t.Error("acquire beyond the budget returned before its context ended")
 	}
 }
+
+// TestBudgetOrder: waiters are granted in the order they came, none
+// overtakes the head; one that gave up is skipped.
+func TestBudgetOrder(t *testing.T) {
+	b := newBudget(10)
+	ctx := context.Background()
+	if _, err := b.acquire(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	gaveUp := make(chan error)
+	go func() { _, err := b.acquire(cctx, 4); gaveUp <- err }()
+	order := make(chan int, 2)
+	waitQueued := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			b.mu.Lock()
+			q := len(b.waiters)
+			b.mu.Unlock()
+			if q == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d waiters, want %d", q, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitQueued(1)
+	go func() { b.acquire(ctx, 6); order <- 1 }()
+	waitQueued(2)
+	go func() { b.acquire(ctx, 3); order <- 2 }()
+	waitQueued(3)
+	cancel()
+	if err := <-gaveUp; err == nil {
+		t.Fatal("the cancelled waiter got its bytes")
+	}
+	b.release(5) // 3 would fit, but 6 came first
+	select {
+	case n := <-order:
+		t.Fatalf("waiter %d overtook the head of the queue", n)
+	case <-time.After(30 * time.Millisecond):
+	}
+	b.release(1)
+	if n := <-order; n != 1 {
+		t.Fatalf("granted %d first, want 1", n)
+	}
+	b.release(3)
+	if n := <-order; n != 2 {
+		t.Errorf("granted %d second, want 2", n)
+	}
+}
