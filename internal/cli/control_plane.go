@@ -57,11 +57,16 @@ func runControlPlane(ctx context.Context, env *Env) error {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	onKubernetes := fs.Bool("kubernetes", false, "run on a Kubernetes cluster: discover Services, EndpointSlices, Pods and Istio's CRDs (writing their status), CA root in Secret weft-ca, service-account tokens checked with TokenReview")
 	kubeconfig := kubeconfigFlag(fs)
-	if err := parseFlagsNoArgs(fs, env.Args); err != nil {
+	err := parseFlagsNoArgs(fs, env.Args)
+	if err != nil {
 		return err
 	}
-	opts.Webhook = webhook()
-	if *onKubernetes {
+	if opts.Webhook, err = webhook(); err != nil {
+		return err
+	}
+	// --kubeconfig alone is the control plane outside the cluster it
+	// watches (Istio's external control plane).
+	if *onKubernetes || *kubeconfig != "" {
 		cfg, err := restConfig(*kubeconfig, env)
 		if err != nil {
 			return err

@@ -211,3 +211,24 @@ func TestParseInterspersed(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookURLFlag: a webhook URL the API server would refuse, or one the
+// injector does not serve, is an error before anything starts.
+func TestWebhookURLFlag(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--webhook-url", "https://10.0.0.1:15017/inject"}, "needs --webhook-address"},
+		{[]string{"--webhook-address", "127.0.0.1:0", "--webhook-url", "http://10.0.0.1:15017/inject"}, "want https"},
+		{[]string{"--webhook-address", "127.0.0.1:0", "--webhook-url", "https://10.0.0.1:15017/mutate"}, `path "/mutate", want /inject`},
+		{[]string{"--webhook-address", "127.0.0.1:0", "--webhook-url", "https://:15017/inject"}, "no host"},
+		{[]string{"--webhook-address", "127.0.0.1:0", "--webhook-url", "https://10.0.0.1/inject?x=1"}, "query"},
+	}
+	for _, tt := range tests {
+		_, errOut, code := runCLI(t, "", t.TempDir(), append([]string{"control-plane"}, tt.args...)...)
+		if code == 0 || !strings.Contains(errOut, tt.want) {
+			t.Errorf("weft control-plane %v: code %d, stderr %q, want %q", tt.args, code, errOut, tt.want)
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,8 +31,35 @@ type WebhookOptions struct {
 	// of the MutatingWebhookConfiguration. Nil: namespace labels are not
 	// seen (only pods that opt in get a sidecar) and the bundle is not set.
 	Client kubernetes.Interface
+	// URL, if set, is how the API server calls the injector when the
+	// control plane runs outside the cluster (the
+	// MutatingWebhookConfiguration's clientConfig.url, `weft install --set
+	// injector.url`): its host, an IP or a DNS name, is added to the
+	// certificate's SANs. Empty: the API server calls Service weftd.
+	URL string
 	// Ready, if set, is called with the bound address.
 	Ready func(net.Addr)
+}
+
+// WebhookURLHost checks u as a webhook URL the API server accepts and the
+// injector serves (https, a host, path webhook.Path, no query or user) and
+// returns its host, for the certificate's SANs.
+func WebhookURLHost(u string) (string, error) {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "", fmt.Errorf("webhook URL %q: %w", u, err)
+	}
+	switch {
+	case p.Scheme != "https":
+		return "", fmt.Errorf("webhook URL %q: want https (the API server calls webhooks over TLS only)", u)
+	case p.Hostname() == "":
+		return "", fmt.Errorf("webhook URL %q: no host", u)
+	case p.User != nil || p.RawQuery != "" || p.Fragment != "":
+		return "", fmt.Errorf("webhook URL %q: the API server refuses a user, query or fragment", u)
+	case p.Path != webhook.Path:
+		return "", fmt.Errorf("webhook URL %q: path %q, want %s (where the injector serves)", u, p.Path, webhook.Path)
+	}
+	return p.Hostname(), nil
 }
 
 // WebhookDNSNames are the DNS SANs of the injector's certificate: the
@@ -60,7 +89,20 @@ func startWebhook(ctx context.Context, o *WebhookOptions, authority *ca.CA, log 
 	} else {
 		log.Warn("no Kubernetes API server (--kubernetes): namespace labels are not seen, only pods that opt in get a sidecar")
 	}
-	cert := authority.NewServingCert(ca.ControlPlaneIdentity, WebhookDNSNames, nil, ca.DefaultTTL, log)
+	dns, ips := WebhookDNSNames, []net.IP(nil)
+	if o.URL != "" {
+		host, err := WebhookURLHost(o.URL)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		if ip := net.ParseIP(host); ip != nil {
+			ips = []net.IP{ip}
+		} else {
+			dns = append(slices.Clone(dns), host)
+		}
+	}
+	cert := authority.NewServingCert(ca.ControlPlaneIdentity, dns, ips, ca.DefaultTTL, log)
 	if _, err := cert.GetCertificate(nil); err != nil {
 		cancel()
 		return nil, fmt.Errorf("issuing the sidecar injector's certificate: %w", err)
@@ -94,7 +136,7 @@ func startWebhook(ctx context.Context, o *WebhookOptions, authority *ca.CA, log 
 			patcher.Run(ctx, webhookResync)
 		}()
 	}
-	log.Info("serving the sidecar injector", "address", lis.Addr().String(), "path", webhook.Path, "image", o.Settings.Image)
+	log.Info("serving the sidecar injector", "address", lis.Addr().String(), "path", webhook.Path, "url", o.URL, "image", o.Settings.Image)
 	if o.Ready != nil {
 		o.Ready(lis.Addr())
 	}

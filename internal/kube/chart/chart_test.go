@@ -409,3 +409,22 @@ func checkDashboards(t *testing.T, cms []corev1.ConfigMap) {
 	}
 	t.Error("no ConfigMap weft-grafana-dashboards")
 }
+
+// TestInjectorURL: with injector.url both webhooks call that URL (a control
+// plane outside the cluster) instead of Service weftd.
+func TestInjectorURL(t *testing.T) {
+	const url = "https://203.0.113.7:15017/inject"
+	docs, err := load(t).Render(Options{Set: []string{"injector.url=" + url}, Release: release})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks := decode(t, docs).webhooks
+	if len(hooks) != 1 || len(hooks[0].Webhooks) != 2 {
+		t.Fatalf("want one configuration with two webhooks, got %+v", hooks)
+	}
+	for _, h := range hooks[0].Webhooks {
+		if h.ClientConfig.URL == nil || *h.ClientConfig.URL != url || h.ClientConfig.Service != nil {
+			t.Errorf("webhook %s: clientConfig %+v, want url %s and no service", h.Name, h.ClientConfig, url)
+		}
+	}
+}
