@@ -95,16 +95,17 @@ func (b *budget) grantLocked() {
 type limitedADS struct {
 	discoverygrpc.AggregatedDiscoveryServiceServer
 	budget *budget
+	names  *interner
 }
 
 func newLimitedADS(ads discoverygrpc.AggregatedDiscoveryServiceServer) *limitedADS {
-	return &limitedADS{AggregatedDiscoveryServiceServer: ads, budget: newBudget(sendBudget)}
+	return &limitedADS{AggregatedDiscoveryServiceServer: ads, budget: newBudget(sendBudget), names: newInterner()}
 }
 
 // StreamAggregatedResources serves a state-of-the-world stream whose sends
 // wait for budget.
 func (l *limitedADS) StreamAggregatedResources(s discoverygrpc.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
-	ls := &limitedStream{AggregatedDiscoveryService_StreamAggregatedResourcesServer: s, budget: l.budget, held: map[string][]*held{}}
+	ls := &limitedStream{AggregatedDiscoveryService_StreamAggregatedResourcesServer: s, budget: l.budget, names: l.names, held: map[string][]*held{}}
 	defer ls.releaseAll()
 	return l.AggregatedDiscoveryServiceServer.StreamAggregatedResources(ls)
 }
@@ -113,6 +114,7 @@ func (l *limitedADS) StreamAggregatedResources(s discoverygrpc.AggregatedDiscove
 type limitedStream struct {
 	discoverygrpc.AggregatedDiscoveryService_StreamAggregatedResourcesServer
 	budget *budget
+	names  *interner
 
 	mu   sync.Mutex
 	held map[string][]*held // by type URL, oldest first
@@ -145,8 +147,12 @@ func (s *limitedStream) Send(resp *discoverygrpc.DiscoveryResponse) error {
 // responses of its type up to its nonce.
 func (s *limitedStream) Recv() (*discoverygrpc.DiscoveryRequest, error) {
 	req, err := s.AggregatedDiscoveryService_StreamAggregatedResourcesServer.Recv()
-	if err != nil || req.GetResponseNonce() == "" {
+	if err != nil {
 		return req, err
+	}
+	s.names.intern(req.ResourceNames)
+	if req.GetResponseNonce() == "" {
+		return req, nil
 	}
 	nonce, perr := strconv.ParseInt(req.GetResponseNonce(), 10, 64)
 	if perr != nil {
@@ -185,4 +191,47 @@ func (s *limitedStream) releaseAll() {
 	for _, h := range all {
 		s.give(h)
 	}
+}
+
+// interner makes the resource names of requests share one string each.
+// Every proxy's EDS request names each of its clusters (thousands at a
+// thousand services) and the server keeps the last request and its
+// subscription per stream: without this, each proxy would hold its own
+// copy of every name, most of the control plane's memory at scale. The
+// table holds each distinct name once; it grows with the mesh's names,
+// not with its proxies.
+type interner struct {
+	mu    sync.RWMutex
+	names map[string]string
+}
+
+func newInterner() *interner { return &interner{names: map[string]string{}} }
+
+// intern replaces every name by the table's copy, adding new ones.
+func (in *interner) intern(names []string) {
+	if len(names) == 0 {
+		return
+	}
+	var missing []int
+	in.mu.RLock()
+	for i, n := range names {
+		if c, ok := in.names[n]; ok {
+			names[i] = c
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	in.mu.RUnlock()
+	if len(missing) == 0 {
+		return
+	}
+	in.mu.Lock()
+	for _, i := range missing {
+		if c, ok := in.names[names[i]]; ok {
+			names[i] = c
+		} else {
+			in.names[names[i]] = names[i]
+		}
+	}
+	in.mu.Unlock()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestBudget: acquire waits for released bytes, takes at most the whole
@@ -85,5 +86,20 @@ func TestBudgetOrder(t *testing.T) {
 	b.release(3)
 	if n := <-order; n != 2 {
 		t.Errorf("granted %d second, want 2", n)
+	}
+}
+
+// TestInterner: equal names from different requests end up as one string.
+func TestInterner(t *testing.T) {
+	in := newInterner()
+	a := []string{string([]byte("outbound|9080||a")), string([]byte("b"))}
+	b := []string{string([]byte("outbound|9080||a")), string([]byte("c"))}
+	in.intern(a)
+	in.intern(b)
+	if unsafe.StringData(a[0]) != unsafe.StringData(b[0]) {
+		t.Error("the same name from two requests is two strings")
+	}
+	if a[0] != "outbound|9080||a" || b[1] != "c" {
+		t.Errorf("names changed: %v %v", a, b)
 	}
 }
