@@ -102,9 +102,7 @@ func (f Finder) build(ctx context.Context, root, exe string) (string, error) {
 	// building the same key, and neither may run a half-written file.
 	tmp := filepath.Join(dir, fmt.Sprintf(".%s-%s-%d", Name, key, os.Getpid()))
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp, "./cmd/"+Name)
-	cmd.Dir = root
-	// Static, as the image's: no libc mapped into every sidecar.
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Dir = root // weft's own build settings: its compiled packages are reused
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		_ = os.Remove(tmp)
 		return "", fmt.Errorf("building %s in %s: %w\n%s", Name, root, err, msg)
