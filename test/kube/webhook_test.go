@@ -29,8 +29,14 @@ func loopbackIP() string {
 // extra flags; it waits until its API answers.
 func startControlPlane(t *testing.T, ip, ns string, env []string, extra ...string) (*proc, string) {
 	t.Helper()
+	return startControlPlaneAs(t, api.Kubeconfig, ip, ns, env, extra...)
+}
+
+// startControlPlaneAs is startControlPlane with the user of kubeconfig.
+func startControlPlaneAs(t *testing.T, kubeconfig, ip, ns string, env []string, extra ...string) (*proc, string) {
+	t.Helper()
 	httpAddr := freeAddr(t, ip)
-	args := append([]string{"control-plane", "--kubeconfig", api.Kubeconfig, "--kube-namespace", ns,
+	args := append([]string{"control-plane", "--kubeconfig", kubeconfig, "--kube-namespace", ns,
 		"--xds-address", freeAddr(t, ip), "--http-address", httpAddr, "--secure-xds-address", freeAddr(t, ip),
 		"--console-address", "off", "--otlp-grpc-address", "off", "--otlp-http-address", "off",
 		"--data-dir", t.TempDir(), "--log-level", "debug"}, extra...)
@@ -68,8 +74,10 @@ func TestInjectionWebhook(t *testing.T) {
 		mustWeft(t, "uninstall")
 		finalizeNamespace(context.Background(), t, "weft-system")
 	})
-	cpNS := api.Namespace(t, "weftd", nil)
-	startControlPlane(t, ip, cpNS, nil, "--webhook-address", hookAddr, "--webhook-url", url)
+	// The control plane runs as the chart's ServiceAccount weftd: its
+	// ClusterRole and Role are all it may use.
+	weftd := api.ServiceAccountKubeconfig(t, "weft-system", "weftd")
+	cp, _ := startControlPlaneAs(t, weftd, ip, "weft-system", nil, "--webhook-address", hookAddr, "--webhook-url", url)
 
 	cs := api.Clientset(t)
 	// The control plane writes its CA into both webhooks' caBundle.
@@ -115,6 +123,11 @@ func TestInjectionWebhook(t *testing.T) {
 		if tt.want && got.Annotations["sidecar.istio.io/status"] == "" {
 			t.Errorf("%s: no sidecar.istio.io/status annotation: %v", tt.name, got.Annotations)
 		}
+	}
+
+	// What the chart's RBAC does not allow shows in the log as forbidden.
+	if out := cp.out.String(); strings.Contains(out, "forbidden") {
+		t.Errorf("the control plane as ServiceAccount weftd was refused something:\n%s", grep(out, "forbidden"))
 	}
 
 	// weft kube-inject's output is accepted by the API server's validation
