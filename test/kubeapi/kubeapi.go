@@ -17,8 +17,8 @@
 //	func TestMain(m *testing.M) { os.Exit(kubeapi.Main(m, &api)) }
 //
 //	func TestSomething(t *testing.T) {
-//		ns := api.Namespace(t, "something")  // deleted when the test ends
-//		admin := api.Clientset(t)            // system:masters
+//		ns := api.Namespace(t, "something", nil) // deleted when the test ends
+//		admin := api.Clientset(t)                // system:masters
 //		...
 //	}
 //
