@@ -47,7 +47,8 @@ type cpResult struct {
 	nacks                              int64
 }
 
-const cpAddr = "127.0.9.30"
+// cpAddr is the control plane's loopback IP (-address).
+var cpAddr = "127.0.9.30"
 
 func controlPlaneMain(ctx context.Context, args []string) error {
 	var o cpOptions
@@ -55,6 +56,7 @@ func controlPlaneMain(ctx context.Context, args []string) error {
 	fs.IntVar(&o.proxies, "proxies", 200, "simulated sidecars (two per service at most)")
 	fs.IntVar(&o.services, "services", 100, "services, each with two workloads, a VirtualService and a DestinationRule")
 	fs.IntVar(&o.pushes, "pushes", 10, "VirtualService changes, one after another")
+	fs.StringVar(&cpAddr, "address", cpAddr, "loopback IP of the control plane (its xDS on :15010, API on :15014)")
 	fs.BoolVar(&o.restart, "restart", true, "restart the control plane under its connected proxies at the end")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up on a phase after this long")
 	fs.StringVar(&o.out, "out", "bench/RESULTS.md", "Markdown file whose control-plane section gets the result")
