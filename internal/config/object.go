@@ -25,6 +25,12 @@ const AnnotationAutoRegistered = "weft.io/auto-registered"
 // certificate and speaks mutual TLS to its peers.
 const AnnotationMTLS = "weft.io/mtls"
 
+// AnnotationWorkload names the workload a WorkloadEntry is an instance of
+// (reviews-v2 for reviews-v2-1), as Istio's source_workload and
+// destination_workload name it; without it the WorkloadEntry's name is the
+// workload, as for Istio's WorkloadEntries.
+const AnnotationWorkload = "weft.io/workload"
+
 // MetadataServiceAddresses is xdsmeta.MetadataServiceAddresses.
 const MetadataServiceAddresses = xdsmeta.MetadataServiceAddresses
 

@@ -53,7 +53,7 @@ func (o *Options) node(adminAddr string) (*core.Node, error) {
 	}
 	md := map[string]any{
 		"NAMESPACE":     o.Namespace,
-		"WORKLOAD_NAME": o.Name,
+		"WORKLOAD_NAME": o.Workload,
 		"LABELS":        labels,
 		"INSTANCE_IPS":  o.IP.String(),
 		"ADMIN_ADDRESS": adminAddr,

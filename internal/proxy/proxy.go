@@ -38,8 +38,12 @@ const (
 // Options configure a proxy. Zero fields get the defaults of
 // docs/architecture.md (see Options.withDefaults).
 type Options struct {
-	Mode           string // ModeSidecar (default) or ModeRouter
-	Name           string // workload name; default SERVICE-VERSION-xxxxx
+	Mode string // ModeSidecar (default) or ModeRouter
+	Name string // instance name; default SERVICE-VERSION-xxxxx
+	// Workload is the workload this instance belongs to (reviews-v2 for
+	// reviews-v2-1), Istio's source_workload/destination_workload in
+	// metrics; default SERVICE-VERSION (SERVICE without a version), else Name.
+	Workload       string
 	Namespace      string // default "default"
 	Service        string // announced for auto-registration (WEFT_SERVICE) when set
 	Version        string // the workload's version (label "version")
@@ -154,6 +158,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Name == "" {
 		o.Name = defaultName(o)
 	}
+	if o.Workload == "" {
+		o.Workload = defaultWorkload(o)
+	}
 	if !o.IP.IsValid() && o.Capture {
 		return o, errors.New("iptables capture needs the pod IP (--ip, or INSTANCE_IP with --kubernetes)")
 	}
@@ -188,6 +195,17 @@ func withServiceLabels(labels map[string]string, service, version string) map[st
 
 // defaultName is SERVICE-VERSION-xxxxx (like a pod name), or
 // weft-proxy-xxxxx without a service.
+// defaultWorkload is SERVICE-VERSION, SERVICE, or the instance's name.
+func defaultWorkload(o Options) string {
+	switch {
+	case o.Service != "" && o.Version != "":
+		return o.Service + "-" + o.Version
+	case o.Service != "":
+		return o.Service
+	}
+	return o.Name
+}
+
 func defaultName(o Options) string {
 	base := o.Service
 	if base == "" {
@@ -278,7 +296,7 @@ func Start(opts Options) (*Proxy, error) {
 
 // telemetry builds the data plane's metrics and access log from the options.
 func (o Options) telemetry() dataplane.Telemetry {
-	t := dataplane.Telemetry{Self: stats.Workload{Name: o.Name, Namespace: o.Namespace, App: o.Labels["app"], Version: o.Labels["version"]}}
+	t := dataplane.Telemetry{Self: stats.Workload{Name: o.Workload, Namespace: o.Namespace, App: o.Labels["app"], Version: o.Labels["version"]}}
 	if o.Service != "" {
 		t.Service = o.Service + "." + o.Namespace + ".svc.cluster.local"
 	}

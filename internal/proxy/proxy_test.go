@@ -150,8 +150,9 @@ func checkNode(t *testing.T, n *core.Node, p *Proxy) {
 	}
 	md := n.GetMetadata().AsMap()
 	want := map[string]any{
-		"NAMESPACE": "default", "WORKLOAD_NAME": p.Name(), "SERVICE_ACCOUNT": "bookinfo-reviews",
-		"LABELS": map[string]any{"app": "reviews", "version": "v2"}, "INSTANCE_IPS": p.IP().String(),
+		"NAMESPACE": "default", "WORKLOAD_NAME": "reviews-v2", // the workload, not the instance p.Name()
+		"SERVICE_ACCOUNT": "bookinfo-reviews",
+		"LABELS":          map[string]any{"app": "reviews", "version": "v2"}, "INSTANCE_IPS": p.IP().String(),
 		"ADMIN_ADDRESS": p.AdminAddress(), "ISTIO_VERSION": "test",
 		"WEFT_SERVICE": map[string]any{"name": "reviews", "ports": []any{map[string]any{"name": "http", "number": 9080.0, "protocol": "HTTP"}}},
 	}

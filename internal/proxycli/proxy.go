@@ -39,7 +39,8 @@ var sidecarDefaults = proxyDefaults{mode: proxy.ModeSidecar, namespace: "default
 func addProxyFlags(fs *flag.FlagSet, def proxyDefaults) *proxyFlags {
 	f := &proxyFlags{opts: proxy.Options{Mode: def.mode}}
 	o := &f.opts
-	fs.StringVar(&o.Name, "name", def.name, "workload name (default SERVICE-VERSION-xxxxx)")
+	fs.StringVar(&o.Name, "name", def.name, "instance name, the proxy's name in proxy-status (default SERVICE-VERSION-xxxxx)")
+	fs.StringVar(&o.Workload, "workload", "", "the workload this instance belongs to, as metrics and the console name it (default SERVICE-VERSION, else --name)")
 	fs.StringVar(&o.Namespace, "namespace", def.namespace, "workload namespace")
 	fs.StringVar(&f.labels, "labels", def.labels, "workload labels k=v,k2=v2")
 	fs.StringVar(&f.ip, "ip", def.ip, "pod IP in 127.0.0.0/8 (default: a free random 127.X.Y.Z)")
@@ -97,6 +98,7 @@ func (f *proxyFlags) kubernetesIdentity(fs *flag.FlagSet, env *Env) error {
 	}
 	o := &f.opts
 	from("name", "POD_NAME", &o.Name)
+	from("workload", "ISTIO_META_WORKLOAD_NAME", &o.Workload) // the injector's owner-derived name
 	from("namespace", "POD_NAMESPACE", &o.Namespace)
 	from("ip", "INSTANCE_IP", &f.ip)
 	from("service-account", "SERVICE_ACCOUNT", &o.ServiceAccount)

@@ -528,7 +528,7 @@ func checkTelemetry(t *testing.T, m *mesh) {
 		b, _ := io.ReadAll(resp.Body)
 		for _, line := range strings.Split(string(b), "\n") {
 			if strings.HasPrefix(line, "istio_requests_total{") && strings.Contains(line, `reporter="destination"`) &&
-				strings.Contains(line, `source_workload="productpage-v1-1"`) && strings.Contains(line, `destination_workload="reviews-v2-1"`) &&
+				strings.Contains(line, `source_workload="productpage-v1"`) && strings.Contains(line, `destination_workload="reviews-v2"`) &&
 				strings.Contains(line, `destination_service="reviews.default.svc.cluster.local"`) && strings.Contains(line, `response_code="200"`) &&
 				strings.Contains(line, `connection_security_policy="mutual_tls"`) &&
 				strings.Contains(line, `source_principal="spiffe://cluster.local/ns/default/sa/bookinfo-productpage"`) &&

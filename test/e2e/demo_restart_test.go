@@ -46,6 +46,35 @@ func TestDemoBehavesLikeACluster(t *testing.T) {
 		return nil
 	})
 
+	t.Run("replicas are one workload in metrics and the graph", func(t *testing.T) {
+		eventually(t, 60*time.Second, func() error {
+			for range 10 {
+				if _, _, err := m.get(m.client, "/productpage"); err != nil {
+					return err
+				}
+			}
+			edges, err := storeEdges(m)
+			if err != nil {
+				return err
+			}
+			var v2 float64
+			for _, e := range edges {
+				for _, w := range []string{e.Source.Workload, e.Destination.Workload} {
+					if strings.HasSuffix(w, "-1") || strings.HasSuffix(w, "-2") {
+						return fmt.Errorf("an edge names instance %q, not its workload: %+v", w, e)
+					}
+				}
+				if e.Source.Workload == "productpage-v1" && e.Destination.Workload == "reviews-v2" {
+					v2 += e.RequestRate
+				}
+			}
+			if v2 <= 0 {
+				return fmt.Errorf("no productpage-v1 → reviews-v2 edge with traffic among %+v", edges)
+			}
+			return nil
+		})
+	})
+
 	t.Run("a killed workload is restarted", func(t *testing.T) {
 		pid := demoChild(t, m, "--name", "details-v1-1")
 		if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {

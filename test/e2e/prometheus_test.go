@@ -101,18 +101,12 @@ func TestPrometheus(t *testing.T) {
 
 	t.Run("the embedded store shows the same edges", func(t *testing.T) {
 		eventually(t, 30*time.Second, func() error {
-			var body struct {
-				Edges []struct {
-					Source      struct{ Workload string }
-					Destination struct{ Workload string }
-					RequestRate float64
-				}
-			}
-			if err := fetchJSON(m.b.api()+"/api/v1/metrics/edges?window=1m", &body); err != nil {
+			all, err := storeEdges(m)
+			if err != nil {
 				return err
 			}
 			var edges []string
-			for _, e := range body.Edges {
+			for _, e := range all {
 				if e.RequestRate > 0 {
 					edges = append(edges, e.Source.Workload+"→"+e.Destination.Workload)
 				}
@@ -137,6 +131,20 @@ func TestPrometheus(t *testing.T) {
 			return nil
 		})
 	})
+}
+
+// storeEdge is an edge of the embedded metrics store's workload graph.
+type storeEdge struct {
+	Source      struct{ Workload string }
+	Destination struct{ Workload string }
+	RequestRate float64
+}
+
+// storeEdges returns the embedded store's edges over the last minute.
+func storeEdges(m *mesh) ([]storeEdge, error) {
+	var body struct{ Edges []storeEdge }
+	err := fetchJSON(m.b.api()+"/api/v1/metrics/edges?window=1m", &body)
+	return body.Edges, err
 }
 
 // hasEdges checks that every wanted "app→app" edge is among the

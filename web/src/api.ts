@@ -81,6 +81,8 @@ export interface TypeStatus {
 export interface ProxyStatus {
   id: string;
   name: string;
+  /** The workload this proxy is an instance of (reviews-v2 for reviews-v2-1), as metrics name it. */
+  workload: string;
   namespace: string;
   type: string;
   ip: string;

@@ -116,7 +116,8 @@ await step('lists: services, workloads and config with analysis', async () => {
   }
   await shot(page, 'services.png');
   await page.goto(base + '#/workloads');
-  await page.getByRole('row', { name: 'workload reviews-v2-1' }).waitFor();
+  // Workloads as metrics name them (reviews-v2), their instances beside them.
+  await page.getByRole('row', { name: 'workload reviews-v2', exact: true }).waitFor();
   await shot(page, 'workloads.png');
   await page.goto(base + '#/services/default/reviews');
   await page.locator('.chart').first().waitFor();

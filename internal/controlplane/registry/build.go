@@ -112,6 +112,7 @@ func entryEndpoints(o *config.Object, se *networking.ServiceEntry, workloads []*
 		gateway := w.Annotations[config.AnnotationGateway] == "true"
 		ep := workloadEndpoint(we, w.Namespace, !gateway)
 		ep.Name = w.Name
+		ep.Workload = w.Annotations[config.AnnotationWorkload]
 		ep.MTLS = !gateway && w.Annotations[config.AnnotationMTLS] == "true"
 		eps = append(eps, ep)
 	}

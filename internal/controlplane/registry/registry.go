@@ -29,9 +29,20 @@ type Port struct {
 	TargetPort uint32 // endpoint port; 0 = same as Number
 }
 
+// WorkloadName is the endpoint's workload: Workload, else its Name.
+func (e *Endpoint) WorkloadName() string {
+	if e.Workload != "" {
+		return e.Workload
+	}
+	return e.Name
+}
+
 // Endpoint is one workload instance backing a service.
 type Endpoint struct {
-	Name           string // workload name
+	Name string // instance name (reviews-v2-1; a pod's name)
+	// Workload is the workload it is an instance of (reviews-v2; a pod's
+	// Deployment): Istio's source_workload/destination_workload. "" = Name.
+	Workload       string
 	Namespace      string
 	Address        string
 	Ports          map[string]uint32 // port name -> endpoint port override

@@ -178,7 +178,7 @@ func (b *builder) loadAssignment(name string, s *registry.Service, p registry.Po
 			continue
 		}
 		meta := map[string]any{
-			"istio": map[string]any{"workload": ep.Name + ";" + ep.Namespace + ";" + ep.Labels["app"] + ";" + ep.Labels["version"] + ";"},
+			"istio": map[string]any{"workload": ep.WorkloadName() + ";" + ep.Namespace + ";" + ep.Labels["app"] + ";" + ep.Labels["version"] + ";"},
 		}
 		if ep.Sidecar {
 			meta[transportMatchNS] = map[string]any{"tlsMode": "istio"}

@@ -43,7 +43,17 @@ type proxyInfo struct {
 	proxy   translate.Proxy
 	admin   string
 	version string
-	service *ServiceInfo // nil: no auto-registration
+	// workload is the node's WORKLOAD_NAME (reviews-v2): "" = its name.
+	workload string
+	service  *ServiceInfo // nil: no auto-registration
+}
+
+// workloadName is the node's workload: WORKLOAD_NAME, else its name.
+func (info *proxyInfo) workloadName() string {
+	if info.workload != "" {
+		return info.workload
+	}
+	return info.proxy.Name
 }
 
 // parseNode reads the node ID (TYPE~IP~NAME.NAMESPACE~NAMESPACE.svc.cluster.local)
@@ -85,9 +95,9 @@ func (info *proxyInfo) readMetadata(md *structpb.Struct) error {
 	if v := str(metaNamespace); v != "" {
 		info.proxy.Namespace = v
 	}
-	if v := str(metaWorkloadName); v != "" {
-		info.proxy.Name = v
-	}
+	// WORKLOAD_NAME is the workload (reviews-v2), not this instance: the
+	// node ID names the instance, as a pod's name in Istio's node IDs.
+	info.workload = str(metaWorkloadName)
 	if v := str(metaInstanceIPs); v != "" {
 		info.proxy.IP = strings.TrimSpace(strings.Split(v, ",")[0])
 	}

@@ -88,6 +88,9 @@ func workloadEntry(info *proxyInfo) *config.Object {
 	if px.Type == translate.ProxyRouter {
 		annotations[config.AnnotationGateway] = "true"
 	}
+	if info.workload != "" && info.workload != px.Name {
+		annotations[config.AnnotationWorkload] = info.workload
+	}
 	return &config.Object{
 		Kind: config.KindWorkloadEntry, APIVersion: config.DefaultAPIVersion(config.KindWorkloadEntry),
 		Name: px.Name, Namespace: px.Namespace, Source: store.SourceAutoRegistration,

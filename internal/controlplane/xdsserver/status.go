@@ -18,8 +18,11 @@ const (
 // ProxyStatus is the identity and sync status of one connected proxy, as
 // its xDS node and the server's bookkeeping tell them.
 type ProxyStatus struct {
-	ID             string                `json:"id"`
-	Name           string                `json:"name"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Workload is the workload the proxy is an instance of (its node's
+	// WORKLOAD_NAME, else its name), as metrics name it.
+	Workload       string                `json:"workload"`
 	Namespace      string                `json:"namespace"`
 	Type           string                `json:"type"`
 	IP             string                `json:"ip"`
@@ -96,7 +99,7 @@ func (p *proxyState) nacked(typeURL, nonce, detail string) {
 // status returns a copy of the proxy's state for the API.
 func (p *proxyState) status() ProxyStatus {
 	st := ProxyStatus{
-		ID: p.info.proxy.ID, Name: p.info.proxy.Name, Namespace: p.info.proxy.Namespace,
+		ID: p.info.proxy.ID, Name: p.info.proxy.Name, Workload: p.info.workloadName(), Namespace: p.info.proxy.Namespace,
 		Type: p.info.proxy.Type, IP: p.info.proxy.IP, AdminAddress: p.info.admin,
 		Version: p.info.version, Labels: p.info.proxy.Labels,
 		ServiceAccount: p.info.proxy.ServiceAccount, Service: p.info.service,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/weft-mesh/weft/internal/config"
 	"github.com/weft-mesh/weft/internal/controlplane/registry"
+	"github.com/weft-mesh/weft/internal/kube/inject"
 )
 
 // Kubernetes and Istio names the conversion reads.
@@ -167,6 +168,9 @@ func endpointOf(svc *corev1.Service, sl *discoveryv1.EndpointSlice, e discoveryv
 	nodeName := deref(e.NodeName)
 	if pod != nil {
 		ep.Labels = maps.Clone(pod.Labels)
+		if w := inject.WorkloadName(pod); w != ep.Name {
+			ep.Workload = w
+		}
 		ep.ServiceAccount = pod.Spec.ServiceAccountName
 		if ep.ServiceAccount == "" {
 			ep.ServiceAccount = "default"

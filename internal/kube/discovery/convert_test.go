@@ -259,3 +259,28 @@ func TestSlimKeepsWhatConversionReads(t *testing.T) {
 		t.Errorf("cached pod annotations %v: want only the sidecar status", again.(*corev1.Pod).Annotations)
 	}
 }
+
+// TestEndpointWorkload: a Deployment's pod is an endpoint of workload
+// reviews-v1 (its metrics' destination_workload), also after the informer's
+// slim transform; a bare pod is its own workload.
+func TestEndpointWorkload(t *testing.T) {
+	owned := pod("reviews-v1-7d4f9-x2k9p", "10.1.0.5", true)
+	owned.Labels["pod-template-hash"] = "7d4f9"
+	isController := true
+	owned.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "reviews-v1-7d4f9", Controller: &isController}}
+	slimmed, err := slim(owned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare := pod("reviews-debug", "10.1.0.6", true)
+	svc := service("reviews", nil)
+	sl := slice("reviews-abc", "reviews", map[string]int32{"http": 9081},
+		endpoint("reviews-v1-7d4f9-x2k9p", "10.1.0.5", nil), endpoint("reviews-debug", "10.1.0.6", nil))
+	lk := lookupOf([]*corev1.Pod{slimmed.(*corev1.Pod), bare}, nil)
+	for i, want := range []struct{ name, workload string }{{"reviews-v1-7d4f9-x2k9p", "reviews-v1"}, {"reviews-debug", "reviews-debug"}} {
+		ep := endpointOf(svc, sl, sl.Endpoints[i], lk)
+		if ep.Name != want.name || ep.WorkloadName() != want.workload {
+			t.Errorf("endpoint %d: name %q workload %q, want %q and %q", i, ep.Name, ep.WorkloadName(), want.name, want.workload)
+		}
+	}
+}

@@ -182,7 +182,12 @@ func slim(obj any) (any, error) {
 	case *corev1.Pod:
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
 			Name: o.Name, Namespace: o.Namespace, UID: o.UID, ResourceVersion: o.ResourceVersion, Labels: o.Labels,
+			GenerateName: o.GenerateName,
 		}}
+		// The controller owner names the pod's workload (inject.WorkloadName).
+		if owner := metav1.GetControllerOf(o); owner != nil {
+			p.OwnerReferences = []metav1.OwnerReference{*owner}
+		}
 		if v, ok := o.Annotations[AnnotationSidecarStatus]; ok {
 			p.Annotations = map[string]string{AnnotationSidecarStatus: v}
 		}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/weft-mesh/weft/internal/kube/inject"
 	admissionv1 "k8s.io/api/admission/v1"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -147,7 +146,7 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest)
 	if err != nil {
 		return nil, &internalError{err}
 	}
-	name := WorkloadName(&pod)
+	name := inject.WorkloadName(&pod)
 	tmpl := &corev1.PodTemplateSpec{ObjectMeta: *pod.ObjectMeta.DeepCopy(), Spec: *pod.Spec.DeepCopy()}
 	res, err := inject.Inject(inject.Target{Template: tmpl, Namespace: ns, WorkloadName: name}, labels, false, h.settings)
 	if err != nil {
@@ -173,25 +172,6 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest)
 	h.log.Info("injected the sidecar", "pod", podName(&pod, ns), "workload", name, "reason", res.Decision.Reason)
 	pt := admissionv1.PatchTypeJSONPatch
 	return &admissionv1.AdmissionResponse{Allowed: true, Patch: patch, PatchType: &pt, Warnings: res.Warnings}, nil
-}
-
-// WorkloadName returns the name of the workload that owns a pod, as Istio
-// derives it: a Deployment's name for a ReplicaSet's pod (without the
-// pod-template-hash suffix), the controller's name otherwise, else the
-// pod's name or generateName.
-func WorkloadName(pod *corev1.Pod) string {
-	if owner := metav1.GetControllerOf(pod); owner != nil {
-		if hash := pod.Labels[appsv1.DefaultDeploymentUniqueLabelKey]; owner.Kind == "ReplicaSet" && hash != "" {
-			if name, ok := strings.CutSuffix(owner.Name, "-"+hash); ok {
-				return name
-			}
-		}
-		return owner.Name
-	}
-	if pod.Name != "" {
-		return pod.Name
-	}
-	return strings.TrimSuffix(pod.GenerateName, "-")
 }
 
 func podName(pod *corev1.Pod, ns string) string {

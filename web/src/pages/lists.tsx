@@ -138,7 +138,7 @@ export function ServiceDetail({ route }: { route: Route }) {
           <tbody>
             <tr><th>Hosts</th><td>{svc.hosts.join(', ')}</td></tr>
             <tr><th>Ports</th><td>{svc.ports.join(', ')}</td></tr>
-            <tr><th>Workloads</th><td>{wls.map((w) => <a href={href(['workloads', w.namespace, w.name])}>{w.name} </a>)}</td></tr>
+            <tr><th>Workloads</th><td>{[...new Set(wls.map((w) => w.workload || w.name))].map((w) => <a href={href(['workloads', ns, w])}>{w} </a>)}</td></tr>
             <tr><th>Config</th><td>{related.map((o) => <a href={href(['config'], { focus: `${o.kind}/${o.metadata.namespace}/${o.metadata.name}` })}>{o.kind} {o.metadata.name} </a>)}{related.length === 0 && <span class="muted">no VirtualService or DestinationRule</span>}</td></tr>
           </tbody>
         </table>
@@ -153,6 +153,13 @@ export function ServiceDetail({ route }: { route: Route }) {
 export function WorkloadsPage() {
   const [win, setWin] = useState('5m');
   const d = useMesh(win);
+  // One row per workload (reviews-v2), its instances (reviews-v2-1, -2…)
+  // beside it: metrics and the graph name workloads, not instances.
+  const groups = new Map<string, ProxyStatus[]>();
+  for (const p of d.data?.proxies ?? []) {
+    const key = `${p.namespace}/${p.workload || p.name}`;
+    groups.set(key, [...(groups.get(key) ?? []), p]);
+  }
   return (
     <div class="page">
       <div class="toolbar">
@@ -163,24 +170,28 @@ export function WorkloadsPage() {
       {d.data && (
         <table class="list" data-testid="workloads">
           <thead>
-            <tr><th>Workload</th><th>Namespace</th><th>Type</th><th>App</th><th>Version</th><th>IP</th><th>Proxy sync</th><th>Config version</th><th>In rps</th><th>Out rps</th></tr>
+            <tr><th>Workload</th><th>Namespace</th><th>Type</th><th>App</th><th>Version</th><th>Instances</th><th>Proxy sync</th><th>Config version</th><th>In rps</th><th>Out rps</th></tr>
           </thead>
           <tbody>
-            {[...d.data.proxies]
-              .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name))
-              .map((p) => {
-                const node = d.data!.nodes.find((n) => n.kind === 'workload' && n.name === p.name && n.namespace === p.namespace);
-                const sync = proxySync(p);
+            {[...groups.values()]
+              .map((ps) => ps.sort((a, b) => a.name.localeCompare(b.name)))
+              .sort((a, b) => a[0].namespace.localeCompare(b[0].namespace) || (a[0].workload || a[0].name).localeCompare(b[0].workload || b[0].name))
+              .map((ps) => {
+                const p = ps[0];
+                const name = p.workload || p.name;
+                const node = d.data!.nodes.find((n) => n.kind === 'workload' && n.name === name && n.namespace === p.namespace);
+                const syncs = ps.map(proxySync);
+                const sync = syncs.find((s) => s !== 'SYNCED') ?? 'SYNCED';
                 return (
-                  <tr aria-label={`workload ${p.name}`}>
-                    <td><a href={href(['workloads', p.namespace, p.name])}>{p.name}</a></td>
+                  <tr aria-label={`workload ${name}`}>
+                    <td><a href={href(['workloads', p.namespace, name])}>{name}</a></td>
                     <td>{p.namespace}</td>
                     <td>{p.type}</td>
                     <td>{p.labels?.app ?? '–'}</td>
                     <td>{p.labels?.version ?? '–'}</td>
-                    <td>{p.ip}</td>
+                    <td>{ps.map((x) => `${x.name} (${x.ip})`).join(', ')}</td>
                     <td><span class={`sync sync-${sync === 'SYNCED' ? 'ok' : 'bad'}`}>{sync}</span></td>
-                    <td class="mono">{configVersion(p)}</td>
+                    <td class="mono">{[...new Set(ps.map(configVersion))].join(' ')}</td>
                     <td class="num">{fmtRate(traffic(node).rate)}</td>
                     <td class="num">{fmtRate(traffic(node, 'outbound').rate)}</td>
                   </tr>
@@ -205,7 +216,9 @@ export function WorkloadDetail({ route }: { route: Route }) {
   const [, ns, name] = route.parts;
   const [win, setWin] = useState('15m');
   const d = useMesh(win);
-  const p = d.data?.proxies.find((x) => x.name === name && x.namespace === ns);
+  // The workload's instances; an instance's own name finds it too.
+  const instances = d.data?.proxies.filter((x) => x.namespace === ns && ((x.workload || x.name) === name || x.name === name)) ?? [];
+  const p = instances.find((x) => x.name === name) ?? instances[0];
   const app = p?.labels?.app ?? p?.service?.name;
   return (
     <div class="page">
@@ -223,6 +236,7 @@ export function WorkloadDetail({ route }: { route: Route }) {
         <>
           <table class="kv">
             <tbody>
+              <tr><th>Instances</th><td>{instances.map((x) => x.name).join(', ')}</td></tr>
               <tr><th>Proxy</th><td class="mono">{p.id}</td></tr>
               <tr><th>IP</th><td>{p.ip}</td></tr>
               <tr><th>Labels</th><td>{Object.entries(p.labels ?? {}).map(([k, v]) => <span class="label">{k}={v}</span>)}</td></tr>
