@@ -108,7 +108,7 @@ func TestApplyGetDeleteCommands(t *testing.T) {
 		{[]string{"get", "nosuchkind"}, 1, "", `unknown kind "nosuchkind"`},
 		{[]string{"delete", "-f", filepath.Join(dir, "vs.yaml")}, 0, "virtualservice.networking.istio.io/reviews deleted\n", ""},
 		{[]string{"delete", "-f", filepath.Join(dir, "vs.yaml")}, 1, "", "VirtualService default/reviews: not found"},
-		{[]string{"proxy-status"}, 0, "NAME   CLUSTER   CDS   LDS   EDS   RDS   ISTIOD   VERSION\n", ""},
+		{[]string{"proxy-status"}, 0, "NAME   CLUSTER   CDS   LDS   EDS   RDS   ISTIOD   VERSION   WORKLOAD\n", ""},
 	}
 	for _, tt := range tests {
 		out, errOut, code := runCLI(t, cp, home, tt.args...)
@@ -172,7 +172,7 @@ func TestUnreachableControlPlane(t *testing.T) {
 
 func TestPrintProxyStatus(t *testing.T) {
 	ps := []xdsserver.ProxyStatus{{
-		Name: "reviews-v2-1", Namespace: "default", Version: "0.1.0",
+		Name: "reviews-v2-1", Workload: "reviews-v2", Namespace: "default", Version: "0.1.0",
 		Types: map[string]xdsserver.TypeStatus{
 			xdsserver.ClusterType:  {Sent: "0123456789abcdef", Acked: "0123456789abcdef", Status: xdsserver.StatusSynced},
 			xdsserver.ListenerType: {Sent: "b", Acked: "a", Nacked: "cannot bind", Status: xdsserver.StatusStale},
@@ -184,8 +184,8 @@ func TestPrintProxyStatus(t *testing.T) {
 	if err := printProxyStatus(&b, ps, "weft-control-plane@127.0.0.1:15014"); err != nil {
 		t.Fatal(err)
 	}
-	want := `NAME                   CLUSTER      CDS                 LDS              EDS     RDS        ISTIOD                               VERSION
-reviews-v2-1.default   Kubernetes   SYNCED (01234567)   STALE (NACKED)   STALE   NOT SENT   weft-control-plane@127.0.0.1:15014   0.1.0
+	want := `NAME                   CLUSTER      CDS                 LDS              EDS     RDS        ISTIOD                               VERSION   WORKLOAD
+reviews-v2-1.default   Kubernetes   SYNCED (01234567)   STALE (NACKED)   STALE   NOT SENT   weft-control-plane@127.0.0.1:15014   0.1.0     reviews-v2
 reviews-v2-1.default LDS NACK: cannot bind
 `
 	if b.String() != want {

@@ -76,7 +76,9 @@ var psColumns = []struct{ title, typeURL string }{
 // printProxyStatus writes istioctl proxy-status's table, then any NACK's error.
 func printProxyStatus(w io.Writer, ps []xdsserver.ProxyStatus, cp string) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tCLUSTER\tCDS\tLDS\tEDS\tRDS\tISTIOD\tVERSION")
+	// istioctl's columns, then the workload the proxy is an instance of (as
+	// metrics and the console name it).
+	fmt.Fprintln(tw, "NAME\tCLUSTER\tCDS\tLDS\tEDS\tRDS\tISTIOD\tVERSION\tWORKLOAD")
 	var nacks []string
 	for _, p := range ps {
 		name := p.Name + "." + p.Namespace
@@ -92,7 +94,11 @@ func printProxyStatus(w io.Writer, ps []xdsserver.ProxyStatus, cp string) error 
 		if version == "" {
 			version = "-"
 		}
-		fmt.Fprintln(tw, row+cp+"\t"+version)
+		workload := p.Workload
+		if workload == "" {
+			workload = p.Name
+		}
+		fmt.Fprintln(tw, row+cp+"\t"+version+"\t"+workload)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

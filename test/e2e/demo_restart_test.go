@@ -23,8 +23,14 @@ func TestDemoBehavesLikeACluster(t *testing.T) {
 			return fmt.Errorf("%v: %s", err, out)
 		}
 		for _, p := range []string{"reviews-v2-1.default", "reviews-v2-2.default"} {
-			if !strings.Contains(out, p) {
-				return fmt.Errorf("proxy-status lacks %s:\n%s", p, out)
+			found := false
+			for _, line := range strings.Split(out, "\n") {
+				if f := strings.Fields(line); len(f) > 0 && f[0] == p {
+					found = f[len(f)-1] == "reviews-v2" // the WORKLOAD column
+				}
+			}
+			if !found {
+				return fmt.Errorf("proxy-status lacks %s of workload reviews-v2:\n%s", p, out)
 			}
 		}
 		return nil
