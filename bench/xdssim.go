@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -170,7 +171,7 @@ func (p *simProxy) handle(resp *discovery.DiscoveryResponse, nonces map[string]s
 	p.versions[t] = resp.GetVersionInfo()
 	p.counts[t] = len(resp.GetResources())
 	out := []*discovery.DiscoveryRequest{{TypeUrl: t, VersionInfo: p.versions[t], ResponseNonce: nonces[t], ResourceNames: p.names[t]}}
-	if dependent != "" && !equal(deps, p.names[dependent]) {
+	if dependent != "" && !slices.Equal(deps, p.names[dependent]) {
 		p.names[dependent] = deps
 		out = append(out, &discovery.DiscoveryRequest{TypeUrl: dependent, VersionInfo: p.versions[dependent],
 			ResponseNonce: nonces[dependent], ResourceNames: deps})
@@ -245,18 +246,6 @@ func compact(s []string) []string {
 		}
 	}
 	return out
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Field numbers of envoy.config.cluster.v3.Cluster the bench reads.

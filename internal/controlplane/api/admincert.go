@@ -66,14 +66,10 @@ func MountAdminCerts(next http.Handler, signer CertSigner, az *authz.Authorizer)
 			writeError(w, http.StatusBadRequest, fmt.Errorf("reading the certificate request: %w", err))
 			return
 		}
-		ttl := DefaultAdminCertTTL
-		if req.TTL != "" {
-			d, err := time.ParseDuration(req.TTL)
-			if err != nil {
-				writeError(w, http.StatusBadRequest, fmt.Errorf("ttl %q: %w", req.TTL, err))
-				return
-			}
-			ttl = d
+		ttl, err := requestTTL(req.TTL, DefaultAdminCertTTL)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
 		}
 		chain, err := signer.Sign([]byte(req.CSR), authz.AdminIdentity, ttl)
 		if err != nil {

@@ -63,14 +63,10 @@ func TokensHandler(issuer TokenIssuer, az *authz.Authorizer) http.Handler {
 		if !az.Check(w, r, authz.TokenAction(req.Namespace, req.ServiceAccount)) {
 			return
 		}
-		ttl := DefaultTokenTTL
-		if req.TTL != "" {
-			d, err := time.ParseDuration(req.TTL)
-			if err != nil {
-				writeError(w, http.StatusBadRequest, fmt.Errorf("ttl %q: %w", req.TTL, err))
-				return
-			}
-			ttl = d
+		ttl, err := requestTTL(req.TTL, DefaultTokenTTL)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
 		}
 		tok, err := issuer.Issue(req.Namespace, req.ServiceAccount, ttl)
 		if err != nil {
@@ -92,4 +88,16 @@ func (c *Client) CreateToken(ctx context.Context, ns, sa string, ttl time.Durati
 	var resp TokenResponse
 	err = c.do(ctx, http.MethodPost, c.base+TokensPath, body, &resp)
 	return resp, err
+}
+
+// requestTTL is a request's "ttl" field (a Go duration), or def when empty.
+func requestTTL(ttl string, def time.Duration) (time.Duration, error) {
+	if ttl == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(ttl)
+	if err != nil {
+		return 0, fmt.Errorf("ttl %q: %w", ttl, err)
+	}
+	return d, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -223,7 +224,7 @@ func (c *Client) apply(u update) (dependent string, names []string, changed bool
 	}
 	names = dec.follow(u.decoded)
 	dep := c.state[dec.dependent]
-	if equalStrings(dep.names, names) {
+	if slices.Equal(dep.names, names) {
 		return "", nil, false, nil
 	}
 	dep.names = names
@@ -271,16 +272,4 @@ func (c *Client) current(typeURL string) (version string, names []string, versio
 		versions[k] = v
 	}
 	return st.version, st.names, versions
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
