@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/weft-mesh/weft/test/testutil"
 )
 
 // block is a test's own slice of loopback: 127.R.0.0/16.
@@ -86,23 +87,6 @@ type proc struct {
 	err  error
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // start runs weft with args in the background; t.Cleanup kills its whole group.
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
@@ -135,13 +119,6 @@ func (p *proc) stop(sig syscall.Signal, bound time.Duration) (exited bool) {
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	<-p.done
 	return exited
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
 }
 
 // mesh is a running demo in its own block.
@@ -285,22 +262,6 @@ func sampleIn(t *testing.T, dir, name string) string {
 	return p
 }
 
-// eventually polls fn until it returns nil or the bound passes.
-func eventually(t *testing.T, bound time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(bound)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", bound, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 const routeType = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 
 // routesVersion returns the route config version a proxy has ACKed, as the
@@ -355,4 +316,15 @@ func (m *mesh) applyRoutes(path string) {
 		}
 		return nil
 	})
+}
+
+// The helpers every process-level suite shares (package testutil).
+type lockedBuffer = testutil.Buffer
+
+var tail = testutil.Tail
+
+// eventually polls fn until it returns nil or the bound passes.
+func eventually(t *testing.T, bound time.Duration, fn func() error) {
+	t.Helper()
+	testutil.Eventually(t, bound, fn)
 }

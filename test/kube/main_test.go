@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"github.com/weft-mesh/weft/internal/kube/install"
 	"github.com/weft-mesh/weft/manifests"
 	"github.com/weft-mesh/weft/test/kubeapi"
+	"github.com/weft-mesh/weft/test/testutil"
 )
 
 // api is the package's one API server; weftBin the weft binary built once.
@@ -104,23 +104,6 @@ type proc struct {
 	done chan struct{}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startCmd starts cmd; t.Cleanup stops its group and shows its output if
 // the test failed.
 func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
@@ -151,29 +134,6 @@ func (p *proc) kill(sig syscall.Signal) {
 	}
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	<-p.done
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
-}
-
-// eventually polls fn until it returns nil or the bound passes.
-func eventually(t *testing.T, bound time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(bound)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", bound, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // freeAddr returns a free port on ip.
@@ -279,4 +239,15 @@ func notFound(what string, err error) error {
 		return fmt.Errorf("%s still exists", what)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// The helpers every process-level suite shares (package testutil).
+type lockedBuffer = testutil.Buffer
+
+var tail = testutil.Tail
+
+// eventually polls fn until it returns nil or the bound passes.
+func eventually(t *testing.T, bound time.Duration, fn func() error) {
+	t.Helper()
+	testutil.Eventually(t, bound, fn)
 }
