@@ -32,8 +32,18 @@ func TestPathNormalization(t *testing.T) {
 			{"/static/../logout", 200, "/static/../logout"},
 			{"/./logout", 200, "/./logout"},
 			{"//logout", 200, "//logout"},
+			{"/%6Cogout", 200, "/%6Cogout"},
 		}},
 		{"BASE", []req{
+			// The security review's bypass: percent-encoded unreserved
+			// characters mean the characters themselves (RFC 3986 2.3),
+			// so they are decoded before the policy matches.
+			{"/%6Cogout", 403, ""},
+			{"/logou%74", 403, ""},
+			{"/%6c%6F%67%6f%75%74", 403, ""},
+			{"/static/%2E%2E/%6Cogout", 403, ""},
+			{"/%7Euser/%41", 200, "/~user/A"},
+			{"/a%2Fb%3F", 200, "/a%2Fb%3F"},
 			{"/logout", 403, ""},
 			{"/static/../logout", 403, ""},
 			{"/./logout", 403, ""},
