@@ -8,6 +8,7 @@
 package analyze
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -128,10 +129,21 @@ func Analyze(objs []*config.Object) []Message { return AnalyzeWith(objs, nil) }
 // define: a platform's registry (Kubernetes Services), which wins where
 // both have a host, as in the control plane.
 func AnalyzeWith(objs []*config.Object, services *registry.Registry) []Message {
+	out, _ := AnalyzeContext(context.Background(), objs, services)
+	return out
+}
+
+// AnalyzeContext is AnalyzeWith that stops when ctx is done (the request
+// that asked went away, or its time is up) and then returns ctx's error
+// and no messages.
+func AnalyzeContext(ctx context.Context, objs []*config.Object, services *registry.Registry) ([]Message, error) {
 	sorted := append([]*config.Object(nil), objs...)
 	sort.SliceStable(sorted, func(i, j int) bool { return keyLess(sorted[i].Key(), sorted[j].Key()) })
 	a := newAnalyzer(sorted, services)
 	for _, o := range sorted {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("analysis stopped: %w", context.Cause(ctx))
+		}
 		a.schema(o)
 		a.unimplemented(o)
 		switch o.Kind {
@@ -144,7 +156,7 @@ func AnalyzeWith(objs []*config.Object, services *registry.Registry) []Message {
 	a.conflictingGateways()
 	out := dedupe(a.out)
 	Sort(out)
-	return out
+	return out, nil
 }
 
 // dedupe drops repeated messages (two routes naming the same missing subset

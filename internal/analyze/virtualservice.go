@@ -147,11 +147,11 @@ func gatewayServes(gw *networking.Gateway, host string) bool {
 // unreachableRules reports http rules that can never match (IST0130) and
 // matches that repeat an earlier one (IST0131), as Istio's analyzer does.
 func (a *analyzer) unreachableRules(o *config.Object, vs *networking.VirtualService) {
-	type seenMatch struct {
-		m    *networking.HTTPMatchRequest
-		rule int
-	}
-	var seen []seenMatch
+	// seen maps each match already used, by its deterministic encoding
+	// (equal matches encode alike), to the rule that used it first: one
+	// lookup per match, so a VirtualService with thousands of rules is
+	// analyzed in linear time.
+	seen := map[string]int{}
 	catchAll := -1
 	routes := vs.GetHttp()
 	for i, hr := range routes {
@@ -170,27 +170,31 @@ func (a *analyzer) unreachableRules(o *config.Object, vs *networking.VirtualServ
 		}
 		dups := 0
 		for j, m := range hr.GetMatch() {
-			dup := -1
-			for _, s := range seen {
-				if proto.Equal(s.m, m) {
-					dup = s.rule
-					break
-				}
-			}
-			if dup >= 0 {
+			key := matchKey(m)
+			if dup, ok := seen[key]; ok {
 				a.report(newMessage(VirtualServiceIneffectiveMatch, o,
 					"VirtualService rule %s match %s is not used (duplicate/overlapping match in rule %s).",
 					ruleName(hr, i), matchName(m, j), ruleName(routes[dup], dup)))
 				dups++
 				continue
 			}
-			seen = append(seen, seenMatch{m, i})
+			seen[key] = i
 		}
 		if dups == len(hr.GetMatch()) {
 			a.report(newMessage(VirtualServiceUnreachableRule, o, "VirtualService rule %s not used (%s).",
 				ruleName(hr, i), "all matches used by prior rules"))
 		}
 	}
+}
+
+// matchKey is m's identity for duplicate detection: its deterministic
+// encoding, equal for matches that proto.Equal would call equal.
+func matchKey(m *networking.HTTPMatchRequest) string {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil { // only for invalid UTF-8, which parsing refuses
+		return fmt.Sprintf("%p", m)
+	}
+	return string(b)
 }
 
 // ruleName is how Istio names an http rule: its name quoted, else "#N".

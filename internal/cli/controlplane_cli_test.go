@@ -139,7 +139,7 @@ func TestWritesNeedCredentials(t *testing.T) {
 		code       int
 		inStderr   string
 	}{
-		{"another user", other, []string{"apply", "-f", vs}, 1, "create virtualservices.networking.istio.io in namespace \"default\" needs a credential"},
+		{"another user", other, []string{"apply", "-f", vs}, 1, "apply mesh config needs a credential"},
 		{"another user deletes", other, []string{"delete", "-f", vs}, 1, "needs a credential"},
 		{"wrong token", home, []string{"apply", "-f", vs, "--token", "weft-admin.guess"}, 1, "not this control plane's admin token"},
 		{"missing credentials file", other, []string{"apply", "-f", vs, "--credentials", filepath.Join(other, "nope.json")}, 1, "--credentials: reading credentials"},

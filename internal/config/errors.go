@@ -49,5 +49,10 @@ func (f *fieldErrors) add(path, reason string) {
 	f.errs = append(f.errs, &Error{Source: f.source, Object: f.object, Path: path, Reason: reason})
 }
 
+// addErr records a problem at path that wraps cause.
+func (f *fieldErrors) addErr(path, reason string, cause error) {
+	f.errs = append(f.errs, &Error{Source: f.source, Object: f.object, Path: path, Reason: reason, Err: cause})
+}
+
 // err returns all recorded problems joined, or nil.
 func (f *fieldErrors) err() error { return errors.Join(f.errs...) }

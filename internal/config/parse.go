@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,9 @@ type ParseOptions struct {
 	// Istio config can be applied. Unknown kinds in Istio groups and
 	// documents without an apiVersion stay errors.
 	SkipForeign bool
+	// Context, when set, stops parsing when it is done (the request that
+	// sent the YAML went away): ParseWith then returns its error.
+	Context context.Context
 }
 
 // Parse reads Istio YAML (one or more documents separated by "---") and
@@ -40,6 +44,13 @@ func ParseWith(source string, data []byte, opts ParseOptions) ([]*Object, error)
 		seen = map[Key]int{}
 	)
 	for _, doc := range splitDocuments(data) {
+		if opts.Context != nil && opts.Context.Err() != nil {
+			return nil, fmt.Errorf("%s: parsing stopped: %w", source, context.Cause(opts.Context))
+		}
+		if err := checkDocumentSize(source, doc); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		obj, err := parseDocument(source, doc, opts)
 		if err != nil {
 			errs = append(errs, err)

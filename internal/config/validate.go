@@ -33,6 +33,9 @@ func Validate(obj *Object) error {
 		return fe.err()
 	}
 	v := &validator{fe: fe, ns: obj.Namespace}
+	if v.checkRuleCounts(obj.Spec) {
+		return fe.err()
+	}
 	switch spec := obj.Spec.(type) {
 	case *networking.VirtualService:
 		v.virtualService(spec)

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/weft-mesh/weft/internal/analyze"
 	"github.com/weft-mesh/weft/internal/config"
@@ -15,8 +17,9 @@ import (
 // it. Otherwise it returns the messages about objs as warnings.
 //
 // The store may change between this analysis and the apply; the next apply
-// sees it.
-func (h *handler) analyzeApply(source string, objs []*config.Object) (warnings []string, refused error) {
+// sees it. The analysis stops, with an error, when the request goes away or
+// after analysisTimeout.
+func (h *handler) analyzeApply(ctx context.Context, source string, objs []*config.Object) (warnings []string, refused, err error) {
 	applied := make(map[config.Key]bool, len(objs))
 	for _, o := range objs {
 		applied[o.Key()] = true
@@ -29,8 +32,15 @@ func (h *handler) analyzeApply(source string, objs []*config.Object) (warnings [
 		}
 	}
 	all = append(all, objs...)
+	ctx, cancel := context.WithTimeoutCause(ctx, analysisTimeout,
+		fmt.Errorf("the analysis took longer than %v", analysisTimeout))
+	defer cancel()
+	msgs, err := analyze.AnalyzeContext(ctx, all, h.services())
+	if err != nil {
+		return nil, nil, fmt.Errorf("apply refused, nothing changed: %w", err)
+	}
 	var blocking []string
-	for _, m := range analyze.AnalyzeWith(all, h.services()) {
+	for _, m := range msgs {
 		if !applied[m.Resource] {
 			continue
 		}
@@ -44,7 +54,12 @@ func (h *handler) analyzeApply(source string, objs []*config.Object) (warnings [
 		if source == "" {
 			source = "the applied config"
 		}
-		return nil, fmt.Errorf("%s: apply refused, nothing changed; analysis found:\n  %s", source, strings.Join(blocking, "\n  "))
+		return nil, fmt.Errorf("%s: apply refused, nothing changed; analysis found:\n  %s", source, strings.Join(blocking, "\n  ")), nil
 	}
-	return warnings, nil
+	return warnings, nil, nil
 }
+
+// analysisTimeout bounds the analysis of one apply: far above what the
+// largest config takes (analysis is linear in its size), it keeps a
+// pathological one from holding a core.
+const analysisTimeout = 20 * time.Second

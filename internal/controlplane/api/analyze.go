@@ -37,8 +37,13 @@ type AnalyzeMessage struct {
 func (h *handler) analyzeLive(w http.ResponseWriter, r *http.Request) {
 	ns := r.URL.Query().Get("namespace")
 	_, stored := h.opts.Store.Snapshot()
+	msgs, err := analyze.AnalyzeContext(r.Context(), stored, h.services())
+	if err != nil { // the caller went away
+		writeError(w, http.StatusServiceUnavailable, err)
+		return
+	}
 	resp := AnalyzeResponse{Messages: []AnalyzeMessage{}}
-	for _, m := range analyze.AnalyzeWith(stored, h.services()) {
+	for _, m := range msgs {
 		if ns != "" && m.Resource.Namespace != ns {
 			continue
 		}

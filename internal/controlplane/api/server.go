@@ -61,6 +61,9 @@ func NewHandler(opts Options) http.Handler {
 // Kubernetes documents (Deployments, Services) mixed in are skipped, as
 // weft runs no Kubernetes workloads.
 func (h *handler) parseBody(w http.ResponseWriter, r *http.Request) ([]*config.Object, bool) {
+	if !h.authenticated(w, r) {
+		return nil, false
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("reading the request body: %w", err))
@@ -70,7 +73,7 @@ func (h *handler) parseBody(w http.ResponseWriter, r *http.Request) ([]*config.O
 	if source == "" {
 		source = store.SourceAPI
 	}
-	objs, err := config.ParseWith(source, body, config.ParseOptions{SkipForeign: true})
+	objs, err := config.ParseWith(source, body, config.ParseOptions{SkipForeign: true, Context: r.Context()})
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return nil, false
@@ -80,6 +83,27 @@ func (h *handler) parseBody(w http.ResponseWriter, r *http.Request) ([]*config.O
 		return nil, false
 	}
 	return objs, true
+}
+
+// authenticated answers 401 and reports false when r carries no valid
+// credential: a write is refused before its body is read and parsed, so
+// an anonymous caller cannot make the control plane parse 16 MB of YAML.
+// Authorization, which needs the objects, comes after parsing.
+func (h *handler) authenticated(w http.ResponseWriter, r *http.Request) bool {
+	u, err := h.opts.Authorizer.UserOf(r)
+	if err == nil && u == nil {
+		verb := "apply"
+		if r.Method == http.MethodDelete {
+			verb = "delete"
+		}
+		err = h.opts.Authorizer.Authorize(r.Context(), nil, authz.Action{Verb: verb, Resource: "mesh config"})
+	}
+	if err != nil {
+		authz.WriteError(w, err)
+		return false
+	}
+	*r = *r.WithContext(authz.WithUser(r.Context(), u))
+	return true
 }
 
 func (h *handler) apply(w http.ResponseWriter, r *http.Request) {
@@ -102,7 +126,11 @@ func (h *handler) apply(w http.ResponseWriter, r *http.Request) {
 		h.log.Info("refused to apply config", "remote", r.RemoteAddr)
 		return
 	}
-	warnings, refused := h.analyzeApply(r.URL.Query().Get("source"), objs)
+	warnings, refused, err := h.analyzeApply(r.Context(), r.URL.Query().Get("source"), objs)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err)
+		return
+	}
 	if refused != nil {
 		writeError(w, http.StatusUnprocessableEntity, refused)
 		return
