@@ -69,7 +69,7 @@ func TestLargeWrites(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"5 MB VirtualService", routes.String(), "one object may be at most 1572864 bytes"},
-		{"too many rules", manyRules(config.MaxRules+1), "4097 routing rules (http, tls and tcp); one object may have at most 4096"},
+		{"too many rules", manyRules(config.MaxRules + 1), "4097 routing rules (http, tls and tcp); one object may have at most 4096"},
 	}
 	for _, tt := range tests {
 		_, err := admin.Apply(ctx, "big.yaml", []byte(tt.yaml))
