@@ -56,11 +56,20 @@ func newForwarder(d *Dataplane) *forwarder {
 
 // dialEndpoint connects to an endpoint, through its sidecar's inbound port
 // with a PROXY v2 header when it has one.
+//
+// The cluster's connect timeout bounds the whole connect, TLS handshake
+// included, as Envoy counts a connection connected only once its transport
+// socket is: a peer that accepts and never answers the handshake fails
+// the attempt instead of holding it (and its pool slot) for as long as the
+// request lives.
 func (f *forwarder) dialEndpoint(ctx context.Context, ep *rendpoint) (net.Conn, error) {
-	d := net.Dialer{Timeout: ep.connectTimeout}
-	if d.Timeout == 0 {
-		d.Timeout = defaultConnectTimeout
+	timeout := ep.connectTimeout
+	if timeout == 0 {
+		timeout = defaultConnectTimeout
 	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	d := net.Dialer{}
 	if !ep.tunnel {
 		if src := f.d.passthroughSource(ep.ap.Addr()); src != nil {
 			d.LocalAddr = src
