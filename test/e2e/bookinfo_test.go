@@ -556,6 +556,34 @@ func checkTelemetry(t *testing.T, m *mesh) {
 	if !strings.Contains(joined, "reviews.default.svc.cluster.local") || !strings.Contains(joined, "details.default.svc.cluster.local") {
 		t.Fatalf("productpage's access log does not show its calls to details and reviews:\n%s", out)
 	}
+	// reviews-v2's inbound lines have what Envoy fills: the mTLS SNI the
+	// caller's sidecar asked for, the original destination, who answered.
+	out, err = m.weft("logs", "reviews-v2-1.default", "--tail", "20")
+	if err != nil {
+		t.Fatalf("weft logs: %v\n%s", err, out)
+	}
+	want := map[string]string{
+		"requested_server_name":    "outbound_.9080_._.reviews.default.svc.cluster.local",
+		"downstream_local_address": ip + ":9080",
+		"response_code_details":    "via_upstream",
+	}
+	found := false
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var e map[string]any
+		if json.Unmarshal([]byte(line), &e) != nil || !strings.HasPrefix(fmt.Sprint(e["upstream_cluster"]), "inbound|9080") {
+			continue
+		}
+		found = true
+		for k, v := range want {
+			if got, _ := e[k].(string); got != v {
+				t.Errorf("reviews-v2's inbound access log %s = %v, want %q: %s", k, e[k], v, line)
+			}
+		}
+		break
+	}
+	if !found {
+		t.Errorf("reviews-v2's access log has no inbound line:\n%s", out)
+	}
 }
 
 // checkEgress calls an "external" server on 127.0.0.1 from productpage's

@@ -154,6 +154,11 @@ func (f *forwarder) observed(w http.ResponseWriter, r *http.Request, ch *rchain,
 		o.method, o.path, o.authority, o.protocol = r.Method, r.URL.RequestURI(), r.Host, r.Proto
 		o.userAgent, o.requestID, o.xff = r.UserAgent(), r.Header.Get("X-Request-Id"), r.Header.Get("X-Forwarded-For")
 		o.remote = r.RemoteAddr
+		if org, ok := r.Context().Value(dstKey{}).(origin); ok && org.dst != "" {
+			o.local, o.sni = org.dst, org.sni
+		} else if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			o.local = a.String()
+		}
 	}
 	body := &countingBody{ReadCloser: r.Body}
 	if r.Body != nil && r.Body != http.NoBody {
@@ -190,6 +195,7 @@ func (f *forwarder) route(w http.ResponseWriter, r *http.Request, rt *runtime, c
 	if c.jwt != nil {
 		res, ok := c.jwt.authenticate(r.Context(), r.Header, r.URL.RawQuery)
 		if !ok {
+			o.detail = detailJWTDenied
 			w.Header().Set("WWW-Authenticate", `Bearer realm="`+r.Host+`", error="invalid_token"`)
 			f.direct(w, r, http.StatusUnauthorized, "", jwtFailedBody)
 			return
@@ -201,6 +207,7 @@ func (f *forwarder) route(w http.ResponseWriter, r *http.Request, rt *runtime, c
 		path, _, _ := strings.Cut((*stdRequest)(r).pathQuery(), "?")
 		rc := rbacCtx{req: (*stdRequest)(r), path: path, port: portOf(dst, r.Host), principal: org.principal, source: org.src, jwt: jwt}
 		if !authorize(c.rbac, &rc) {
+			o.detail = detailRBACDenied
 			f.direct(w, r, http.StatusForbidden, "", rbacDeniedBody)
 			return
 		}

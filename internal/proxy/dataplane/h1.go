@@ -119,8 +119,8 @@ type h1conn struct {
 
 	done, doneDirect          func(http1.Result)
 	dial, dialDst, dialBridge http1.DialFunc
-	// remoteAddr is the connection's peer address, formatted once.
-	remoteAddr string
+	// remoteAddr and localAddr are the connection's addresses, formatted once.
+	remoteAddr, localAddr string
 }
 
 func (s *server) serveH1(conn net.Conn, br *bufio.Reader, o *origin) {
@@ -185,15 +185,17 @@ func (c *h1conn) route(req *http1.Request) http1.Decision {
 	ch, dst := c.chain(rt, req)
 	pathOK := ch == nil || ch.norm.applyH1(req)
 	c.begin(req, ch)
+	o := &c.obs
 	if !pathOK {
+		o.detail = detailBadPath
 		return c.direct(http.StatusBadRequest, "", "")
 	}
-	o := &c.obs
 	var jwt *jwtResult
 	if ch != nil && ch.jwt != nil {
 		_, q, _ := strings.Cut(req.Path(), "?")
 		res, ok := ch.jwt.authenticate(c.ctx, &req.Header, q)
 		if !ok {
+			o.detail = detailJWTDenied
 			d := c.direct(http.StatusUnauthorized, "", jwtFailedBody)
 			d.Header = append(d.Header, http1.Field{Name: "www-authenticate", Value: `Bearer realm="` + req.Authority() + `", error="invalid_token"`})
 			return d
@@ -207,6 +209,7 @@ func (c *h1conn) route(req *http1.Request) http1.Decision {
 			rc.principal, rc.source = c.o.principal, c.o.src
 		}
 		if !authorize(ch.rbac, &rc) {
+			o.detail = detailRBACDenied
 			return c.direct(http.StatusForbidden, "", rbacDeniedBody)
 		}
 	}
@@ -438,6 +441,10 @@ func (c *h1conn) begin(req *http1.Request, ch *rchain) {
 			o.protocol = "HTTP/1.0"
 		}
 		o.remote = c.remote()
+		o.local = c.local()
+		if c.o != nil {
+			o.sni = c.o.sni
+		}
 	} else if !inbound {
 		o.authority = req.Authority()
 	}
@@ -460,6 +467,21 @@ func (c *h1conn) remote() string {
 		}
 	}
 	return c.remoteAddr
+}
+
+// local is the downstream local address for the access log: the original
+// destination of a captured or inbound connection (as Envoy restores it
+// with use_original_dst and the PROXY protocol), else the listener's.
+func (c *h1conn) local() string {
+	if c.o != nil {
+		return c.o.dst
+	}
+	if c.localAddr == "" {
+		if a := c.conn.LocalAddr(); a != nil {
+			c.localAddr = a.String()
+		}
+	}
+	return c.localAddr
 }
 
 // finish ends an exchange: circuit breaker, outlier detection, telemetry.

@@ -187,6 +187,8 @@ type origin struct {
 	mtls      bool
 	// src is the peer's address from the PROXY header (inbound).
 	src netip.Addr
+	// sni is the server name the peer's TLS ClientHello asked for.
+	sni string
 }
 
 // originConn is a connection with its original destination; reads go

@@ -199,6 +199,10 @@ type observation struct {
 	protocol  string
 	remote    string
 	local     string
+	sni       string // requested_server_name
+	// detail is the response code detail of a local answer that its
+	// flags do not tell (RBAC, JWT); "" derives it (codeDetails).
+	detail string
 	// dims are the request's values of the chain's metric dimensions
 	// (Telemetry tag overrides; nil: none).
 	dims []string
@@ -274,7 +278,8 @@ func (t *telemetry) record(o *observation, start time.Time, status int, grpcStat
 			ResponseFlags: flags, BytesReceived: received, BytesSent: sent, Duration: d, UpstreamTime: upstream,
 			UpstreamHost: o.upstream, UpstreamCluster: o.cluster, RouteName: o.route, RequestID: o.requestID,
 			Authority: o.authority, UserAgent: o.userAgent, XForwardedFor: o.xff, TraceID: o.span.TraceID(),
-			DownstreamRemote: o.remote, DownstreamLocal: o.local,
+			DownstreamRemote: o.remote, DownstreamLocal: o.local, RequestedServer: o.sni,
+			ResponseCodeDetail: codeDetails(o, status, flags),
 		}, format)
 	}
 }
@@ -333,3 +338,49 @@ func upstreamTime(v string) time.Duration {
 type nopHeader struct{}
 
 func (nopHeader) Get(string) string { return "" }
+
+// codeDetails is Envoy's %RESPONSE_CODE_DETAILS% for an exchange: what
+// answered it, from its response flags, or via_upstream when the upstream
+// did. "" (null) when nothing was answered.
+func codeDetails(o *observation, status int, flags string) string {
+	if o.detail != "" {
+		return o.detail
+	}
+	flag, _, _ := strings.Cut(flags, ",")
+	switch flag {
+	case "NR":
+		return "route_not_found"
+	case "NC":
+		return "cluster_not_found"
+	case "UH":
+		return "no_healthy_upstream"
+	case "UO":
+		return "upstream_reset_before_response_started{overflow}"
+	case "UF":
+		return "upstream_reset_before_response_started{connection_failure}"
+	case "UC":
+		return "upstream_reset_before_response_started{connection_termination}"
+	case "UT":
+		return "response_timeout"
+	case "FI":
+		return "fault_filter_abort"
+	case "RL":
+		return "local_rate_limited"
+	case "DC":
+		return "downstream_remote_disconnect"
+	}
+	switch {
+	case status == 0:
+		return ""
+	case o.upstream != "":
+		return "via_upstream"
+	}
+	return "direct_response"
+}
+
+// The response code details of local answers their flags do not name.
+const (
+	detailRBACDenied = "rbac_access_denied_matched_policy[none]"
+	detailJWTDenied  = "jwt_authn_access_denied{Jwt_verification_fails}"
+	detailBadPath    = "path_normalization_failed"
+)

@@ -102,7 +102,8 @@ func TestTelemetry(t *testing.T) {
 	}
 	for k, v := range map[string]any{"method": "GET", "path": "/api/1", "response_code": 200.0, "response_flags": "-",
 		"upstream_cluster": fmt.Sprintf("outbound|%d||reviews.default.svc.cluster.local", m.port), "upstream_host": m.v1.String(),
-		"authority": fmt.Sprintf("reviews:%d", m.port), "protocol": "HTTP/1.1", "route_name": "default"} {
+		"authority": fmt.Sprintf("reviews:%d", m.port), "protocol": "HTTP/1.1", "route_name": "default",
+		"response_code_details": "via_upstream"} {
 		if e[k] != v {
 			t.Errorf("access log %s = %v, want %v (%s)", k, e[k], v, lines[0])
 		}
@@ -110,7 +111,10 @@ func TestTelemetry(t *testing.T) {
 	if id, _ := e["request_id"].(string); len(id) != 36 {
 		t.Errorf("request_id = %v", e["request_id"])
 	}
-	if err := json.Unmarshal(lines[3], &e); err != nil || e["response_flags"] != "UH" {
+	if local, _ := e["downstream_local_address"].(string); local == "" {
+		t.Errorf("access log downstream_local_address is empty (%s)", lines[0])
+	}
+	if err := json.Unmarshal(lines[3], &e); err != nil || e["response_flags"] != "UH" || e["response_code_details"] != "no_healthy_upstream" {
 		t.Errorf("UH line: %s", lines[3])
 	}
 	// The server side logs the same request id.
@@ -120,7 +124,8 @@ func TestTelemetry(t *testing.T) {
 	}
 	var first map[string]any
 	json.Unmarshal(lines[0], &first)
-	if s["request_id"] != first["request_id"] || s["upstream_cluster"] != fmt.Sprintf("inbound|%d||", m.port) {
+	if s["request_id"] != first["request_id"] || s["upstream_cluster"] != fmt.Sprintf("inbound|%d||", m.port) ||
+		s["response_code_details"] != "via_upstream" || s["downstream_local_address"] != m.v1.String() {
 		t.Errorf("server line %v does not match client line %v", s, first)
 	}
 }

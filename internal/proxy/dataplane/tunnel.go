@@ -82,6 +82,9 @@ func (d *Dataplane) inboundTo(s *server, conn net.Conn, br *bufio.Reader, src, d
 			return
 		}
 		conn, br, o.principal, o.mtls = tc, tbr, peer.String(), true
+		if mc, ok := tc.(*meshConn); ok {
+			o.sni = mc.tls.ConnectionState().ServerName
+		}
 	}
 	oc := &originConn{Conn: conn, br: br, o: o}
 	switch {
