@@ -601,10 +601,10 @@ func (d *Dataplane) outbound(s *server, conn net.Conn, br *bufio.Reader, dst str
 	}
 	switch {
 	case c == nil:
-		d.splice(oc, d.unknownDestination(rt), dst, false, defaultTCPIdleTimeout)
+		d.splice(s, oc, d.unknownDestination(rt), dst, false, defaultTCPIdleTimeout)
 	case c.isHTTP():
 		s.serveConn(conn, br, &origin{listener: l.name, dst: dst, port: port})
 	default:
-		d.splice(oc, rt.clusters[c.tcpTarget()], dst, false, c.tcpIdle)
+		d.splice(s, oc, rt.clusters[c.tcpTarget()], dst, false, c.tcpIdle)
 	}
 }

@@ -61,3 +61,85 @@ func (s *server) drainH1(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// tcpTracker tracks a listener's spliced TCP connections for draining.
+type tcpTracker struct {
+	mu     sync.Mutex
+	conns  map[*splicing]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// splicing is one spliced TCP connection: downstream and, once dialled,
+// upstream.
+type splicing struct {
+	down, up net.Conn
+}
+
+// trackTCP records a TCP connection being spliced; nil when s is draining.
+func (s *server) trackTCP(conn net.Conn) *splicing {
+	t := &s.tcp
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	if t.conns == nil {
+		t.conns = map[*splicing]struct{}{}
+	}
+	sp := &splicing{down: conn}
+	t.conns[sp] = struct{}{}
+	t.wg.Add(1)
+	return sp
+}
+
+// spliceUp records sp's upstream; false when the drain already cut sp.
+func (s *server) spliceUp(sp *splicing, up net.Conn) bool {
+	t := &s.tcp
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.conns[sp]; !ok {
+		return false
+	}
+	sp.up = up
+	return true
+}
+
+func (s *server) untrackTCP(sp *splicing) {
+	t := &s.tcp
+	t.mu.Lock()
+	if _, ok := t.conns[sp]; ok {
+		delete(t.conns, sp)
+		t.wg.Done()
+	}
+	t.mu.Unlock()
+}
+
+// drainTCP lets spliced connections run until they end, as Envoy keeps a
+// draining listener's TCP proxies; when ctx ends first (the drain time is
+// up), it closes both sides of the ones left.
+func (s *server) drainTCP(ctx context.Context) error {
+	t := &s.tcp
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	done := make(chan struct{})
+	go func() { t.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	t.mu.Lock()
+	for sp := range t.conns {
+		sp.down.Close()
+		if sp.up != nil {
+			sp.up.Close()
+		}
+		delete(t.conns, sp)
+		t.wg.Done()
+	}
+	t.mu.Unlock()
+	<-done
+	return ctx.Err()
+}

@@ -37,6 +37,7 @@ type server struct {
 	cancel   context.CancelFunc
 	h1opts   http1.ServeOptions
 	tracker  connTracker
+	tcp      tcpTracker
 	draining atomic.Bool
 }
 
@@ -162,14 +163,15 @@ func (s *server) hand(c net.Conn) {
 func (s *server) shutdown(ctx context.Context) error {
 	s.ln.Close()
 	<-s.done
-	h1done := make(chan error, 1)
+	h1done, tcpDone := make(chan error, 1), make(chan error, 1)
 	go func() { h1done <- s.drainH1(ctx) }()
-	err := s.http.Shutdown(ctx)
+	go func() { tcpDone <- s.drainTCP(ctx) }()
+	err := s.http.Shutdown(ctx) // HTTP/2: GOAWAY, then in-flight streams finish
 	s.feed.Close()
 	if err != nil {
 		s.http.Close()
 	}
-	err = errors.Join(err, <-h1done)
+	err = errors.Join(err, <-h1done, <-tcpDone)
 	s.cancel()
 	return err
 }
@@ -329,7 +331,7 @@ func (s *server) accept(c net.Conn) {
 				if br != nil {
 					conn = &originConn{Conn: c, br: br}
 				}
-				s.d.splice(conn, rt.clusters[ch.tcpTarget()], "", false, ch.tcpIdle)
+				s.d.splice(s, conn, rt.clusters[ch.tcpTarget()], "", false, ch.tcpIdle)
 				return
 			}
 			if br != nil {

@@ -98,15 +98,21 @@ func (d *Dataplane) inboundTo(s *server, conn net.Conn, br *bufio.Reader, src, d
 		d.log.Debug("inbound connection denied by RBAC", "port", dst.Port(), "source", o.src.String(), "principal", o.principal)
 		conn.Close()
 	default:
-		d.splice(oc, rt.clusters[c.tcpTarget()], dst.String(), true, c.tcpIdle)
+		d.splice(s, oc, rt.clusters[c.tcpTarget()], dst.String(), true, c.tcpIdle)
 	}
 }
 
 // splice proxies raw bytes between conn and an endpoint of cl (or dst itself
 // when cl is nil or an original-destination cluster). inbound says the
 // connection came in on the inbound listener (reported as the destination).
-func (d *Dataplane) splice(conn net.Conn, cl *rcluster, dst string, inbound bool, idle time.Duration) {
+// The connection is s's: draining s lets it finish, up to the drain time.
+func (d *Dataplane) splice(s *server, conn net.Conn, cl *rcluster, dst string, inbound bool, idle time.Duration) {
 	defer conn.Close()
+	sp := s.trackTCP(conn)
+	if sp == nil { // s is draining: no new connection
+		return
+	}
+	defer s.untrackTCP(sp)
 	start := time.Now()
 	o := observation{proto: stats.TCP, inbound: inbound, cl: cl, authority: dst, upstream: dst}
 	ep := &rendpoint{addr: dst, stats: &endpointStats{}}
@@ -137,6 +143,9 @@ func (d *Dataplane) splice(conn net.Conn, cl *rcluster, dst string, inbound bool
 		return
 	}
 	defer up.Close()
+	if !s.spliceUp(sp, up) {
+		return
+	}
 	var counters *stats.TCPCounters
 	if d.tel.Stats != nil {
 		o.edge = d.tcpEdge(&o, ep)
