@@ -51,6 +51,7 @@ const (
 	ProtocolRedis     = xdsmeta.ProtocolRedis
 	ProtocolMySQL     = xdsmeta.ProtocolMySQL
 	ProtocolHTTPProxy = xdsmeta.ProtocolHTTPProxy
+	ProtocolAuto      = xdsmeta.ProtocolAuto
 )
 
 var protocols = xdsmeta.Protocols()

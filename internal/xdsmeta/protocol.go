@@ -19,6 +19,11 @@ const (
 	ProtocolRedis     = "Redis"
 	ProtocolMySQL     = "MySQL"
 	ProtocolHTTPProxy = "HTTP_PROXY"
+	// ProtocolAuto is a port whose name and declaration select no
+	// protocol: as Istio does, its proxies sniff HTTP/1.1 and HTTP/2 from
+	// the first bytes of each connection and treat the rest as TCP. It is
+	// weft's name, not one a user writes.
+	ProtocolAuto = "AUTO"
 )
 
 var protocols = []string{
@@ -49,7 +54,8 @@ func IsHTTPProtocol(p string) bool {
 
 // ProtocolFromPortName selects a port's protocol from its name as Istio
 // does: "<protocol>" or "<protocol>-<suffix>" ("http", "http-web",
-// "grpc-web", "tcp-db"), any case. Names that select nothing are TCP.
+// "grpc-web", "tcp-db"), any case. Names that select nothing are
+// ProtocolAuto: the protocol is detected.
 func ProtocolFromPortName(name string) string {
 	if p, ok := ParseProtocol(name); ok && p != ProtocolHTTPProxy {
 		return p
@@ -63,7 +69,7 @@ func ProtocolFromPortName(name string) string {
 			return p
 		}
 	}
-	return ProtocolTCP
+	return ProtocolAuto
 }
 
 // Protocols lists every protocol name Istio knows, canonical spelling.

@@ -8,7 +8,7 @@ func TestProtocolFromPortName(t *testing.T) {
 		{"http2-x", ProtocolHTTP2}, {"grpc", ProtocolGRPC}, {"grpc-web", ProtocolGRPCWeb}, {"grpc-web-x", ProtocolGRPCWeb},
 		{"grpc-x", ProtocolGRPC}, {"https", ProtocolHTTPS}, {"tls-db", ProtocolTLS}, {"tcp", ProtocolTCP},
 		{"mongo", ProtocolMongo}, {"redis-cache", ProtocolRedis}, {"mysql", ProtocolMySQL}, {"udp", ProtocolUDP},
-		{"web", ProtocolTCP}, {"", ProtocolTCP}, {"httpx", ProtocolTCP}, {"-http", ProtocolTCP}, {"http_proxy", ProtocolTCP},
+		{"web", ProtocolAuto}, {"", ProtocolAuto}, {"httpx", ProtocolAuto}, {"-http", ProtocolAuto}, {"http_proxy", ProtocolAuto},
 	}
 	for _, tt := range tests {
 		if got := ProtocolFromPortName(tt.name); got != tt.want {

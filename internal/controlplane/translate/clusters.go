@@ -76,6 +76,9 @@ func (b *builder) outboundCluster(s *registry.Service, p registry.Port, subset s
 		TransportSocketMatches: transportMatches(),
 	}
 	applyConnectionPool(c, tp.GetConnectionPool(), http2(p.Protocol))
+	if p.Protocol == config.ProtocolAuto {
+		useDownstreamProtocol(c)
+	}
 	if t := tp.GetConnectionPool().GetTcp().GetIdleTimeout(); t != nil {
 		if b.tcpIdle == nil {
 			b.tcpIdle = map[string]*durationpb.Duration{}
@@ -213,8 +216,8 @@ func (b *builder) loadAssignment(name string, s *registry.Service, p registry.Po
 	return la
 }
 
-// staticCluster reaches the local app at ip:port.
-func staticCluster(name, ip string, port uint32, h2 bool) *cluster.Cluster {
+// staticCluster reaches the local app at ip:port, speaking protocol.
+func staticCluster(name, ip string, port uint32, protocol string) *cluster.Cluster {
 	c := &cluster.Cluster{
 		Name:                 name,
 		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
@@ -226,10 +229,38 @@ func staticCluster(name, ip string, port uint32, h2 bool) *cluster.Cluster {
 			}}}},
 		},
 	}
-	if h2 {
+	switch {
+	case http2(protocol):
 		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpOptionsKey: mustAny(h2Options())}
+	case protocol == config.ProtocolAuto:
+		useDownstreamProtocol(c)
 	}
 	return c
+}
+
+// useDownstreamProtocol makes a cluster of a sniffed port speak upstream
+// what its downstream spoke (HTTP/2 for h2c, gRPC), as Istio's clusters of
+// such ports do, unless its DestinationRule asked for HTTP/2 (h2UpgradePolicy).
+func useDownstreamProtocol(c *cluster.Cluster) {
+	opts := &upstreamhttp.HttpProtocolOptions{}
+	if a := c.TypedExtensionProtocolOptions[httpOptionsKey]; a != nil {
+		if err := a.UnmarshalTo(opts); err != nil {
+			panic(err) // we wrote it
+		}
+		if opts.GetExplicitHttpConfig().GetHttp2ProtocolOptions() != nil {
+			return
+		}
+	}
+	opts.UpstreamProtocolOptions = &upstreamhttp.HttpProtocolOptions_UseDownstreamProtocolConfig{
+		UseDownstreamProtocolConfig: &upstreamhttp.HttpProtocolOptions_UseDownstreamHttpConfig{
+			HttpProtocolOptions:  &core.Http1ProtocolOptions{},
+			Http2ProtocolOptions: &core.Http2ProtocolOptions{},
+		},
+	}
+	if c.TypedExtensionProtocolOptions == nil {
+		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{}
+	}
+	c.TypedExtensionProtocolOptions[httpOptionsKey] = mustAny(opts)
 }
 
 // addServiceAddresses records the service's VIPs (those that are

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"slices"
 	"sort"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -60,7 +61,7 @@ func (b *builder) servicePorts() []uint32 {
 
 // outboundListener builds 0.0.0.0_PORT and, for HTTP, its route config.
 func (b *builder) outboundListener(port uint32) {
-	var httpSvcs, tlsSvcs []*registry.Service
+	var httpSvcs, tlsSvcs, autoSvcs []*registry.Service
 	var tcpSvc *registry.Service
 	for _, s := range b.in.Registry.Services {
 		p := s.Port(port)
@@ -72,6 +73,8 @@ func (b *builder) outboundListener(port uint32) {
 			tlsSvcs = append(tlsSvcs, s)
 		case config.IsHTTPProtocol(p.Protocol):
 			httpSvcs = append(httpSvcs, s)
+		case p.Protocol == config.ProtocolAuto:
+			autoSvcs = append(autoSvcs, s)
 		case tcpSvc == nil:
 			tcpSvc = s
 		}
@@ -82,21 +85,34 @@ func (b *builder) outboundListener(port uint32) {
 		BindToPort: wrapperspb.Bool(false),
 	}
 	switch {
-	case len(httpSvcs) > 0:
+	case len(httpSvcs) > 0 || len(autoSvcs) > 0:
 		name := RouteName(port)
-		l.FilterChains = []*listener.FilterChain{b.httpChain(name, rdsManager(name))}
-		b.out.Routes = append(b.out.Routes, b.outboundRoutes(port, httpSvcs))
+		hc := b.httpChain(name, rdsManager(name))
+		l.FilterChains = []*listener.FilterChain{hc}
+		b.out.Routes = append(b.out.Routes, b.outboundRoutes(port, append(slices.Clip(httpSvcs), autoSvcs...)))
+		if len(autoSvcs) > 0 {
+			// Istio's protocol sniffing: HTTP/1.1 and h2c take the HTTP
+			// chain, anything else the first detected service's TCP chain.
+			hc.FilterChainMatch = sniffedHTTP()
+			l.ListenerFilters = []*listener.ListenerFilter{httpInspector()}
+			l.FilterChains = append(l.FilterChains, b.outboundTCPChain(autoSvcs[0], port))
+		}
 	case len(tlsSvcs) > 0:
 		b.sniChains(l, port, tlsSvcs)
 	case tcpSvc != nil:
-		if o, tr := b.tcpRoute(tcpSvc.Hostname, port, nil); tr != nil {
-			l.FilterChains = []*listener.FilterChain{b.tcpRouteChain(o, tr, port)}
-			break
-		}
-		c := OutboundCluster(port, "", tcpSvc.Hostname)
-		l.FilterChains = []*listener.FilterChain{tcpChain(c, c)}
+		l.FilterChains = []*listener.FilterChain{b.outboundTCPChain(tcpSvc, port)}
 	}
 	b.out.Listeners = append(b.out.Listeners, l)
+}
+
+// outboundTCPChain is the TCP chain of service s on port: its
+// VirtualService's tcp route, else its cluster.
+func (b *builder) outboundTCPChain(s *registry.Service, port uint32) *listener.FilterChain {
+	if o, tr := b.tcpRoute(s.Hostname, port, nil); tr != nil {
+		return b.tcpRouteChain(o, tr, port)
+	}
+	c := OutboundCluster(port, "", s.Hostname)
+	return tcpChain(c, c)
 }
 
 // inbound builds virtualInbound with a chain per port of the proxy's own services.
@@ -111,6 +127,7 @@ func (b *builder) inbound() {
 		}},
 	}
 	seen := map[uint32]bool{}
+	sniff := false
 	for _, s := range b.in.Registry.Services {
 		for _, ep := range s.Endpoints {
 			if !ep.Sidecar || ep.Address != ip {
@@ -122,18 +139,32 @@ func (b *builder) inbound() {
 					continue
 				}
 				seen[target] = true
-				l.FilterChains = append(l.FilterChains, b.inboundMTLS(b.inboundChain(p, target), target)...)
+				fc := b.inboundChain(p, target)
+				if p.Protocol == config.ProtocolAuto {
+					// Sniffed: HTTP/1.1 and h2c take an HTTP chain, the rest TCP.
+					sniff = true
+					tc := tcpChain(fc.Name, fc.Name)
+					tc.Name, tc.FilterChainMatch = fc.Name, &listener.FilterChainMatch{DestinationPort: fc.FilterChainMatch.GetDestinationPort()}
+					fc.FilterChainMatch.ApplicationProtocols = sniffedHTTP().ApplicationProtocols
+					l.FilterChains = append(l.FilterChains, b.inboundMTLS(fc, target)...)
+					l.FilterChains = append(l.FilterChains, b.inboundMTLS(tc, target)...)
+					continue
+				}
+				l.FilterChains = append(l.FilterChains, b.inboundMTLS(fc, target)...)
 			}
 		}
+	}
+	if sniff {
+		l.ListenerFilters = append(l.ListenerFilters, httpInspector())
 	}
 	b.out.Listeners = append(b.out.Listeners, l)
 }
 
 func (b *builder) inboundChain(p registry.Port, target uint32) *listener.FilterChain {
 	name := InboundCluster(target)
-	b.out.Clusters = append(b.out.Clusters, staticCluster(name, b.in.Proxy.IP, target, http2(p.Protocol)))
+	b.out.Clusters = append(b.out.Clusters, staticCluster(name, b.in.Proxy.IP, target, p.Protocol))
 	var fc *listener.FilterChain
-	if config.IsHTTPProtocol(p.Protocol) {
+	if config.IsHTTPProtocol(p.Protocol) || p.Protocol == config.ProtocolAuto {
 		rc := &route.RouteConfiguration{
 			Name: name,
 			VirtualHosts: []*route.VirtualHost{{

@@ -157,6 +157,7 @@ func cloneChain(fc *listener.FilterChain) *listener.FilterChain {
 	c := &listener.FilterChain{Filters: fc.GetFilters(), FilterChainMatch: &listener.FilterChainMatch{}}
 	if m := fc.GetFilterChainMatch(); m != nil {
 		c.FilterChainMatch.DestinationPort = m.GetDestinationPort()
+		c.FilterChainMatch.ApplicationProtocols = m.GetApplicationProtocols()
 	}
 	return c
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	httpinspector "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/http_inspector/v3"
 	tlsinspector "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	networking "istio.io/api/networking/v1alpha3"
@@ -17,6 +18,19 @@ import (
 func tlsInspector() *listener.ListenerFilter {
 	return &listener.ListenerFilter{Name: wellknown.TlsInspector,
 		ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: mustAny(&tlsinspector.TlsInspector{})}}
+}
+
+// httpInspector sniffs HTTP/1.1 and HTTP/2 for filter chain matching on
+// ports whose protocol is detected (config.ProtocolAuto).
+func httpInspector() *listener.ListenerFilter {
+	return &listener.ListenerFilter{Name: wellknown.HttpInspector,
+		ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: mustAny(&httpinspector.HttpInspector{})}}
+}
+
+// sniffedHTTP is the filter chain match of the HTTP chain of a port whose
+// protocol is detected: the application protocols the inspector reports.
+func sniffedHTTP() *listener.FilterChainMatch {
+	return &listener.FilterChainMatch{ApplicationProtocols: []string{"http/1.1", "h2c"}}
 }
 
 // isTLSProtocol: traffic on the port is TLS the proxy does not terminate.

@@ -38,8 +38,8 @@ const (
 // kubernetes.io/ws and kubernetes.io/wss are HTTP), else the port name
 // ("http", "http-web", "grpc-web-x", "tcp-db", as config.ProtocolFromPortName).
 // As in Istio, a set appProtocol is not backed by the port name. What
-// selects nothing is TCP: Istio would sniff HTTP there; weft proxies it as
-// TCP (name the port or set appProtocol for L7 routing).
+// selects nothing is config.ProtocolAuto: the proxies sniff HTTP/1.1 and
+// HTTP/2 there and take the rest as TCP.
 func Protocol(p corev1.ServicePort) string {
 	if p.Protocol == corev1.ProtocolUDP {
 		return config.ProtocolUDP

@@ -146,8 +146,9 @@ func compileProtocol(out *rcluster, c *cluster.Cluster) error {
 			return fmt.Errorf("typed_extension_protocol_options: %w", err)
 		}
 		out.h2 = opts.GetExplicitHttpConfig().GetHttp2ProtocolOptions() != nil
-		if opts.GetUseDownstreamProtocolConfig() != nil || opts.GetAutoConfig() != nil {
-			return fmt.Errorf("typed_extension_protocol_options: only explicit_http_config is supported")
+		out.downstreamProto = opts.GetUseDownstreamProtocolConfig() != nil
+		if opts.GetAutoConfig() != nil {
+			return fmt.Errorf("typed_extension_protocol_options: auto_config is not supported (explicit_http_config or use_downstream_protocol_config)")
 		}
 		common := opts.GetCommonHttpProtocolOptions()
 		if n := common.GetMaxRequestsPerConnection(); n != nil {

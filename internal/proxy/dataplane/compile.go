@@ -152,6 +152,8 @@ func compileListener(l *listener.Listener, st *state) (*rlistener, error) {
 		case "envoy.filters.listener.original_dst":
 		case "envoy.filters.listener.tls_inspector":
 			out.tlsInspector = true
+		case "envoy.filters.listener.http_inspector":
+			out.httpInspector = true
 		default:
 			return nil, fmt.Errorf("listener_filters: %q is not supported by weft proxy", lf.GetName())
 		}
@@ -177,7 +179,8 @@ func compileListener(l *listener.Listener, st *state) (*rlistener, error) {
 }
 
 func compileChain(fc *listener.FilterChain, listenerName string, st *state) (*rchain, error) {
-	c := &rchain{dstPort: fc.GetFilterChainMatch().GetDestinationPort().GetValue(), serverNames: fc.GetFilterChainMatch().GetServerNames()}
+	c := &rchain{dstPort: fc.GetFilterChainMatch().GetDestinationPort().GetValue(), serverNames: fc.GetFilterChainMatch().GetServerNames(),
+		appProtocols: fc.GetFilterChainMatch().GetApplicationProtocols()}
 	if err := onlyDestinationPort(fc.GetFilterChainMatch()); err != nil {
 		return nil, err
 	}
@@ -249,12 +252,12 @@ func onlyDestinationPort(m *listener.FilterChainMatch) error {
 		return nil
 	}
 	rest := proto.Clone(m).(*listener.FilterChainMatch)
-	rest.DestinationPort, rest.ServerNames = nil, nil
+	rest.DestinationPort, rest.ServerNames, rest.ApplicationProtocols = nil, nil, nil
 	if rest.TransportProtocol == "tls" || rest.TransportProtocol == "raw_buffer" {
 		rest.TransportProtocol = ""
 	}
 	if !proto.Equal(rest, &listener.FilterChainMatch{}) {
-		return fmt.Errorf("filter_chain_match: only destination_port and server_names are supported by weft proxy, got %v", rest)
+		return fmt.Errorf("filter_chain_match: only destination_port, server_names, transport_protocol and application_protocols are supported by weft proxy, got %v", rest)
 	}
 	return nil
 }

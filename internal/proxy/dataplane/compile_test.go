@@ -103,8 +103,8 @@ func TestRefused(t *testing.T) {
 				ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(t, &cluster.Cluster{})}}}}},
 		}}}, "not supported"},
 		{"unknown listener filter", config{listeners: map[string]*listener.Listener{"l": {
-			Name: "l", Address: sock("0.0.0.0", 80), ListenerFilters: []*listener.ListenerFilter{{Name: "envoy.filters.listener.http_inspector"}},
-		}}}, "http_inspector"},
+			Name: "l", Address: sock("0.0.0.0", 80), ListenerFilters: []*listener.ListenerFilter{{Name: "envoy.filters.listener.local_ratelimit"}},
+		}}}, "local_ratelimit"},
 		{"unknown retry condition", config{routes: map[string]*route.RouteConfiguration{"r": {Name: "r", VirtualHosts: []*route.VirtualHost{{
 			Name: "v", Domains: []string{"*"}, Routes: []*route.Route{{Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
 				Action: &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_Cluster{Cluster: "c"},
@@ -128,7 +128,7 @@ func TestRefused(t *testing.T) {
 		want string
 	}{
 		{"source prefix match", config{listeners: map[string]*listener.Listener{"l": {Name: "l", Address: sock("0.0.0.0", 80),
-			FilterChains: []*listener.FilterChain{{FilterChainMatch: &listener.FilterChainMatch{SourcePorts: []uint32{1}}}}}}}, "only destination_port and server_names"},
+			FilterChains: []*listener.FilterChain{{FilterChainMatch: &listener.FilterChainMatch{SourcePorts: []uint32{1}}}}}}}, "only destination_port, server_names"},
 		{"grpc match", config{routes: map[string]*route.RouteConfiguration{"r": {Name: "r", VirtualHosts: []*route.VirtualHost{{
 			Name: "v", Domains: []string{"*"}, Routes: []*route.Route{{Match: &route.RouteMatch{Grpc: &route.RouteMatch_GrpcRouteMatchOptions{},
 				PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}}, Action: clusterAction("c")}}}}}}}, "match.grpc"},

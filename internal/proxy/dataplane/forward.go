@@ -290,7 +290,7 @@ func (f *forwarder) route(w http.ResponseWriter, r *http.Request, rt *runtime, c
 	if setCookie != "" {
 		w.Header().Add("Set-Cookie", setCookie)
 	}
-	h1up := !cl.h2
+	h1up := !cl.h2 && !(cl.downstreamProto && r.ProtoMajor == 2)
 	if !cl.breaker.admit(r.Context(), h1up) {
 		f.direct(w, r, http.StatusServiceUnavailable, "UO", overflowBody)
 		return
@@ -364,7 +364,7 @@ type retryCtx struct {
 
 // forward sends r to ep of cluster cl, retrying per rc.
 func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, ep *rendpoint, cl *rcluster, timeout time.Duration, respHeaders *headerEdits, rc *retryCtx) {
-	f.forwardTo(w, r, ep, cl.h2, timeout, respHeaders, rc, cl)
+	f.forwardTo(w, r, ep, cl.h2 || (cl.downstreamProto && r.ProtoMajor == 2), timeout, respHeaders, rc, cl)
 	if rc != nil && rc.retrying {
 		cl.breaker.retryDone()
 	}

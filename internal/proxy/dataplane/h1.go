@@ -170,7 +170,7 @@ func (c *h1conn) decide(req *http1.Request) http1.Decision {
 	d := c.route(req)
 	if o := c.o; o != nil {
 		l := c.s.d.rt.Load().listeners[o.listener]
-		if l == nil || l.proxyProto && l.inboundChain(o.port, o.mtls) == nil {
+		if l == nil || l.proxyProto && l.inboundChain(o.port, o.mtls, appHTTP1) == nil {
 			d.Close = true
 		}
 	}
@@ -548,7 +548,7 @@ func (c *h1conn) chain(rt *runtime, req *http1.Request) (*rchain, string) {
 	if l == nil {
 		return nil, dst
 	}
-	ch := l.chain(port)
+	ch := l.chainFor(port, "", appHTTP1)
 	if ch == nil || !ch.isHTTP() {
 		if s.capture && c.o == nil {
 			return nil, dst

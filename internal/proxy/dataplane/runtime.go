@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -45,69 +46,93 @@ type rlistener struct {
 	proxyProto bool
 	// tlsInspector: chains are chosen by the SNI of the ClientHello too.
 	tlsInspector bool
-	chains       []*rchain
+	// httpInspector: chains are chosen by the application protocol sniffed
+	// from the first bytes too ("http/1.1", "h2c"; Envoy's http_inspector).
+	httpInspector bool
+	chains        []*rchain
 }
 
 // chain returns the filter chain for a destination port (0 = any).
-func (l *rlistener) chain(dstPort uint16) *rchain { return l.chainFor(dstPort, "") }
+func (l *rlistener) chain(dstPort uint16) *rchain { return l.chainFor(dstPort, "", "") }
 
-// inboundChain returns the inbound chain for a port and whether the
-// connection starts with TLS (PeerAuthentication's chains), nil when none
-// accepts it (a plaintext connection to a STRICT port).
-func (l *rlistener) inboundChain(dstPort uint16, isTLS bool) *rchain {
-	want := "raw_buffer"
+// inboundChain returns the inbound chain for a port, whether the
+// connection starts with TLS (PeerAuthentication's chains) and its sniffed
+// application protocol, nil when none accepts it (a plaintext connection
+// to a STRICT port).
+func (l *rlistener) inboundChain(dstPort uint16, isTLS bool, app string) *rchain {
+	transport := "raw_buffer"
 	if isTLS {
-		want = "tls"
+		transport = "tls"
 	}
-	var fallback *rchain
-	for _, c := range l.chains {
-		if c.dstPort != 0 && c.dstPort != uint32(dstPort) {
-			continue
-		}
-		switch c.transportProtocol {
-		case want:
-			return c
-		case "":
-			if fallback == nil || (fallback.dstPort == 0 && c.dstPort != 0) {
-				fallback = c
-			}
-		}
-	}
-	return fallback
+	return l.pick(dstPort, transport, "", app)
 }
 
-// chainFor returns the filter chain for a destination port and SNI, as
-// Envoy matches them: the port, then a chain naming the server (exact,
-// then the longest "*.suffix"), else one naming none.
-func (l *rlistener) chainFor(dstPort uint16, sni string) *rchain {
-	var best, fallback *rchain
-	bestLen := -1
+// chainFor returns the filter chain for a destination port, SNI and
+// application protocol.
+func (l *rlistener) chainFor(dstPort uint16, sni, app string) *rchain {
+	return l.pick(dstPort, "", sni, app)
+}
+
+// pick matches the chains as Envoy does, criterion by criterion, the most
+// specific match of each winning: the destination port, then the server
+// name (exact, then the longest "*.suffix", then a chain naming none),
+// then the transport protocol ("" takes any), then the application
+// protocol. Among equals the first chain wins.
+func (l *rlistener) pick(dstPort uint16, transport, sni, app string) *rchain {
+	var best *rchain
+	bestScore := -1
 	for _, c := range l.chains {
-		if c.dstPort != 0 && c.dstPort != uint32(dstPort) {
-			continue
+		if s := c.score(dstPort, transport, sni, app); s > bestScore {
+			best, bestScore = c, s
 		}
-		if len(c.serverNames) == 0 {
-			if fallback == nil || (fallback.dstPort == 0 && c.dstPort != 0) {
-				fallback = c
-			}
-			continue
-		}
+	}
+	return best
+}
+
+// score ranks c for a connection, -1 when it does not match.
+func (c *rchain) score(dstPort uint16, transport, sni, app string) int {
+	score := 0
+	switch c.dstPort {
+	case 0:
+	case uint32(dstPort):
+		score += 1 << 24
+	default:
+		return -1
+	}
+	if len(c.serverNames) > 0 {
 		if sni == "" {
-			continue
+			return -1
 		}
+		names := 0
 		for _, n := range c.serverNames {
 			switch {
 			case strings.EqualFold(n, sni):
-				return c
-			case strings.HasPrefix(n, "*.") && len(n) > bestLen && len(sni) > len(n)-1 && strings.HasSuffix(strings.ToLower(sni), strings.ToLower(n[1:])):
-				best, bestLen = c, len(n)
+				names = 1 << 12
+			case strings.HasPrefix(n, "*.") && len(n) > names && len(sni) > len(n)-1 && strings.HasSuffix(strings.ToLower(sni), strings.ToLower(n[1:])):
+				names = len(n)
 			}
 		}
+		if names == 0 {
+			return -1
+		}
+		score += names << 4
 	}
-	if best != nil {
-		return best
+	switch c.transportProtocol {
+	case "":
+	case transport:
+		score += 2
+	default:
+		if transport != "" {
+			return -1
+		}
 	}
-	return fallback
+	if len(c.appProtocols) > 0 {
+		if !slices.Contains(c.appProtocols, app) {
+			return -1
+		}
+		score++
+	}
+	return score
 }
 
 // rchain is a compiled filter chain: HTTP (routes) or TCP (a cluster).
@@ -115,6 +140,8 @@ type rchain struct {
 	dstPort uint32
 	// serverNames match the TLS SNI (empty: any).
 	serverNames []string
+	// appProtocols match the sniffed application protocol (empty: any).
+	appProtocols []string
 	// transportProtocol matches "tls" or "raw_buffer" connections ("": any);
 	// mtls: the chain terminates the mesh's mutual TLS.
 	transportProtocol string
@@ -436,10 +463,13 @@ func (rt *rroute) pick() *weighted {
 
 // rcluster is a compiled Cluster with its endpoints.
 type rcluster struct {
-	name   string
-	kind   string // eds, static, original_dst, dns
-	h2     bool
-	lbName string
+	name string
+	kind string // eds, static, original_dst, dns
+	h2   bool
+	// downstreamProto: speak upstream what the downstream spoke (HTTP/2
+	// for HTTP/2, else HTTP/1.1), Envoy's use_downstream_protocol_config.
+	downstreamProto bool
+	lbName          string
 	// awaitingEDS: an EDS cluster whose ClusterLoadAssignment has not arrived.
 	awaitingEDS bool
 	endpoints   []*rendpoint

@@ -234,7 +234,7 @@ func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		d.fwd.direct(w, r, http.StatusServiceUnavailable, "NR", "")
 		return
 	}
-	c := l.chain(l.addr.Port())
+	c := l.chainFor(l.addr.Port(), "", appOf(r))
 	if c == nil || !c.isHTTP() {
 		d.fwd.direct(w, r, http.StatusNotFound, "NR", "")
 		return
@@ -250,7 +250,7 @@ func (d *Dataplane) serveOrigin(w http.ResponseWriter, r *http.Request, o origin
 		d.fwd.direct(w, r, http.StatusNotFound, "NR", "")
 		return
 	}
-	c := l.chain(o.port)
+	c := l.chainFor(o.port, "", appOf(r))
 	if c == nil || !c.isHTTP() {
 		d.fwd.direct(w, r, http.StatusNotFound, "NR", "")
 		return
@@ -268,7 +268,7 @@ func (d *Dataplane) capture(w http.ResponseWriter, r *http.Request, s *server) {
 	rt := d.rt.Load()
 	l, port := d.outboundListener(rt, dst)
 	if l != nil {
-		if c := l.chain(port); c != nil && c.isHTTP() {
+		if c := l.chainFor(port, "", appOf(r)); c != nil && c.isHTTP() {
 			d.fwd.serve(w, r, rt, c, dst)
 			return
 		}
@@ -323,7 +323,7 @@ func (s *server) accept(c net.Conn) {
 		rt := s.d.rt.Load()
 		if l := rt.listeners[s.name]; l != nil {
 			var br *bufio.Reader
-			if l.tlsInspector {
+			if l.tlsInspector || l.httpInspector {
 				br = bufio.NewReaderSize(c, 4096)
 			}
 			if ch := l.chainForConn(l.addr.Port(), c, br); ch != nil && !ch.isHTTP() {

@@ -109,13 +109,20 @@ func helloSNI(b []byte) (string, error) {
 const sniTimeout = 10 * time.Second
 
 // chainForConn picks the filter chain of a connection to port: by its SNI
-// when the listener inspects TLS (peeking br, consuming nothing).
+// when the listener inspects TLS, by the application protocol its first
+// bytes show when it inspects HTTP (peeking br, consuming nothing).
 func (l *rlistener) chainForConn(port uint16, conn net.Conn, br *bufio.Reader) *rchain {
-	if !l.tlsInspector || br == nil {
+	if br == nil || !l.tlsInspector && !l.httpInspector {
 		return l.chain(port)
 	}
-	_ = conn.SetReadDeadline(time.Now().Add(sniTimeout))
-	sni, _ := peekSNI(br)
-	_ = conn.SetReadDeadline(time.Time{})
-	return l.chainFor(port, sni)
+	var sni, app string
+	if l.tlsInspector {
+		_ = conn.SetReadDeadline(time.Now().Add(sniTimeout))
+		sni, _ = peekSNI(br)
+		_ = conn.SetReadDeadline(time.Time{})
+	}
+	if l.httpInspector && sni == "" {
+		app = sniffApp(conn, br)
+	}
+	return l.chainFor(port, sni, app)
 }

@@ -66,7 +66,10 @@ func (d *Dataplane) inboundTo(s *server, conn net.Conn, br *bufio.Reader, src, d
 			conn.Close()
 			return
 		}
-		c = l.inboundChain(dst.Port(), first[0] == 0x16)
+		c = l.inboundChain(dst.Port(), first[0] == 0x16, "")
+		if c == nil && l.httpInspector { // only chains for an application protocol
+			c = l.inboundChain(dst.Port(), first[0] == 0x16, appHTTP1)
+		}
 	}
 	o := origin{listener: listener, dst: dst.String(), port: dst.Port(), src: src.Addr()}
 	if c != nil && c.mtls {
@@ -85,6 +88,11 @@ func (d *Dataplane) inboundTo(s *server, conn net.Conn, br *bufio.Reader, src, d
 		if mc, ok := tc.(*meshConn); ok {
 			o.sni = mc.tls.ConnectionState().ServerName
 		}
+	}
+	if c != nil && l.httpInspector {
+		// The application protocol is in the (decrypted) first bytes:
+		// an HTTP chain for HTTP, else the port's TCP chain.
+		c = l.inboundChain(dst.Port(), o.mtls, sniffApp(conn, br))
 	}
 	oc := &originConn{Conn: conn, br: br, o: o}
 	switch {
