@@ -202,8 +202,10 @@ func (s *Server) attach(key streamKey, node *core.Node) (string, error) {
 // admitPlaintext decides whether a caller with no identity may read the
 // config of the node it names, and strips what the node claims of an
 // identity. It refuses a node that asks to be registered (WEFT_SERVICE),
-// one an authenticated proxy holds, and one a WorkloadEntry names: their
-// config (listeners, clusters, peers' SPIFFE identities) is theirs.
+// one an authenticated proxy holds, and one whose auto-registered
+// WorkloadEntry outlives its proxy (the grace of a reconnect): their config
+// is theirs. What it serves carries no identity: a proxy without a
+// certificate gets no mTLS settings, so no peer's SPIFFE identity.
 func (s *Server) admitPlaintext(info *proxyInfo) error {
 	px := &info.proxy
 	if info.service != nil {
@@ -217,8 +219,9 @@ func (s *Server) admitPlaintext(info *proxyInfo) error {
 	if held {
 		return status.Errorf(codes.PermissionDenied, "node %q belongs to a proxy authenticated on the secure xDS port; plaintext xDS serves no one else's config", px.ID)
 	}
+	// Registered by an authenticated proxy, which may be reconnecting.
 	weKey := config.Key{Kind: config.KindWorkloadEntry, Namespace: px.Namespace, Name: px.Name}
-	if _, ok := s.opts.Store.Get(weKey); ok {
+	if o, ok := s.opts.Store.Get(weKey); ok && isAutoRegistered(o) {
 		return status.Errorf(codes.PermissionDenied, "node %q is the registered workload %s; plaintext xDS serves no one else's config", px.ID, weKey)
 	}
 	// No identity without a certificate: no mTLS, no service account.

@@ -148,9 +148,12 @@ func TestPlaintextStreams(t *testing.T) {
 	}{
 		{"registration", "ratings-evil", "127.0.9.62", true},
 		{"an authenticated proxy's node", "ratings-v1-1", "127.0.9.61", false},
-		{"a WorkloadEntry's node", "manual-1", "127.0.9.63", false},
+		{"a registered proxy's node, gone", "reviews-gone-1", "127.0.9.63", false},
 	}
-	applyYAML(t, h.store, workloadYAML("manual-1", "127.0.9.63"))
+	gone := workloadEntry(&proxyInfo{proxy: testProxy("reviews-gone-1", "127.0.9.63"), service: &ServiceInfo{Name: "reviews"}})
+	if _, err := h.store.Apply([]*config.Object{gone}); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := refused(tt.node, tt.ip, tt.svc)
