@@ -362,3 +362,62 @@ func descendants(pid int) []int {
 	walk(pid)
 	return out
 }
+
+// TestJoinTokenOutOfArgv joins the mesh the two ways that keep the token
+// off the command line: weft run with --token-file (0600; a file others
+// can read is refused) and with WEFT_JOIN_TOKEN, which its app does not
+// inherit. Both register over :15012 and become ready.
+func TestJoinTokenOutOfArgv(t *testing.T) {
+	b := newBlock(t)
+	cp := b.controlPlaneIP()
+	start(t, "control-plane", "--data-dir", t.TempDir(), "--secure-xds-address", cp+":15012", "--http-address", cp+":15014",
+		"--console-address", "off", "--otlp-grpc-address", "off", "--otlp-http-address", "off")
+	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)
+	dir := t.TempDir()
+	tokenFile := func(name string, mode os.FileMode) string {
+		t.Helper()
+		f := dir + "/" + name
+		if err := os.WriteFile(f, []byte(joinToken(t, b.api(), "default", "myapp")+"\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	secure := "--secure-xds-address=" + cp + ":15012"
+
+	loose := start(t, "proxy", "--name", "loose-v1-1", "--service", "myapp", "--version", "v1", "--port", "http:8000",
+		"--service-account", "myapp", "--token-file", tokenFile("loose.token", 0o644), "--ip", b.ip(1, 3), secure, "--otlp-endpoint", "off")
+	select {
+	case <-loose.done:
+		if !strings.Contains(loose.out.String(), "readable by others") {
+			t.Errorf("a join token file others can read: %s", tail(loose.out.String(), 500))
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("weft proxy ran with a join token file others can read")
+	}
+
+	start(t, "run", "--name", "myapp-v1-1", "--service", "myapp", "--version", "v1", "--port", "http:8000",
+		"--service-account", "myapp", "--token-file", tokenFile("myapp.token", 0o600), "--ip", b.ip(1, 1), secure, "--otlp-endpoint", "off",
+		"--", "sleep", "300")
+	envFile := dir + "/app.env"
+	startJoined(t, b.api(), "default", "myapp", "run", "--name", "myapp-v1-2", "--service", "myapp", "--version", "v1", "--port", "http:8000",
+		"--ip", b.ip(1, 2), secure, "--otlp-endpoint", "off", "--", "sh", "-c", "env > "+envFile+"; exec sleep 300")
+	for _, ip := range []string{b.ip(1, 1), b.ip(1, 2)} {
+		waitHTTP(t, "http://"+ip+":15021/healthz/ready", 30*time.Second)
+	}
+	for _, name := range []string{"myapp-v1-1", "myapp-v1-2"} {
+		objs, err := api.NewClient(b.api()).Get(context.Background(), api.Query{Kind: "we", Namespace: "default", Name: name})
+		if err != nil || len(objs) != 1 {
+			t.Errorf("WorkloadEntry %s: %v, %v", name, objs, err)
+		}
+	}
+	eventually(t, 10*time.Second, func() error {
+		env, err := os.ReadFile(envFile)
+		if err != nil || !strings.Contains(string(env), "POD_NAME=myapp-v1-2") {
+			return fmt.Errorf("the app's environment: %q, %v", env, err)
+		}
+		if strings.Contains(string(env), "WEFT_JOIN_TOKEN") {
+			t.Errorf("the app under weft run inherited WEFT_JOIN_TOKEN")
+		}
+		return nil
+	})
+}
