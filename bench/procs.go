@@ -20,11 +20,19 @@ type procSet struct{ cmds []*exec.Cmd }
 
 // start runs a command pinned to core 1 (when taskset exists) in its own process group.
 func (p *procSet) start(dir, name string, args ...string) (*exec.Cmd, error) {
+	return p.startEnv(dir, nil, name, args...)
+}
+
+// startEnv is start with env added to the bench's environment.
+func (p *procSet) startEnv(dir string, env []string, name string, args ...string) (*exec.Cmd, error) {
 	if _, err := exec.LookPath("taskset"); err == nil {
 		args = append([]string{"-c", "1", name}, args...)
 		name = "taskset"
 	}
 	cmd := exec.Command(name, args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("proc-%d.log", len(p.cmds))))
 	if err != nil {
 		return nil, err

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/weft-mesh/weft/internal/controlplane/api"
 )
 
 // config is one way to reach the echo server.
@@ -76,11 +78,11 @@ func setup(ctx context.Context, dir string, procs *procSet, only string) (*bench
 		{"haproxy", func() (config, error) { return startHAProxy(ctx, dir, procs) }},
 		{"weft", func() (config, error) { return startWeft(ctx, dir, weft, procs) }},
 		{"weft-off", func() (config, error) {
-			return startWeftPair(ctx, weft, dir, procs, "weft-off", weftOffClient, weftOffServer, "echo-off",
+			return startWeftPair(ctx, weft, dir, procs, "weft-off", weftOffClient, weftOffServer, "echo-off", false,
 				"--disable-metrics", "--disable-access-log", "--otlp-endpoint", "off")
 		}},
 		{"weft-mtls", func() (config, error) {
-			return startWeftPair(ctx, weft, dir, procs, "weft-mtls", weftMTLSClient, weftMTLSServer, "echo-mtls", "--trace-sampling", "1", "--token", "")
+			return startWeftPair(ctx, weft, dir, procs, "weft-mtls", weftMTLSClient, weftMTLSServer, "echo-mtls", true, "--trace-sampling", "1")
 		}},
 	}
 	for _, s := range starters {
@@ -140,41 +142,55 @@ func startHAProxy(ctx context.Context, dir string, procs *procSet) (config, erro
 // startWeft runs a control plane (with its OTLP receiver) and the pair
 // with weft's defaults: Istio metrics, access log and 1% tracing on.
 func startWeft(ctx context.Context, dir, weft string, procs *procSet) (config, error) {
-	xds := weftCP + ":15010"
 	cp, err := procs.start(dir, weft, "control-plane", "--data-dir", filepath.Join(dir, "cp"),
-		"--xds-address", xds, "--http-address", weftCP+":15014", "--log-level", "warn",
+		"--http-address", weftCP+":15014", "--log-level", "warn",
 		"--otlp-grpc-address", weftCP+":4317", "--otlp-http-address", weftCP+":4318", "--secure-xds-address", weftCP+":15012")
 	if err != nil {
 		return config{name: "weft"}, err
 	}
-	c, err := startWeftPair(ctx, weft, dir, procs, "weft", weftClient, weftServer, "echo", "--trace-sampling", "1")
+	// The pairs need the API (join tokens) from the start.
+	if err := waitAPI(ctx, api.NewClient("http://"+weftCP+":15014"), 30*time.Second, cp.Process.Pid); err != nil {
+		return config{name: "weft"}, err
+	}
+	c, err := startWeftPair(ctx, weft, dir, procs, "weft", weftClient, weftServer, "echo", false, "--trace-sampling", "1")
 	c.beside = []int{cp.Process.Pid}
 	return c, err
 }
 
-// startWeftPair runs two sidecars: client → (tunnel) → server sidecar → echo (service svc).
-func startWeftPair(ctx context.Context, weft, dir string, procs *procSet, name, client, server, svc string, extra ...string) (config, error) {
+// startWeftPair runs two sidecars: client → (tunnel) → server sidecar →
+// echo (service svc). Both join the mesh with a join token (in their
+// environment), as registration needs; without mtls a DestinationRule
+// (tls DISABLE) keeps the hop between them plaintext.
+func startWeftPair(ctx context.Context, weft, dir string, procs *procSet, name, client, server, svc string, mtls bool, extra ...string) (config, error) {
 	c := config{name: name, url: "http://" + client + ":15001/echo", host: svc + ":8080"}
-	xds := weftCP + ":15010"
+	apiURL := "http://" + weftCP + ":15014"
+	if !mtls {
+		dr := filepath.Join(dir, svc+"-plaintext.yaml")
+		yaml := "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: " + svc + "-plaintext, namespace: default}\n" +
+			"spec: {host: " + svc + ".default.svc.cluster.local, trafficPolicy: {tls: {mode: DISABLE}}}\n"
+		if err := os.WriteFile(dr, []byte(yaml), 0o644); err != nil {
+			return c, err
+		}
+		if out, err := exec.CommandContext(ctx, weft, "apply", "--control-plane", apiURL, "-f", dr).CombinedOutput(); err != nil {
+			return c, fmt.Errorf("weft apply %s: %w\n%s", dr, err, out)
+		}
+	}
+	xds := weftCP + ":15010" // its host: the proxies take :15012 for xDS and the CA
 	sides := [][]string{
 		{"--name", svc + "-v1-1", "--service", svc, "--port", "http:8080", "--ip", server},
 		{"--name", name + "-client-v1-1", "--service", name + "-client", "--port", "http:9000", "--ip", client},
 	}
 	for _, s := range sides {
 		args := append([]string{"proxy", "--namespace", "default", "--version", "v1", "--xds-address", xds}, s...)
-		args = append(args, extra...)
-		if n := len(args); n >= 2 && args[n-2] == "--token" && args[n-1] == "" {
-			// A join token per sidecar, from the control plane: mTLS between them.
-			sa := s[1] // the workload name doubles as its service account
-			out, err := exec.CommandContext(ctx, weft, "token", "create", "--control-plane", "http://"+weftCP+":15014",
-				"--namespace", "default", "--service-account", sa).Output()
-			if err != nil {
-				return c, fmt.Errorf("weft token create: %w", err)
-			}
-			args[n-1] = strings.Fields(string(out))[0]
-			args = append(args, "--service-account", sa)
+		// A join token per sidecar, from the control plane.
+		sa := s[1] // the workload name doubles as its service account
+		out, err := exec.CommandContext(ctx, weft, "token", "create", "--control-plane", apiURL,
+			"--namespace", "default", "--service-account", sa).Output()
+		if err != nil {
+			return c, fmt.Errorf("weft token create: %w", err)
 		}
-		cmd, err := procs.start(dir, weft, args...)
+		args = append(append(args, extra...), "--service-account", sa)
+		cmd, err := procs.startEnv(dir, []string{"WEFT_JOIN_TOKEN=" + strings.Fields(string(out))[0]}, weft, args...)
 		if err != nil {
 			return c, err
 		}

@@ -28,7 +28,7 @@ func runControlPlane(ctx context.Context, env *Env) error {
 	var opts controlplane.Options
 	fs.StringVar(&opts.ConfigDir, "config-dir", "", "watch this directory for Istio YAML files")
 	fs.StringVar(&opts.DataDir, "data-dir", "", "persist applied config and auto-registrations here")
-	fs.StringVar(&opts.XDSAddress, "xds-address", controlplane.DefaultXDSAddress, "serve plaintext xDS (ADS over gRPC) on this address (\"off\": don't)")
+	fs.StringVar(&opts.XDSAddress, "xds-address", controlplane.DefaultXDSAddress, "also serve plaintext xDS (ADS over gRPC, no identity: read-only config of unregistered nodes, never registration) on this address, e.g. "+controlplane.PlaintextXDSAddress+" (\"off\": don't)")
 	fs.StringVar(&opts.HTTPAddress, "http-address", controlplane.DefaultHTTPAddress, "serve the HTTP API on this address")
 	fs.StringVar(&opts.ConsoleAddress, "console-address", "", `serve the web console on this address ("off": don't; default: the --http-address host, port 20001: 127.0.0.1:20001)`)
 	fs.StringVar(&opts.ConsoleAuth, "console-auth", "", `who may use the console: "anonymous" (callers from loopback need no login; others log in with a token) or "token" (everyone logs in with the admin token or a Kubernetes token); default: token with --kubernetes, else anonymous`)

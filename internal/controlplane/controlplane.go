@@ -27,10 +27,12 @@ import (
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
 )
 
-// Default addresses of the control plane.
+// Default addresses of the control plane. Plaintext xDS is off unless
+// asked for (PlaintextXDSAddress is its conventional address, the demo's).
 const (
-	DefaultXDSAddress  = "127.0.0.1:15010"
-	DefaultHTTPAddress = "127.0.0.1:15014"
+	PlaintextXDSAddress = "127.0.0.1:15010"
+	DefaultXDSAddress   = off
+	DefaultHTTPAddress  = "127.0.0.1:15014"
 )
 
 // shutdownTimeout bounds how long the HTTP API waits for requests in flight.
@@ -42,8 +44,13 @@ type Options struct {
 	ConfigDir string
 	// DataDir, if set, persists config applied through the API and auto-registrations.
 	DataDir string
-	// XDSAddress and HTTPAddress are where ADS and the HTTP API listen
-	// (DefaultXDSAddress, DefaultHTTPAddress when empty; port 0 picks one).
+	// XDSAddress is where plaintext ADS listens ("off", the default when
+	// empty: nowhere). Plaintext streams prove no identity: each is served
+	// at most the config of the node it names, never a node an
+	// authenticated proxy or a WorkloadEntry holds, with no identity, and
+	// never registers anything (registration is on SecureXDSAddress).
+	// HTTPAddress is where the HTTP API listens (DefaultHTTPAddress when
+	// empty). Port 0 picks one.
 	XDSAddress  string
 	HTTPAddress string
 	// RegistrationGrace is how long an auto-registered workload outlives its proxy.

@@ -13,10 +13,11 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/weft-mesh/weft/internal/config"
 	"github.com/weft-mesh/weft/internal/controlplane/api"
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
 )
@@ -36,6 +37,18 @@ spec:
   http:
   - route:
     - destination: {host: reviews}
+`
+
+// reviewsSE is the reviews service, as a registered proxy would create it.
+const reviewsSE = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: reviews}
+spec:
+  hosts: [reviews.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  workloadSelector: {labels: {app: reviews}}
 `
 
 // startControlPlane runs the control plane on loopback ports until test end.
@@ -80,11 +93,13 @@ func reviewsNode(t *testing.T) *core.Node {
 }
 
 // TestProxyGetsTranslatedConfig runs the whole control plane with the real
-// registry and translate: a proxy that registers itself receives valid LDS
-// and CDS, ACKs them, and shows as SYNCED through the HTTP API.
+// registry and translate: on plaintext xDS a proxy that asks to be
+// registered is refused and nothing is stored; one that only reads gets
+// valid LDS and CDS, ACKs them, and shows as SYNCED (and plaintext)
+// through the HTTP API.
 func TestProxyGetsTranslatedConfig(t *testing.T) {
 	cfgDir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(cfgDir, "vs.yaml"), []byte(reviewsVS), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(cfgDir, "vs.yaml"), []byte(reviewsVS+"---\n"+reviewsSE), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	xdsAddr, httpURL := startControlPlane(t, Options{ConfigDir: cfgDir, DataDir: t.TempDir(),
@@ -97,11 +112,29 @@ func TestProxyGetsTranslatedConfig(t *testing.T) {
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	ads := discovery.NewAggregatedDiscoveryServiceClient(conn)
+	register, err := ads.StreamAggregatedResources(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := syncWildcard(t, stream, reviewsNode(t))
+	if err := register.Send(&discovery.DiscoveryRequest{Node: reviewsNode(t), TypeUrl: xdsserver.ClusterType}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := register.Recv(); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("registration over plaintext xDS: %v, want PermissionDenied", err)
+	}
+	client := api.NewClient(httpURL)
+	if objs, err := client.Get(ctx, api.Query{Kind: "we"}); err != nil || len(objs) != 0 {
+		t.Errorf("WorkloadEntries after a plaintext registration = %v, %v; want none", objs, err)
+	}
+
+	stream, err := ads.StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := reviewsNode(t)
+	delete(reader.Metadata.Fields, "WEFT_SERVICE")
+	got := syncWildcard(t, stream, reader)
 	names := map[string]bool{}
 	for _, a := range got[xdsserver.ListenerType].GetResources() {
 		l := &listener.Listener{}
@@ -114,14 +147,13 @@ func TestProxyGetsTranslatedConfig(t *testing.T) {
 		t.Errorf("listeners = %v, want virtualOutbound and 0.0.0.0_9080", names)
 	}
 
-	client := api.NewClient(httpURL)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ps, err := client.Proxies(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ps) == 1 && ps[0].Types[xdsserver.ClusterType].Status == xdsserver.StatusSynced &&
+		if len(ps) == 1 && ps[0].Plaintext && ps[0].Types[xdsserver.ClusterType].Status == xdsserver.StatusSynced &&
 			ps[0].Types[xdsserver.ListenerType].Status == xdsserver.StatusSynced {
 			break
 		}
@@ -129,10 +161,6 @@ func TestProxyGetsTranslatedConfig(t *testing.T) {
 			t.Fatalf("proxy status never SYNCED: %+v", ps)
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-	objs, err := client.Get(ctx, api.Query{Kind: "we", Name: "reviews-v2-1"})
-	if err != nil || len(objs) != 1 || objs[0].Annotations[config.AnnotationAutoRegistered] != "true" {
-		t.Errorf("auto-registered WorkloadEntry = %v, %v", objs, err)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	pb "istio.io/api/security/v1alpha1"
 
+	"github.com/weft-mesh/weft/internal/config"
 	"github.com/weft-mesh/weft/internal/controlplane/api"
 	"github.com/weft-mesh/weft/internal/controlplane/authz"
 	"github.com/weft-mesh/weft/internal/controlplane/ca"
@@ -119,6 +120,10 @@ func TestSecureXDSOnly(t *testing.T) {
 	got := syncWildcard(t, stream, node)
 	if len(got[xdsserver.ListenerType].GetResources()) == 0 {
 		t.Error("no listeners over the secure port")
+	}
+	objs, err := api.NewClient("http://"+httpAddr.String()).Get(ctx, api.Query{Kind: "we", Name: "reviews-v2-1"})
+	if err != nil || len(objs) != 1 || objs[0].Annotations[config.AnnotationAutoRegistered] != "true" {
+		t.Errorf("WorkloadEntry auto-registered over the secure port = %v, %v", objs, err)
 	}
 
 	// The same proxy claiming another service account is refused.

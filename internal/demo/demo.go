@@ -180,8 +180,8 @@ func run(ctx context.Context, opts Options, sup *supervisor, ingressIP, ingressP
 	if err != nil {
 		return err
 	}
-	if err := sup.startProxy("istio-ingressgateway", "gateway", "--ip", ingressIP, "--xds-address", xds, "--trace-sampling", "100",
-		"--service-account", "istio-ingressgateway-service-account", "--token", gwToken); err != nil {
+	if err := sup.startProxy("istio-ingressgateway", gwToken, "gateway", "--ip", ingressIP, "--xds-address", xds, "--trace-sampling", "100",
+		"--service-account", "istio-ingressgateway-service-account"); err != nil {
 		return err
 	}
 	ips, err := startWorkloads(sup, opts.IPBase, xds, ws, token)
@@ -301,9 +301,9 @@ func startWorkloads(sup *supervisor, base netip.Addr, xds string, ws []workload,
 			return nil, err
 		}
 		args := []string{"run", "--name", w.name, "--namespace", "default", "--service", w.service,
-			"--version", w.version, "--port", port, "--service-account", account, "--token", tok,
+			"--version", w.version, "--port", port, "--service-account", account,
 			"--ip", ip.String(), "--xds-address", xds, "--trace-sampling", "100", "--", sup.exe}
-		if err := sup.startProxy(w.name, append(args, w.args...)...); err != nil {
+		if err := sup.startProxy(w.name, tok, append(args, w.args...)...); err != nil {
 			return nil, err
 		}
 	}

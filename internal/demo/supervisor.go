@@ -45,6 +45,7 @@ type child struct {
 	name     string
 	exe      string
 	args     []string
+	env      []string // added to the demo's environment (secrets: never in args)
 	cmd      *exec.Cmd
 	done     chan struct{}
 	restarts int
@@ -65,13 +66,15 @@ func newSupervisor(exe, logs string, verbose io.Writer, log *slog.Logger) *super
 // start runs weft with args; its output goes to logs/NAME.log (or, verbose, prefixed to stderr).
 func (s *supervisor) start(name string, args ...string) error { return s.startExe(name, s.exe, args) }
 
-// startProxy is start for weft-proxy.
-func (s *supervisor) startProxy(name string, args ...string) error {
-	return s.startExe(name, s.proxyExe, args)
+// startProxy is start for weft-proxy, with its join token in its
+// environment (WEFT_JOIN_TOKEN), where other users cannot read it, unlike
+// the command line.
+func (s *supervisor) startProxy(name, token string, args ...string) error {
+	return s.startExe(name, s.proxyExe, args, "WEFT_JOIN_TOKEN="+token)
 }
 
-func (s *supervisor) startExe(name, exe string, args []string) error {
-	c := &child{name: name, exe: exe, args: args}
+func (s *supervisor) startExe(name, exe string, args []string, env ...string) error {
+	c := &child{name: name, exe: exe, args: args, env: env}
 	if err := s.launch(c); err != nil {
 		return err
 	}
@@ -97,6 +100,9 @@ func (s *supervisor) launch(c *child) error {
 		out = f
 	}
 	cmd := exec.Command(c.exe, c.args...)
+	if len(c.env) > 0 {
+		cmd.Env = append(os.Environ(), c.env...)
+	}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 2 * time.Second // a grandchild holding the output pipe must not block Wait
 	// Own process group: Ctrl-C reaches only the demo, which stops its children

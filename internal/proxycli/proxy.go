@@ -16,6 +16,11 @@ import (
 	"github.com/weft-mesh/weft/internal/proxy/xdsclient"
 )
 
+// envJoinToken is the environment variable with the proxy's join token: a
+// secret, so better there (or in a file) than in --token, which every user
+// of the machine sees in ps.
+const envJoinToken = "WEFT_JOIN_TOKEN"
+
 // proxyFlags are the flags of weft proxy, weft run and weft gateway.
 type proxyFlags struct {
 	opts      proxy.Options
@@ -46,8 +51,8 @@ func addProxyFlags(fs *flag.FlagSet, def proxyDefaults) *proxyFlags {
 	fs.StringVar(&f.ip, "ip", def.ip, "pod IP in 127.0.0.0/8 (default: a free random 127.X.Y.Z)")
 	fs.StringVar(&o.XDSAddress, "xds-address", "127.0.0.1:15010", "the control plane's xDS address")
 	fs.BoolVar(&f.xdsDelta, "xds-delta", false, "use incremental (delta) xDS instead of state of the world")
-	fs.StringVar(&o.Token, "token", "", "join token (weft token create; default $WEFT_JOIN_TOKEN): get a mesh certificate, speak mTLS, take config from --secure-xds-address")
-	fs.StringVar(&o.TokenFile, "token-file", "", "instead of --token, a Kubernetes service-account token file (audience istio-ca, e.g. /var/run/secrets/tokens/istio-token), re-read at each use")
+	fs.StringVar(&o.Token, "token", "", "join token (weft token create): get a mesh certificate, speak mTLS, take config from --secure-xds-address; prefer $WEFT_JOIN_TOKEN or --token-file: any user sees the command line in ps")
+	fs.StringVar(&o.TokenFile, "token-file", "", "instead of --token, a file with the join token (mode 0600, read once) or a Kubernetes service-account token (audience istio-ca, e.g. /var/run/secrets/tokens/istio-token, re-read at each use)")
 	fs.StringVar(&o.RootCertFile, "root-cert-file", "", "PEM roots of the mesh CA that authenticate the control plane before the first certificate (with --token-file, default "+proxy.DefaultRootCertFile+" if it exists: the ConfigMap istio-ca-root-cert)")
 	fs.DurationVar(&o.CertTTL, "cert-ttl", 0, "validity of the mesh certificate to ask for (default the CA's, 24h); renewed at half-life")
 	fs.StringVar(&o.SecureAddress, "secure-xds-address", "", "the control plane's authenticated xDS and CA address (default: the xDS host, port 15012)")
@@ -145,10 +150,19 @@ func (f *proxyFlags) options(env *Env) (proxy.Options, error) {
 	}
 	o.ProxyVersion = cmdline.Version
 	if o.Token == "" {
-		o.Token = env.Getenv("WEFT_JOIN_TOKEN")
+		o.Token = env.Getenv(envJoinToken)
 	}
 	if o.Token != "" && o.TokenFile != "" {
-		return o, fmt.Errorf("--token and --token-file: give one")
+		return o, fmt.Errorf("--token (or $%s) and --token-file: give one", envJoinToken)
+	}
+	if o.TokenFile != "" {
+		tok, err := readJoinTokenFile(o.TokenFile)
+		if err != nil {
+			return o, err
+		}
+		if tok != "" { // a join token, read once; else a service-account token, re-read at each use
+			o.Token, o.TokenFile = tok, ""
+		}
 	}
 	if o.TraceSamplePercent < 0 || o.TraceSamplePercent > 100 {
 		return o, fmt.Errorf("--trace-sampling %v: want a percent from 0 to 100", o.TraceSamplePercent)
@@ -167,6 +181,31 @@ func (f *proxyFlags) options(env *Env) (proxy.Options, error) {
 	}
 	o.Logger, err = cmdline.NewLogger(env.Stderr, f.logLevel, f.logFormat)
 	return o, err
+}
+
+// joinTokenPrefix starts every join token (weft token create).
+const joinTokenPrefix = "weft.v1."
+
+// readJoinTokenFile returns the join token in path, "" when the file holds
+// another token (a Kubernetes service-account token). A join token file
+// must be readable by its owner only: the token is a credential.
+func readJoinTokenFile(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--token-file: %w", err)
+	}
+	tok := strings.TrimSpace(string(data))
+	if !strings.HasPrefix(tok, joinTokenPrefix) {
+		return "", nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("--token-file: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return "", fmt.Errorf("--token-file %s: a join token readable by others (mode %04o); chmod 600 it", path, perm)
+	}
+	return tok, nil
 }
 
 // parseLabels parses k=v,k2=v2.

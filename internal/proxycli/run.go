@@ -136,7 +136,8 @@ func exitCode(err error, st *os.ProcessState) (int, error) {
 }
 
 // childEnv is the app's environment: weft run's own minus NO_PROXY (the
-// sidecar must see every request), plus the pod's identity, HTTP_PROXY and
+// sidecar must see every request) and the sidecar's join token
+// (WEFT_JOIN_TOKEN: the app must not be able to join as the workload), plus the pod's identity, HTTP_PROXY and
 // HTTPS_PROXY (TLS and gRPC clients open CONNECT tunnels through it).
 func childEnv(base []string, p *proxy.Proxy) []string {
 	o := p.Options()
@@ -153,7 +154,7 @@ func childEnv(base []string, p *proxy.Proxy) []string {
 	out := make([]string, 0, len(base)+len(set))
 	for _, kv := range base {
 		k, _, _ := strings.Cut(kv, "=")
-		if _, ok := set[k]; ok || k == "NO_PROXY" || k == "no_proxy" {
+		if _, ok := set[k]; ok || k == "NO_PROXY" || k == "no_proxy" || k == envJoinToken {
 			continue
 		}
 		out = append(out, kv)

@@ -132,12 +132,13 @@ func waitCode(t *testing.T, codes <-chan int) int {
 
 func TestRunChildEnvAndExitCode(t *testing.T) {
 	t.Setenv("NO_PROXY", "everything")
-	codes, out, _, ip := startRun(t, `echo "$POD_IP|$POD_NAME|$POD_NAMESPACE|$SERVICE_VERSION|$PORT|$HTTP_PROXY|$http_proxy|${NO_PROXY-unset}"; exit 3`)
+	t.Setenv(envJoinToken, "weft.v1.secret") // the sidecar's, never the app's
+	codes, out, _, ip := startRun(t, `echo "$POD_IP|$POD_NAME|$POD_NAMESPACE|$SERVICE_VERSION|$PORT|$HTTP_PROXY|$http_proxy|${NO_PROXY-unset}|${WEFT_JOIN_TOKEN-unset}"; exit 3`)
 	if code := waitCode(t, codes); code != 3 {
 		t.Errorf("exit code = %d, want the child's 3", code)
 	}
 	fields := strings.Split(strings.TrimSpace(out.String()), "|")
-	want := []string{ip.String(), "", "default", "v2", "9080", "http://" + ip.String() + ":15001", "http://" + ip.String() + ":15001", "unset"}
+	want := []string{ip.String(), "", "default", "v2", "9080", "http://" + ip.String() + ":15001", "http://" + ip.String() + ":15001", "unset", "unset"}
 	if len(fields) != len(want) {
 		t.Fatalf("child printed %q", out.String())
 	}

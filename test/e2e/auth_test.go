@@ -34,7 +34,7 @@ func TestWritesNeedCredentials(t *testing.T) {
 	b := newBlock(t)
 	dataDir := t.TempDir()
 	console := b.controlPlaneIP() + ":20001"
-	start(t, "control-plane", "--data-dir", dataDir, "--xds-address", b.controlPlaneIP()+":15010",
+	start(t, "control-plane", "--data-dir", dataDir,
 		"--http-address", b.controlPlaneIP()+":15014", "--secure-xds-address", "off",
 		"--otlp-grpc-address", "off", "--otlp-http-address", "off",
 		"--console-address", console, "--console-auth", "token")

@@ -678,7 +678,7 @@ func checkEgressGateway(t *testing.T, m *mesh) {
 	defer ext.Close()
 	port := 80
 	gw := m.b.ip(0, 3)
-	start(t, "gateway", "--name", "istio-egressgateway-1", "--namespace", "istio-system", "--service", "istio-egressgateway", "--port", "http:80",
+	startJoined(t, m.b.api(), "istio-system", "istio-egressgateway-service-account", "gateway", "--name", "istio-egressgateway-1", "--namespace", "istio-system", "--service", "istio-egressgateway", "--port", "http:80",
 		"--labels", "istio=egressgateway,app=istio-egressgateway", "--ip", gw, "--xds-address", m.b.controlPlaneIP()+":15010", "--otlp-endpoint", "off")
 	waitHTTP(t, "http://"+gw+":15021/healthz/ready", 30*time.Second)
 	f := filepath.Join(t.TempDir(), "egress.yaml")

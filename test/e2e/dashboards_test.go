@@ -19,7 +19,7 @@ import (
 func tcpEchoLoad(t *testing.T, m *mesh) (stop func()) {
 	t.Helper()
 	xds := m.b.controlPlaneIP() + ":15010"
-	start(t, "run", "--name", "tcp-echo-v1-1", "--namespace", "default", "--service", "tcp-echo", "--version", "v1",
+	startJoined(t, m.b.api(), "default", "tcp-echo", "run", "--name", "tcp-echo-v1-1", "--namespace", "default", "--service", "tcp-echo", "--version", "v1",
 		"--port", "tcp:9000", "--ip", m.b.ip(3, 1), "--xds-address", xds, "--otlp-endpoint", "off",
 		"--", weftBin, "tcp-echo", "9000", "one")
 	m.apply(sampleIn(t, "tcp-echo", "tcp-echo-all-v1.yaml"))

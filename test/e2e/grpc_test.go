@@ -57,13 +57,13 @@ func TestGRPCThroughSidecars(t *testing.T) {
 		t.Fatalf("building grpcecho: %v\n%s", err, out)
 	}
 	xds := b.controlPlaneIP() + ":15010"
-	start(t, "control-plane", "--data-dir", t.TempDir(), "--xds-address", xds, "--http-address", b.controlPlaneIP()+":15014", "--secure-xds-address", "off",
+	start(t, "control-plane", "--data-dir", t.TempDir(), "--http-address", b.controlPlaneIP()+":15014", "--secure-xds-address", b.controlPlaneIP()+":15012",
 		"--otlp-grpc-address", b.controlPlaneIP()+":4317", "--otlp-http-address", b.controlPlaneIP()+":4318")
 	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)
-	start(t, "run", "--name", "echo-v1-1", "--namespace", "default", "--service", "echo", "--version", "v1",
+	startJoined(t, b.api(), "default", "echo", "run", "--name", "echo-v1-1", "--namespace", "default", "--service", "echo", "--version", "v1",
 		"--port", "grpc:50051", "--ip", b.ip(1, 1), "--xds-address", xds, "--", echo)
 	client := b.ip(1, 2)
-	start(t, "proxy", "--name", "client-v1-1", "--namespace", "default", "--service", "client", "--version", "v1",
+	startJoined(t, b.api(), "default", "client", "proxy", "--name", "client-v1-1", "--namespace", "default", "--service", "client", "--version", "v1",
 		"--port", "http:9000", "--ip", client, "--xds-address", xds)
 	waitHTTP(t, "http://"+client+":15021/healthz/ready", 30*time.Second)
 

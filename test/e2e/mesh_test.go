@@ -90,7 +90,16 @@ type proc struct {
 // start runs weft with args in the background; t.Cleanup kills its whole group.
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, nil, args...)
+}
+
+// startEnv is start with env added to the test's environment.
+func startEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(weftBin, args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -106,6 +115,27 @@ func start(t *testing.T, args ...string) *proc {
 		}
 	})
 	return p
+}
+
+// joinToken creates a join token for ns/sa with `weft token create`
+// against the control plane at api.
+func joinToken(t *testing.T, api, ns, sa string) string {
+	t.Helper()
+	out, err := runWeft(api, "token", "create", "--namespace", ns, "--service-account", sa, "--ttl", "10m")
+	if err != nil {
+		t.Fatalf("weft token create: %v\n%s", err, out)
+	}
+	return strings.Fields(out)[0]
+}
+
+// startJoined starts a weft proxy command (args[0]: proxy, run or gateway)
+// that joins the mesh as ns/sa with a fresh join token, given in its
+// environment (never on its command line): it gets its certificate and
+// config, and registers, over the control plane's authenticated xDS port.
+func startJoined(t *testing.T, api, ns, sa string, args ...string) *proc {
+	t.Helper()
+	env := []string{"WEFT_JOIN_TOKEN=" + joinToken(t, api, ns, sa)}
+	return startEnv(t, env, append([]string{args[0], "--service-account", sa}, args[1:]...)...)
 }
 
 // stop signals the process and waits; after the bound it kills the whole group.

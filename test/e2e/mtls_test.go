@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -31,11 +30,7 @@ func TestMutualTLSWithTheControlPlaneCA(t *testing.T) {
 
 	join := func(id spiffe.ID) *certs.Client {
 		t.Helper()
-		out, err := runWeft(b.api(), "token", "create", "--namespace", id.Namespace, "--service-account", id.ServiceAccount, "--ttl", "10m")
-		if err != nil {
-			t.Fatalf("weft token create: %v\n%s", err, out)
-		}
-		tok := strings.Fields(out)[0]
+		tok := joinToken(t, b.api(), id.Namespace, id.ServiceAccount)
 		c, err := certs.New(certs.Options{Address: secure, Identity: id, Token: tok})
 		if err != nil {
 			t.Fatal(err)

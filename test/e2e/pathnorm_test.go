@@ -96,8 +96,8 @@ func pathMesh(t *testing.T, normalization string) string {
 		t.Fatal(err)
 	}
 	xds := b.controlPlaneIP() + ":15010"
-	start(t, "control-plane", "--data-dir", filepath.Join(dir, "data"), "--xds-address", xds, "--http-address", b.controlPlaneIP()+":15014",
-		"--secure-xds-address", "off", "--otlp-grpc-address", "off", "--otlp-http-address", "off", "--mesh-config", meshFile)
+	start(t, "control-plane", "--data-dir", filepath.Join(dir, "data"), "--http-address", b.controlPlaneIP()+":15014",
+		"--secure-xds-address", b.controlPlaneIP()+":15012", "--otlp-grpc-address", "off", "--otlp-http-address", "off", "--mesh-config", meshFile)
 	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)
 
 	appIP := b.ip(1, 1)
@@ -108,10 +108,10 @@ func pathMesh(t *testing.T, normalization string) string {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.RequestURI) })}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	start(t, "proxy", "--name", "pathapp-v1-1", "--namespace", "default", "--service", "pathapp", "--version", "v1",
+	startJoined(t, b.api(), "default", "pathapp", "proxy", "--name", "pathapp-v1-1", "--namespace", "default", "--service", "pathapp", "--version", "v1",
 		"--port", "http:8080", "--ip", appIP, "--xds-address", xds, "--otlp-endpoint", "off")
 	client := b.ip(1, 9)
-	start(t, "proxy", "--name", "client-v1-1", "--namespace", "default", "--service", "client", "--version", "v1",
+	startJoined(t, b.api(), "default", "client", "proxy", "--name", "client-v1-1", "--namespace", "default", "--service", "client", "--version", "v1",
 		"--port", "http:9000", "--ip", client, "--xds-address", xds, "--otlp-endpoint", "off")
 	policy := filepath.Join(dir, "deny-logout.yaml")
 	if err := os.WriteFile(policy, []byte(`apiVersion: security.istio.io/v1

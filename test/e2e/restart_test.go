@@ -17,7 +17,7 @@ func TestControlPlaneRestart(t *testing.T) {
 	b := newBlock(t)
 	dataDir := t.TempDir()
 	xds := b.controlPlaneIP() + ":15010"
-	cpArgs := []string{"control-plane", "--data-dir", dataDir, "--xds-address", xds,
+	cpArgs := []string{"control-plane", "--data-dir", dataDir,
 		"--http-address", b.controlPlaneIP() + ":15014", "--secure-xds-address", b.controlPlaneIP() + ":15012", "--registration-grace", "30s",
 		"--otlp-grpc-address", b.controlPlaneIP() + ":4317", "--otlp-http-address", b.controlPlaneIP() + ":4318"}
 	cp := start(t, cpArgs...)
@@ -25,13 +25,13 @@ func TestControlPlaneRestart(t *testing.T) {
 
 	for i, v := range []string{"v1", "v3"} {
 		ip := b.ip(1, i+1)
-		start(t, "run", "--name", "reviews-"+v+"-1", "--namespace", "default", "--service", "reviews",
-			"--version", v, "--port", "http:9080", "--service-account", "bookinfo-reviews",
+		startJoined(t, b.api(), "default", "bookinfo-reviews", "run", "--name", "reviews-"+v+"-1", "--namespace", "default", "--service", "reviews",
+			"--version", v, "--port", "http:9080",
 			"--ip", ip, "--xds-address", xds, "--", weftBin, "bookinfo", "reviews")
 	}
 	// A client sidecar: requests enter its capture port naming reviews:9080.
 	client := b.ip(1, 9)
-	start(t, "proxy", "--name", "client-v1-1", "--namespace", "default", "--service", "client", "--version", "v1",
+	startJoined(t, b.api(), "default", "client", "proxy", "--name", "client-v1-1", "--namespace", "default", "--service", "client", "--version", "v1",
 		"--port", "http:9000", "--ip", client, "--xds-address", xds)
 	if out, err := runWeft(b.api(), "apply", "-f", sample(t, "destination-rule-all.yaml")); err != nil {
 		t.Fatalf("apply: %v\n%s", err, out)

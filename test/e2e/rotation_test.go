@@ -18,8 +18,8 @@ import (
 // (several times) without a single failed request.
 func TestCertificateRotationUnderLoad(t *testing.T) {
 	b := newBlock(t)
-	xds, secure := b.controlPlaneIP()+":15010", b.controlPlaneIP()+":15012"
-	start(t, "control-plane", "--data-dir", t.TempDir(), "--xds-address", xds, "--secure-xds-address", secure,
+	secure := b.controlPlaneIP() + ":15012"
+	start(t, "control-plane", "--data-dir", t.TempDir(), "--secure-xds-address", secure,
 		"--http-address", b.controlPlaneIP()+":15014", "--otlp-grpc-address", "off", "--otlp-http-address", "off")
 	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)
 	server, client := b.ip(1, 1), b.ip(1, 2)
@@ -30,16 +30,9 @@ func TestCertificateRotationUnderLoad(t *testing.T) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "echo") })}
 	go srv.Serve(ln)
 	defer srv.Close()
-	token := func(sa string) string {
-		out, err := runWeft(b.api(), "token", "create", "--namespace", "default", "--service-account", sa, "--ttl", "10m")
-		if err != nil {
-			t.Fatalf("weft token create: %v\n%s", err, out)
-		}
-		return strings.Fields(out)[0]
-	}
 	for _, p := range []struct{ name, svc, port, ip string }{{"echo-v1-1", "echo", "http:8080", server}, {"client-v1-1", "client", "http:9000", client}} {
-		start(t, "proxy", "--name", p.name, "--namespace", "default", "--service", p.svc, "--version", "v1", "--port", p.port,
-			"--ip", p.ip, "--xds-address", xds, "--service-account", p.svc, "--token", token(p.svc), "--cert-ttl", "6s", "--otlp-endpoint", "off")
+		startJoined(t, b.api(), "default", p.svc, "proxy", "--name", p.name, "--namespace", "default", "--service", p.svc, "--version", "v1", "--port", p.port,
+			"--ip", p.ip, "--secure-xds-address", secure, "--cert-ttl", "6s", "--otlp-endpoint", "off")
 	}
 	for _, ip := range []string{server, client} {
 		waitHTTP(t, "http://"+ip+":15021/healthz/ready", 30*time.Second)

@@ -17,16 +17,16 @@ import (
 func TestTCPEcho(t *testing.T) {
 	b := newBlock(t)
 	xds := b.controlPlaneIP() + ":15010"
-	start(t, "control-plane", "--data-dir", t.TempDir(), "--xds-address", xds, "--http-address", b.controlPlaneIP()+":15014", "--secure-xds-address", "off",
+	start(t, "control-plane", "--data-dir", t.TempDir(), "--http-address", b.controlPlaneIP()+":15014", "--secure-xds-address", b.controlPlaneIP()+":15012",
 		"--otlp-grpc-address", "off", "--otlp-http-address", "off")
 	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)
 	for i, v := range []struct{ version, prefix string }{{"v1", "one"}, {"v2", "two"}} {
-		start(t, "run", "--name", "tcp-echo-"+v.version+"-1", "--namespace", "default", "--service", "tcp-echo", "--version", v.version,
+		startJoined(t, b.api(), "default", "tcp-echo", "run", "--name", "tcp-echo-"+v.version+"-1", "--namespace", "default", "--service", "tcp-echo", "--version", v.version,
 			"--port", "tcp:9000", "--port", "tcp-other:9001", "--ip", b.ip(1, i+1), "--xds-address", xds, "--otlp-endpoint", "off",
 			"--", weftBin, "tcp-echo", "9000,9001,9002", v.prefix)
 	}
 	gw := b.ip(0, 1)
-	start(t, "gateway", "--ip", gw, "--xds-address", xds, "--otlp-endpoint", "off")
+	startJoined(t, b.api(), "istio-system", "istio-ingressgateway-service-account", "gateway", "--ip", gw, "--xds-address", xds, "--otlp-endpoint", "off")
 	waitHTTP(t, "http://"+gw+":15021/healthz/ready", 30*time.Second)
 	api := b.api()
 	apply := func(sample string) {

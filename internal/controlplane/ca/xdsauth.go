@@ -27,7 +27,7 @@ func (s *Server) authorizeXDS(srv any, ss grpc.ServerStream, info *grpc.StreamSe
 	id, ok, err := peerIdentity(ss.Context())
 	switch {
 	case !ok:
-		return s.unauthenticated("xDS on this port needs a client certificate from the mesh CA; get one with CreateCertificate and a join token, or use the plaintext xDS port")
+		return s.unauthenticated("xDS on this port needs a client certificate from the mesh CA; get one with CreateCertificate and a join token")
 	case err != nil:
 		return s.unauthenticated("client certificate has no usable SPIFFE identity: %v", err)
 	}

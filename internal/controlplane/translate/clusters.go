@@ -170,8 +170,10 @@ func http2(protocol string) bool {
 }
 
 // loadAssignment lists the service's endpoints for port p that carry labels.
-// An endpoint speaks mutual TLS unless its PeerAuthentication for that
-// port is DISABLE (Istio's auto mTLS then sends plaintext).
+// An endpoint whose sidecar speaks mutual TLS gets it unless its
+// PeerAuthentication for that port is DISABLE (Istio's auto mTLS then
+// sends plaintext); one whose PeerAuthentication is STRICT always gets
+// it, and a proxy without mTLS does not get it at all.
 func (b *builder) loadAssignment(name string, s *registry.Service, p registry.Port, labels map[string]string) *endpoint.ClusterLoadAssignment {
 	la := &endpoint.ClusterLoadAssignment{ClusterName: name}
 	groups := map[string]*endpoint.LocalityLbEndpoints{}
@@ -185,7 +187,14 @@ func (b *builder) loadAssignment(name string, s *registry.Service, p registry.Po
 		}
 		if ep.Sidecar {
 			meta[transportMatchNS] = map[string]any{"tlsMode": "istio"}
-			if ep.MTLS && b.peerAuthenticationFor(ep.Namespace, ep.Labels, ep.EndpointPort(p)) != security.PeerAuthentication_MutualTLS_DISABLE {
+			switch mode := b.peerAuthenticationFor(ep.Namespace, ep.Labels, ep.EndpointPort(p)); {
+			case mode == security.PeerAuthentication_MutualTLS_STRICT && !b.in.Proxy.MTLS:
+				// It takes only mTLS, which this proxy cannot speak: the
+				// one endpoint that would answer plaintext is an impostor.
+				continue
+			case mode == security.PeerAuthentication_MutualTLS_STRICT, ep.MTLS && mode != security.PeerAuthentication_MutualTLS_DISABLE:
+				// STRICT: mTLS whatever registered the endpoint and whatever
+				// it claims, so a STRICT mesh never sends it plaintext.
 				meta[transportMatchNS] = map[string]any{"tlsMode": "istio", "mtls": "true"}
 			}
 		}

@@ -247,7 +247,7 @@ func (s *Server) buildProxy(g *generation, p *proxyState) bool {
 	info, delta := p.info, p.delta
 	s.mu.Unlock()
 	in := translate.Input{Config: g.objs, Registry: g.reg, Proxy: info.proxy, Mesh: s.opts.Mesh}
-	id := info.proxy.ID
+	id := p.key
 	next := b.built && b.seq+1 == g.seq && b.info == info // built from the generation before g
 	if s.opts.ViewKey != nil && (!next || !g.keysKept) {
 		b.key, b.split = s.opts.ViewKey(g.scoped().KeyInput(in))

@@ -2,6 +2,7 @@ package xdsserver
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -9,6 +10,8 @@ import (
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/weft-mesh/weft/internal/config"
 )
 
 // streamKey identifies a stream: state-of-the-world and delta streams are
@@ -18,14 +21,37 @@ type streamKey struct {
 	id    int64
 }
 
+// streamState is what the server knows of one stream.
+type streamState struct {
+	// proxy is the stream's key in Server.proxies and the snapshot
+	// caches ("" before its first request): the node ID, or for a
+	// plaintext stream a key of its own (plaintextKey).
+	proxy string
+	// plaintext: the caller proved no identity (no client certificate):
+	// it is served only the node it names, never registered, never
+	// shares a snapshot with an authenticated proxy.
+	plaintext bool
+}
+
+// plaintextKey is the key of a plaintext stream's proxy: the node ID and
+// the stream, so an anonymous caller never shares (or takes over) the
+// snapshot of an authenticated proxy claiming the same node ID.
+func plaintextKey(nodeID string, key streamKey) string {
+	kind := "sotw"
+	if key.delta {
+		kind = "delta"
+	}
+	return fmt.Sprintf("%s~plaintext-%s-%d", nodeID, kind, key.id)
+}
+
 // callbacks tracks streams, proxies and ACKs for the server.
 type callbacks struct{ s *Server }
 
 var _ serverv3.Callbacks = callbacks{}
 
 // OnStreamOpen records a new state-of-the-world stream.
-func (c callbacks) OnStreamOpen(_ context.Context, id int64, typeURL string) error {
-	c.s.openStream(streamKey{id: id}, typeURL)
+func (c callbacks) OnStreamOpen(ctx context.Context, id int64, typeURL string) error {
+	c.s.openStream(ctx, streamKey{id: id}, typeURL)
 	return nil
 }
 
@@ -33,8 +59,8 @@ func (c callbacks) OnStreamOpen(_ context.Context, id int64, typeURL string) err
 func (c callbacks) OnStreamClosed(id int64, _ *core.Node) { c.s.closeStream(streamKey{id: id}) }
 
 // OnDeltaStreamOpen records a new delta stream.
-func (c callbacks) OnDeltaStreamOpen(_ context.Context, id int64, typeURL string) error {
-	c.s.openStream(streamKey{delta: true, id: id}, typeURL)
+func (c callbacks) OnDeltaStreamOpen(ctx context.Context, id int64, typeURL string) error {
+	c.s.openStream(ctx, streamKey{delta: true, id: id}, typeURL)
 	return nil
 }
 
@@ -71,11 +97,12 @@ func (c callbacks) OnFetchRequest(context.Context, *discovery.DiscoveryRequest) 
 // OnFetchResponse is never called (fetches are refused).
 func (c callbacks) OnFetchResponse(*discovery.DiscoveryRequest, *discovery.DiscoveryResponse) {}
 
-func (s *Server) openStream(key streamKey, typeURL string) {
+func (s *Server) openStream(ctx context.Context, key streamKey, typeURL string) {
+	plaintext := !s.opts.Authenticated(ctx)
 	s.mu.Lock()
-	s.streams[key] = ""
+	s.streams[key] = &streamState{plaintext: plaintext}
 	s.mu.Unlock()
-	s.log.Debug("stream opened", "stream", key.id, "delta", key.delta, "type", typeURL)
+	s.log.Debug("stream opened", "stream", key.id, "delta", key.delta, "type", typeURL, "plaintext", plaintext)
 }
 
 // request handles one request of a stream: the first one attaches the
@@ -108,12 +135,28 @@ func (s *Server) request(key streamKey, node *core.Node, typeURL, nonce, errDeta
 }
 
 // attach binds a stream to its proxy on the stream's first request,
-// registering the proxy (and building its snapshot) when it is new.
+// registering the proxy (and building its snapshot) when it is new. It
+// returns the proxy's key. The node of a plaintext stream is renamed to
+// that key, in the request itself, so the caches serve it its own snapshot.
 func (s *Server) attach(key streamKey, node *core.Node) (string, error) {
 	s.mu.Lock()
-	if id := s.streams[key]; id != "" {
+	st := s.streams[key]
+	if st == nil { // never opened: go-control-plane always opens first
 		s.mu.Unlock()
-		return id, nil
+		return "", status.Error(codes.Internal, "xDS stream not open")
+	}
+	if st.proxy != "" {
+		defer s.mu.Unlock()
+		if !st.plaintext {
+			return st.proxy, nil
+		}
+		if p := s.proxies[st.proxy]; p != nil && s.authenticatedLocked(p.info.proxy.ID) {
+			return "", status.Errorf(codes.PermissionDenied, "node %q now belongs to a proxy authenticated on the secure xDS port", p.info.proxy.ID)
+		}
+		if node != nil {
+			node.Id = st.proxy
+		}
+		return st.proxy, nil
 	}
 	s.mu.Unlock()
 	info, err := parseNode(node)
@@ -122,12 +165,20 @@ func (s *Server) attach(key streamKey, node *core.Node) (string, error) {
 		return "", status.Error(codes.InvalidArgument, err.Error())
 	}
 	id := info.proxy.ID
+	if st.plaintext {
+		if err := s.admitPlaintext(info); err != nil {
+			s.log.Warn("refusing plaintext xDS stream", "proxy", id, "error", err)
+			return "", err
+		}
+		id = plaintextKey(id, key)
+		node.Id = id
+	}
 	s.mu.Lock()
-	s.streams[key] = id
+	st.proxy = id
 	p := s.proxies[id]
 	first := p == nil
 	if first {
-		p = &proxyState{info: info, since: time.Now(), types: map[string]*TypeStatus{}, build: &proxyBuild{}}
+		p = &proxyState{key: id, plaintext: st.plaintext, info: info, since: time.Now(), types: map[string]*TypeStatus{}, build: &proxyBuild{}}
 		s.proxies[id] = p
 	} else {
 		// A proxy that reconnects before its old stream is closed: the
@@ -139,18 +190,59 @@ func (s *Server) attach(key streamKey, node *core.Node) (string, error) {
 	p.delta = p.delta || key.delta
 	s.mu.Unlock()
 	if first {
-		s.log.Info("proxy connected", "proxy", id, "delta", key.delta)
-		s.autoRegister(p)
+		s.log.Info("proxy connected", "proxy", info.proxy.ID, "delta", key.delta, "plaintext", st.plaintext)
+		if !st.plaintext {
+			s.autoRegister(p)
+		}
 		s.buildFirst(p)
 	}
 	return id, nil
 }
 
+// admitPlaintext decides whether a caller with no identity may read the
+// config of the node it names, and strips what the node claims of an
+// identity. It refuses a node that asks to be registered (WEFT_SERVICE),
+// one an authenticated proxy holds, and one whose auto-registered
+// WorkloadEntry outlives its proxy (the grace of a reconnect): their config
+// is theirs. What it serves carries no identity: a proxy without a
+// certificate gets no mTLS settings, so no peer's SPIFFE identity.
+func (s *Server) admitPlaintext(info *proxyInfo) error {
+	px := &info.proxy
+	if info.service != nil {
+		return status.Errorf(codes.PermissionDenied,
+			"plaintext xDS never registers workloads: node %q announces service %q; join the mesh with a token (WEFT_JOIN_TOKEN or --token-file) to register over the authenticated xDS port (15012)",
+			px.ID, info.service.Name)
+	}
+	s.mu.Lock()
+	held := s.authenticatedLocked(px.ID)
+	s.mu.Unlock()
+	if held {
+		return status.Errorf(codes.PermissionDenied, "node %q belongs to a proxy authenticated on the secure xDS port; plaintext xDS serves no one else's config", px.ID)
+	}
+	// Registered by an authenticated proxy, which may be reconnecting.
+	weKey := config.Key{Kind: config.KindWorkloadEntry, Namespace: px.Namespace, Name: px.Name}
+	if o, ok := s.opts.Store.Get(weKey); ok && isAutoRegistered(o) {
+		return status.Errorf(codes.PermissionDenied, "node %q is the registered workload %s; plaintext xDS serves no one else's config", px.ID, weKey)
+	}
+	// No identity without a certificate: no mTLS, no service account.
+	px.MTLS, px.ServiceAccount = false, ""
+	return nil
+}
+
+// authenticatedLocked reports whether an authenticated proxy with node ID
+// id is connected. s.mu is held.
+func (s *Server) authenticatedLocked(id string) bool {
+	p := s.proxies[id] // authenticated proxies are keyed by their node ID
+	return p != nil && !p.plaintext
+}
+
 func (s *Server) response(key streamKey, typeURL, version, nonce string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p := s.proxies[s.streams[key]]; p != nil {
-		p.sent(typeURL, version, nonce)
+	if st := s.streams[key]; st != nil {
+		if p := s.proxies[st.proxy]; p != nil {
+			p.sent(typeURL, version, nonce)
+		}
 	}
 	if s.opts.Hooks.Pushed != nil {
 		s.opts.Hooks.Pushed(typeURL)
@@ -161,7 +253,10 @@ func (s *Server) response(key streamKey, typeURL, version, nonce string) {
 // is forgotten and its auto-registered WorkloadEntry scheduled for removal.
 func (s *Server) closeStream(key streamKey) {
 	s.mu.Lock()
-	id := s.streams[key]
+	var id string
+	if st := s.streams[key]; st != nil {
+		id = st.proxy
+	}
 	delete(s.streams, key)
 	p := s.proxies[id]
 	if p == nil {
@@ -184,5 +279,5 @@ func (s *Server) closeStream(key streamKey) {
 	s.sotw.clear(id)
 	s.delta.ClearSnapshot(id)
 	p.build.mu.Unlock()
-	s.log.Info("proxy disconnected", "proxy", id)
+	s.log.Info("proxy disconnected", "proxy", p.info.proxy.ID, "plaintext", p.plaintext)
 }

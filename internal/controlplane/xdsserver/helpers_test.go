@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 	networking "istio.io/api/networking/v1alpha3"
@@ -98,7 +99,7 @@ func startServer(t *testing.T, st *store.Mem, grace time.Duration) *harness {
 		st = newMem(t, "")
 	}
 	srv, err := New(Options{Store: st, Registry: fakeRegistry, Translate: fakeTranslate,
-		Debounce: 5 * time.Millisecond, RegistrationGrace: grace})
+		Debounce: 5 * time.Millisecond, RegistrationGrace: grace, Authenticated: testAuthenticated})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +127,21 @@ func newMem(t *testing.T, dataDir string) *store.Mem {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
+}
+
+// plaintextHeader marks a test stream as unauthenticated (testAuthenticated).
+const plaintextHeader = "x-test-plaintext"
+
+// testAuthenticated stands in for the :15012 server's client certificates:
+// a stream is authenticated unless it carries plaintextHeader.
+func testAuthenticated(ctx context.Context) bool {
+	md, _ := metadata.FromIncomingContext(ctx)
+	return len(md.Get(plaintextHeader)) == 0
+}
+
+// plaintextCtx marks ctx's streams unauthenticated.
+func plaintextCtx(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, plaintextHeader, "1")
 }
 
 // adsClient opens an ADS client connection; closed at test end.

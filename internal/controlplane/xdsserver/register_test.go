@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/weft-mesh/weft/internal/config"
@@ -115,5 +118,71 @@ func TestReconnectWithinGraceKeepsRegistration(t *testing.T) {
 	}
 	if !stored(h.store, weKey("reviews-v3-1")) {
 		t.Error("the WorkloadEntry is gone")
+	}
+}
+
+// TestPlaintextStreams checks what a caller without an identity gets: no
+// registration, no one else's config, never an authenticated proxy's snapshot.
+func TestPlaintextStreams(t *testing.T) {
+	h := startServer(t, nil, time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	refused := func(name, ip string, svc bool) error {
+		t.Helper()
+		stream, err := adsClient(t, h.addr).StreamAggregatedResources(plaintextCtx(ctx))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&discovery.DiscoveryRequest{Node: testNode(t, ip, name, svc), TypeUrl: ListenerType}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = stream.Recv()
+		return err
+	}
+	// Authenticated: registered, as before.
+	openSOTW(t, h, ctx, "127.0.9.61", "ratings-v1-1", true).syncAll()
+
+	tests := []struct {
+		name, node, ip string
+		svc            bool
+	}{
+		{"registration", "ratings-evil", "127.0.9.62", true},
+		{"an authenticated proxy's node", "ratings-v1-1", "127.0.9.61", false},
+		{"a registered proxy's node, gone", "reviews-gone-1", "127.0.9.63", false},
+	}
+	gone := workloadEntry(&proxyInfo{proxy: testProxy("reviews-gone-1", "127.0.9.63"), service: &ServiceInfo{Name: "reviews"}})
+	if _, err := h.store.Apply([]*config.Object{gone}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := refused(tt.node, tt.ip, tt.svc)
+			if status.Code(err) != codes.PermissionDenied {
+				t.Errorf("plaintext stream for %s: %v, want PermissionDenied", tt.node, err)
+			}
+		})
+	}
+	if stored(h.store, weKey("ratings-evil")) {
+		t.Error("a plaintext stream registered a WorkloadEntry")
+	}
+
+	// A node no one holds is served, under a key of its own, with no identity.
+	pc := openSOTW(t, h, plaintextCtx(ctx), "127.0.9.64", "reader-1", false)
+	pc.syncAll()
+	var plain []ProxyStatus
+	for _, p := range h.srv.Proxies() {
+		if p.Plaintext {
+			plain = append(plain, p)
+		}
+	}
+	if len(plain) != 1 || plain[0].ID != pc.node || plain[0].ServiceAccount != "" {
+		t.Errorf("plaintext proxies = %+v, want reader-1 with no service account", plain)
+	}
+	// The authenticated owner of that node then connects: it gets its own
+	// snapshot, and the plaintext stream is refused at its next request.
+	openSOTW(t, h, ctx, "127.0.9.64", "reader-1", false).syncAll()
+	pc.send(&discovery.DiscoveryRequest{TypeUrl: ListenerType, ResponseNonce: "stale"})
+	if _, err := pc.stream.Recv(); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("plaintext stream after its node was authenticated: %v, want PermissionDenied", err)
 	}
 }

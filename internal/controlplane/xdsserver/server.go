@@ -20,7 +20,9 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/peer"
 
 	"github.com/weft-mesh/weft/internal/config"
 	"github.com/weft-mesh/weft/internal/controlplane/registry"
@@ -66,6 +68,25 @@ type Options struct {
 	Logger *slog.Logger
 	// Hooks report pushes, NACKs and snapshot timings (for metrics).
 	Hooks Hooks
+	// Authenticated reports whether the caller of a stream proved an
+	// identity (its context's peer). Only authenticated streams are
+	// registered and served identity-bearing config; the others are
+	// plaintext: read-only, for the node they name at most, never one an
+	// authenticated proxy or a WorkloadEntry holds. Nil: a client
+	// certificate verified by the gRPC server's TLS (the :15012 server
+	// checks that the node matches it).
+	Authenticated func(ctx context.Context) bool
+}
+
+// verifiedClientCert reports whether ctx's peer presented a client
+// certificate its TLS server verified.
+func verifiedClientCert(ctx context.Context) bool {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return false
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	return ok && len(info.State.VerifiedChains) > 0
 }
 
 // Server serves xDS to proxies. Create it with New, run it with Serve.
@@ -100,7 +121,7 @@ type Server struct {
 	adsStop context.CancelFunc
 
 	mu      sync.Mutex
-	streams map[streamKey]string   // stream -> node ID ("" before its first request)
+	streams map[streamKey]*streamState
 	proxies map[string]*proxyState // node ID -> state
 	pending map[config.Key]time.Time
 	kick    chan struct{} // config changed
@@ -124,6 +145,9 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Authenticated == nil {
+		opts.Authenticated = verifiedClientCert
+	}
 	log := opts.Logger.With("component", "xdsserver")
 	s := &Server{
 		opts:        opts,
@@ -131,7 +155,7 @@ func New(opts Options) (*Server, error) {
 		sotw:        newSOTWCache(),
 		delta:       cache.NewSnapshotCache(true, cache.IDHash{}, cacheLogger{log}),
 		firstBuilds: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
-		streams:     map[streamKey]string{},
+		streams:     map[streamKey]*streamState{},
 		proxies:     map[string]*proxyState{},
 		pending:     map[config.Key]time.Time{},
 		kick:        make(chan struct{}, 1),

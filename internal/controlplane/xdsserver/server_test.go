@@ -2,6 +2,7 @@ package xdsserver
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -156,46 +157,56 @@ func TestInvalidSnapshotKeepsPrevious(t *testing.T) {
 	}
 }
 
+// TestDeltaSyncAndEndpointOnlyUpdate, authenticated and plaintext (whose
+// node is served under a key of its own): delta streams sync and get
+// endpoint-only updates.
 func TestDeltaSyncAndEndpointOnlyUpdate(t *testing.T) {
-	h := startServer(t, nil, time.Minute)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	stream, err := adsClient(t, h.addr).DeltaAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	node := testNode(t, "127.0.9.9", "details-1", false)
-	send := func(req *discovery.DeltaDiscoveryRequest) {
-		t.Helper()
-		if err := stream.Send(req); err != nil {
-			t.Fatal(err)
-		}
-	}
-	send(&discovery.DeltaDiscoveryRequest{Node: node, TypeUrl: ClusterType})
-	send(&discovery.DeltaDiscoveryRequest{TypeUrl: ListenerType})
-	send(&discovery.DeltaDiscoveryRequest{TypeUrl: EndpointType, ResourceNamesSubscribe: []string{testCluster}})
-	recv := func() *discovery.DeltaDiscoveryResponse {
-		t.Helper()
-		resp, err := stream.Recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		send(&discovery.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()})
-		return resp
-	}
-	for seen := map[string]bool{}; len(seen) < 3; {
-		seen[recv().GetTypeUrl()] = true
-	}
-	wantStatus(t, h, node.GetId(), map[string]string{
-		ClusterType: StatusSynced, ListenerType: StatusSynced, EndpointType: StatusSynced, RouteType: StatusIgnored})
+	for _, plaintext := range []bool{false, true} {
+		t.Run(fmt.Sprintf("plaintext=%t", plaintext), func(t *testing.T) {
+			h := startServer(t, nil, time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if plaintext {
+				ctx = plaintextCtx(ctx)
+			}
+			stream, err := adsClient(t, h.addr).DeltaAggregatedResources(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			node := testNode(t, "127.0.9.9", "details-1", false)
+			send := func(req *discovery.DeltaDiscoveryRequest) {
+				t.Helper()
+				if err := stream.Send(req); err != nil {
+					t.Fatal(err)
+				}
+			}
+			send(&discovery.DeltaDiscoveryRequest{Node: node, TypeUrl: ClusterType})
+			send(&discovery.DeltaDiscoveryRequest{TypeUrl: ListenerType})
+			send(&discovery.DeltaDiscoveryRequest{TypeUrl: EndpointType, ResourceNamesSubscribe: []string{testCluster}})
+			recv := func() *discovery.DeltaDiscoveryResponse {
+				t.Helper()
+				resp, err := stream.Recv()
+				if err != nil {
+					t.Fatal(err)
+				}
+				send(&discovery.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()})
+				return resp
+			}
+			for seen := map[string]bool{}; len(seen) < 3; {
+				seen[recv().GetTypeUrl()] = true
+			}
+			wantStatus(t, h, node.GetId(), map[string]string{
+				ClusterType: StatusSynced, ListenerType: StatusSynced, EndpointType: StatusSynced, RouteType: StatusIgnored})
 
-	applyYAML(t, h.store, workloadYAML("reviews-3", "127.0.9.4"))
-	if resp := recv(); resp.GetTypeUrl() != EndpointType || len(resp.GetResources()) != 1 {
-		t.Fatalf("after an endpoint change got %s with %d resources, want EDS with 1", shortType(resp.GetTypeUrl()), len(resp.GetResources()))
+			applyYAML(t, h.store, workloadYAML("reviews-3", "127.0.9.4"))
+			if resp := recv(); resp.GetTypeUrl() != EndpointType || len(resp.GetResources()) != 1 {
+				t.Fatalf("after an endpoint change got %s with %d resources, want EDS with 1", shortType(resp.GetTypeUrl()), len(resp.GetResources()))
+			}
+			applyYAML(t, h.store, vsYAML("details"))
+			if resp := recv(); resp.GetTypeUrl() != ListenerType || len(resp.GetResources()) != 1 {
+				t.Fatalf("after a listener change got %s with %d resources, want LDS with the new one", shortType(resp.GetTypeUrl()), len(resp.GetResources()))
+			}
+			wantStatus(t, h, node.GetId(), map[string]string{ListenerType: StatusSynced, EndpointType: StatusSynced})
+		})
 	}
-	applyYAML(t, h.store, vsYAML("details"))
-	if resp := recv(); resp.GetTypeUrl() != ListenerType || len(resp.GetResources()) != 1 {
-		t.Fatalf("after a listener change got %s with %d resources, want LDS with the new one", shortType(resp.GetTypeUrl()), len(resp.GetResources()))
-	}
-	wantStatus(t, h, node.GetId(), map[string]string{ListenerType: StatusSynced, EndpointType: StatusSynced})
 }

@@ -22,18 +22,20 @@ type ProxyStatus struct {
 	Name string `json:"name"`
 	// Workload is the workload the proxy is an instance of (its node's
 	// WORKLOAD_NAME, else its name), as metrics name it.
-	Workload       string                `json:"workload"`
-	Namespace      string                `json:"namespace"`
-	Type           string                `json:"type"`
-	IP             string                `json:"ip"`
-	AdminAddress   string                `json:"adminAddress,omitempty"`
-	Version        string                `json:"version,omitempty"`
-	Labels         map[string]string     `json:"labels,omitempty"`
-	ServiceAccount string                `json:"serviceAccount,omitempty"`
-	Service        *ServiceInfo          `json:"service,omitempty"` // WEFT_SERVICE, if announced
-	ConnectedSince time.Time             `json:"connectedSince"`
-	Streams        int                   `json:"streams"`
-	Types          map[string]TypeStatus `json:"types"`
+	Workload       string            `json:"workload"`
+	Namespace      string            `json:"namespace"`
+	Type           string            `json:"type"`
+	IP             string            `json:"ip"`
+	AdminAddress   string            `json:"adminAddress,omitempty"`
+	Version        string            `json:"version,omitempty"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	ServiceAccount string            `json:"serviceAccount,omitempty"`
+	Service        *ServiceInfo      `json:"service,omitempty"` // WEFT_SERVICE, if announced
+	ConnectedSince time.Time         `json:"connectedSince"`
+	Streams        int               `json:"streams"`
+	// Plaintext: connected on plaintext xDS, with no identity (read-only).
+	Plaintext bool                  `json:"plaintext,omitempty"`
+	Types     map[string]TypeStatus `json:"types"`
 }
 
 // TypeStatus is the sync status of one xDS type URL for one proxy.
@@ -53,13 +55,18 @@ type TypeStatus struct {
 
 // proxyState is the server's bookkeeping for one node ID.
 type proxyState struct {
-	info     *proxyInfo
-	since    time.Time
-	streams  int
-	types    map[string]*TypeStatus
-	workload *config.Key // the auto-registered WorkloadEntry, if any
-	build    *proxyBuild
-	delta    bool // it opened a delta stream: the delta cache serves it
+	// key is its key in Server.proxies and the caches: the node ID, or
+	// plaintextKey for a plaintext stream's.
+	key string
+	// plaintext: connected on plaintext xDS, without an identity.
+	plaintext bool
+	info      *proxyInfo
+	since     time.Time
+	streams   int
+	types     map[string]*TypeStatus
+	workload  *config.Key // the auto-registered WorkloadEntry, if any
+	build     *proxyBuild
+	delta     bool // it opened a delta stream: the delta cache serves it
 }
 
 func (p *proxyState) typeStatus(typeURL string) *TypeStatus {
@@ -103,7 +110,7 @@ func (p *proxyState) status() ProxyStatus {
 		Type: p.info.proxy.Type, IP: p.info.proxy.IP, AdminAddress: p.info.admin,
 		Version: p.info.version, Labels: p.info.proxy.Labels,
 		ServiceAccount: p.info.proxy.ServiceAccount, Service: p.info.service,
-		ConnectedSince: p.since, Streams: p.streams,
+		ConnectedSince: p.since, Streams: p.streams, Plaintext: p.plaintext,
 		Types: make(map[string]TypeStatus, len(TypeURLs)),
 	}
 	for _, t := range TypeURLs {
@@ -143,7 +150,10 @@ func (s *Server) Proxies() []ProxyStatus {
 		if a.Name != b.Name {
 			return a.Name < b.Name
 		}
-		return a.ID < b.ID
+		if a.ID != b.ID {
+			return a.ID < b.ID
+		}
+		return !a.Plaintext && b.Plaintext // an authenticated proxy before an anonymous namesake
 	})
 	return out
 }
