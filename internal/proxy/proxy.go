@@ -23,6 +23,7 @@ import (
 	"github.com/weft-mesh/weft/internal/proxy/certs"
 	"github.com/weft-mesh/weft/internal/proxy/dataplane"
 	"github.com/weft-mesh/weft/internal/proxy/dnsproxy"
+	"github.com/weft-mesh/weft/internal/proxy/localpeer"
 	"github.com/weft-mesh/weft/internal/proxy/stats"
 	"github.com/weft-mesh/weft/internal/proxy/tracing"
 	"github.com/weft-mesh/weft/internal/proxy/xdsclient"
@@ -105,6 +106,17 @@ type Options struct {
 	// connections keep their original destination, and the DNS proxy
 	// serves on 127.0.0.1/::1 DNSPort.
 	Capture bool
+	// OutboundAllowUIDs, OutboundAllowPIDs and OutboundAllowAny say which
+	// local processes may send through the outbound capture port without
+	// Capture (which gives the pod a network namespace of its own). By
+	// default none may: weft run names its app with AllowProcess. UIDs:
+	// sockets these users own; PIDs: these processes and their
+	// descendants; Any: every local process, as before there was a check
+	// (for hosts where only the workload runs, or systems other than
+	// Linux, where the peer process cannot be found).
+	OutboundAllowUIDs []uint32
+	OutboundAllowPIDs []int
+	OutboundAllowAny  bool
 	// DNSPort is the DNS proxy's port with Capture (default 15053).
 	DNSPort uint32
 	// ResolvConf is where the DNS proxy reads its upstream resolvers and
@@ -229,6 +241,7 @@ type Proxy struct {
 	tracer  *tracing.Tracer
 	certs   *certs.Client
 	dns     *dnsproxy.Server
+	guard   *localpeer.Guard // who may use the outbound capture port (sidecars)
 }
 
 // Start starts the data plane, the admin and health servers and the xDS
@@ -254,9 +267,14 @@ func Start(opts Options) (*Proxy, error) {
 		return nil, fmt.Errorf("tracing: %w", err)
 	}
 	p.tracer = tel.Tracer
+	var guard dataplane.OutboundGuard
+	if opts.Mode == ModeSidecar {
+		p.guard = opts.outboundGuard()
+		guard = p.guard
+	}
 	p.dp, err = dataplane.New(dataplane.Options{
 		Mode: opts.Mode, IP: opts.IP, OutboundPort: opts.OutboundPort, InboundPort: opts.InboundPort,
-		Capture: opts.Capture, DrainTime: opts.DrainTime, Telemetry: tel, Certs: meshCerts, Logger: opts.Logger,
+		Capture: opts.Capture, DrainTime: opts.DrainTime, Telemetry: tel, Certs: meshCerts, OutboundGuard: guard, Logger: opts.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting data plane: %w", err)
@@ -293,6 +311,38 @@ func Start(opts Options) (*Proxy, error) {
 	p.log.Info("proxy started", "id", node.GetId(), "xds", opts.XDSAddress, "admin", adminAddr)
 	return p, nil
 }
+
+// outboundGuard is who may send through the outbound capture port: with
+// Capture the pod's network namespace is the workload's alone, so any
+// local source; else the processes and users the options name.
+func (o Options) outboundGuard() *localpeer.Guard {
+	g := &localpeer.Guard{Netns: o.Capture, PodIP: o.IP, UIDs: o.OutboundAllowUIDs, Any: o.OutboundAllowAny}
+	for _, pid := range o.OutboundAllowPIDs {
+		g.AddProcess(pid)
+	}
+	return g
+}
+
+// ExpectProcess says AllowProcess is about to be called: until it is, the
+// outbound capture port holds new connections a few seconds instead of
+// refusing them (weft run's app may connect before its PID is known).
+func (p *Proxy) ExpectProcess() {
+	if p.guard != nil {
+		p.guard.Expect()
+	}
+}
+
+// AllowProcess lets process pid and its descendants send through the
+// outbound capture port: weft run calls it with the app it starts.
+func (p *Proxy) AllowProcess(pid int) {
+	if p.guard != nil {
+		p.guard.AddProcess(pid)
+	}
+}
+
+// RefusedOutbound returns how many connections to the outbound capture
+// port were refused as not the workload's own.
+func (p *Proxy) RefusedOutbound() uint64 { return p.dp.RefusedOutbound() }
 
 // telemetry builds the data plane's metrics and access log from the options.
 func (o Options) telemetry() dataplane.Telemetry {
@@ -519,6 +569,10 @@ func Run(ctx context.Context, opts Options) error {
 	p, err := Start(opts)
 	if err != nil {
 		return err
+	}
+	if p.guard != nil && p.guard.Empty() {
+		p.log.Warn("the outbound capture port serves no process: no app is known (weft run names its own); "+
+			"give the app's processes with --outbound-allow pid:PID or uid:UID", "port", p.opts.OutboundPort)
 	}
 	if opts.OnReady != nil {
 		go func() {

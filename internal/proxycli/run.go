@@ -77,9 +77,12 @@ func runChild(ctx context.Context, env *Env, p *proxy.Proxy, argv []string, sigs
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, env.Stdout, env.Stderr
 	cmd.SysProcAttr = appAttr()
 	cmd.WaitDelay = time.Second // a grandchild holding stdout must not block Wait
+	// The app may connect before Start returns its PID.
+	p.ExpectProcess()
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("starting %s: %w", argv[0], err)
 	}
+	p.AllowProcess(cmd.Process.Pid) // the outbound capture port serves the app and its children
 	pgid := cmd.Process.Pid
 	defer func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) }() // no orphans
 	done := make(chan error, 1)

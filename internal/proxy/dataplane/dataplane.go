@@ -55,8 +55,12 @@ type Options struct {
 	Telemetry Telemetry
 	// Certs is the proxy's mesh certificate for mutual TLS with peer
 	// sidecars (nil: the proxy has none and speaks plaintext).
-	Certs  Certs
-	Logger *slog.Logger
+	Certs Certs
+	// OutboundGuard, if set, is asked once per connection the outbound
+	// capture port accepts whether it is the workload's own; refused
+	// connections are closed unread (see outboundguard.go).
+	OutboundGuard OutboundGuard
+	Logger        *slog.Logger
 }
 
 // Dataplane serves traffic with the config it is given. Update is called
@@ -76,6 +80,7 @@ type Dataplane struct {
 	bridge  *bridge     // HTTP/1.1 downstream to h2c upstream
 	tel     *telemetry
 	closed  bool
+	refused refusals // connections the outbound guard turned away
 }
 
 // New returns a Dataplane serving nothing until its first listeners arrive.

@@ -311,6 +311,9 @@ func (s *server) accept(c net.Conn) {
 	if s.acceptCaptured(c) {
 		return
 	}
+	if s.capture && !s.d.allowOutbound(c) {
+		return
+	}
 	if s.proxyProto {
 		s.d.inbound(s, c)
 		return
