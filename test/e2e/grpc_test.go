@@ -63,8 +63,8 @@ func TestGRPCThroughSidecars(t *testing.T) {
 	start(t, "run", "--name", "echo-v1-1", "--namespace", "default", "--service", "echo", "--version", "v1",
 		"--port", "grpc:50051", "--ip", b.ip(1, 1), "--xds-address", xds, "--", echo)
 	client := b.ip(1, 2)
-	start(t, "proxy", "--name", "client-v1-1", "--namespace", "default", "--service", "client", "--version", "v1",
-		"--port", "http:9000", "--ip", client, "--xds-address", xds)
+	start(t, append([]string{"proxy", "--name", "client-v1-1", "--namespace", "default", "--service", "client", "--version", "v1",
+		"--port", "http:9000", "--ip", client, "--xds-address", xds}, testIsTheApp()...)...)
 	waitHTTP(t, "http://"+client+":15021/healthz/ready", 30*time.Second)
 
 	conn, err := grpc.NewClient("passthrough:///echo:50051",

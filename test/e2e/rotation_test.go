@@ -38,8 +38,9 @@ func TestCertificateRotationUnderLoad(t *testing.T) {
 		return strings.Fields(out)[0]
 	}
 	for _, p := range []struct{ name, svc, port, ip string }{{"echo-v1-1", "echo", "http:8080", server}, {"client-v1-1", "client", "http:9000", client}} {
-		start(t, "proxy", "--name", p.name, "--namespace", "default", "--service", p.svc, "--version", "v1", "--port", p.port,
-			"--ip", p.ip, "--xds-address", xds, "--service-account", p.svc, "--token", token(p.svc), "--cert-ttl", "6s", "--otlp-endpoint", "off")
+		start(t, append([]string{"proxy", "--name", p.name, "--namespace", "default", "--service", p.svc, "--version", "v1", "--port", p.port,
+			"--ip", p.ip, "--xds-address", xds, "--service-account", p.svc, "--token", token(p.svc), "--cert-ttl", "6s", "--otlp-endpoint", "off"},
+			testIsTheApp()...)...)
 	}
 	for _, ip := range []string{server, client} {
 		waitHTTP(t, "http://"+ip+":15021/healthz/ready", 30*time.Second)
