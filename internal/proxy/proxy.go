@@ -24,6 +24,7 @@ import (
 	"github.com/weft-mesh/weft/internal/proxy/dataplane"
 	"github.com/weft-mesh/weft/internal/proxy/dnsproxy"
 	"github.com/weft-mesh/weft/internal/proxy/localpeer"
+	"github.com/weft-mesh/weft/internal/proxy/podnet"
 	"github.com/weft-mesh/weft/internal/proxy/stats"
 	"github.com/weft-mesh/weft/internal/proxy/tracing"
 	"github.com/weft-mesh/weft/internal/proxy/xdsclient"
@@ -117,6 +118,11 @@ type Options struct {
 	OutboundAllowUIDs []uint32
 	OutboundAllowPIDs []int
 	OutboundAllowAny  bool
+	// PodNetns gives the app a network namespace of its own (weft run
+	// --netns; needs root, Linux): its ports are reachable only through
+	// the sidecar, which binds the outbound capture port in it and dials
+	// the app there; start the app with StartInPod.
+	PodNetns bool
 	// DNSPort is the DNS proxy's port with Capture (default 15053).
 	DNSPort uint32
 	// ResolvConf is where the DNS proxy reads its upstream resolvers and
@@ -172,6 +178,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Workload == "" {
 		o.Workload = defaultWorkload(o)
+	}
+	if o.PodNetns && (o.Capture || o.Mode != ModeSidecar) {
+		return o, errors.New("a network namespace for the app is for a standalone sidecar (weft run --netns), not with iptables capture or a gateway")
 	}
 	if !o.IP.IsValid() && o.Capture {
 		return o, errors.New("iptables capture needs the pod IP (--ip, or INSTANCE_IP with --kubernetes)")
@@ -242,6 +251,7 @@ type Proxy struct {
 	certs   *certs.Client
 	dns     *dnsproxy.Server
 	guard   *localpeer.Guard // who may use the outbound capture port (sidecars)
+	netns   *podnet.Netns    // the app's network namespace (PodNetns)
 }
 
 // Start starts the data plane, the admin and health servers and the xDS
@@ -272,11 +282,22 @@ func Start(opts Options) (*Proxy, error) {
 		p.guard = opts.outboundGuard()
 		guard = p.guard
 	}
+	var podNet dataplane.PodNetwork
+	if opts.PodNetns {
+		if p.netns, err = podnet.New(); err != nil {
+			return nil, fmt.Errorf("the app's network namespace: %w", err)
+		}
+		podNet = p.netns
+	}
 	p.dp, err = dataplane.New(dataplane.Options{
 		Mode: opts.Mode, IP: opts.IP, OutboundPort: opts.OutboundPort, InboundPort: opts.InboundPort,
-		Capture: opts.Capture, DrainTime: opts.DrainTime, Telemetry: tel, Certs: meshCerts, OutboundGuard: guard, Logger: opts.Logger,
+		Capture: opts.Capture, DrainTime: opts.DrainTime, Telemetry: tel, Certs: meshCerts, OutboundGuard: guard,
+		PodNetwork: podNet, Logger: opts.Logger,
 	})
 	if err != nil {
+		if p.netns != nil {
+			p.netns.Close()
+		}
 		return nil, fmt.Errorf("starting data plane: %w", err)
 	}
 	if opts.Capture && opts.Mode == ModeSidecar {
@@ -316,7 +337,7 @@ func Start(opts Options) (*Proxy, error) {
 // Capture the pod's network namespace is the workload's alone, so any
 // local source; else the processes and users the options name.
 func (o Options) outboundGuard() *localpeer.Guard {
-	g := &localpeer.Guard{Netns: o.Capture, PodIP: o.IP, UIDs: o.OutboundAllowUIDs, Any: o.OutboundAllowAny}
+	g := &localpeer.Guard{Netns: o.Capture || o.PodNetns, PodIP: o.IP, UIDs: o.OutboundAllowUIDs, Any: o.OutboundAllowAny}
 	for _, pid := range o.OutboundAllowPIDs {
 		g.AddProcess(pid)
 	}
@@ -330,6 +351,15 @@ func (p *Proxy) ExpectProcess() {
 	if p.guard != nil {
 		p.guard.Expect()
 	}
+}
+
+// StartInPod runs start (exec.Cmd.Start of the app) so that the process
+// starts in the app's network namespace when it has one (PodNetns).
+func (p *Proxy) StartInPod(start func() error) error {
+	if p.netns == nil {
+		return start()
+	}
+	return p.netns.Do(start)
 }
 
 // AllowProcess lets process pid and its descendants send through the
@@ -435,6 +465,9 @@ func (p *Proxy) abort(err error) error {
 		_ = p.dns.Close()
 	}
 	_ = p.dp.Shutdown(ctx)
+	if p.netns != nil {
+		_ = p.netns.Close()
+	}
 	return err
 }
 
@@ -556,6 +589,9 @@ func (p *Proxy) Shutdown() error {
 	}
 	if p.dns != nil {
 		_ = p.dns.Close()
+	}
+	if p.netns != nil {
+		_ = p.netns.Close()
 	}
 	if err := p.admin.Close(closeCtx); err != nil {
 		errs = append(errs, fmt.Errorf("admin shutdown: %w", err))

@@ -4,8 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -113,5 +118,57 @@ func TestCapturePortsServeOnlyTheWorkload(t *testing.T) {
 	}
 	if out := procs["productpage"].out.String(); !strings.Contains(out, "refused a connection") {
 		t.Errorf("productpage's sidecar logged no refusal:\n%s", tail(out, 3000))
+	}
+}
+
+// TestNetnsWorkloadsLikePods runs two workloads with weft run --netns (as
+// root): each app has a network namespace of its own, as in a pod, so its
+// port is reachable only through its sidecar, and so is the outbound
+// capture port, while the mesh path (a client's sidecar → productpage →
+// reviews) works as before.
+func TestNetnsWorkloadsLikePods(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("weft run --netns needs root")
+	}
+	b := newBlock(t)
+	xds := b.controlPlaneIP() + ":15010"
+	start(t, "control-plane", "--data-dir", t.TempDir(), "--xds-address", xds, "--secure-xds-address", "off",
+		"--http-address", b.controlPlaneIP()+":15014", "--otlp-grpc-address", "off", "--otlp-http-address", "off")
+	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)
+	reviews, productpage, client := b.ip(1, 1), b.ip(1, 2), b.ip(1, 3)
+	for _, w := range []struct{ name, svc, ip string }{{"reviews-v1-1", "reviews", reviews}, {"productpage-v1-1", "productpage", productpage}} {
+		start(t, "run", "--netns", "--name", w.name, "--namespace", "default", "--service", w.svc, "--version", "v1", "--port", "http:9080",
+			"--ip", w.ip, "--xds-address", xds, "--otlp-endpoint", "off", "--", weftBin, "bookinfo", w.svc)
+	}
+	start(t, append([]string{"proxy", "--name", "client-v1-1", "--namespace", "default", "--service", "client", "--version", "v1",
+		"--port", "http:9000", "--ip", client, "--xds-address", xds, "--otlp-endpoint", "off"}, testIsTheApp()...)...)
+	for _, ip := range []string{reviews, productpage, client} {
+		waitHTTP(t, "http://"+ip+":15021/healthz/ready", 30*time.Second)
+	}
+	proxyURL, _ := url.Parse("http://" + client + ":15001")
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}, Timeout: 10 * time.Second}
+	eventually(t, 30*time.Second, func() error {
+		resp, err := c.Get("http://productpage:9080/productpage")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if m := servedBy.FindStringSubmatch(string(body)); resp.StatusCode != 200 || m == nil || m[1] != "reviews-v1-1" {
+			return fmt.Errorf("product page through the mesh: HTTP %d, reviews served by %v: %.300s", resp.StatusCode, m, body)
+		}
+		return nil
+	})
+	for _, addr := range []string{reviews + ":9080", productpage + ":9080", productpage + ":15001"} {
+		t.Run("nothing on the host reaches "+addr, func(t *testing.T) {
+			conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err == nil {
+				conn.Close()
+				t.Fatalf("dialled %s from the host: the app's namespace should hide it", addr)
+			}
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				t.Errorf("dial %s: %v, want connection refused", addr, err)
+			}
+		})
 	}
 }

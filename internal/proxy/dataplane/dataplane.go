@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sort"
 	"strings"
@@ -60,7 +61,18 @@ type Options struct {
 	// capture port accepts whether it is the workload's own; refused
 	// connections are closed unread (see outboundguard.go).
 	OutboundGuard OutboundGuard
-	Logger        *slog.Logger
+	// PodNetwork, if set, is the app's own network namespace (standalone,
+	// weft run --netns): the outbound capture port listens in it and
+	// connections to the pod IP (the app) are made in it.
+	PodNetwork PodNetwork
+	Logger     *slog.Logger
+}
+
+// PodNetwork is a network namespace the app has to itself (podnet.Netns).
+// Its methods may be called from many goroutines.
+type PodNetwork interface {
+	Listen(network, address string) (net.Listener, error)
+	Dial(ctx context.Context, d *net.Dialer, network, address string) (net.Conn, error)
 }
 
 // Dataplane serves traffic with the config it is given. Update is called
