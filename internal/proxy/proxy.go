@@ -322,7 +322,7 @@ func Start(opts Options) (*Proxy, error) {
 		certInfo = p.certs.Current
 	}
 	p.admin = admin.New(admin.Options{Node: node, Config: p.xds, Data: p.dp, Version: opts.ProxyVersion, Logger: opts.Logger, Certs: certInfo,
-		Stats: tel.Stats, AccessLog: tel.AccessLog, Connected: p.xds.Connected, AppMetricsURL: opts.AppMetricsURL})
+		Stats: tel.Stats, AccessLog: tel.AccessLog, Connected: p.xds.Connected, AppMetricsURL: opts.AppMetricsURL, AppDial: p.appDial()})
 	if err := p.admin.Listen(adminAddr, p.podPort(opts.HealthPort), p.podPort(opts.StatsPort), p.podPort(opts.MergedMetricsPort)); err != nil {
 		return nil, p.abort(err)
 	}
@@ -332,47 +332,6 @@ func Start(opts Options) (*Proxy, error) {
 	p.log.Info("proxy started", "id", node.GetId(), "xds", opts.XDSAddress, "admin", adminAddr)
 	return p, nil
 }
-
-// outboundGuard is who may send through the outbound capture port: with
-// Capture the pod's network namespace is the workload's alone, so any
-// local source; else the processes and users the options name.
-func (o Options) outboundGuard() *localpeer.Guard {
-	g := &localpeer.Guard{Netns: o.Capture || o.PodNetns, PodIP: o.IP, UIDs: o.OutboundAllowUIDs, Any: o.OutboundAllowAny}
-	for _, pid := range o.OutboundAllowPIDs {
-		g.AddProcess(pid)
-	}
-	return g
-}
-
-// ExpectProcess says AllowProcess is about to be called: until it is, the
-// outbound capture port holds new connections a few seconds instead of
-// refusing them (weft run's app may connect before its PID is known).
-func (p *Proxy) ExpectProcess() {
-	if p.guard != nil {
-		p.guard.Expect()
-	}
-}
-
-// StartInPod runs start (exec.Cmd.Start of the app) so that the process
-// starts in the app's network namespace when it has one (PodNetns).
-func (p *Proxy) StartInPod(start func() error) error {
-	if p.netns == nil {
-		return start()
-	}
-	return p.netns.Do(start)
-}
-
-// AllowProcess lets process pid and its descendants send through the
-// outbound capture port: weft run calls it with the app it starts.
-func (p *Proxy) AllowProcess(pid int) {
-	if p.guard != nil {
-		p.guard.AddProcess(pid)
-	}
-}
-
-// RefusedOutbound returns how many connections to the outbound capture
-// port were refused as not the workload's own.
-func (p *Proxy) RefusedOutbound() uint64 { return p.dp.RefusedOutbound() }
 
 // telemetry builds the data plane's metrics and access log from the options.
 func (o Options) telemetry() dataplane.Telemetry {
