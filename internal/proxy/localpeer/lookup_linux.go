@@ -16,13 +16,18 @@ import (
 
 // Sizes and offsets of linux/inet_diag.h's structs; x/sys has none of them.
 const (
-	nlmsgHdrLen    = 16 // struct nlmsghdr
-	sockIDLen      = 48 // struct inet_diag_sockid
-	diagReqLen     = 4 + 4 + sockIDLen
-	diagMsgLen     = 4 + sockIDLen + 5*4
-	diagMsgUID     = 4 + sockIDLen + 3*4
-	diagMsgInode   = diagMsgUID + 4
-	tcpEstablished = 1
+	nlmsgHdrLen  = 16 // struct nlmsghdr
+	sockIDLen    = 48 // struct inet_diag_sockid
+	diagReqLen   = 4 + 4 + sockIDLen
+	diagMsgLen   = 4 + sockIDLen + 5*4
+	diagMsgUID   = 4 + sockIDLen + 3*4
+	diagMsgInode = diagMsgUID + 4
+	// TCP states (include/net/tcp_states.h) that are nobody's end of a
+	// connection: a half-open one a listener holds, a closed one kept for
+	// its timer, a listener.
+	tcpSynRecv  = 3
+	tcpTimeWait = 6
+	tcpListen   = 10
 )
 
 // FindSocket returns the socket at the other end of a TCP connection
@@ -61,7 +66,7 @@ func diag(family uint8, src, dst netip.AddrPort) (Socket, error) {
 	ne.PutUint32(req[8:], 1) // sequence
 	b := req[nlmsgHdrLen:]
 	b[0], b[1] = family, unix.IPPROTO_TCP
-	ne.PutUint32(b[4:], 1<<tcpEstablished)
+	ne.PutUint32(b[4:], ^uint32(0)) // every state; parseDiag judges
 	putSockID(b[8:], src, dst)
 	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return Socket{}, fmt.Errorf("sock_diag request: %w", err)
@@ -86,9 +91,10 @@ func putSockID(b []byte, src, dst netip.AddrPort) {
 }
 
 // parseDiag reads the kernel's answer: one inet_diag_msg, or an error
-// (ENOENT: no such socket). The answer must be the established socket
-// asked for: an exact lookup falls back to a listening socket on the
-// address, which is not the peer.
+// (ENOENT: no such socket). The answer must be the connected socket asked
+// for, established or half-closed (a client may shut its side down right
+// after its request): an exact lookup falls back to a listening socket on
+// the address, and a closed peer's TIME_WAIT entry has no owner.
 func parseDiag(b []byte, src, dst netip.AddrPort) (Socket, error) {
 	ne := binary.NativeEndian
 	if len(b) < nlmsgHdrLen+4 {
@@ -111,10 +117,11 @@ func parseDiag(b []byte, src, dst netip.AddrPort) (Socket, error) {
 	}
 	want := make([]byte, sockIDLen)
 	putSockID(want, src, dst)
-	if m[1] != tcpEstablished || !bytes.Equal(m[4:4+36], want[:36]) {
+	s := Socket{Inode: uint64(ne.Uint32(m[diagMsgInode:])), UID: ne.Uint32(m[diagMsgUID:])}
+	if st := m[1]; st == tcpSynRecv || st == tcpTimeWait || st == tcpListen || s.Inode == 0 || !bytes.Equal(m[4:4+36], want[:36]) {
 		return Socket{}, ErrNotLocal
 	}
-	return Socket{Inode: uint64(ne.Uint32(m[diagMsgInode:])), UID: ne.Uint32(m[diagMsgUID:])}, nil
+	return s, nil
 }
 
 // HoldsSocket reports whether process pid or one of its descendants has

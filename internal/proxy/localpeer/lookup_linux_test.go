@@ -74,6 +74,37 @@ func TestFindSocketNamesThePeer(t *testing.T) {
 	}
 }
 
+func TestFindSocketHalfClosed(t *testing.T) {
+	client, server := pair(t, "tcp4", "127.0.0.1:0")
+	if err := client.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := server.Read(make([]byte, 1)); err == nil {
+		t.Fatal("read data, want the client's EOF")
+	}
+	// The client is in FIN_WAIT2 now, still its process's socket.
+	s, err := FindSocket(addrs(server))
+	if err != nil || s.Inode != inode(t, client) {
+		t.Fatalf("FindSocket of a half-closed client: %+v, %v; want inode %d", s, err, inode(t, client))
+	}
+	// Once closed (TIME_WAIT on the client's side), nobody holds it.
+	local, remote := addrs(server)
+	client.Close()
+	server.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := FindSocket(local, remote)
+		if errors.Is(err, ErrNotLocal) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("FindSocket of a closed connection: %v, want ErrNotLocal", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestFindSocketNotLocal(t *testing.T) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
