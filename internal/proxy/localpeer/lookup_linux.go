@@ -176,7 +176,8 @@ func hasLink(pid int, target string) (bool, error) {
 }
 
 // children lists process pid's children, from every one of its threads
-// (/proc/PID/task/TID/children).
+// (/proc/PID/task/TID/children), or, on a kernel without those files
+// (CONFIG_PROC_CHILDREN off), from every process's parent.
 func children(pid int) []int {
 	base := "/proc/" + strconv.Itoa(pid) + "/task/"
 	tids, err := os.ReadDir(base)
@@ -186,6 +187,11 @@ func children(pid int) []int {
 	var out []int
 	for _, t := range tids {
 		b, err := os.ReadFile(base + t.Name() + "/children")
+		if errors.Is(err, fs.ErrNotExist) {
+			if _, serr := os.Stat(base + t.Name()); serr == nil {
+				return childrenByParent(pid)
+			}
+		}
 		if err != nil {
 			continue
 		}
@@ -193,6 +199,37 @@ func children(pid int) []int {
 			if n, err := strconv.Atoi(f); err == nil {
 				out = append(out, n)
 			}
+		}
+	}
+	return out
+}
+
+// childrenByParent lists process pid's children by reading every
+// process's parent (/proc/N/stat): slower, for kernels without
+// /proc/PID/task/TID/children.
+func childrenByParent(pid int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// PID (COMM) STATE PPID ...; COMM may hold spaces and parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, n)
 		}
 	}
 	return out

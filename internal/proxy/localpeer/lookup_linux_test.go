@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -164,6 +165,14 @@ func TestHoldsSocket(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	t.Run("children from every process's parent", func(t *testing.T) {
+		kids, byParent := children(parent), childrenByParent(parent)
+		slices.Sort(kids)
+		slices.Sort(byParent)
+		if len(kids) == 0 || !slices.Equal(kids, byParent) {
+			t.Errorf("childrenByParent(%d) = %v, children = %v", parent, byParent, kids)
+		}
+	})
 	for _, tc := range []struct {
 		name string
 		pid  int
