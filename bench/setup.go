@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -178,7 +179,10 @@ func startWeftPair(ctx context.Context, weft, dir string, procs *procSet, name, 
 	xds := weftCP + ":15010" // its host: the proxies take :15012 for xDS and the CA
 	sides := [][]string{
 		{"--name", svc + "-v1-1", "--service", svc, "--port", "http:8080", "--ip", server},
-		{"--name", name + "-client-v1-1", "--service", name + "-client", "--port", "http:9000", "--ip", client},
+		// The bench process is the client workload's app: the load enters
+		// that sidecar's outbound port, which serves only the app.
+		{"--name", name + "-client-v1-1", "--service", name + "-client", "--port", "http:9000", "--ip", client,
+			"--outbound-allow", "pid:" + strconv.Itoa(os.Getpid())},
 	}
 	for _, s := range sides {
 		args := append([]string{"proxy", "--namespace", "default", "--version", "v1", "--xds-address", xds}, s...)

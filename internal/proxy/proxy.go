@@ -23,6 +23,8 @@ import (
 	"github.com/weft-mesh/weft/internal/proxy/certs"
 	"github.com/weft-mesh/weft/internal/proxy/dataplane"
 	"github.com/weft-mesh/weft/internal/proxy/dnsproxy"
+	"github.com/weft-mesh/weft/internal/proxy/localpeer"
+	"github.com/weft-mesh/weft/internal/proxy/podnet"
 	"github.com/weft-mesh/weft/internal/proxy/stats"
 	"github.com/weft-mesh/weft/internal/proxy/tracing"
 	"github.com/weft-mesh/weft/internal/proxy/xdsclient"
@@ -105,6 +107,22 @@ type Options struct {
 	// connections keep their original destination, and the DNS proxy
 	// serves on 127.0.0.1/::1 DNSPort.
 	Capture bool
+	// OutboundAllowUIDs, OutboundAllowPIDs and OutboundAllowAny say which
+	// local processes may send through the outbound capture port without
+	// Capture (which gives the pod a network namespace of its own). By
+	// default none may: weft run names its app with AllowProcess. UIDs:
+	// sockets these users own; PIDs: these processes and their
+	// descendants; Any: every local process, as before there was a check
+	// (for hosts where only the workload runs, or systems other than
+	// Linux, where the peer process cannot be found).
+	OutboundAllowUIDs []uint32
+	OutboundAllowPIDs []int
+	OutboundAllowAny  bool
+	// PodNetns gives the app a network namespace of its own (weft run
+	// --netns; needs root, Linux): its ports are reachable only through
+	// the sidecar, which binds the outbound capture port in it and dials
+	// the app there; start the app with StartInPod.
+	PodNetns bool
 	// DNSPort is the DNS proxy's port with Capture (default 15053).
 	DNSPort uint32
 	// ResolvConf is where the DNS proxy reads its upstream resolvers and
@@ -160,6 +178,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Workload == "" {
 		o.Workload = defaultWorkload(o)
+	}
+	if o.PodNetns && (o.Capture || o.Mode != ModeSidecar) {
+		return o, errors.New("a network namespace for the app is for a standalone sidecar (weft run --netns), not with iptables capture or a gateway")
 	}
 	if !o.IP.IsValid() && o.Capture {
 		return o, errors.New("iptables capture needs the pod IP (--ip, or INSTANCE_IP with --kubernetes)")
@@ -229,6 +250,8 @@ type Proxy struct {
 	tracer  *tracing.Tracer
 	certs   *certs.Client
 	dns     *dnsproxy.Server
+	guard   *localpeer.Guard // who may use the outbound capture port (sidecars)
+	netns   *podnet.Netns    // the app's network namespace (PodNetns)
 }
 
 // Start starts the data plane, the admin and health servers and the xDS
@@ -254,11 +277,27 @@ func Start(opts Options) (*Proxy, error) {
 		return nil, fmt.Errorf("tracing: %w", err)
 	}
 	p.tracer = tel.Tracer
+	var guard dataplane.OutboundGuard
+	if opts.Mode == ModeSidecar {
+		p.guard = opts.outboundGuard()
+		guard = p.guard
+	}
+	var podNet dataplane.PodNetwork
+	if opts.PodNetns {
+		if p.netns, err = podnet.New(); err != nil {
+			return nil, fmt.Errorf("the app's network namespace: %w", err)
+		}
+		podNet = p.netns
+	}
 	p.dp, err = dataplane.New(dataplane.Options{
 		Mode: opts.Mode, IP: opts.IP, OutboundPort: opts.OutboundPort, InboundPort: opts.InboundPort,
-		Capture: opts.Capture, DrainTime: opts.DrainTime, Telemetry: tel, Certs: meshCerts, Logger: opts.Logger,
+		Capture: opts.Capture, DrainTime: opts.DrainTime, Telemetry: tel, Certs: meshCerts, OutboundGuard: guard,
+		PodNetwork: podNet, Logger: opts.Logger,
 	})
 	if err != nil {
+		if p.netns != nil {
+			p.netns.Close()
+		}
 		return nil, fmt.Errorf("starting data plane: %w", err)
 	}
 	if opts.Capture && opts.Mode == ModeSidecar {
@@ -283,7 +322,7 @@ func Start(opts Options) (*Proxy, error) {
 		certInfo = p.certs.Current
 	}
 	p.admin = admin.New(admin.Options{Node: node, Config: p.xds, Data: p.dp, Version: opts.ProxyVersion, Logger: opts.Logger, Certs: certInfo,
-		Stats: tel.Stats, AccessLog: tel.AccessLog, Connected: p.xds.Connected, AppMetricsURL: opts.AppMetricsURL})
+		Stats: tel.Stats, AccessLog: tel.AccessLog, Connected: p.xds.Connected, AppMetricsURL: opts.AppMetricsURL, AppDial: p.appDial()})
 	if err := p.admin.Listen(adminAddr, p.podPort(opts.HealthPort), p.podPort(opts.StatsPort), p.podPort(opts.MergedMetricsPort)); err != nil {
 		return nil, p.abort(err)
 	}
@@ -385,6 +424,9 @@ func (p *Proxy) abort(err error) error {
 		_ = p.dns.Close()
 	}
 	_ = p.dp.Shutdown(ctx)
+	if p.netns != nil {
+		_ = p.netns.Close()
+	}
 	return err
 }
 
@@ -507,6 +549,9 @@ func (p *Proxy) Shutdown() error {
 	if p.dns != nil {
 		_ = p.dns.Close()
 	}
+	if p.netns != nil {
+		_ = p.netns.Close()
+	}
 	if err := p.admin.Close(closeCtx); err != nil {
 		errs = append(errs, fmt.Errorf("admin shutdown: %w", err))
 	}
@@ -519,6 +564,10 @@ func Run(ctx context.Context, opts Options) error {
 	p, err := Start(opts)
 	if err != nil {
 		return err
+	}
+	if p.guard != nil && p.guard.Empty() {
+		p.log.Warn("the outbound capture port serves no process: no app is known (weft run names its own); "+
+			"give the app's processes with --outbound-allow pid:PID or uid:UID", "port", p.opts.OutboundPort)
 	}
 	if opts.OnReady != nil {
 		go func() {

@@ -30,6 +30,8 @@ type proxyFlags struct {
 	logLevel  string
 	logFormat string
 	accessLog string
+	// outboundAllow: --outbound-allow, pid:N,uid:N,any.
+	outboundAllow string
 	// kubernetes: identity from the downward API, iptables capture.
 	kubernetes bool
 }
@@ -88,6 +90,9 @@ func addProxyFlags(fs *flag.FlagSet, def proxyDefaults) *proxyFlags {
 	fs.BoolVar(&f.kubernetes, "kubernetes", false, "run as a Kubernetes sidecar: identity from POD_NAME, POD_NAMESPACE, INSTANCE_IP, SERVICE_ACCOUNT, "+
 		"traffic captured by weft iptables (capture ports on every address, SO_ORIGINAL_DST), DNS proxy on --dns-port, no auto-registration")
 	uint32Var(fs, &o.DNSPort, "dns-port", 15053, "DNS proxy port with --kubernetes (127.0.0.1 and ::1)")
+	fs.StringVar(&f.outboundAllow, "outbound-allow", "", "without --kubernetes, local processes besides weft run's app that may send through the outbound port "+
+		"with this workload's identity: pid:PID (and its descendants), uid:UID (sockets of that user), any (every local process), comma-separated "+
+		"(default $WEFT_OUTBOUND_ALLOW; weft proxy alone serves no process without it)")
 	return f
 }
 
@@ -152,6 +157,13 @@ func (f *proxyFlags) options(env *Env) (proxy.Options, error) {
 	if o.Token == "" {
 		o.Token = env.Getenv(envJoinToken)
 	}
+	allow := f.outboundAllow
+	if allow == "" && o.Mode == proxy.ModeSidecar {
+		allow = env.Getenv("WEFT_OUTBOUND_ALLOW")
+	}
+	if err := parseOutboundAllow(allow, &o); err != nil {
+		return o, err
+	}
 	if o.Token != "" && o.TokenFile != "" {
 		return o, fmt.Errorf("--token (or $%s) and --token-file: give one", envJoinToken)
 	}
@@ -206,6 +218,36 @@ func readJoinTokenFile(path string) (string, error) {
 		return "", fmt.Errorf("--token-file %s: a join token readable by others (mode %04o); chmod 600 it", path, perm)
 	}
 	return tok, nil
+}
+
+// parseOutboundAllow parses --outbound-allow: pid:N, uid:N and any, comma-separated.
+func parseOutboundAllow(s string, o *proxy.Options) error {
+	for _, e := range strings.Split(s, ",") {
+		e = strings.TrimSpace(e)
+		kind, v, _ := strings.Cut(e, ":")
+		var err error
+		switch kind {
+		case "":
+			continue
+		case "any":
+			o.OutboundAllowAny = true
+			continue
+		case "pid":
+			var n int
+			if n, err = strconv.Atoi(v); err == nil && n > 0 {
+				o.OutboundAllowPIDs = append(o.OutboundAllowPIDs, n)
+				continue
+			}
+		case "uid":
+			var n uint64
+			if n, err = strconv.ParseUint(v, 10, 32); err == nil {
+				o.OutboundAllowUIDs = append(o.OutboundAllowUIDs, uint32(n))
+				continue
+			}
+		}
+		return fmt.Errorf("--outbound-allow %q: want pid:PID, uid:UID or any, comma-separated", e)
+	}
+	return nil
 }
 
 // parseLabels parses k=v,k2=v2.

@@ -20,6 +20,8 @@ func runRun(ctx context.Context, env *Env) error {
 	fs := newFlags(env, "run")
 	f := addProxyFlags(fs, sidecarDefaults)
 	readyTimeout := fs.Duration("ready-timeout", 30*time.Second, "how long to wait for the sidecar's config before giving up")
+	fs.BoolVar(&f.opts.PodNetns, "netns", false, "run the app in a network namespace of its own, as in a pod (needs root, Linux): "+
+		"its ports are reachable only through the sidecar, its only way out is the sidecar's outbound port")
 	if err := cmdline.ParseFlags(fs, env.Args); err != nil {
 		return err
 	}
@@ -77,9 +79,12 @@ func runChild(ctx context.Context, env *Env, p *proxy.Proxy, argv []string, sigs
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, env.Stdout, env.Stderr
 	cmd.SysProcAttr = appAttr()
 	cmd.WaitDelay = time.Second // a grandchild holding stdout must not block Wait
-	if err := cmd.Start(); err != nil {
+	// The app may connect before Start returns its PID.
+	p.ExpectProcess()
+	if err := p.StartInPod(cmd.Start); err != nil {
 		return 0, fmt.Errorf("starting %s: %w", argv[0], err)
 	}
+	p.AllowProcess(cmd.Process.Pid) // the outbound capture port serves the app and its children
 	pgid := cmd.Process.Pid
 	defer func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) }() // no orphans
 	done := make(chan error, 1)

@@ -5,8 +5,12 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +27,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -201,5 +206,76 @@ func poll(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestParseOutboundAllow(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		pids    []int
+		uids    []uint32
+		any, ok bool
+	}{
+		{"", nil, nil, false, true},
+		{"pid:42", []int{42}, nil, false, true},
+		{"uid:0, uid:1000,pid:7", []int{7}, []uint32{0, 1000}, false, true},
+		{"any", nil, nil, true, true},
+		{"pid:0", nil, nil, false, false},
+		{"pid:x", nil, nil, false, false},
+		{"uid:-1", nil, nil, false, false},
+		{"user:1000", nil, nil, false, false},
+		{"1000", nil, nil, false, false},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			var o proxy.Options
+			err := parseOutboundAllow(tc.in, &o)
+			if (err == nil) != tc.ok {
+				t.Fatalf("parseOutboundAllow(%q): %v, want ok=%v", tc.in, err, tc.ok)
+			}
+			if !tc.ok {
+				return
+			}
+			if diff := cmp.Diff(tc.pids, o.OutboundAllowPIDs); diff != "" {
+				t.Errorf("pids (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.uids, o.OutboundAllowUIDs); diff != "" {
+				t.Errorf("uids (-want +got):\n%s", diff)
+			}
+			if o.OutboundAllowAny != tc.any {
+				t.Errorf("any = %v, want %v", o.OutboundAllowAny, tc.any)
+			}
+		})
+	}
+}
+
+// TestRunCapturePortServesOnlyTheApp: the app (here a shell and the curl
+// it starts) sends through its sidecar; another local process (the test)
+// using the same outbound port is refused.
+func TestRunCapturePortServesOnlyTheApp(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.Path)
+		mu.Unlock()
+		fmt.Fprint(w, "ok")
+	}))
+	t.Cleanup(target.Close)
+	_, out, _, ip := startRun(t, fmt.Sprintf(`curl -s -m 10 %s/from-app; echo; echo done; while :; do sleep 0.05; done`, target.URL))
+	poll(t, "the app's request", func() bool { return strings.Contains(out.String(), "done") })
+	if !strings.HasPrefix(out.String(), "ok") {
+		t.Fatalf("the app's request through its sidecar: %q, want ok", out.String())
+	}
+	proxyURL, _ := url.Parse("http://" + ip.String() + ":15001")
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}, Timeout: 10 * time.Second}
+	resp, err := c.Get(target.URL + "/from-test")
+	if err == nil {
+		resp.Body.Close()
+		t.Errorf("another process through the app's sidecar: HTTP %d, want the connection refused", resp.StatusCode)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(seen, []string{"/from-app"}) {
+		t.Errorf("the target saw %q, want only /from-app", seen)
 	}
 }

@@ -63,8 +63,8 @@ func TestGRPCThroughSidecars(t *testing.T) {
 	startJoined(t, b.api(), "default", "echo", "run", "--name", "echo-v1-1", "--namespace", "default", "--service", "echo", "--version", "v1",
 		"--port", "grpc:50051", "--ip", b.ip(1, 1), "--xds-address", xds, "--", echo)
 	client := b.ip(1, 2)
-	startJoined(t, b.api(), "default", "client", "proxy", "--name", "client-v1-1", "--namespace", "default", "--service", "client", "--version", "v1",
-		"--port", "http:9000", "--ip", client, "--xds-address", xds)
+	startJoined(t, b.api(), "default", "client", append([]string{"proxy", "--name", "client-v1-1", "--namespace", "default", "--service", "client", "--version", "v1",
+		"--port", "http:9000", "--ip", client, "--xds-address", xds}, testIsTheApp()...)...)
 	waitHTTP(t, "http://"+client+":15021/healthz/ready", 30*time.Second)
 
 	conn, err := grpc.NewClient("passthrough:///echo:50051",

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -160,12 +161,25 @@ type mesh struct {
 	client  *http.Client
 }
 
+// testIsTheApp is the flag that makes the test process the app of a
+// sidecar started with weft proxy: its outbound capture port serves only
+// the workload's own processes, and the test sends as that workload.
+func testIsTheApp() []string {
+	return []string{"--outbound-allow", "pid:" + strconv.Itoa(os.Getpid())}
+}
+
 // startDemo runs `weft demo --no-load [extra…]` in a fresh block and waits for the page.
 func startDemo(t *testing.T, extra ...string) *mesh {
 	t.Helper()
+	return startDemoEnv(t, nil, extra...)
+}
+
+// startDemoEnv is startDemo with env added to the demo's environment.
+func startDemoEnv(t *testing.T, env []string, extra ...string) *mesh {
+	t.Helper()
 	b := newBlock(t)
 	m := &mesh{t: t, b: b, dataDir: t.TempDir(), client: newClient()}
-	m.demo = start(t, append([]string{"demo", "--no-load", "--ip-base", b.ipBase(), "--ingress", b.ingress(),
+	m.demo = startEnv(t, env, append([]string{"demo", "--no-load", "--ip-base", b.ipBase(), "--ingress", b.ingress(),
 		"--control-plane-ip", b.controlPlaneIP(), "--data-dir", m.dataDir}, extra...)...)
 	m.waitPage(90 * time.Second)
 	return m

@@ -111,8 +111,8 @@ func pathMesh(t *testing.T, normalization string) string {
 	startJoined(t, b.api(), "default", "pathapp", "proxy", "--name", "pathapp-v1-1", "--namespace", "default", "--service", "pathapp", "--version", "v1",
 		"--port", "http:8080", "--ip", appIP, "--xds-address", xds, "--otlp-endpoint", "off")
 	client := b.ip(1, 9)
-	startJoined(t, b.api(), "default", "client", "proxy", "--name", "client-v1-1", "--namespace", "default", "--service", "client", "--version", "v1",
-		"--port", "http:9000", "--ip", client, "--xds-address", xds, "--otlp-endpoint", "off")
+	startJoined(t, b.api(), "default", "client", append([]string{"proxy", "--name", "client-v1-1", "--namespace", "default", "--service", "client", "--version", "v1",
+		"--port", "http:9000", "--ip", client, "--xds-address", xds, "--otlp-endpoint", "off"}, testIsTheApp()...)...)
 	policy := filepath.Join(dir, "deny-logout.yaml")
 	if err := os.WriteFile(policy, []byte(`apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy

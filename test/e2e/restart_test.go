@@ -31,8 +31,8 @@ func TestControlPlaneRestart(t *testing.T) {
 	}
 	// A client sidecar: requests enter its capture port naming reviews:9080.
 	client := b.ip(1, 9)
-	startJoined(t, b.api(), "default", "client", "proxy", "--name", "client-v1-1", "--namespace", "default", "--service", "client", "--version", "v1",
-		"--port", "http:9000", "--ip", client, "--xds-address", xds)
+	startJoined(t, b.api(), "default", "client", append([]string{"proxy", "--name", "client-v1-1", "--namespace", "default", "--service", "client", "--version", "v1",
+		"--port", "http:9000", "--ip", client, "--xds-address", xds}, testIsTheApp()...)...)
 	if out, err := runWeft(b.api(), "apply", "-f", sample(t, "destination-rule-all.yaml")); err != nil {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}

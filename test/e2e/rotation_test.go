@@ -31,8 +31,8 @@ func TestCertificateRotationUnderLoad(t *testing.T) {
 	go srv.Serve(ln)
 	defer srv.Close()
 	for _, p := range []struct{ name, svc, port, ip string }{{"echo-v1-1", "echo", "http:8080", server}, {"client-v1-1", "client", "http:9000", client}} {
-		startJoined(t, b.api(), "default", p.svc, "proxy", "--name", p.name, "--namespace", "default", "--service", p.svc, "--version", "v1", "--port", p.port,
-			"--ip", p.ip, "--secure-xds-address", secure, "--cert-ttl", "6s", "--otlp-endpoint", "off")
+		startJoined(t, b.api(), "default", p.svc, append([]string{"proxy", "--name", p.name, "--namespace", "default", "--service", p.svc, "--version", "v1", "--port", p.port,
+			"--ip", p.ip, "--secure-xds-address", secure, "--cert-ttl", "6s", "--otlp-endpoint", "off"}, testIsTheApp()...)...)
 	}
 	for _, ip := range []string{server, client} {
 		waitHTTP(t, "http://"+ip+":15021/healthz/ready", 30*time.Second)

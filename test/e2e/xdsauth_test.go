@@ -177,8 +177,8 @@ func TestPlaintextXDSCannotImpersonate(t *testing.T) {
 	defer srv.Close()
 	startJoined(t, b.api(), "default", "bookinfo-ratings", "proxy", "--name", "ratings-v1-1", "--service", "ratings", "--version", "v1",
 		"--port", "http:9080", "--ip", ratingsIP, "--xds-address", xds, "--otlp-endpoint", "off")
-	startJoined(t, b.api(), "default", "bookinfo-reviews", "proxy", "--name", "reviews-v1-1", "--service", "reviews", "--version", "v1",
-		"--port", "http:9000", "--ip", reviewsIP, "--xds-address", xds, "--otlp-endpoint", "off")
+	startJoined(t, b.api(), "default", "bookinfo-reviews", append([]string{"proxy", "--name", "reviews-v1-1", "--service", "reviews", "--version", "v1",
+		"--port", "http:9000", "--ip", reviewsIP, "--xds-address", xds, "--otlp-endpoint", "off"}, testIsTheApp()...)...)
 	for _, ip := range []string{ratingsIP, reviewsIP} {
 		waitHTTP(t, "http://"+ip+":15021/healthz/ready", 30*time.Second)
 	}

@@ -60,6 +60,9 @@ type Options struct {
 	Connected func() bool
 	// AppMetricsURL is the app's own metrics, merged into :15020's /stats/prometheus.
 	AppMetricsURL string
+	// AppDial, if set, connects to the app for AppMetricsURL (in the app's
+	// network namespace, weft run --netns); default a plain dial.
+	AppDial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Certs returns the proxy's current mesh certificate (nil: none), for /certs.
 	Certs func() (leaf *x509.Certificate, chainPEM []byte)
 }
@@ -73,6 +76,8 @@ type Server struct {
 	draining atomic.Bool
 	servers  []*http.Server
 	addrs    []string
+	// appClient scrapes AppMetricsURL.
+	appClient *http.Client
 }
 
 // New returns a Server; Listen starts serving.
@@ -83,7 +88,12 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Server{opts: opts, log: opts.Logger.With("component", "admin"), started: opts.Now()}
+	s := &Server{opts: opts, log: opts.Logger.With("component", "admin"), started: opts.Now(), appClient: appMetricsClient}
+	if opts.AppDial != nil {
+		// A connection per scrape: nothing idles in the app's namespace.
+		s.appClient = &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: opts.AppDial, DisableKeepAlives: true}}
+	}
+	return s
 }
 
 // State is the server's state: INITIALIZING until the data plane is ready,

@@ -3,7 +3,9 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -173,4 +175,24 @@ func TestListen(t *testing.T) {
 		t.Errorf("health over TCP = %d", resp.StatusCode)
 	}
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// TestMergedMetricsDialsWithAppDial: the app's metrics are fetched over
+// AppDial (the app's network namespace) whatever host the URL names.
+func TestMergedMetricsDialsWithAppDial(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "app_requests_total 7")
+	}))
+	defer app.Close()
+	dialed := 0
+	s := New(Options{AppMetricsURL: "http://app.invalid:9/metrics",
+		AppDial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			dialed++
+			return (&net.Dialer{}).DialContext(ctx, network, app.Listener.Addr().String())
+		}})
+	rec := httptest.NewRecorder()
+	s.MergedHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/stats/prometheus", nil))
+	if !strings.Contains(rec.Body.String(), "app_requests_total 7") || dialed != 1 {
+		t.Errorf("merged metrics (%d dials): %q, want the app's over AppDial", dialed, rec.Body.String())
+	}
 }

@@ -120,7 +120,7 @@ func (s *Server) mergedMetrics(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	resp, err := appMetricsClient.Do(req)
+	resp, err := s.appClient.Do(req)
 	if err != nil {
 		s.log.Debug("scraping the app's metrics", "url", s.opts.AppMetricsURL, "err", err)
 		return

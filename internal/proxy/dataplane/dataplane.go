@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sort"
 	"strings"
@@ -55,8 +56,23 @@ type Options struct {
 	Telemetry Telemetry
 	// Certs is the proxy's mesh certificate for mutual TLS with peer
 	// sidecars (nil: the proxy has none and speaks plaintext).
-	Certs  Certs
-	Logger *slog.Logger
+	Certs Certs
+	// OutboundGuard, if set, is asked once per connection the outbound
+	// capture port accepts whether it is the workload's own; refused
+	// connections are closed unread (see outboundguard.go).
+	OutboundGuard OutboundGuard
+	// PodNetwork, if set, is the app's own network namespace (standalone,
+	// weft run --netns): the outbound capture port listens in it and
+	// connections to the pod IP (the app) are made in it.
+	PodNetwork PodNetwork
+	Logger     *slog.Logger
+}
+
+// PodNetwork is a network namespace the app has to itself (podnet.Netns).
+// Its methods may be called from many goroutines.
+type PodNetwork interface {
+	Listen(network, address string) (net.Listener, error)
+	Dial(ctx context.Context, d *net.Dialer, network, address string) (net.Conn, error)
 }
 
 // Dataplane serves traffic with the config it is given. Update is called
@@ -76,6 +92,7 @@ type Dataplane struct {
 	bridge  *bridge     // HTTP/1.1 downstream to h2c upstream
 	tel     *telemetry
 	closed  bool
+	refused refusals // connections the outbound guard turned away
 }
 
 // New returns a Dataplane serving nothing until its first listeners arrive.

@@ -74,7 +74,7 @@ func (f *forwarder) dialEndpoint(ctx context.Context, ep *rendpoint) (net.Conn, 
 		if src := f.d.passthroughSource(ep.ap.Addr()); src != nil {
 			d.LocalAddr = src
 		}
-		c, err := d.DialContext(ctx, "tcp", ep.addr)
+		c, err := f.d.dialDirect(ctx, &d, ep.addr)
 		if err != nil {
 			return nil, &connectError{err}
 		}

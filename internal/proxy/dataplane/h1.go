@@ -139,7 +139,7 @@ func (s *server) serveH1(conn net.Conn, br *bufio.Reader, o *origin) {
 	c.doneDirect = c.finish
 	c.dial = func(ctx context.Context) (net.Conn, error) { return d.fwd.dialEndpoint(ctx, c.ep) }
 	c.dialDst = func(ctx context.Context) (net.Conn, error) {
-		return (&net.Dialer{Timeout: defaultConnectTimeout}).DialContext(ctx, "tcp", c.dst)
+		return d.dialDirect(ctx, &net.Dialer{Timeout: defaultConnectTimeout}, c.dst)
 	}
 	c.dialBridge = func(context.Context) (net.Conn, error) { return d.bridge.dial(c.ep), nil }
 	c.retry.Next = c.nextAttempt

@@ -104,9 +104,12 @@ func (d *Dataplane) drain(s *server) {
 func (d *Dataplane) listen(name string, addr netip.AddrPort, l *rlistener) (*server, error) {
 	var ln net.Listener
 	var err error
-	if d.opts.Capture && addr.Addr().IsUnspecified() {
+	switch {
+	case d.opts.Capture && addr.Addr().IsUnspecified():
 		ln, err = listenAll(addr.Port())
-	} else {
+	case d.opts.PodNetwork != nil && l.origDst:
+		ln, err = d.opts.PodNetwork.Listen("tcp", addr.String()) // where the app is
+	default:
 		ln, err = net.Listen("tcp", addr.String())
 	}
 	if err != nil {
@@ -313,6 +316,9 @@ func hostPort(host string, def int) string {
 // listener whose chain is a TCP proxy (a gateway's TCP server), else HTTP.
 func (s *server) accept(c net.Conn) {
 	if s.acceptCaptured(c) {
+		return
+	}
+	if s.capture && !s.d.allowOutbound(c) {
 		return
 	}
 	if s.proxyProto {

@@ -143,7 +143,7 @@ func (d *Dataplane) splice(s *server, conn net.Conn, cl *rcluster, dst string, i
 	if ep != nil {
 		up, err = d.fwd.dialEndpoint(context.Background(), ep)
 	} else {
-		up, err = (&net.Dialer{Timeout: defaultConnectTimeout}).Dial("tcp", dst)
+		up, err = d.dialDirect(context.Background(), &net.Dialer{Timeout: defaultConnectTimeout}, dst)
 	}
 	if err != nil {
 		d.log.Debug("tcp upstream connect failed", "dst", dst, "err", err)
