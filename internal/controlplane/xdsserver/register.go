@@ -63,6 +63,9 @@ func serviceEntry(info *proxyInfo) *config.Object {
 		if proto == "" {
 			proto = config.ProtocolFromPortName(p.Name)
 		}
+		if proto == config.ProtocolAuto {
+			proto = "" // Istio's way to say "detect it", and so weft's registry reads it back
+		}
 		spec.Ports = append(spec.Ports, &networking.ServicePort{Number: p.Number, Protocol: proto, Name: p.Name})
 	}
 	return &config.Object{

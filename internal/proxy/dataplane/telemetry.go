@@ -200,6 +200,8 @@ type observation struct {
 	remote    string
 	local     string
 	sni       string // requested_server_name
+	// org is an inbound TCP connection's origin: its peer's identity.
+	org *origin
 	// detail is the response code detail of a local answer that its
 	// flags do not tell (RBAC, JWT); "" derives it (codeDetails).
 	detail string

@@ -123,6 +123,9 @@ func (d *Dataplane) splice(s *server, conn net.Conn, cl *rcluster, dst string, i
 	defer s.untrackTCP(sp)
 	start := time.Now()
 	o := observation{proto: stats.TCP, inbound: inbound, cl: cl, authority: dst, upstream: dst}
+	if oc, ok := conn.(*originConn); ok && inbound {
+		o.org, o.local, o.sni = &oc.o, oc.o.dst, oc.o.sni
+	}
 	ep := &rendpoint{addr: dst, stats: &endpointStats{}}
 	if cl != nil && cl.kind != "original_dst" {
 		o.cluster = cl.name
@@ -176,6 +179,8 @@ func (d *Dataplane) splice(s *server, conn net.Conn, cl *rcluster, dst string, i
 // tcpEdge is the metrics edge of a TCP connection.
 func (d *Dataplane) tcpEdge(o *observation, ep *rendpoint) *stats.Edge {
 	switch {
+	case o.inbound && o.org != nil:
+		return d.tel.inboundEdge("", *o.org) // the peer's principal and mTLS, as for HTTP
 	case o.inbound:
 		return d.tel.unknown
 	case ep != nil && o.cl != nil && o.cl.kind != "original_dst":
@@ -198,6 +203,7 @@ func (d *Dataplane) tcpDone(o *observation, start time.Time, flags string, recei
 	}
 	if d.tel.AccessLog != nil {
 		d.tel.AccessLog.Log(&accesslog.Entry{StartTime: start, ResponseFlags: flags, BytesReceived: received, BytesSent: sent,
+			DownstreamLocal: o.local, RequestedServer: o.sni,
 			Duration: time.Since(start), UpstreamTime: -1, UpstreamHost: o.upstream, UpstreamCluster: o.cluster})
 	}
 }
