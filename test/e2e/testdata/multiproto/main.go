@@ -101,7 +101,9 @@ type chanListener struct {
 	ch   chan net.Conn
 }
 
-func newChanListener(a net.Addr) *chanListener { return &chanListener{addr: a, ch: make(chan net.Conn)} }
+func newChanListener(a net.Addr) *chanListener {
+	return &chanListener{addr: a, ch: make(chan net.Conn)}
+}
 
 func (l *chanListener) Accept() (net.Conn, error) { return <-l.ch, nil }
 func (l *chanListener) Close() error              { return nil }
