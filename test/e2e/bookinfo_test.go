@@ -573,7 +573,7 @@ func checkTelemetry(t *testing.T, m *mesh) {
 	found := false
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		var e map[string]any
-		if json.Unmarshal([]byte(line), &e) != nil || !strings.HasPrefix(fmt.Sprint(e["upstream_cluster"]), "inbound|9080") {
+		if json.Unmarshal([]byte(line), &e) != nil || !strings.HasPrefix(fmt.Sprint(e["upstream_cluster"]), "inbound|9080") || e["response_code"] != 200.0 {
 			continue
 		}
 		found = true
@@ -585,7 +585,7 @@ func checkTelemetry(t *testing.T, m *mesh) {
 		break
 	}
 	if !found {
-		t.Errorf("reviews-v2's access log has no inbound line:\n%s", out)
+		t.Errorf("reviews-v2's access log has no inbound line with 200:\n%s", out)
 	}
 }
 

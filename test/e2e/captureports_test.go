@@ -32,26 +32,18 @@ func TestCapturePortsServeOnlyTheWorkload(t *testing.T) {
 	start(t, "control-plane", "--data-dir", t.TempDir(), "--xds-address", xds, "--secure-xds-address", secure,
 		"--http-address", b.controlPlaneIP()+":15014", "--otlp-grpc-address", "off", "--otlp-http-address", "off")
 	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)
-	token := func(sa string) string {
-		out, err := runWeft(b.api(), "token", "create", "--namespace", "default", "--service-account", sa, "--ttl", "10m")
-		if err != nil {
-			t.Fatalf("weft token create: %v\n%s", err, out)
-		}
-		return strings.Fields(out)[0]
-	}
 	reviews, productpage, open := b.ip(1, 1), b.ip(1, 2), b.ip(1, 3)
 	procs := map[string]*proc{}
 	for _, w := range []struct{ name, svc, sa, ip string }{
 		{"reviews-v1-1", "reviews", "bookinfo-reviews", reviews},
 		{"productpage-v1-1", "productpage", "bookinfo-productpage", productpage},
 	} {
-		procs[w.svc] = start(t, "run", "--name", w.name, "--namespace", "default", "--service", w.svc, "--version", "v1", "--port", "http:9080",
-			"--service-account", w.sa, "--token", token(w.sa), "--ip", w.ip, "--xds-address", xds, "--otlp-endpoint", "off",
+		procs[w.svc] = startJoined(t, b.api(), "default", w.sa, "run", "--name", w.name, "--namespace", "default", "--service", w.svc, "--version", "v1", "--port", "http:9080",
+			"--ip", w.ip, "--xds-address", xds, "--otlp-endpoint", "off",
 			"--", weftBin, "bookinfo", w.svc)
 	}
-	start(t, "proxy", "--name", "open-v1-1", "--namespace", "default", "--service", "open", "--version", "v1", "--port", "http:9000",
-		"--service-account", "open", "--token", token("open"), "--ip", open, "--xds-address", xds, "--otlp-endpoint", "off",
-		"--outbound-allow", "any")
+	startJoined(t, b.api(), "default", "open", "proxy", "--name", "open-v1-1", "--namespace", "default", "--service", "open", "--version", "v1", "--port", "http:9000",
+		"--ip", open, "--xds-address", xds, "--otlp-endpoint", "off", "--outbound-allow", "any")
 	for _, ip := range []string{reviews, productpage, open} {
 		waitHTTP(t, "http://"+ip+":15021/healthz/ready", 30*time.Second)
 	}
@@ -131,17 +123,17 @@ func TestNetnsWorkloadsLikePods(t *testing.T) {
 		t.Skip("weft run --netns needs root")
 	}
 	b := newBlock(t)
-	xds := b.controlPlaneIP() + ":15010"
-	start(t, "control-plane", "--data-dir", t.TempDir(), "--xds-address", xds, "--secure-xds-address", "off",
+	secure := "--secure-xds-address=" + b.controlPlaneIP() + ":15012"
+	start(t, "control-plane", "--data-dir", t.TempDir(), secure,
 		"--http-address", b.controlPlaneIP()+":15014", "--otlp-grpc-address", "off", "--otlp-http-address", "off")
 	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)
 	reviews, productpage, client := b.ip(1, 1), b.ip(1, 2), b.ip(1, 3)
-	for _, w := range []struct{ name, svc, ip string }{{"reviews-v1-1", "reviews", reviews}, {"productpage-v1-1", "productpage", productpage}} {
-		start(t, "run", "--netns", "--name", w.name, "--namespace", "default", "--service", w.svc, "--version", "v1", "--port", "http:9080",
-			"--ip", w.ip, "--xds-address", xds, "--otlp-endpoint", "off", "--", weftBin, "bookinfo", w.svc)
+	for _, w := range []struct{ name, svc, sa, ip string }{{"reviews-v1-1", "reviews", "bookinfo-reviews", reviews}, {"productpage-v1-1", "productpage", "bookinfo-productpage", productpage}} {
+		startJoined(t, b.api(), "default", w.sa, "run", "--netns", "--name", w.name, "--namespace", "default", "--service", w.svc, "--version", "v1", "--port", "http:9080",
+			"--ip", w.ip, secure, "--otlp-endpoint", "off", "--", weftBin, "bookinfo", w.svc)
 	}
-	start(t, append([]string{"proxy", "--name", "client-v1-1", "--namespace", "default", "--service", "client", "--version", "v1",
-		"--port", "http:9000", "--ip", client, "--xds-address", xds, "--otlp-endpoint", "off"}, testIsTheApp()...)...)
+	startJoined(t, b.api(), "default", "client", append([]string{"proxy", "--name", "client-v1-1", "--namespace", "default", "--service", "client", "--version", "v1",
+		"--port", "http:9000", "--ip", client, secure, "--otlp-endpoint", "off"}, testIsTheApp()...)...)
 	for _, ip := range []string{reviews, productpage, client} {
 		waitHTTP(t, "http://"+ip+":15021/healthz/ready", 30*time.Second)
 	}
