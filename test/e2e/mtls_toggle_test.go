@@ -32,6 +32,11 @@ func TestMTLSToggleUnderLoad(t *testing.T) {
 	strict, permissive := mode("STRICT"), mode("PERMISSIVE")
 	workloads := []string{"productpage-v1-1", "details-v1-1", "reviews-v1-1", "reviews-v2-1", "reviews-v3-1", "ratings-v1-1"}
 	ratings := proxyIP(t, m, "ratings-v1-1")
+	plaintextXDS := m.b.controlPlaneIP() + ":15010"
+	ips := map[string]string{}
+	for _, w := range workloads {
+		ips[w] = proxyIP(t, m, w)
+	}
 
 	// Load: two clients fetch the page back to back; the longest time with
 	// no page from either is the stall.
@@ -88,6 +93,14 @@ func TestMTLSToggleUnderLoad(t *testing.T) {
 			if pid := demoChildPID(m, "run", "--name", victim); pid != 0 {
 				syscall.Kill(pid, syscall.SIGKILL)
 			}
+			// ...and an anonymous client races it on plaintext xDS: it
+			// tries to register as ratings and to take the victim's node.
+			if _, err := plaintextADS(t, plaintextXDS, xdsNode(t, "127.0.81.50", "ratings-evil", "ratings")); err == nil {
+				t.Errorf("flip %d: plaintext xDS served a node that asks to register", i+1)
+			}
+			if got, err := plaintextADS(t, plaintextXDS, xdsNode(t, ips[victim], victim, "")); err == nil && strings.Contains(fmt.Sprint(got), "spiffe://") {
+				t.Errorf("flip %d: plaintext xDS served %s's node with its identities", i+1, victim)
+			}
 		}
 		began := time.Now()
 		m.apply(f)
@@ -123,11 +136,15 @@ func TestMTLSToggleUnderLoad(t *testing.T) {
 		t.Errorf("%d of %d page loads failed during the flips (%v), want at most 5%%", failed, pages+failed, failures)
 	}
 
+	if out, err := m.weft("get", "workloadentries"); err != nil || strings.Contains(out, "evil") {
+		t.Errorf("after the registration race: %v\n%s", err, out)
+	}
+
 	// The final state is PERMISSIVE; go STRICT once more: every sidecar
 	// answers mTLS, refuses plaintext, and Bookinfo renders with ratings.
 	m.apply(strict)
 	for _, w := range workloads {
-		ip := proxyIP(t, m, w)
+		ip := ips[w]
 		eventually(t, 15*time.Second, func() error {
 			if !tlsToSidecar(ip, 9080) {
 				return fmt.Errorf("%s's sidecar does not answer a TLS handshake", w)
