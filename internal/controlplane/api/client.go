@@ -10,10 +10,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/weft-mesh/weft/internal/config"
+	"github.com/weft-mesh/weft/internal/controlplane/store"
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
 )
 
@@ -201,3 +203,40 @@ func decode(data []byte, out any, method, u string) error {
 
 // BaseURL returns the API's base URL.
 func (c *Client) BaseURL() string { return c.base }
+
+// History returns the config's revisions, newest first, without their
+// objects; kind, namespace and name ("" any) pick those changing an object.
+func (c *Client) History(ctx context.Context, kind, namespace, name string) ([]store.Revision, error) {
+	v := url.Values{}
+	for k, s := range map[string]string{"kind": kind, "namespace": namespace, "name": name} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	u := c.base + HistoryPath
+	if len(v) > 0 {
+		u += "?" + v.Encode()
+	}
+	var resp HistoryResponse
+	err := c.do(ctx, http.MethodGet, u, nil, &resp)
+	return resp.Revisions, err
+}
+
+// Diff returns the unified YAML diff of the config from revision from to
+// revision to (0: now).
+func (c *Client) Diff(ctx context.Context, from, to int64) (string, error) {
+	v := url.Values{"from": {strconv.FormatInt(from, 10)}}
+	if to != 0 {
+		v.Set("to", strconv.FormatInt(to, 10))
+	}
+	var resp DiffResponse
+	err := c.do(ctx, http.MethodGet, c.base+DiffPath+"?"+v.Encode(), nil, &resp)
+	return resp.Diff, err
+}
+
+// Rollback writes the config of revision rev back, as a new revision.
+func (c *Client) Rollback(ctx context.Context, rev int64) (RollbackResponse, error) {
+	var resp RollbackResponse
+	err := c.do(ctx, http.MethodPost, c.base+RollbackPath+"?revision="+strconv.FormatInt(rev, 10), nil, &resp)
+	return resp, err
+}

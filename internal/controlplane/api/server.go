@@ -54,6 +54,10 @@ func NewHandler(opts Options) http.Handler {
 	mux.HandleFunc("GET "+ConfigPath, h.get)
 	mux.HandleFunc("GET "+ProxiesPath, h.proxies)
 	mux.HandleFunc("GET "+AnalyzePath, h.analyzeLive)
+	mux.HandleFunc("GET "+HistoryPath, h.history)
+	mux.HandleFunc("GET "+HistoryPath+"/{rev}", h.revision)
+	mux.HandleFunc("GET "+DiffPath, h.diff)
+	mux.HandleFunc("POST "+RollbackPath, h.rollback)
 	return mux
 }
 
@@ -135,7 +139,12 @@ func (h *handler) apply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, refused)
 		return
 	}
-	stored, err := h.opts.Store.Apply(objs)
+	var stored []*config.Object
+	if hs, ok := h.opts.Store.(Historian); ok {
+		stored, err = hs.ApplyBy(h.actorName(r), objs)
+	} else {
+		stored, err = h.opts.Store.Apply(objs)
+	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -171,7 +180,13 @@ func (h *handler) delete(w http.ResponseWriter, r *http.Request) {
 		h.log.Info("refused to delete config", "remote", r.RemoteAddr)
 		return
 	}
-	deleted, err := h.opts.Store.Delete(keys)
+	var deleted []config.Key
+	var err error
+	if hs, ok := h.opts.Store.(Historian); ok {
+		deleted, err = hs.DeleteBy(h.actorName(r), keys)
+	} else {
+		deleted, err = h.opts.Store.Delete(keys)
+	}
 	resp := ChangeResponse{Results: make([]Result, 0, len(deleted))}
 	for _, k := range deleted {
 		resp.Results = append(resp.Results, resultFor(byKey[k], ActionDeleted))

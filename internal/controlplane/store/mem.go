@@ -33,6 +33,11 @@ type Mem struct {
 	version     int64
 	objs        map[config.Key]*config.Object
 	fileSources map[string]bool // sources that are watched files: not persisted
+	// history is the kept revisions, oldest first; the state at any
+	// revision from historyFrom on can be rebuilt from them.
+	history      []Revision
+	historyFrom  int64
+	historyLines int // lines in the history file
 
 	pollOnly bool // tests: watch directories by polling only
 
@@ -70,7 +75,23 @@ func New(opts Options) (*Mem, error) {
 			o.ResourceVersion = m.version
 			m.objs[o.Key()] = o
 		}
-		log.Info("loaded persisted config", "dir", m.dataDir, "objects", len(objs))
+		revs, lines, err := loadHistory(m.dataDir)
+		if err != nil {
+			return nil, err
+		}
+		m.history, m.historyLines = revs, lines
+		if n := len(revs); n > 0 {
+			// Revision numbers go on from the history: the loaded config
+			// is its newest revision's.
+			m.version = max(m.version, revs[n-1].Number)
+			m.historyFrom = revs[0].Number - 1
+		} else {
+			m.historyFrom = m.version
+		}
+		for _, o := range objs {
+			o.ResourceVersion = m.version
+		}
+		log.Info("loaded persisted config", "dir", m.dataDir, "objects", len(objs), "revisions", len(revs))
 	}
 	return m, nil
 }
@@ -80,6 +101,12 @@ func New(opts Options) (*Mem, error) {
 // returns the stored objects; unchanged objects keep their version and an
 // Apply that changes nothing notifies no one.
 func (m *Mem) Apply(objs []*config.Object) ([]*config.Object, error) {
+	return m.ApplyBy("", objs)
+}
+
+// ApplyBy is Apply recorded in the history as made by actor (a user's
+// name, "console (jane)"; "": the objects' source).
+func (m *Mem) ApplyBy(actor string, objs []*config.Object) ([]*config.Object, error) {
 	puts := make([]*config.Object, 0, len(objs))
 	seen := map[config.Key]bool{}
 	var errs []error
@@ -102,14 +129,19 @@ func (m *Mem) Apply(objs []*config.Object) ([]*config.Object, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	stored, _, err := m.commit(puts, nil)
+	stored, _, err := m.commitBy(actor, puts, nil)
 	return stored, err
 }
 
 // Delete removes the keys that are stored and returns them; the error, which
 // wraps ErrNotFound, names every key that was not stored.
 func (m *Mem) Delete(keys []config.Key) ([]config.Key, error) {
-	_, deleted, err := m.commit(nil, keys)
+	return m.DeleteBy("", keys)
+}
+
+// DeleteBy is Delete recorded in the history as made by actor.
+func (m *Mem) DeleteBy(actor string, keys []config.Key) ([]config.Key, error) {
+	_, deleted, err := m.commitBy(actor, nil, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -173,10 +205,11 @@ func (m *Mem) Version() int64 {
 // change the store.
 func (m *Mem) Subscribe(fn func(version int64)) { m.notify.subscribe(fn) }
 
-// commit stores puts and removes dels as one change: it persists the new
-// state, then swaps it in and notifies subscribers. It returns the stored
-// objects for puts and the keys actually deleted.
-func (m *Mem) commit(puts []*config.Object, dels []config.Key) ([]*config.Object, []config.Key, error) {
+// commitBy stores puts and removes dels as one change by actor ("": named
+// by the objects' source): it persists the new state, records the
+// revision, then swaps it in and notifies subscribers. It returns the
+// stored objects for puts and the keys actually deleted.
+func (m *Mem) commitBy(actor string, puts []*config.Object, dels []config.Key) ([]*config.Object, []config.Key, error) {
 	m.mu.Lock()
 	next := m.version + 1
 	stored := make([]*config.Object, len(puts))
@@ -216,12 +249,34 @@ func (m *Mem) commit(puts []*config.Object, dels []config.Key) ([]*config.Object
 		m.mu.Unlock()
 		return nil, nil, err
 	}
+	if actor == "" {
+		actor = actorOf(changed)
+	}
+	m.recordLocked(next, actor, changed)
 	m.objs, m.version = objs, next
 	m.notify.enqueue(next)
 	m.mu.Unlock()
 	m.log.Debug("config changed", "version", next, "objects", len(changed))
 	m.notify.deliver()
 	return stored, deleted, nil
+}
+
+// actorOf names who made changes that name no actor: the source of their
+// objects ("api", "kubernetes", "file /etc/weft/vs.yaml").
+func actorOf(changed []change) string {
+	for _, c := range changed {
+		o := c.new
+		if o == nil {
+			o = c.old
+		}
+		switch src := o.Source; src {
+		case SourceAPI, SourceKubernetes, SourceAutoRegistration:
+			return src
+		default:
+			return "file " + src
+		}
+	}
+	return ""
 }
 
 // change is one key's old and new object (new nil: deleted).

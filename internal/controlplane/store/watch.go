@@ -216,7 +216,7 @@ func (w *dirWatch) sync(path string, st *fileState, objs []*config.Object) error
 	}
 	m.fileSources[path] = true
 	m.mu.Unlock()
-	if _, _, err := m.commit(objs, dels); err != nil {
+	if _, _, err := m.commitBy("", objs, dels); err != nil {
 		return err
 	}
 	st.keys = st.keys[:0]
