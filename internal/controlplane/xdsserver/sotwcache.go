@@ -33,6 +33,9 @@ type wireSnapshot map[string]wireType
 type wireType struct {
 	version string
 	parts   []*wirePart
+	// missing, if set, answers for a requested name the parts lack (nil:
+	// leave it out).
+	missing func(name string) *anypb.Any
 }
 
 // wireParts marshals translate's output, one part per type URL.
@@ -213,6 +216,11 @@ func (n *sotwNode) answer(w *sotwWatch) cache.Response {
 	names := w.req.GetResourceNames()
 	last := n.sent[t]
 	if w.req.GetVersionInfo() == wt.version && last.version == wt.version && (len(names) == 0 || subset(names, last.names)) {
+		// The client holds all it asks for, and dropped what it no longer
+		// lists: should it ask for that again, it must get it again.
+		if len(names) > 0 {
+			n.sent[t] = sentState{version: last.version, names: names}
+		}
 		return nil
 	}
 	resp := &discovery.DiscoveryResponse{VersionInfo: wt.version, TypeUrl: t}
@@ -228,10 +236,17 @@ func (n *sotwNode) answer(w *sotwWatch) cache.Response {
 	} else {
 		resp.Resources = make([]*anypb.Any, 0, len(names))
 		for _, name := range names {
+			found := false
 			for _, p := range wt.parts {
 				if i, ok := p.index[name]; ok {
 					resp.Resources = append(resp.Resources, p.res[i])
+					found = true
 					break
+				}
+			}
+			if !found && wt.missing != nil {
+				if r := wt.missing(name); r != nil {
+					resp.Resources = append(resp.Resources, r)
 				}
 			}
 		}

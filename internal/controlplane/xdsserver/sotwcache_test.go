@@ -10,6 +10,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/weft-mesh/weft/internal/controlplane/translate"
 )
@@ -121,5 +122,61 @@ func TestSOTWCache(t *testing.T) {
 	c.set(node.GetId(), wireOf(t, "v2", "a", "c"))
 	if d := cmp.Diff([]string{"a@v2", "c@v2"}, names(t, ch)); d != "" {
 		t.Errorf("after clear, same version (-want +got):\n%s", d)
+	}
+}
+
+// TestSOTWCacheNames: a request is answered with just the names it lists;
+// a name dropped and asked for again is answered again (grpc-go drops a
+// cluster no route uses and asks for it again when a route does); a name
+// the snapshot lacks is left out, or answered by the type's missing.
+func TestSOTWCacheNames(t *testing.T) {
+	node := &core.Node{Id: "n1"}
+	req := func(typ, version string, names ...string) *discovery.DiscoveryRequest {
+		return &discovery.DiscoveryRequest{Node: node, TypeUrl: typ, VersionInfo: version, ResourceNames: names}
+	}
+	withMissing := wireOf(t, "v1", "a", "b")
+	wt := withMissing[ClusterType]
+	wt.missing = func(name string) *anypb.Any {
+		if name == "nope" {
+			return nil
+		}
+		a, err := anypb.New(&cluster.Cluster{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	withMissing[ClusterType] = wt
+	tests := []struct {
+		name  string
+		snap  wireSnapshot
+		steps []*discovery.DiscoveryRequest
+		want  [][]string
+	}{
+		{"drop and ask again", wireOf(t, "v1", "a", "b"),
+			[]*discovery.DiscoveryRequest{req(ClusterType, "", "a", "b"), req(ClusterType, "v1", "a"), req(ClusterType, "v1", "a", "b")},
+			[][]string{{"a@v1", "b@v1"}, {"none"}, {"a@v1", "b@v1"}}},
+		{"only the names asked for", wireOf(t, "v1", "a", "b"),
+			[]*discovery.DiscoveryRequest{req(ClusterType, "", "b")},
+			[][]string{{"b@v1"}}},
+		{"unknown name left out", wireOf(t, "v1", "a", "b"),
+			[]*discovery.DiscoveryRequest{req(ClusterType, "", "x", "a")},
+			[][]string{{"a@v1"}}},
+		{"unknown name answered by missing", withMissing,
+			[]*discovery.DiscoveryRequest{req(ClusterType, "", "x", "a", "nope")},
+			[][]string{{"x@v1", "a@v1"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newSOTWCache()
+			c.set(node.GetId(), tt.snap)
+			for i, r := range tt.steps {
+				ch := make(chan cache.Response, 1)
+				c.createWatch(r, ch)
+				if d := cmp.Diff(tt.want[i], names(t, ch)); d != "" {
+					t.Errorf("request %d %v (-want +got):\n%s", i, r.GetResourceNames(), d)
+				}
+			}
+		})
 	}
 }

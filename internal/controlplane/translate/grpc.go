@@ -1,0 +1,267 @@
+package translate
+
+import (
+	"net"
+	"sort"
+	"strconv"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	faultfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
+	routerfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/weft-mesh/weft/internal/controlplane/registry"
+)
+
+// A proxyless gRPC client (grpc-go, grpc-java… with an xds:/// target and
+// node metadata GENERATOR=grpc) is no Envoy: it asks for one listener per
+// target it dials, named "host:port", and it rejects much of what a sidecar
+// gets (filter chains, transport socket matches, filters it does not
+// implement, localities without a weight). BuildGRPC gives it what Istio's
+// grpcgen gives: per service port,
+//
+//   - listener "host:port": an api_listener whose HTTP connection manager
+//     takes route config "host:port" over ADS and runs the fault filter,
+//     then the router;
+//   - route config "host:port": the sidecar's virtual host of that service
+//     (the same VirtualService translation), its routes' timeouts also as
+//     max_stream_duration (what gRPC honours) and per-route config for the
+//     fault filter only;
+//   - the sidecar's outbound EDS clusters, stripped to what gRPC reads, and
+//     their endpoints with every locality weighted.
+//
+// The control plane answers each request with just the names it lists.
+
+// GRPCListenerName names the listener (and route config) a proxyless gRPC
+// client asks for to dial xds:///host:port.
+func GRPCListenerName(host string, port uint32) string {
+	return net.JoinHostPort(host, strconv.FormatUint(uint64(port), 10))
+}
+
+// BuildGRPC returns the resources of a proxyless gRPC client.
+func BuildGRPC(in Input) (*Output, error) {
+	b := &builder{in: in, part: partAll, out: &Output{Versions: map[string]string{}}}
+	b.index()
+	b.applySidecarScope()
+	b.out.Services = make(map[string]bool, len(b.in.Registry.Services))
+	for _, s := range b.in.Registry.Services {
+		b.out.Services[s.Hostname] = true
+		for _, p := range s.Ports {
+			b.grpcListener(s, p)
+		}
+	}
+	b.clusters()
+	b.out.Clusters, b.out.Endpoints = grpcClusters(b.out.Clusters, b.out.Endpoints)
+	if err := b.finish(); err != nil {
+		return nil, err
+	}
+	return b.out, nil
+}
+
+// grpcListener builds listener and route config "host:port" for one
+// service port.
+func (b *builder) grpcListener(s *registry.Service, p registry.Port) {
+	name := GRPCListenerName(s.Hostname, p.Number)
+	b.out.Listeners = append(b.out.Listeners, grpcAPIListener(name))
+	// The sidecar's route config of this port, for this service alone:
+	// its first virtual host is the service's.
+	vh := b.outboundRoutes(p.Number, []*registry.Service{s}).GetVirtualHosts()[0]
+	vh.Name = name
+	for _, r := range vh.GetRoutes() {
+		grpcRoute(r)
+	}
+	b.out.Routes = append(b.out.Routes, &route.RouteConfiguration{
+		Name:         name,
+		VirtualHosts: []*route.VirtualHost{vh},
+	})
+}
+
+// GRPCUnknownListener is what a proxyless client gets when it asks for a
+// listener "host:port" that no service has: a listener whose route config
+// (GRPCUnknownRoute) has no virtual host, so that gRPC fails the calls at
+// once with its own error ("could not find VirtualHost for …") instead of
+// waiting out its resource timeout. It is nil when name is not host:port.
+func GRPCUnknownListener(name string) *listener.Listener {
+	if !isHostPort(name) {
+		return nil
+	}
+	return grpcAPIListener(name)
+}
+
+// GRPCUnknownRoute is the route config of a GRPCUnknownListener: no
+// virtual host. It is nil when name is not host:port.
+func GRPCUnknownRoute(name string) *route.RouteConfiguration {
+	if !isHostPort(name) {
+		return nil
+	}
+	return &route.RouteConfiguration{Name: name}
+}
+
+func isHostPort(name string) bool {
+	host, port, err := net.SplitHostPort(name)
+	if err != nil || host == "" {
+		return false
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	return err == nil && n > 0
+}
+
+// grpcAPIListener is listener name: an HTTP connection manager taking
+// route config name over ADS, with the fault filter and the router.
+func grpcAPIListener(name string) *listener.Listener {
+	m := &hcm.HttpConnectionManager{
+		StatPrefix:     name,
+		RouteSpecifier: rdsManager(name),
+		HttpFilters: []*hcm.HttpFilter{{
+			Name:       FaultFilter,
+			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&faultfilter.HTTPFault{})},
+		}, {
+			Name:       wellknown.Router,
+			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerfilter.Router{})},
+		}},
+	}
+	return &listener.Listener{
+		Name:        name,
+		ApiListener: &listener.ApiListener{ApiListener: mustAny(m)},
+	}
+}
+
+// grpcRoute keeps of a sidecar route what gRPC honours: a timeout becomes
+// max_stream_duration too, and per-filter config is kept for the fault
+// filter only (gRPC rejects config for a filter it does not implement).
+func grpcRoute(r *route.Route) {
+	var pf map[string]*anypb.Any
+	if f, ok := r.GetTypedPerFilterConfig()[FaultFilter]; ok {
+		pf = map[string]*anypb.Any{FaultFilter: f}
+	}
+	r.TypedPerFilterConfig = pf
+	ra := r.GetRoute()
+	if ra == nil {
+		return
+	}
+	if t := ra.GetTimeout(); t != nil && t.AsDuration() > 0 {
+		ra.MaxStreamDuration = &route.RouteAction_MaxStreamDuration{
+			MaxStreamDuration:    durationpb.New(t.AsDuration()),
+			GrpcTimeoutHeaderMax: durationpb.New(t.AsDuration()),
+		}
+	}
+	// Envoy-only: mirroring and retry host predicates are ignored by gRPC.
+	ra.RequestMirrorPolicies = nil
+	if rp := ra.GetRetryPolicy(); rp != nil {
+		rp.RetryHostPredicate, rp.HostSelectionRetryMaxAttempts = nil, 0
+	}
+}
+
+// grpcClusters keeps the EDS clusters (gRPC has no original-destination,
+// static or DNS-list clusters) without what gRPC rejects, and their
+// endpoints fit for gRPC.
+func grpcClusters(clusters, endpoints []types.Resource) (outClusters, outEndpoints []types.Resource) {
+	eds := map[string]bool{}
+	for _, r := range clusters {
+		c := r.(*cluster.Cluster)
+		if c.GetType() != cluster.Cluster_EDS {
+			continue
+		}
+		outClusters = append(outClusters, grpcCluster(c))
+		eds[c.GetEdsClusterConfig().GetServiceName()] = true
+	}
+	for _, r := range endpoints {
+		la := r.(*endpoint.ClusterLoadAssignment)
+		if eds[la.GetClusterName()] {
+			outEndpoints = append(outEndpoints, grpcLoadAssignment(la))
+		}
+	}
+	return outClusters, outEndpoints
+}
+
+// grpcCluster is c with the fields gRPC reads: its balancer (round robin,
+// least request or ring hash; Maglev becomes a ring hash, random round
+// robin), circuit breakers and outlier detection; no transport socket
+// (plaintext) and no transport socket matches, which gRPC rejects.
+func grpcCluster(c *cluster.Cluster) *cluster.Cluster {
+	out := &cluster.Cluster{
+		Name:                 c.GetName(),
+		AltStatName:          c.GetAltStatName(),
+		ClusterDiscoveryType: c.GetClusterDiscoveryType(),
+		EdsClusterConfig:     c.GetEdsClusterConfig(),
+		ConnectTimeout:       c.GetConnectTimeout(),
+		CircuitBreakers:      c.GetCircuitBreakers(),
+		OutlierDetection:     c.GetOutlierDetection(),
+		Metadata:             c.GetMetadata(),
+		LbPolicy:             cluster.Cluster_ROUND_ROBIN,
+	}
+	switch c.GetLbPolicy() {
+	case cluster.Cluster_LEAST_REQUEST:
+		out.LbPolicy = cluster.Cluster_LEAST_REQUEST
+	case cluster.Cluster_RING_HASH, cluster.Cluster_MAGLEV:
+		out.LbPolicy = cluster.Cluster_RING_HASH
+		rh := &cluster.Cluster_RingHashLbConfig{HashFunction: cluster.Cluster_RingHashLbConfig_XX_HASH}
+		if min := c.GetRingHashLbConfig().GetMinimumRingSize(); min != nil {
+			rh.MinimumRingSize = wrapperspb.UInt64(min.GetValue())
+		}
+		out.LbConfig = &cluster.Cluster_RingHashLbConfig_{RingHashLbConfig: rh}
+	}
+	return out
+}
+
+// grpcLoadAssignment copies la for gRPC: every locality has an ID and a
+// weight (the sum of its endpoints' weights; gRPC drops a locality of
+// weight 0), every endpoint a weight of at least 1, and no address twice
+// (gRPC rejects the assignment otherwise).
+func grpcLoadAssignment(la *endpoint.ClusterLoadAssignment) *endpoint.ClusterLoadAssignment {
+	out := &endpoint.ClusterLoadAssignment{ClusterName: la.GetClusterName(), Policy: la.GetPolicy()}
+	seen := map[string]bool{}
+	for _, g := range la.GetEndpoints() {
+		ng := &endpoint.LocalityLbEndpoints{Locality: g.GetLocality(), Priority: g.GetPriority()}
+		if ng.Locality == nil {
+			ng.Locality = &core.Locality{}
+		}
+		var sum uint32
+		for _, ep := range g.GetLbEndpoints() {
+			sa := ep.GetEndpoint().GetAddress().GetSocketAddress()
+			key := GRPCListenerName(sa.GetAddress(), sa.GetPortValue())
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			ne := proto.Clone(ep).(*endpoint.LbEndpoint)
+			w := max(ep.GetLoadBalancingWeight().GetValue(), 1)
+			ne.LoadBalancingWeight = wrapperspb.UInt32(w)
+			sum += w
+			ng.LbEndpoints = append(ng.LbEndpoints, ne)
+		}
+		if len(ng.LbEndpoints) == 0 {
+			continue
+		}
+		ng.LoadBalancingWeight = wrapperspb.UInt32(sum)
+		out.Endpoints = append(out.Endpoints, ng)
+	}
+	sort.SliceStable(out.Endpoints, func(i, j int) bool { return out.Endpoints[i].GetPriority() < out.Endpoints[j].GetPriority() })
+	renumberPriorities(out)
+	return out
+}
+
+// renumberPriorities makes the priorities in use 0, 1, 2… (gRPC rejects
+// gaps, which dropping empty localities may leave).
+func renumberPriorities(la *endpoint.ClusterLoadAssignment) {
+	next, remap := uint32(0), map[uint32]uint32{}
+	for _, g := range la.GetEndpoints() {
+		if _, ok := remap[g.GetPriority()]; !ok {
+			remap[g.GetPriority()] = next
+			next++
+		}
+	}
+	for _, g := range la.GetEndpoints() {
+		g.Priority = remap[g.GetPriority()]
+	}
+}

@@ -1,0 +1,396 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// proxylessConfig is the Istio YAML of the proxyless tests: service echo
+// (two plain gRPC servers, v1 and v2), its subsets, and an 80/20 split
+// with a header match that sends x-canary: yes to v2.
+const proxylessConfig = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: echo
+  namespace: default
+spec:
+  hosts: [echo.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports:
+  - {number: 50051, name: grpc, protocol: GRPC}
+  endpoints:
+  - {address: %s, labels: {app: echo, version: v1}}
+  - {address: %s, labels: {app: echo, version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: echo
+  namespace: default
+spec:
+  host: echo
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: echo
+  namespace: default
+spec:
+  hosts: [echo]
+  http:
+  - match:
+    - headers:
+        x-canary: {exact: "yes"}
+    route:
+    - destination: {host: echo, subset: v2}
+  - route:
+    - destination: {host: echo, subset: v1}
+      weight: 80
+    - destination: {host: echo, subset: v2}
+      weight: 20
+`
+
+// proxylessAllV2 moves every call to v2.
+const proxylessAllV2 = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: echo
+  namespace: default
+spec:
+  hosts: [echo]
+  http:
+  - route:
+    - destination: {host: echo, subset: v2}
+`
+
+// proxylessAbort fails half of the calls with UNAVAILABLE.
+const proxylessAbort = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: echo
+  namespace: default
+spec:
+  hosts: [echo]
+  http:
+  - fault:
+      abort:
+        grpcStatus: UNAVAILABLE
+        percentage: {value: 50}
+    route:
+    - destination: {host: echo, subset: v1}
+`
+
+// TestProxylessGRPC runs grpc-go's own xDS client (xdsapp, node metadata
+// GENERATOR=grpc, no sidecar) against weft control-plane: routing from
+// Istio YAML, a live change, a gRPC fault, an unknown target, and the
+// client in proxy-status.
+func TestProxylessGRPC(t *testing.T) {
+	b := newBlock(t)
+	bins := buildTestPrograms(t, "./testdata/grpcecho", "./xdsapp")
+	xds := b.controlPlaneIP() + ":15010"
+	start(t, "control-plane", "--data-dir", t.TempDir(), "--xds-address", xds, "--http-address", b.controlPlaneIP()+":15014",
+		"--secure-xds-address", "off", "--console-address", "off", "--otlp-grpc-address", "off", "--otlp-http-address", "off")
+	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)
+	for i, v := range []string{"v1", "v2"} {
+		startProgram(t, []string{"POD_IP=" + b.ip(1, i+1), "PORT=50051", "POD_NAME=echo-" + v}, bins["grpcecho"])
+	}
+	applyYAML(t, b.api(), fmt.Sprintf(proxylessConfig, b.ip(1, 1), b.ip(1, 2)))
+
+	boot := writeBootstrap(t, xds, b.ip(1, 9), "xds-client-1")
+	c := startXDSApp(t, bins["xdsapp"], boot, "xds:///echo.default.svc.cluster.local:50051")
+	eventually(t, 30*time.Second, func() error {
+		if r := c.call(t, 10); r.failed() > 0 {
+			return fmt.Errorf("channel not ready: %+v", r)
+		}
+		return nil
+	})
+
+	t.Run("split 80/20", func(t *testing.T) {
+		r := c.call(t, 1000)
+		if r.failed() > 0 {
+			t.Fatalf("%d calls failed: %+v", r.failed(), r)
+		}
+		share := 100 * float64(r.Pods["echo-v2"]) / 1000
+		t.Logf("v2 got %.1f %% (want 20 ± 6), %d calls in %d ms", share, 1000, r.Millis)
+		if math.Abs(share-20) > 6 {
+			t.Errorf("v2 got %.1f %% of 1000 calls, want 20 ± 6: %+v", share, r)
+		}
+	})
+	t.Run("header match", func(t *testing.T) {
+		if r := c.call(t, 200, "x-canary=yes"); r.Pods["echo-v2"] != 200 {
+			t.Errorf("x-canary: yes: want 200 calls to v2, got %+v", r)
+		}
+	})
+	t.Run("live apply", func(t *testing.T) {
+		applied := time.Now()
+		applyYAML(t, b.api(), proxylessAllV2)
+		var took time.Duration
+		eventually(t, 10*time.Second, func() error {
+			if r := c.call(t, 20); r.Pods["echo-v2"] != 20 {
+				return fmt.Errorf("not all on v2 yet: %+v", r)
+			}
+			took = time.Since(applied)
+			return nil
+		})
+		t.Logf("traffic moved %v after weft apply started", took)
+		if took > 2*time.Second {
+			t.Errorf("traffic moved %v after the apply, want within 2 s", took)
+		}
+	})
+	t.Run("abort 50% UNAVAILABLE", func(t *testing.T) {
+		applyYAML(t, b.api(), proxylessAbort)
+		eventually(t, 10*time.Second, func() error {
+			if r := c.call(t, 40); r.Pods["echo-v2"] > 0 || r.Codes["Unavailable"] == 0 {
+				return fmt.Errorf("fault not in force yet: %+v", r)
+			}
+			return nil
+		})
+		r := c.call(t, 1000)
+		failed := 100 * float64(r.Codes["Unavailable"]) / 1000
+		t.Logf("%.1f %% failed with UNAVAILABLE (want 50 ± 6): %+v", failed, r)
+		if math.Abs(failed-50) > 6 || r.Codes["Unavailable"]+r.Pods["echo-v1"] != 1000 {
+			t.Errorf("want 50 ± 6 %% UNAVAILABLE and the rest from v1 over 1000 calls, got %+v", r)
+		}
+	})
+	t.Run("unknown target", func(t *testing.T) {
+		u := startXDSApp(t, bins["xdsapp"], writeBootstrap(t, xds, b.ip(1, 10), "xds-client-2"),
+			"xds:///nope.default.svc.cluster.local:50051")
+		r := u.call(t, 1)
+		t.Logf("unknown target: %+v", r)
+		if r.Codes["Unavailable"] != 1 || !strings.Contains(r.LastErr, "nope.default.svc.cluster.local:50051") {
+			t.Errorf("want one call failing UNAVAILABLE naming the target, got %+v", r)
+		}
+		if r.Millis > 2000 {
+			t.Errorf("the call took %d ms, want it to fail fast (under the 2 s deadline)", r.Millis)
+		}
+	})
+	t.Run("proxy-status", func(t *testing.T) {
+		out, err := runWeft(b.api(), "proxy-status", "-o", "json")
+		if err != nil {
+			t.Fatalf("weft proxy-status: %v\n%s", err, out)
+		}
+		var ps []struct {
+			Name  string                             `json:"name"`
+			Type  string                             `json:"type"`
+			Types map[string]struct{ Status string } `json:"types"`
+		}
+		if err := json.Unmarshal([]byte(out), &ps); err != nil {
+			t.Fatalf("proxy-status -o json: %v\n%s", err, out)
+		}
+		found := false
+		for _, p := range ps {
+			if p.Name != "xds-client-1" {
+				continue
+			}
+			found = true
+			if p.Type != "proxyless" {
+				t.Errorf("xds-client-1 has type %q, want proxyless", p.Type)
+			}
+			for typ, st := range p.Types {
+				if st.Status != "SYNCED" {
+					t.Errorf("xds-client-1 %s: %s, want SYNCED", typ, st.Status)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("xds-client-1 missing from proxy-status:\n%s", out)
+		}
+		table, err := runWeft(b.api(), "proxy-status")
+		if err != nil || !strings.Contains(table, "xds-client-1.default") || !strings.Contains(table, "proxyless") {
+			t.Errorf("proxy-status table lacks xds-client-1 as proxyless (%v):\n%s", err, table)
+		}
+	})
+}
+
+// buildTestPrograms builds Go programs (package paths relative to
+// test/e2e) into a temporary directory, by their base name.
+func buildTestPrograms(t *testing.T, pkgs ...string) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	bins := map[string]string{}
+	for _, p := range pkgs {
+		bin := filepath.Join(dir, filepath.Base(p))
+		if out, err := exec.Command("go", "build", "-o", bin, p).CombinedOutput(); err != nil {
+			t.Fatalf("building %s: %v\n%s", p, err, out)
+		}
+		bins[filepath.Base(p)] = bin
+	}
+	return bins
+}
+
+// startProgram runs bin with env added in its own process group; the
+// test's cleanup stops it.
+func startProgram(t *testing.T, env []string, bin string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	p := &proc{cmd: cmd, out: out, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop(syscall.SIGTERM, 5*time.Second)
+		if t.Failed() {
+			t.Logf("output of %s:\n%s", filepath.Base(bin), tail(out.String(), 3000))
+		}
+	})
+	return p
+}
+
+// applyYAML applies Istio YAML with weft apply.
+func applyYAML(t *testing.T, api, yaml string) {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(yaml); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if out, err := runWeft(api, "apply", "-f", f.Name()); err != nil {
+		t.Fatalf("weft apply: %v\n%s", err, out)
+	}
+}
+
+// writeBootstrap writes a grpc-go xDS bootstrap for a proxyless client
+// named name (namespace default, pod IP ip) of the control plane at xds
+// (plaintext), with Istio's node metadata GENERATOR=grpc.
+func writeBootstrap(t *testing.T, xds, ip, name string) string {
+	t.Helper()
+	boot := map[string]any{
+		"xds_servers": []any{map[string]any{
+			"server_uri":      xds,
+			"channel_creds":   []any{map[string]any{"type": "insecure"}},
+			"server_features": []any{"xds_v3"},
+		}},
+		"node": map[string]any{
+			"id": fmt.Sprintf("sidecar~%s~%s.default~default.svc.cluster.local", ip, name),
+			"metadata": map[string]any{
+				"GENERATOR": "grpc", "NAMESPACE": "default", "INSTANCE_IPS": ip,
+				"LABELS": map[string]any{"app": "xds-client"},
+			},
+		},
+	}
+	data, err := json.Marshal(boot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "bootstrap.json")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// xdsApp is a running xdsapp: commands go to its stdin, answers come as
+// JSON lines on its stdout.
+type xdsApp struct {
+	mu    sync.Mutex
+	in    io.Writer
+	lines chan string
+	log   *lockedBuffer
+}
+
+// xdsResult is xdsapp's answer to a call command.
+type xdsResult struct {
+	Pods    map[string]int `json:"pods"`
+	Codes   map[string]int `json:"codes"`
+	LastErr string         `json:"lastErr"`
+	Millis  int64          `json:"millis"`
+}
+
+func (r xdsResult) failed() int {
+	n := 0
+	for _, c := range r.Codes {
+		n += c
+	}
+	return n
+}
+
+func startXDSApp(t *testing.T, bin, bootstrap, target string) *xdsApp {
+	t.Helper()
+	cmd := exec.Command(bin, "-target", target)
+	cmd.Env = append(os.Environ(), "GRPC_XDS_BOOTSTRAP="+bootstrap)
+	a := &xdsApp{lines: make(chan string, 16), log: &lockedBuffer{}}
+	cmd.Stderr = a.log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting xdsapp: %v", err)
+	}
+	a.in = stdin
+	done := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			a.lines <- sc.Text()
+		}
+		close(a.lines)
+	}()
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		stdin.Close()
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("xdsapp %s stderr:\n%s", target, tail(a.log.String(), 3000))
+		}
+	})
+	return a
+}
+
+// call makes n calls with headers (NAME=VALUE) and returns the result.
+func (a *xdsApp) call(t *testing.T, n int, headers ...string) xdsResult {
+	t.Helper()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, err := fmt.Fprintf(a.in, "call %d %s\n", n, strings.Join(headers, " ")); err != nil {
+		t.Fatalf("xdsapp: %v\n%s", err, a.log.String())
+	}
+	select {
+	case line, ok := <-a.lines:
+		if !ok {
+			t.Fatalf("xdsapp exited:\n%s", tail(a.log.String(), 3000))
+		}
+		var r xdsResult
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("xdsapp answer %q: %v", line, err)
+		}
+		return r
+	case <-time.After(time.Duration(n)*2*time.Second + 10*time.Second):
+		t.Fatalf("xdsapp: no answer to %d calls:\n%s", n, tail(a.log.String(), 3000))
+	}
+	return xdsResult{}
+}
