@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -277,7 +278,15 @@ func applyYAML(t *testing.T, api, yaml string) {
 // (plaintext), with Istio's node metadata GENERATOR=grpc.
 func writeBootstrap(t *testing.T, xds, ip, name string) string {
 	t.Helper()
+	return writeBootstrapLabels(t, xds, ip, name, map[string]any{"app": "xds-client"})
+}
+
+// writeBootstrapLabels is writeBootstrap for a workload with labels; its
+// servers (xds.NewGRPCServer) ask for Istio's inbound listener names.
+func writeBootstrapLabels(t *testing.T, xds, ip, name string, labels map[string]any) string {
+	t.Helper()
 	boot := map[string]any{
+		"server_listener_resource_name_template": "xds.istio.io/grpc/lds/inbound/%s",
 		"xds_servers": []any{map[string]any{
 			"server_uri":      xds,
 			"channel_creds":   []any{map[string]any{"type": "insecure"}},
@@ -287,7 +296,7 @@ func writeBootstrap(t *testing.T, xds, ip, name string) string {
 			"id": fmt.Sprintf("sidecar~%s~%s.default~default.svc.cluster.local", ip, name),
 			"metadata": map[string]any{
 				"GENERATOR": "grpc", "NAMESPACE": "default", "INSTANCE_IPS": ip,
-				"LABELS": map[string]any{"app": "xds-client"},
+				"LABELS": labels,
 			},
 		},
 	}
@@ -393,4 +402,99 @@ func (a *xdsApp) call(t *testing.T, n int, headers ...string) xdsResult {
 		t.Fatalf("xdsapp: no answer to %d calls:\n%s", n, tail(a.log.String(), 3000))
 	}
 	return xdsResult{}
+}
+
+// proxylessServers is the Istio YAML of TestProxylessGRPCServer: service
+// echo of two proxyless servers.
+const proxylessServers = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: echo
+  namespace: default
+spec:
+  hosts: [echo.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports:
+  - {number: 50051, name: grpc, protocol: GRPC}
+  endpoints:
+  - {address: %s, labels: {app: echo, version: v1}}
+  - {address: %s, labels: {app: echo, version: v2}}
+`
+
+// proxylessDeny denies calls that carry x-deny: yes, at the servers.
+const proxylessDeny = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: echo-deny
+  namespace: default
+spec:
+  selector:
+    matchLabels: {app: echo}
+  action: DENY
+  rules:
+  - when:
+    - key: request.headers[x-deny]
+      values: ["yes"]
+`
+
+// TestProxylessGRPCServer runs proxyless servers (grpc-go's
+// xds.NewGRPCServer, which serves only once the control plane gave it its
+// inbound listener) and a proxyless client: calls reach both servers, and
+// an AuthorizationPolicy is enforced by the servers themselves.
+func TestProxylessGRPCServer(t *testing.T) {
+	b := newBlock(t)
+	bins := buildTestPrograms(t, "./xdsapp")
+	xds := b.controlPlaneIP() + ":15010"
+	start(t, "control-plane", "--data-dir", t.TempDir(), "--xds-address", xds, "--http-address", b.controlPlaneIP()+":15014",
+		"--secure-xds-address", "off", "--console-address", "off", "--otlp-grpc-address", "off", "--otlp-http-address", "off")
+	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)
+	applyYAML(t, b.api(), fmt.Sprintf(proxylessServers, b.ip(1, 1), b.ip(1, 2)))
+	var servers []*proc
+	for i, v := range []string{"v1", "v2"} {
+		ip := b.ip(1, i+1)
+		boot := writeBootstrapLabels(t, xds, ip, "echo-"+v, map[string]any{"app": "echo", "version": v})
+		servers = append(servers, startProgram(t, []string{"GRPC_XDS_BOOTSTRAP=" + boot, "POD_NAME=echo-" + v},
+			bins["xdsapp"], "-serve", net.JoinHostPort(ip, "50051")))
+	}
+	c := startXDSApp(t, bins["xdsapp"], writeBootstrap(t, xds, b.ip(1, 9), "xds-client-1"), "xds:///echo.default.svc.cluster.local:50051")
+	eventually(t, 30*time.Second, func() error {
+		if r := c.call(t, 20); r.Pods["echo-v1"] == 0 || r.Pods["echo-v2"] == 0 || r.failed() > 0 {
+			return fmt.Errorf("not both servers serving: %+v", r)
+		}
+		return nil
+	})
+	for i, s := range servers {
+		if out := s.out.String(); !strings.Contains(out, "SERVING") {
+			t.Errorf("server %d did not report serving from its xDS listener:\n%s", i+1, out)
+		}
+	}
+
+	applyYAML(t, b.api(), proxylessDeny)
+	eventually(t, 10*time.Second, func() error {
+		if r := c.call(t, 20, "x-deny=yes"); r.Codes["PermissionDenied"] != 20 {
+			return fmt.Errorf("x-deny: yes not denied yet: %+v", r)
+		}
+		return nil
+	})
+	if r := c.call(t, 100); r.failed() > 0 || r.Pods["echo-v1"]+r.Pods["echo-v2"] != 100 {
+		t.Errorf("calls without x-deny: want 100 answered, got %+v", r)
+	}
+
+	out, err := runWeft(b.api(), "proxy-status")
+	if err != nil {
+		t.Fatalf("weft proxy-status: %v\n%s", err, out)
+	}
+	for _, name := range []string{"echo-v1.default", "echo-v2.default", "xds-client-1.default"} {
+		found := false
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, name+" ") {
+				// A server subscribes to LDS only.
+				found = strings.Contains(line, "proxyless") && strings.Contains(line, "SYNCED")
+			}
+		}
+		if !found {
+			t.Errorf("proxy-status lacks %s as a synced proxyless workload:\n%s", name, out)
+		}
+	}
 }

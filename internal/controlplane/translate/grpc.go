@@ -1,9 +1,11 @@
 package translate
 
 import (
+	"fmt"
 	"net"
 	"sort"
 	"strconv"
+	"strings"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -11,6 +13,7 @@ import (
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	faultfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
+	rbacfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	routerfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
@@ -109,7 +112,7 @@ func GRPCUnknownRoute(name string) *route.RouteConfiguration {
 
 func isHostPort(name string) bool {
 	host, port, err := net.SplitHostPort(name)
-	if err != nil || host == "" {
+	if err != nil || host == "" || strings.Contains(host, "/") {
 		return false
 	}
 	n, err := strconv.ParseUint(port, 10, 16)
@@ -264,4 +267,125 @@ func renumberPriorities(la *endpoint.ClusterLoadAssignment) {
 	for _, g := range la.GetEndpoints() {
 		g.Priority = remap[g.GetPriority()]
 	}
+}
+
+// GRPCInboundPrefix starts the names of the listeners a proxyless gRPC
+// server asks for (grpc-go's xds.NewGRPCServer with bootstrap
+// server_listener_resource_name_template "xds.istio.io/grpc/lds/inbound/%s"):
+// GRPCInboundPrefix + "IP:PORT", the address it serves on.
+const GRPCInboundPrefix = "xds.istio.io/grpc/lds/inbound/"
+
+// BuildGRPCInbound returns a proxyless gRPC server's own resources, the
+// part of a proxyless node's config that depends on its IP: listener
+// GRPCInboundPrefix + "IP:PORT" for every port of the services with an
+// endpoint at its IP. Each has one filter chain whose connection manager
+// runs the RBAC filters of the AuthorizationPolicies that select the
+// workload, then the router, and routes every call to the server itself
+// (non_forwarding_action, as gRPC servers want).
+func BuildGRPCInbound(in Input) (*Output, error) {
+	b := &builder{in: in, part: partOwn, out: &Output{Versions: map[string]string{}}}
+	seen := map[uint32]bool{}
+	for _, s := range in.Registry.Services {
+		for _, ep := range s.Endpoints {
+			if ep.Address != in.Proxy.IP {
+				continue
+			}
+			for _, p := range s.Ports {
+				if target := ep.EndpointPort(p); !seen[target] {
+					seen[target] = true
+					b.out.Listeners = append(b.out.Listeners, grpcInboundListener(in.Proxy.IP, target))
+				}
+			}
+		}
+	}
+	sort.Slice(b.out.Listeners, func(i, j int) bool { return resourceName(b.out.Listeners[i]) < resourceName(b.out.Listeners[j]) })
+	b.grpcAuthorization()
+	if err := b.finish(); err != nil {
+		return nil, err
+	}
+	return b.out, nil
+}
+
+// GRPCInbound is the listener for inbound name GRPCInboundPrefix +
+// "IP:PORT" when BuildGRPCInbound has none (a server on an address no
+// service lists), built as BuildGRPCInbound's. It is nil when name is not
+// of that form.
+func GRPCInbound(in Input, name string) *listener.Listener {
+	hp, ok := strings.CutPrefix(name, GRPCInboundPrefix)
+	if !ok || !isHostPort(hp) {
+		return nil
+	}
+	host, port, _ := net.SplitHostPort(hp)
+	n, _ := strconv.ParseUint(port, 10, 16)
+	b := &builder{in: in, part: partOwn, out: &Output{Versions: map[string]string{}}}
+	b.out.Listeners = []types.Resource{grpcInboundListener(host, uint32(n))}
+	b.grpcAuthorization()
+	l := b.out.Listeners[0].(*listener.Listener)
+	if l.Validate() != nil {
+		return nil
+	}
+	return l
+}
+
+// grpcInboundListener is a proxyless server's listener on ip:port.
+func grpcInboundListener(ip string, port uint32) *listener.Listener {
+	name := GRPCInboundPrefix + GRPCListenerName(ip, port)
+	rc := &route.RouteConfiguration{
+		Name: InboundCluster(port),
+		VirtualHosts: []*route.VirtualHost{{
+			Name:    "inbound|http|" + RouteName(port),
+			Domains: []string{"*"},
+			Routes: []*route.Route{{
+				Name:   "default",
+				Match:  &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
+				Action: &route.Route_NonForwardingAction{NonForwardingAction: &route.NonForwardingAction{}},
+			}},
+		}},
+	}
+	m := &hcm.HttpConnectionManager{
+		StatPrefix:     InboundCluster(port),
+		RouteSpecifier: &hcm.HttpConnectionManager_RouteConfig{RouteConfig: rc},
+		HttpFilters: []*hcm.HttpFilter{{
+			Name:       wellknown.Router,
+			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerfilter.Router{})},
+		}},
+	}
+	return &listener.Listener{
+		Name:    name,
+		Address: socketAddress(ip, port),
+		FilterChains: []*listener.FilterChain{{
+			Name: InboundCluster(port),
+			Filters: []*listener.Filter{{
+				Name:       wellknown.HTTPConnectionManager,
+				ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(m)},
+			}},
+		}},
+	}
+}
+
+// grpcAuthorization adds the RBAC filters of the AuthorizationPolicies
+// (applyAuthorization) to the inbound listeners, each RBAC filter under
+// its own name: gRPC rejects two filters of one name.
+func (b *builder) grpcAuthorization() {
+	b.applyAuthorization()
+	b.eachInboundChain(func(fc *listener.FilterChain) {
+		for _, f := range fc.GetFilters() {
+			m := &hcm.HttpConnectionManager{}
+			if f.GetTypedConfig().UnmarshalTo(m) != nil {
+				continue
+			}
+			n := 0
+			for _, hf := range m.GetHttpFilters() {
+				if hf.GetTypedConfig().MessageIs(&rbacfilter.RBAC{}) {
+					if n > 0 {
+						hf.Name = fmt.Sprintf("%s.%d", RBACFilter, n)
+					}
+					n++
+				}
+			}
+			if n > 1 {
+				f.ConfigType = &listener.Filter_TypedConfig{TypedConfig: mustAny(m)}
+			}
+		}
+	})
 }

@@ -221,6 +221,7 @@ func TestGRPCUnknown(t *testing.T) {
 		{"nope:0", false},
 		{":80", false},
 		{"xdstp://authority/envoy.config.listener.v3.Listener/x", false},
+		{GRPCInboundPrefix + "127.0.0.1:80", false},
 	}
 	for _, tt := range tests {
 		l, rc := GRPCUnknownListener(tt.name), GRPCUnknownRoute(tt.name)
@@ -255,4 +256,95 @@ func routeClusters(rc *route.RouteConfiguration) []string {
 		}
 	}
 	return out
+}
+
+// TestBuildGRPCInbound: a proxyless server gets a listener per port of
+// the services with an endpoint at its IP, every call routed to itself
+// (non_forwarding_action), and the RBAC filters of the policies that
+// select it, each under its own name, before the router.
+func TestBuildGRPCInbound(t *testing.T) {
+	server := Proxy{ID: "sidecar~127.0.1.2~echo-v2.default~default.svc.cluster.local", Type: ProxySidecar,
+		Name: "echo-v2", Namespace: "default", IP: "127.0.1.2", Labels: map[string]string{"app": "echo", "version": "v2"}}
+	other := server
+	other.IP, other.Labels = "127.0.1.7", map[string]string{"app": "other"}
+	tests := []struct {
+		name      string
+		proxy     Proxy
+		files     []string
+		listeners []string
+		filters   []string
+	}{
+		{"no policy", server, []string{"testdata/grpc/echo.yaml"},
+			[]string{GRPCInboundPrefix + "127.0.1.2:50051"}, []string{wellknown.Router}},
+		{"deny and allow", server, []string{"testdata/grpc/echo.yaml", "testdata/grpc/echo-deny.yaml"},
+			[]string{GRPCInboundPrefix + "127.0.1.2:50051"}, []string{RBACFilter, RBACFilter + ".1", wellknown.Router}},
+		{"no endpoint at its IP", other, []string{"testdata/grpc/echo.yaml", "testdata/grpc/echo-deny.yaml"}, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var objs []*config.Object
+			for _, f := range tt.files {
+				objs = append(objs, load(t, f)...)
+			}
+			out, err := BuildGRPCInbound(Input{Config: objs, Registry: registry.Build(objs), Proxy: tt.proxy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, r := range out.Listeners {
+				l := r.(*listener.Listener)
+				names = append(names, l.GetName())
+				if d := cmp.Diff(tt.filters, inboundFilters(t, l)); d != "" {
+					t.Errorf("%s: http filters (-want +got):\n%s", l.GetName(), d)
+				}
+			}
+			if d := cmp.Diff(tt.listeners, names); d != "" {
+				t.Errorf("listeners (-want +got):\n%s", d)
+			}
+		})
+	}
+	// A server on an address no service lists gets its listener on demand,
+	// with the same policies.
+	objs := append(load(t, "testdata/grpc/echo.yaml"), load(t, "testdata/grpc/echo-deny.yaml")...)
+	in := Input{Config: objs, Registry: registry.Build(objs), Proxy: server}
+	l := GRPCInbound(in, GRPCInboundPrefix+"[::]:50052")
+	if l == nil {
+		t.Fatal("no listener for [::]:50052")
+	}
+	if sa := l.GetAddress().GetSocketAddress(); sa.GetAddress() != "::" || sa.GetPortValue() != 50052 {
+		t.Errorf("listener address %v, want [::]:50052", sa)
+	}
+	if d := cmp.Diff([]string{RBACFilter, RBACFilter + ".1", wellknown.Router}, inboundFilters(t, l)); d != "" {
+		t.Errorf("on-demand listener: http filters (-want +got):\n%s", d)
+	}
+	for _, name := range []string{"echo.default.svc.cluster.local:50051", GRPCInboundPrefix + "nope"} {
+		if l := GRPCInbound(in, name); l != nil {
+			t.Errorf("GRPCInbound(%q) = %v, want nil", name, l.GetName())
+		}
+	}
+}
+
+// inboundFilters checks that l is a proxyless server's listener and
+// returns its http filters' names.
+func inboundFilters(t *testing.T, l *listener.Listener) []string {
+	t.Helper()
+	if len(l.GetFilterChains()) != 1 || len(l.GetFilterChains()[0].GetFilters()) != 1 {
+		t.Fatalf("%s: want one filter chain with one filter", l.GetName())
+	}
+	m := &hcm.HttpConnectionManager{}
+	if err := l.GetFilterChains()[0].GetFilters()[0].GetTypedConfig().UnmarshalTo(m); err != nil {
+		t.Fatal(err)
+	}
+	for _, vh := range m.GetRouteConfig().GetVirtualHosts() {
+		for _, r := range vh.GetRoutes() {
+			if r.GetNonForwardingAction() == nil {
+				t.Errorf("%s: route %q is not a non_forwarding_action", l.GetName(), r.GetName())
+			}
+		}
+	}
+	var names []string
+	for _, f := range m.GetHttpFilters() {
+		names = append(names, f.GetName())
+	}
+	return names
 }

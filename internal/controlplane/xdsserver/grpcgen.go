@@ -1,6 +1,9 @@
 package xdsserver
 
 import (
+	"maps"
+	"strings"
+
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/protobuf/proto"
@@ -32,10 +35,12 @@ func (info *proxyInfo) statusType() string {
 	return info.proxy.Type
 }
 
-// buildGRPC builds a proxyless client's snapshot. Clients of one view key
-// (namespace, locality, the label selectors that match them: what their
-// resources depend on) share one translation per generation; it returns
-// nil when the client's shared translation did not change.
+// buildGRPC builds a proxyless node's snapshot: its client side
+// (Options.TranslateGRPC), shared by the nodes of one view key (namespace,
+// locality, the label selectors that match them: what it depends on) and
+// translated once per generation, and its server side
+// (translate.BuildGRPCInbound: the listeners at its IP), its own. It
+// returns nil when neither changed.
 func (s *Server) buildGRPC(g *generation, b *proxyBuild, in translate.Input, delta bool) (*buildResult, error) {
 	build := func() (*translate.Output, error) { return s.opts.TranslateGRPC(in) }
 	var out *translate.Output
@@ -44,9 +49,6 @@ func (s *Server) buildGRPC(g *generation, b *proxyBuild, in translate.Input, del
 		v, err := g.shared("grpc|"+b.key, build)
 		if err != nil {
 			return nil, err
-		}
-		if b.built && v.out == b.shared && !(delta && !b.deltaSet) {
-			return nil, nil
 		}
 		out, wire = v.out, v.wire
 	} else {
@@ -58,15 +60,33 @@ func (s *Server) buildGRPC(g *generation, b *proxyBuild, in translate.Input, del
 			return nil, err
 		}
 	}
-	b.shared, b.own, b.ownWire = out, nil, nil
-	ws := newWireSnapshot(out.Versions, wire)
-	s.withMissing(ws, ListenerType, func(name string) proto.Message { return nilIfNil(translate.GRPCUnknownListener(name)) })
+	ownIn := g.scoped().OwnInput(in)
+	own, err := translate.BuildGRPCInbound(ownIn)
+	if err != nil {
+		return nil, err
+	}
+	if b.built && out == b.shared && b.own != nil && maps.Equal(own.Versions, b.own.Versions) && !(delta && !b.deltaSet) {
+		return nil, nil
+	}
+	ownWire, err := wireParts(own)
+	if err != nil {
+		return nil, err
+	}
+	b.shared, b.own, b.ownWire = out, own, ownWire
+	merged := translate.Merge(out, own)
+	ws := newWireSnapshot(merged.Versions, wire, ownWire)
+	s.withMissing(ws, ListenerType, func(name string) proto.Message {
+		if strings.HasPrefix(name, translate.GRPCInboundPrefix) {
+			return nilIfNil(translate.GRPCInbound(ownIn, name))
+		}
+		return nilIfNil(translate.GRPCUnknownListener(name))
+	})
 	s.withMissing(ws, RouteType, func(name string) proto.Message { return nilIfNil(translate.GRPCUnknownRoute(name)) })
 	return &buildResult{
-		versions: out.Versions,
+		versions: merged.Versions,
 		wire:     ws,
-		warnings: out.Warnings,
-		full:     func() (*cache.Snapshot, error) { return grpcSnapshot(out), nil },
+		warnings: merged.Warnings,
+		full:     func() (*cache.Snapshot, error) { return grpcSnapshot(merged), nil },
 	}, nil
 }
 

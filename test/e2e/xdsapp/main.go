@@ -9,6 +9,11 @@
 // with a 2 s deadline and the given request headers) and prints one JSON
 // line: how many answers each server pod gave (its "pod" response header),
 // how many calls failed with each gRPC code, and the last error.
+//
+// With -serve ADDR it is a proxyless server instead: grpc-go's
+// xds.NewGRPCServer on ADDR (its listener from the control plane, by the
+// bootstrap's server_listener_resource_name_template), serving the health
+// service as $POD_NAME (its "pod" response header) until SIGTERM.
 package main
 
 import (
@@ -18,17 +23,21 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	_ "google.golang.org/grpc/xds" // the xds:/// resolver and balancers
+	"google.golang.org/grpc/xds" // the xds:/// resolver and balancers, the xDS server
 )
 
 // result is the answer to one call command.
@@ -41,11 +50,18 @@ type result struct {
 
 func main() {
 	target := flag.String("target", "", "xds:///host:port to dial")
+	serveAddr := flag.String("serve", "", "serve as a proxyless server on this address instead")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix(fmt.Sprintf("xdsapp[%d] ", os.Getpid()))
 	if os.Getenv("GRPC_XDS_BOOTSTRAP") == "" {
 		log.Fatal("xdsapp: GRPC_XDS_BOOTSTRAP is not set")
+	}
+	if *serveAddr != "" {
+		if err := serve(*serveAddr, os.Getenv("POD_NAME")); err != nil {
+			log.Fatalf("xdsapp: %v", err)
+		}
+		return
 	}
 	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -102,4 +118,32 @@ func calls(hc healthpb.HealthClient, n int, md []string) result {
 	}
 	r.Millis = time.Since(start).Milliseconds()
 	return r
+}
+
+// serve runs an xDS-managed gRPC server on addr until SIGTERM or SIGINT.
+func serve(addr, pod string) error {
+	setPod := func(ctx context.Context) { _ = grpc.SetHeader(ctx, metadata.Pairs("pod", pod)) }
+	srv, err := xds.NewGRPCServer(
+		grpc.Creds(insecure.NewCredentials()),
+		xds.ServingModeCallback(func(a net.Addr, args xds.ServingModeChangeArgs) {
+			log.Printf("serving mode of %s: %v (%v)", a, args.Mode, args.Err)
+		}),
+		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			setPod(ctx)
+			return h(ctx, req)
+		}))
+	if err != nil {
+		return fmt.Errorf("xDS server: %w", err)
+	}
+	hs := health.NewServer()
+	hs.SetServingStatus("weft", healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(srv, hs)
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() { <-ctx.Done(); srv.Stop() }()
+	return srv.Serve(lis)
 }
