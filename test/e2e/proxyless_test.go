@@ -336,10 +336,10 @@ func (r xdsResult) failed() int {
 	return n
 }
 
-func startXDSApp(t *testing.T, bin, bootstrap, target string) *xdsApp {
+func startXDSApp(t *testing.T, bin, bootstrap, target string, args ...string) *xdsApp {
 	t.Helper()
-	cmd := exec.Command(bin, "-target", target)
-	cmd.Env = append(os.Environ(), "GRPC_XDS_BOOTSTRAP="+bootstrap)
+	cmd := exec.Command(bin, append([]string{"-target", target}, args...)...)
+	cmd.Env = append(os.Environ(), "GRPC_XDS_BOOTSTRAP="+bootstrap, "GRPC_GO_LOG_SEVERITY_LEVEL=warning")
 	a := &xdsApp{lines: make(chan string, 16), log: &lockedBuffer{}}
 	cmd.Stderr = a.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -383,9 +383,21 @@ func startXDSApp(t *testing.T, bin, bootstrap, target string) *xdsApp {
 // call makes n calls with headers (NAME=VALUE) and returns the result.
 func (a *xdsApp) call(t *testing.T, n int, headers ...string) xdsResult {
 	t.Helper()
+	return a.command(t, fmt.Sprintf("call %d %s", n, strings.Join(headers, " ")), n)
+}
+
+// each makes one call on each of the app's n channels.
+func (a *xdsApp) each(t *testing.T, n int) xdsResult {
+	t.Helper()
+	return a.command(t, "each", n)
+}
+
+// command runs one command of n calls and returns its result.
+func (a *xdsApp) command(t *testing.T, cmd string, n int) xdsResult {
+	t.Helper()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if _, err := fmt.Fprintf(a.in, "call %d %s\n", n, strings.Join(headers, " ")); err != nil {
+	if _, err := fmt.Fprintln(a.in, cmd); err != nil {
 		t.Fatalf("xdsapp: %v\n%s", err, a.log.String())
 	}
 	select {
@@ -497,4 +509,70 @@ func TestProxylessGRPCServer(t *testing.T) {
 			t.Errorf("proxy-status lacks %s as a synced proxyless workload:\n%s", name, out)
 		}
 	}
+}
+
+// TestProxylessManyChannels opens 200 proxyless channels, each with its own
+// xDS client and node (one process, as 200 apps would be), to one control
+// plane: all become READY, all see a routing change. It logs how long each
+// took (bench/RESULTS.md).
+func TestProxylessManyChannels(t *testing.T) {
+	const n = 200
+	b := newBlock(t)
+	bins := buildTestPrograms(t, "./testdata/grpcecho", "./xdsapp")
+	xds := b.controlPlaneIP() + ":15010"
+	cp := start(t, "control-plane", "--data-dir", t.TempDir(), "--xds-address", xds, "--http-address", b.controlPlaneIP()+":15014",
+		"--secure-xds-address", "off", "--console-address", "off", "--otlp-grpc-address", "off", "--otlp-http-address", "off")
+	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)
+	for i, v := range []string{"v1", "v2"} {
+		startProgram(t, []string{"POD_IP=" + b.ip(1, i+1), "PORT=50051", "POD_NAME=echo-" + v}, bins["grpcecho"])
+	}
+	applyYAML(t, b.api(), fmt.Sprintf(proxylessConfig, b.ip(1, 1), b.ip(1, 2)))
+
+	started := time.Now()
+	c := startXDSApp(t, bins["xdsapp"], writeBootstrap(t, xds, b.ip(1, 9), "many"),
+		"xds:///echo.default.svc.cluster.local:50051", "-channels", fmt.Sprint(n))
+	var ready time.Duration
+	eventually(t, 60*time.Second, func() error {
+		if r := c.each(t, n); r.failed() > 0 || r.Pods["echo-v1"]+r.Pods["echo-v2"] != n {
+			return fmt.Errorf("not all %d channels answered: %+v", n, r)
+		}
+		ready = time.Since(started)
+		return nil
+	})
+	applied := time.Now()
+	applyYAML(t, b.api(), proxylessAllV2)
+	var pushed time.Duration
+	eventually(t, 60*time.Second, func() error {
+		if r := c.each(t, n); r.Pods["echo-v2"] != n {
+			return fmt.Errorf("not all %d channels on v2 yet: %+v", n, r)
+		}
+		pushed = time.Since(applied)
+		return nil
+	})
+	out, err := runWeft(b.api(), "proxy-status", "-o", "json")
+	if err != nil {
+		t.Fatalf("weft proxy-status: %v", err)
+	}
+	var ps []struct{ Type string }
+	if err := json.Unmarshal([]byte(out), &ps); err != nil {
+		t.Fatal(err)
+	}
+	proxyless := 0
+	for _, p := range ps {
+		if p.Type == "proxyless" {
+			proxyless++
+		}
+	}
+	if proxyless != n {
+		t.Errorf("proxy-status lists %d proxyless nodes, want %d", proxyless, n)
+	}
+	rss := "?"
+	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cp.cmd.Process.Pid)); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(line, "VmHWM:") {
+				rss = strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:"))
+			}
+		}
+	}
+	t.Logf("%d proxyless channels: all READY and answered %v after start; all on v2 %v after weft apply; control plane VmHWM %s", n, ready, pushed, rss)
 }

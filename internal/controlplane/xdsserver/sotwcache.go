@@ -198,8 +198,7 @@ func (c *sotwCache) clear(id string) {
 	c.mu.Unlock()
 }
 
-// answer returns the response w is due (nil: none yet) and records it as
-// sent. A request is answered when its version is not the snapshot's or
+// answer returns the response w is due (nil: none yet). A request is answered when its version is not the snapshot's or
 // nothing of this version was sent to the node yet (a new stream, a new
 // control plane: the proxy gets its config again and its status shows it
 // synced), and a request naming resources (RDS, EDS) also when it names one
@@ -251,8 +250,20 @@ func (n *sotwNode) answer(w *sotwWatch) cache.Response {
 			}
 		}
 	}
-	n.sent[t] = sentState{version: wt.version, names: names}
 	return &cache.PassthroughResponse{Request: w.req, DiscoveryResponse: resp}
+}
+
+// sent records a response as it goes on the wire (the server's
+// OnStreamResponse): the version and the names of the request it answers.
+// Only then, not when answer made it: go-control-plane's ordered ADS drops
+// a response still queued when a new request of its type comes, and a
+// node recorded as holding what it never got would wait forever.
+func (c *sotwCache) sent(id, typeURL, version string, names []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := c.nodes[id]; n != nil {
+		n.sent[typeURL] = sentState{version: version, names: names}
+	}
 }
 
 // subset reports whether every name of a is in b (both usually the same

@@ -4,11 +4,14 @@
 // stdin, one command a line:
 //
 //	call N [HEADER=VALUE…]
+//	each [HEADER=VALUE…]
 //
-// makes N unary grpc.health.v1.Health/Check calls (service "weft", each
-// with a 2 s deadline and the given request headers) and prints one JSON
-// line: how many answers each server pod gave (its "pod" response header),
-// how many calls failed with each gRPC code, and the last error.
+// call makes N unary grpc.health.v1.Health/Check calls (service "weft",
+// each with a 2 s deadline and the given request headers) on the first
+// channel, each one call on every channel (-channels N opens N, each with
+// its own xDS client), and both print one JSON line: how many answers each
+// server pod gave (its "pod" response header), how many calls failed with
+// each gRPC code, and the last error.
 //
 // With -serve ADDR it is a proxyless server instead: grpc-go's
 // xds.NewGRPCServer on ADDR (its listener from the control plane, by the
@@ -28,6 +31,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -51,6 +55,7 @@ type result struct {
 func main() {
 	target := flag.String("target", "", "xds:///host:port to dial")
 	serveAddr := flag.String("serve", "", "serve as a proxyless server on this address instead")
+	channels := flag.Int("channels", 1, "open this many channels, each with its own xDS client (command each)")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix(fmt.Sprintf("xdsapp[%d] ", os.Getpid()))
@@ -63,34 +68,122 @@ func main() {
 		}
 		return
 	}
-	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	hcs, err := dial(*target, *channels)
 	if err != nil {
-		log.Fatalf("xdsapp: dialing %s: %v", *target, err)
+		log.Fatalf("xdsapp: %v", err)
 	}
-	defer conn.Close()
-	hc := healthpb.NewHealthClient(conn)
 	in := bufio.NewScanner(os.Stdin)
 	out := json.NewEncoder(os.Stdout)
 	for in.Scan() {
 		fields := strings.Fields(in.Text())
-		if len(fields) < 2 || fields[0] != "call" {
+		var md []string
+		headers := func(kvs []string) {
+			for _, kv := range kvs {
+				k, v, _ := strings.Cut(kv, "=")
+				md = append(md, k, v)
+			}
+		}
+		var r result
+		switch {
+		case len(fields) >= 2 && fields[0] == "call":
+			n, err := strconv.Atoi(fields[1])
+			if err != nil {
+				log.Printf("xdsapp: %q: %v", in.Text(), err)
+				continue
+			}
+			headers(fields[2:])
+			r = calls(hcs[0], n, md)
+		case len(fields) >= 1 && fields[0] == "each":
+			headers(fields[1:])
+			r = each(hcs, md)
+		default:
 			log.Printf("xdsapp: unknown command %q", in.Text())
 			continue
 		}
-		n, err := strconv.Atoi(fields[1])
-		if err != nil {
-			log.Printf("xdsapp: %q: %v", in.Text(), err)
-			continue
-		}
-		var md []string
-		for _, kv := range fields[2:] {
-			k, v, _ := strings.Cut(kv, "=")
-			md = append(md, k, v)
-		}
-		if err := out.Encode(calls(hc, n, md)); err != nil {
+		if err := out.Encode(r); err != nil {
 			log.Fatalf("xdsapp: %v", err)
 		}
 	}
+}
+
+// dial opens n channels to target. One uses the bootstrap GRPC_XDS_BOOTSTRAP
+// names, as any app; more each get their own xDS client (their own ADS
+// stream), with that bootstrap's node renamed NAME-i, as n apps would.
+func dial(target string, n int) ([]healthpb.HealthClient, error) {
+	creds := grpc.WithTransportCredentials(insecure.NewCredentials())
+	if n <= 1 {
+		conn, err := grpc.NewClient(target, creds)
+		if err != nil {
+			return nil, fmt.Errorf("dialing %s: %w", target, err)
+		}
+		return []healthpb.HealthClient{healthpb.NewHealthClient(conn)}, nil
+	}
+	data, err := os.ReadFile(os.Getenv("GRPC_XDS_BOOTSTRAP"))
+	if err != nil {
+		return nil, err
+	}
+	var boot map[string]any
+	if err := json.Unmarshal(data, &boot); err != nil {
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	node, _ := boot["node"].(map[string]any)
+	id, _ := node["id"].(string)
+	parts := strings.Split(id, "~")
+	if len(parts) != 4 {
+		return nil, fmt.Errorf("bootstrap node id %q: want TYPE~IP~NAME.NS~DOMAIN", id)
+	}
+	name, ns, _ := strings.Cut(parts[2], ".")
+	var out []healthpb.HealthClient
+	for i := range n {
+		parts[2] = fmt.Sprintf("%s-%d.%s", name, i, ns)
+		node["id"] = strings.Join(parts, "~")
+		cfg, err := json.Marshal(boot)
+		if err != nil {
+			return nil, err
+		}
+		rb, err := xds.NewXDSResolverWithConfigForTesting(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("xDS resolver %d: %w", i, err)
+		}
+		conn, err := grpc.NewClient(target, creds, grpc.WithResolvers(rb))
+		if err != nil {
+			return nil, fmt.Errorf("dialing %s: %w", target, err)
+		}
+		out = append(out, healthpb.NewHealthClient(conn))
+	}
+	return out, nil
+}
+
+// each makes one call on every channel, 32 at a time.
+func each(hcs []healthpb.HealthClient, md []string) result {
+	r := result{Pods: map[string]int{}, Codes: map[string]int{}}
+	start := time.Now()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for _, hc := range hcs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			one := calls(hc, 1, md)
+			mu.Lock()
+			defer mu.Unlock()
+			for k, v := range one.Pods {
+				r.Pods[k] += v
+			}
+			for k, v := range one.Codes {
+				r.Codes[k] += v
+			}
+			if one.LastErr != "" {
+				r.LastErr = one.LastErr
+			}
+		}()
+	}
+	wg.Wait()
+	r.Millis = time.Since(start).Milliseconds()
+	return r
 }
 
 // calls makes n calls with request headers md (key, value pairs).
