@@ -16,12 +16,16 @@ import (
 	rbacfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	routerfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+	networking "istio.io/api/networking/v1alpha3"
+	security "istio.io/api/security/v1beta1"
 
 	"github.com/weft-mesh/weft/internal/controlplane/registry"
 )
@@ -64,7 +68,7 @@ func BuildGRPC(in Input) (*Output, error) {
 		}
 	}
 	b.clusters()
-	b.out.Clusters, b.out.Endpoints = grpcClusters(b.out.Clusters, b.out.Endpoints)
+	b.out.Clusters, b.out.Endpoints = grpcClusters(b.out.Clusters, b.out.Endpoints, b.grpcMutual())
 	if err := b.finish(); err != nil {
 		return nil, err
 	}
@@ -168,14 +172,18 @@ func grpcRoute(r *route.Route) {
 // grpcClusters keeps the EDS clusters (gRPC has no original-destination,
 // static or DNS-list clusters) without what gRPC rejects, and their
 // endpoints fit for gRPC.
-func grpcClusters(clusters, endpoints []types.Resource) (outClusters, outEndpoints []types.Resource) {
+func grpcClusters(clusters, endpoints []types.Resource, mutual map[string][]string) (outClusters, outEndpoints []types.Resource) {
 	eds := map[string]bool{}
 	for _, r := range clusters {
 		c := r.(*cluster.Cluster)
 		if c.GetType() != cluster.Cluster_EDS {
 			continue
 		}
-		outClusters = append(outClusters, grpcCluster(c))
+		gc := grpcCluster(c)
+		if sans, ok := mutual[c.GetName()]; ok {
+			gc.TransportSocket = grpcUpstreamTLS(sans)
+		}
+		outClusters = append(outClusters, gc)
 		eds[c.GetEdsClusterConfig().GetServiceName()] = true
 	}
 	for _, r := range endpoints {
@@ -185,6 +193,73 @@ func grpcClusters(clusters, endpoints []types.Resource) (outClusters, outEndpoin
 		}
 	}
 	return outClusters, outEndpoints
+}
+
+// Certificate provider names of a proxyless node's bootstrap, as Istio's
+// grpc-agent writes them: instance "default" (plugin file_watcher) gives
+// the workload certificate ("default") and the mesh roots ("ROOTCA").
+const (
+	GRPCCertProvider = "default"
+)
+
+// grpcMutual lists, for a proxyless client that holds a mesh certificate
+// (node metadata WEFT_MTLS), the clusters whose DestinationRule asks for
+// ISTIO_MUTUAL (Istio's proxyless gRPC has no auto mTLS), each with the
+// SPIFFE IDs its endpoints may present (none known: any of the mesh).
+func (b *builder) grpcMutual() map[string][]string {
+	if !b.in.Proxy.MTLS {
+		return nil
+	}
+	out := map[string][]string{}
+	for _, s := range b.in.Registry.Services {
+		dr := b.drs[s.Hostname]
+		if dr == nil {
+			continue
+		}
+		subsets := append([]*networking.Subset{nil}, dr.Spec.(*networking.DestinationRule).GetSubsets()...)
+		for _, p := range s.Ports {
+			for _, ss := range subsets {
+				if effectivePolicy(dr, ss, p.Number).GetTls().GetMode() != networking.ClientTLSSettings_ISTIO_MUTUAL {
+					continue
+				}
+				out[OutboundCluster(p.Number, ss.GetName(), s.Hostname)] = serviceAccounts(s, ss.GetLabels())
+			}
+		}
+	}
+	return out
+}
+
+// grpcUpstreamTLS is mutual TLS as gRPC's xDS credentials do it: the
+// certificate and roots from the bootstrap's certificate provider, the
+// peer checked against sans (empty: any certificate of the mesh roots).
+func grpcUpstreamTLS(sans []string) *core.TransportSocket {
+	vc := &tlsv3.CertificateValidationContext{CaCertificateProviderInstance: grpcProvider(SecretRootCA)}
+	for _, san := range sans {
+		vc.MatchSubjectAltNames = append(vc.MatchSubjectAltNames, &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Exact{Exact: san}})
+	}
+	ctx := &tlsv3.UpstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{
+		TlsCertificateProviderInstance: grpcProvider(SecretCertificate),
+		ValidationContextType:          &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: vc},
+	}}
+	return &core.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &core.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
+}
+
+// grpcDownstreamTLS is a proxyless server's STRICT mutual TLS: its
+// certificate, and a client certificate of the mesh roots required.
+func grpcDownstreamTLS() *core.TransportSocket {
+	ctx := &tlsv3.DownstreamTlsContext{
+		RequireClientCertificate: wrapperspb.Bool(true),
+		CommonTlsContext: &tlsv3.CommonTlsContext{
+			TlsCertificateProviderInstance: grpcProvider(SecretCertificate),
+			ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+				CaCertificateProviderInstance: grpcProvider(SecretRootCA)}},
+		},
+	}
+	return &core.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &core.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
+}
+
+func grpcProvider(cert string) *tlsv3.CertificateProviderPluginInstance {
+	return &tlsv3.CertificateProviderPluginInstance{InstanceName: GRPCCertProvider, CertificateName: cert}
 }
 
 // grpcCluster is c with the fields gRPC reads: its balancer (round robin,
@@ -284,6 +359,7 @@ const GRPCInboundPrefix = "xds.istio.io/grpc/lds/inbound/"
 // (non_forwarding_action, as gRPC servers want).
 func BuildGRPCInbound(in Input) (*Output, error) {
 	b := &builder{in: in, part: partOwn, out: &Output{Versions: map[string]string{}}}
+	b.index()
 	seen := map[uint32]bool{}
 	for _, s := range in.Registry.Services {
 		for _, ep := range s.Endpoints {
@@ -293,7 +369,7 @@ func BuildGRPCInbound(in Input) (*Output, error) {
 			for _, p := range s.Ports {
 				if target := ep.EndpointPort(p); !seen[target] {
 					seen[target] = true
-					b.out.Listeners = append(b.out.Listeners, grpcInboundListener(in.Proxy.IP, target))
+					b.out.Listeners = append(b.out.Listeners, b.grpcInboundListener(in.Proxy.IP, target))
 				}
 			}
 		}
@@ -318,7 +394,8 @@ func GRPCInbound(in Input, name string) *listener.Listener {
 	host, port, _ := net.SplitHostPort(hp)
 	n, _ := strconv.ParseUint(port, 10, 16)
 	b := &builder{in: in, part: partOwn, out: &Output{Versions: map[string]string{}}}
-	b.out.Listeners = []types.Resource{grpcInboundListener(host, uint32(n))}
+	b.index()
+	b.out.Listeners = []types.Resource{b.grpcInboundListener(host, uint32(n))}
 	b.grpcAuthorization()
 	l := b.out.Listeners[0].(*listener.Listener)
 	if l.Validate() != nil {
@@ -327,8 +404,11 @@ func GRPCInbound(in Input, name string) *listener.Listener {
 	return l
 }
 
-// grpcInboundListener is a proxyless server's listener on ip:port.
-func grpcInboundListener(ip string, port uint32) *listener.Listener {
+// grpcInboundListener is a proxyless server's listener on ip:port: mutual
+// TLS when the server holds a mesh certificate (WEFT_MTLS) and its
+// PeerAuthentication for the port is STRICT, else plaintext (gRPC has no
+// PERMISSIVE: one port speaks one of them).
+func (b *builder) grpcInboundListener(ip string, port uint32) *listener.Listener {
 	name := GRPCInboundPrefix + GRPCListenerName(ip, port)
 	rc := &route.RouteConfiguration{
 		Name: InboundCluster(port),
@@ -350,17 +430,17 @@ func grpcInboundListener(ip string, port uint32) *listener.Listener {
 			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerfilter.Router{})},
 		}},
 	}
-	return &listener.Listener{
-		Name:    name,
-		Address: socketAddress(ip, port),
-		FilterChains: []*listener.FilterChain{{
-			Name: InboundCluster(port),
-			Filters: []*listener.Filter{{
-				Name:       wellknown.HTTPConnectionManager,
-				ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(m)},
-			}},
+	fc := &listener.FilterChain{
+		Name: InboundCluster(port),
+		Filters: []*listener.Filter{{
+			Name:       wellknown.HTTPConnectionManager,
+			ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(m)},
 		}},
 	}
+	if b.in.Proxy.MTLS && b.peerAuthentication(port) == security.PeerAuthentication_MutualTLS_STRICT {
+		fc.TransportSocket = grpcDownstreamTLS()
+	}
+	return &listener.Listener{Name: name, Address: socketAddress(ip, port), FilterChains: []*listener.FilterChain{fc}}
 }
 
 // grpcAuthorization adds the RBAC filters of the AuthorizationPolicies

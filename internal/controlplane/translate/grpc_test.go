@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"github.com/google/go-cmp/cmp"
 
@@ -347,4 +349,99 @@ func inboundFilters(t *testing.T, l *listener.Listener) []string {
 		names = append(names, f.GetName())
 	}
 	return names
+}
+
+// TestGRPCMutualTLS: a proxyless client with a mesh certificate speaks
+// mTLS (certificate provider instances, the endpoints' SPIFFE IDs) to
+// clusters whose DestinationRule says ISTIO_MUTUAL, plaintext to the rest
+// and always without a certificate; a server requires client certificates
+// where its PeerAuthentication is STRICT and it has a certificate.
+func TestGRPCMutualTLS(t *testing.T) {
+	objs := load(t, "testdata/grpc/echo-mtls.yaml")
+	reg := registry.Build(objs)
+	tlsOf := func(withCert bool) map[string]string {
+		client := grpcClient
+		client.MTLS = withCert
+		out, err := BuildGRPC(Input{Config: objs, Registry: reg, Proxy: client})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, r := range out.Clusters {
+			c := r.(*cluster.Cluster)
+			ts := c.GetTransportSocket()
+			if ts == nil {
+				got[c.GetName()] = "plaintext"
+				continue
+			}
+			ctx := &tlsv3.UpstreamTlsContext{}
+			if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
+				t.Fatal(err)
+			}
+			common := ctx.GetCommonTlsContext()
+			vc := common.GetValidationContext()
+			if common.GetTlsCertificateProviderInstance().GetInstanceName() != GRPCCertProvider ||
+				vc.GetCaCertificateProviderInstance().GetCertificateName() != SecretRootCA {
+				t.Errorf("%s: TLS without the bootstrap's certificate provider: %v", c.GetName(), ctx)
+			}
+			var sans []string
+			for _, m := range vc.GetMatchSubjectAltNames() {
+				sans = append(sans, m.GetExact())
+			}
+			got[c.GetName()] = fmt.Sprint("mtls ", sans)
+		}
+		return got
+	}
+	want := map[string]string{
+		"outbound|50051||echo.default.svc.cluster.local":   "mtls [spiffe://cluster.local/ns/default/sa/echo]",
+		"outbound|50051|v1|echo.default.svc.cluster.local": "mtls [spiffe://cluster.local/ns/default/sa/echo]",
+		"outbound|50051|v2|echo.default.svc.cluster.local": "plaintext",
+	}
+	if d := cmp.Diff(want, tlsOf(true)); d != "" {
+		t.Errorf("client with a certificate (-want +got):\n%s", d)
+	}
+	for name, mode := range tlsOf(false) {
+		if mode != "plaintext" {
+			t.Errorf("client without a certificate: %s: %s", name, mode)
+		}
+	}
+
+	servers := []struct {
+		ip     string
+		labels map[string]string
+		mtls   bool
+		want   bool // client certificate required
+	}{
+		{"127.0.1.1", map[string]string{"app": "echo", "version": "v1"}, true, true},
+		{"127.0.1.1", map[string]string{"app": "echo", "version": "v1"}, false, false},
+		{"127.0.1.2", map[string]string{"app": "echo", "version": "v2"}, true, false}, // PERMISSIVE
+	}
+	for _, sv := range servers {
+		p := Proxy{ID: "sidecar~" + sv.ip + "~echo.default~default.svc.cluster.local", Type: ProxySidecar, Name: "echo",
+			Namespace: "default", IP: sv.ip, Labels: sv.labels, MTLS: sv.mtls}
+		out, err := BuildGRPCInbound(Input{Config: objs, Registry: reg, Proxy: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := out.Listeners[0].(*listener.Listener)
+		ts := l.GetFilterChains()[0].GetTransportSocket()
+		if (ts != nil) != sv.want {
+			t.Errorf("server %s %v mtls=%v: transport socket %v, want TLS: %v", sv.ip, sv.labels, sv.mtls, ts, sv.want)
+			continue
+		}
+		if ts == nil {
+			continue
+		}
+		ctx := &tlsv3.DownstreamTlsContext{}
+		if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !ctx.GetRequireClientCertificate().GetValue() || ctx.GetCommonTlsContext().GetTlsCertificateProviderInstance() == nil ||
+			ctx.GetCommonTlsContext().GetValidationContext().GetCaCertificateProviderInstance() == nil {
+			t.Errorf("server %s: %v", sv.ip, ctx)
+		}
+		if on := GRPCInbound(Input{Config: objs, Registry: reg, Proxy: p}, GRPCInboundPrefix+"127.0.1.1:50052"); on.GetFilterChains()[0].GetTransportSocket() == nil {
+			t.Errorf("server %s: an on-demand listener lacks the STRICT mode", sv.ip)
+		}
+	}
 }
