@@ -2,11 +2,17 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"math"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +21,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/weft-mesh/weft/internal/controlplane/ca"
+	"github.com/weft-mesh/weft/internal/spiffe"
 )
 
 // proxylessConfig is the Istio YAML of the proxyless tests: service echo
@@ -285,6 +294,15 @@ func writeBootstrap(t *testing.T, xds, ip, name string) string {
 // servers (xds.NewGRPCServer) ask for Istio's inbound listener names.
 func writeBootstrapLabels(t *testing.T, xds, ip, name string, labels map[string]any) string {
 	t.Helper()
+	return writeBootstrapWith(t, xds, ip, name, labels, nil)
+}
+
+// writeBootstrapWith is writeBootstrapLabels with a workload certificate
+// (nil: none): certificate provider "default" (file_watcher) on its files,
+// node metadata WEFT_MTLS and SERVICE_ACCOUNT, as Istio's grpc-agent
+// writes them.
+func writeBootstrapWith(t *testing.T, xds, ip, name string, labels map[string]any, cert *workloadCert) string {
+	t.Helper()
 	boot := map[string]any{
 		"server_listener_resource_name_template": "xds.istio.io/grpc/lds/inbound/%s",
 		"xds_servers": []any{map[string]any{
@@ -299,6 +317,17 @@ func writeBootstrapLabels(t *testing.T, xds, ip, name string, labels map[string]
 				"LABELS": labels,
 			},
 		},
+	}
+	if cert != nil {
+		boot["certificate_providers"] = map[string]any{"default": map[string]any{
+			"plugin_name": "file_watcher",
+			"config": map[string]any{
+				"certificate_file": cert.certFile, "private_key_file": cert.keyFile,
+				"ca_certificate_file": cert.rootFile, "refresh_interval": "600s",
+			},
+		}}
+		md := boot["node"].(map[string]any)["metadata"].(map[string]any)
+		md["WEFT_MTLS"], md["SERVICE_ACCOUNT"] = "true", cert.sa
 	}
 	data, err := json.Marshal(boot)
 	if err != nil {
@@ -323,6 +352,7 @@ type xdsApp struct {
 // xdsResult is xdsapp's answer to a call command.
 type xdsResult struct {
 	Pods    map[string]int `json:"pods"`
+	Peers   map[string]int `json:"peers"`
 	Codes   map[string]int `json:"codes"`
 	LastErr string         `json:"lastErr"`
 	Millis  int64          `json:"millis"`
@@ -575,4 +605,124 @@ func TestProxylessManyChannels(t *testing.T) {
 		}
 	}
 	t.Logf("%d proxyless channels: all READY and answered %v after start; all on v2 %v after weft apply; control plane VmHWM %s", n, ready, pushed, rss)
+}
+
+// workloadCert is a workload certificate from the control plane's CA, on disk.
+type workloadCert struct {
+	sa                          string
+	certFile, keyFile, rootFile string
+}
+
+// issueCert has the control plane's CA (its root under dataDir/ca) sign a
+// certificate for service account sa of namespace default.
+func issueCert(t *testing.T, dataDir, sa string) *workloadCert {
+	t.Helper()
+	authority, err := ca.New(ca.Options{DataDir: dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := spiffe.New("default", sa)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{URIs: []*url.URL{id.URL()}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := authority.Sign(csr, id, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	c := &workloadCert{sa: sa, certFile: filepath.Join(dir, "cert.pem"), keyFile: filepath.Join(dir, "key.pem"), rootFile: filepath.Join(dir, "root.pem")}
+	for path, data := range map[string][]byte{
+		c.certFile: chain, c.rootFile: authority.TrustBundle(),
+		c.keyFile: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}),
+	} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// proxylessMTLS: echo's one server, mutual TLS asked for by the client's
+// DestinationRule and required by the server's PeerAuthentication.
+const proxylessMTLS = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: echo
+  namespace: default
+spec:
+  hosts: [echo.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports:
+  - {number: 50051, name: grpc, protocol: GRPC}
+  endpoints:
+  - {address: %s, labels: {app: echo, version: v1}, serviceAccount: echo}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: echo
+  namespace: default
+spec:
+  host: echo
+  trafficPolicy:
+    tls: {mode: ISTIO_MUTUAL}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: echo
+  namespace: default
+spec:
+  selector:
+    matchLabels: {app: echo}
+  mtls: {mode: STRICT}
+`
+
+// TestProxylessMTLS: a proxyless client and a proxyless server, both with
+// xDS credentials and certificates from weft's CA, talk mutual TLS — the
+// server sees the client's SPIFFE ID — and the STRICT server refuses a
+// plaintext client.
+func TestProxylessMTLS(t *testing.T) {
+	b := newBlock(t)
+	bins := buildTestPrograms(t, "./xdsapp")
+	xds := b.controlPlaneIP() + ":15010"
+	dataDir := t.TempDir()
+	start(t, "control-plane", "--data-dir", dataDir, "--xds-address", xds, "--http-address", b.controlPlaneIP()+":15014",
+		"--secure-xds-address", "off", "--console-address", "off", "--otlp-grpc-address", "off", "--otlp-http-address", "off")
+	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)
+	applyYAML(t, b.api(), fmt.Sprintf(proxylessMTLS, b.ip(1, 1)))
+
+	serverIP := b.ip(1, 1)
+	sboot := writeBootstrapWith(t, xds, serverIP, "echo-v1", map[string]any{"app": "echo", "version": "v1"}, issueCert(t, dataDir, "echo"))
+	startProgram(t, []string{"GRPC_XDS_BOOTSTRAP=" + sboot, "POD_NAME=echo-v1"}, bins["xdsapp"], "-xds-creds", "-serve", net.JoinHostPort(serverIP, "50051"))
+	const target = "xds:///echo.default.svc.cluster.local:50051"
+	cboot := writeBootstrapWith(t, xds, b.ip(1, 9), "xds-client-1", map[string]any{"app": "xds-client"}, issueCert(t, dataDir, "client"))
+	c := startXDSApp(t, bins["xdsapp"], cboot, target, "-xds-creds")
+	const clientID = "spiffe://cluster.local/ns/default/sa/client"
+	eventually(t, 30*time.Second, func() error {
+		if r := c.call(t, 10); r.Peers[clientID] != 10 {
+			return fmt.Errorf("not 10 calls over mTLS as %s yet: %+v", clientID, r)
+		}
+		return nil
+	})
+	if r := c.call(t, 100); r.Peers[clientID] != 100 {
+		t.Errorf("want 100 calls seen by the server as %s, got %+v", clientID, r)
+	}
+
+	plain := startXDSApp(t, bins["xdsapp"], writeBootstrap(t, xds, b.ip(1, 10), "xds-client-2"), target)
+	r := plain.call(t, 20)
+	t.Logf("plaintext client: %+v", r)
+	if r.failed() != 20 || r.Codes["Unavailable"] != 20 {
+		t.Errorf("the STRICT server answered a plaintext client: %+v", r)
+	}
 }

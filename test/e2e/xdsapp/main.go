@@ -36,17 +36,23 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	xdscreds "google.golang.org/grpc/credentials/xds"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/xds" // the xds:/// resolver and balancers, the xDS server
 )
 
 // result is the answer to one call command.
 type result struct {
-	Pods    map[string]int `json:"pods"`
+	Pods map[string]int `json:"pods"`
+	// Peers counts the identities the servers saw (their "peer" response
+	// header: the client certificate's SPIFFE ID, or "none").
+	Peers   map[string]int `json:"peers"`
 	Codes   map[string]int `json:"codes"`
 	LastErr string         `json:"lastErr,omitempty"`
 	Millis  int64          `json:"millis"`
@@ -56,6 +62,7 @@ func main() {
 	target := flag.String("target", "", "xds:///host:port to dial")
 	serveAddr := flag.String("serve", "", "serve as a proxyless server on this address instead")
 	channels := flag.Int("channels", 1, "open this many channels, each with its own xDS client (command each)")
+	useXDSCreds := flag.Bool("xds-creds", false, "use xDS credentials (mTLS as the control plane says, certificates from the bootstrap's providers); default plaintext")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix(fmt.Sprintf("xdsapp[%d] ", os.Getpid()))
@@ -63,12 +70,12 @@ func main() {
 		log.Fatal("xdsapp: GRPC_XDS_BOOTSTRAP is not set")
 	}
 	if *serveAddr != "" {
-		if err := serve(*serveAddr, os.Getenv("POD_NAME")); err != nil {
+		if err := serve(*serveAddr, os.Getenv("POD_NAME"), *useXDSCreds); err != nil {
 			log.Fatalf("xdsapp: %v", err)
 		}
 		return
 	}
-	hcs, err := dial(*target, *channels)
+	hcs, err := dial(*target, *channels, *useXDSCreds)
 	if err != nil {
 		log.Fatalf("xdsapp: %v", err)
 	}
@@ -109,8 +116,15 @@ func main() {
 // dial opens n channels to target. One uses the bootstrap GRPC_XDS_BOOTSTRAP
 // names, as any app; more each get their own xDS client (their own ADS
 // stream), with that bootstrap's node renamed NAME-i, as n apps would.
-func dial(target string, n int) ([]healthpb.HealthClient, error) {
+func dial(target string, n int, useXDSCreds bool) ([]healthpb.HealthClient, error) {
 	creds := grpc.WithTransportCredentials(insecure.NewCredentials())
+	if useXDSCreds {
+		c, err := xdscreds.NewClientCredentials(xdscreds.ClientOptions{FallbackCreds: insecure.NewCredentials()})
+		if err != nil {
+			return nil, fmt.Errorf("xDS credentials: %w", err)
+		}
+		creds = grpc.WithTransportCredentials(c)
+	}
 	if n <= 1 {
 		conn, err := grpc.NewClient(target, creds)
 		if err != nil {
@@ -156,7 +170,7 @@ func dial(target string, n int) ([]healthpb.HealthClient, error) {
 
 // each makes one call on every channel, 32 at a time.
 func each(hcs []healthpb.HealthClient, md []string) result {
-	r := result{Pods: map[string]int{}, Codes: map[string]int{}}
+	r := result{Pods: map[string]int{}, Peers: map[string]int{}, Codes: map[string]int{}}
 	start := time.Now()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -173,6 +187,9 @@ func each(hcs []healthpb.HealthClient, md []string) result {
 			for k, v := range one.Pods {
 				r.Pods[k] += v
 			}
+			for k, v := range one.Peers {
+				r.Peers[k] += v
+			}
 			for k, v := range one.Codes {
 				r.Codes[k] += v
 			}
@@ -188,7 +205,7 @@ func each(hcs []healthpb.HealthClient, md []string) result {
 
 // calls makes n calls with request headers md (key, value pairs).
 func calls(hc healthpb.HealthClient, n int, md []string) result {
-	r := result{Pods: map[string]int{}, Codes: map[string]int{}}
+	r := result{Pods: map[string]int{}, Peers: map[string]int{}, Codes: map[string]int{}}
 	start := time.Now()
 	for range n {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -208,16 +225,37 @@ func calls(hc healthpb.HealthClient, n int, md []string) result {
 			pod = v[0]
 		}
 		r.Pods[pod]++
+		if v := hdr.Get("peer"); len(v) > 0 {
+			r.Peers[v[0]]++
+		}
 	}
 	r.Millis = time.Since(start).Milliseconds()
 	return r
 }
 
 // serve runs an xDS-managed gRPC server on addr until SIGTERM or SIGINT.
-func serve(addr, pod string) error {
-	setPod := func(ctx context.Context) { _ = grpc.SetHeader(ctx, metadata.Pairs("pod", pod)) }
+// Every answer names the server (header "pod") and the client's SPIFFE ID
+// as its certificate gave it (header "peer", "none" without one).
+func serve(addr, pod string, useXDSCreds bool) error {
+	setPod := func(ctx context.Context) {
+		id := "none"
+		if p, ok := peer.FromContext(ctx); ok {
+			if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.PeerCertificates) > 0 && len(ti.State.PeerCertificates[0].URIs) > 0 {
+				id = ti.State.PeerCertificates[0].URIs[0].String()
+			}
+		}
+		_ = grpc.SetHeader(ctx, metadata.Pairs("pod", pod, "peer", id))
+	}
+	var creds credentials.TransportCredentials = insecure.NewCredentials()
+	if useXDSCreds {
+		c, err := xdscreds.NewServerCredentials(xdscreds.ServerOptions{FallbackCreds: insecure.NewCredentials()})
+		if err != nil {
+			return fmt.Errorf("xDS credentials: %w", err)
+		}
+		creds = c
+	}
 	srv, err := xds.NewGRPCServer(
-		grpc.Creds(insecure.NewCredentials()),
+		grpc.Creds(creds),
 		xds.ServingModeCallback(func(a net.Addr, args xds.ServingModeChangeArgs) {
 			log.Printf("serving mode of %s: %v (%v)", a, args.Mode, args.Err)
 		}),
