@@ -20,6 +20,8 @@ func runRun(ctx context.Context, env *Env) error {
 	fs := newFlags(env, "run")
 	f := addProxyFlags(fs, sidecarDefaults)
 	readyTimeout := fs.Duration("ready-timeout", 30*time.Second, "how long to wait for the sidecar's config before giving up")
+	proxyless := fs.Bool("proxyless", false, "no sidecar: the app is a proxyless gRPC app (its own xDS client); write its xDS bootstrap "+
+		"(GRPC_XDS_BOOTSTRAP, GENERATOR=grpc) and, with --token, keep its mesh certificate on disk for its xDS credentials")
 	if err := cmdline.ParseFlags(fs, env.Args); err != nil {
 		return err
 	}
@@ -42,6 +44,9 @@ func runRun(ctx context.Context, env *Env) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	if *proxyless {
+		return runProxyless(ctx, env, opts, argv, sigs)
+	}
 
 	p, err := proxy.Start(opts)
 	if err != nil {
@@ -54,7 +59,7 @@ func runRun(ctx context.Context, env *Env) error {
 		return errors.Join(err, p.Shutdown())
 	}
 	trim(env.Stderr) // what start-up and the first config touched
-	code, err := runChild(ctx, env, p, argv, sigs)
+	code, err := runChild(ctx, env, childEnv(os.Environ(), p), p.MarkDraining, argv, sigs)
 	if serr := p.Shutdown(); serr != nil {
 		opts.Logger.Warn("sidecar shutdown", "component", "run", "err", serr)
 	}
@@ -71,9 +76,9 @@ func runRun(ctx context.Context, env *Env) error {
 // environment, forwards SIGINT/SIGTERM (and a cancelled ctx, as SIGTERM) to
 // it, and returns its exit code once it has exited. Processes the app left
 // in its group are killed.
-func runChild(ctx context.Context, env *Env, p *proxy.Proxy, argv []string, sigs <-chan os.Signal) (int, error) {
+func runChild(ctx context.Context, env *Env, childEnv []string, draining func(), argv []string, sigs <-chan os.Signal) (int, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = childEnv(os.Environ(), p)
+	cmd.Env = childEnv
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, env.Stdout, env.Stderr
 	cmd.SysProcAttr = appAttr()
 	cmd.WaitDelay = time.Second // a grandchild holding stdout must not block Wait
@@ -97,7 +102,7 @@ func runChild(ctx context.Context, env *Env, p *proxy.Proxy, argv []string, sigs
 			return exitCode(err, cmd.ProcessState)
 		case s := <-sigs:
 			forwarded = true
-			p.MarkDraining()
+			draining()
 			_ = syscall.Kill(-pgid, s.(syscall.Signal))
 		case <-ctxDone:
 			// weft's own signal handling cancels ctx for the same signal
@@ -107,7 +112,7 @@ func runChild(ctx context.Context, env *Env, p *proxy.Proxy, argv []string, sigs
 				continue
 			}
 			forwarded = true
-			p.MarkDraining()
+			draining()
 			sig := syscall.SIGTERM
 			select {
 			case s := <-sigs:
@@ -138,6 +143,39 @@ func exitCode(err error, st *os.ProcessState) (int, error) {
 // childEnv is the app's environment: weft run's own minus NO_PROXY (the
 // sidecar must see every request), plus the pod's identity, HTTP_PROXY and
 // HTTPS_PROXY (TLS and gRPC clients open CONNECT tunnels through it).
+// runProxyless runs a proxyless gRPC app: its bootstrap and certificate
+// (proxy.StartProxyless), then the app, with no sidecar.
+func runProxyless(ctx context.Context, env *Env, opts proxy.Options, argv []string, sigs <-chan os.Signal) error {
+	p, err := proxy.StartProxyless(opts)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	code, err := runChild(ctx, env, mergeEnv(os.Environ(), p.Env()), func() {}, argv, sigs)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &cmdline.ExitCodeError{Code: code}
+	}
+	return nil
+}
+
+// mergeEnv is base with set's variables replacing any of the same name.
+func mergeEnv(base []string, set map[string]string) []string {
+	out := make([]string, 0, len(base)+len(set))
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := set[k]; !ok {
+			out = append(out, kv)
+		}
+	}
+	for k, v := range set {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
 func childEnv(base []string, p *proxy.Proxy) []string {
 	o := p.Options()
 	port := ""

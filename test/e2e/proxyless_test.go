@@ -370,6 +370,13 @@ func startXDSApp(t *testing.T, bin, bootstrap, target string, args ...string) *x
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"-target", target}, args...)...)
 	cmd.Env = append(os.Environ(), "GRPC_XDS_BOOTSTRAP="+bootstrap, "GRPC_GO_LOG_SEVERITY_LEVEL=warning")
+	return startXDSAppCmd(t, cmd, target)
+}
+
+// startXDSAppCmd starts cmd, an xdsapp client (maybe under weft run), and
+// drives it through its stdin and stdout.
+func startXDSAppCmd(t *testing.T, cmd *exec.Cmd, target string) *xdsApp {
+	t.Helper()
 	a := &xdsApp{lines: make(chan string, 16), log: &lockedBuffer{}}
 	cmd.Stderr = a.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -724,5 +731,55 @@ func TestProxylessMTLS(t *testing.T) {
 	t.Logf("plaintext client: %+v", r)
 	if r.failed() != 20 || r.Codes["Unavailable"] != 20 {
 		t.Errorf("the STRICT server answered a plaintext client: %+v", r)
+	}
+}
+
+// TestProxylessRun runs a proxyless server and a proxyless client each
+// under `weft run --proxyless` with a join token: weft writes their
+// bootstraps and keeps certificates from the control plane's CA on disk,
+// and they talk mTLS (the server sees the client's SPIFFE ID) without a
+// sidecar.
+func TestProxylessRun(t *testing.T) {
+	b := newBlock(t)
+	bins := buildTestPrograms(t, "./xdsapp")
+	xds, secure := b.controlPlaneIP()+":15010", b.controlPlaneIP()+":15012"
+	start(t, "control-plane", "--data-dir", t.TempDir(), "--xds-address", xds, "--http-address", b.controlPlaneIP()+":15014",
+		"--secure-xds-address", secure, "--console-address", "off", "--otlp-grpc-address", "off", "--otlp-http-address", "off")
+	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)
+	applyYAML(t, b.api(), fmt.Sprintf(proxylessMTLS, b.ip(1, 1)))
+	token := func(sa string) string {
+		out, err := runWeft(b.api(), "token", "create", "--namespace", "default", "--service-account", sa, "--ttl", "10m")
+		if err != nil {
+			t.Fatalf("weft token create: %v\n%s", err, out)
+		}
+		return strings.Fields(out)[0]
+	}
+	serverIP := b.ip(1, 1)
+	start(t, "run", "--proxyless", "--name", "echo-v1", "--namespace", "default", "--service-account", "echo",
+		"--labels", "app=echo,version=v1", "--ip", serverIP, "--xds-address", xds, "--secure-xds-address", secure, "--token", token("echo"),
+		"--", bins["xdsapp"], "-xds-creds", "-serve", net.JoinHostPort(serverIP, "50051"))
+	const target = "xds:///echo.default.svc.cluster.local:50051"
+	cmd := exec.Command(weftBin, "run", "--proxyless", "--name", "client-1", "--namespace", "default", "--service-account", "client",
+		"--labels", "app=client", "--ip", b.ip(1, 9), "--xds-address", xds, "--secure-xds-address", secure, "--token", token("client"),
+		"--", bins["xdsapp"], "-xds-creds", "-target", target)
+	cmd.Env = append(os.Environ(), "WEFT_CONTROL_PLANE="+b.api())
+	c := startXDSAppCmd(t, cmd, target)
+	const clientID = "spiffe://cluster.local/ns/default/sa/client"
+	eventually(t, 30*time.Second, func() error {
+		if r := c.call(t, 10); r.Peers[clientID] != 10 || r.Pods["echo-v1"] != 10 {
+			return fmt.Errorf("not 10 calls over mTLS as %s yet: %+v", clientID, r)
+		}
+		return nil
+	})
+	out, err := runWeft(b.api(), "proxy-status")
+	if err != nil || !strings.Contains(out, "client-1.default") || !strings.Contains(out, "echo-v1.default") {
+		t.Errorf("proxy-status lacks the proxyless workloads (%v):\n%s", err, out)
+	}
+	// Nothing registered itself: the ServiceEntries are the applied one.
+	if out, err := runWeft(b.api(), "get", "serviceentries", "-n", "default"); err != nil || !strings.Contains(out, "echo") || strings.Contains(out, "client") {
+		t.Errorf("weft get serviceentries (%v): want echo only:\n%s", err, out)
+	}
+	if out, err := runWeft(b.api(), "get", "workloadentries", "-n", "default"); err != nil || strings.Contains(out, "client") || strings.Contains(out, "echo-v1") {
+		t.Errorf("weft get workloadentries (%v): want none:\n%s", err, out)
 	}
 }
