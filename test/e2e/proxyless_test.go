@@ -783,3 +783,24 @@ func TestProxylessRun(t *testing.T) {
 		t.Errorf("weft get workloadentries (%v): want none:\n%s", err, out)
 	}
 }
+
+// TestProxylessToSidecarWorkload: a proxyless client reaches a workload
+// that runs with a sidecar and registered itself (weft run --service):
+// the service, its endpoint and its port come from the auto-registration.
+func TestProxylessToSidecarWorkload(t *testing.T) {
+	b := newBlock(t)
+	bins := buildTestPrograms(t, "./testdata/grpcecho", "./xdsapp")
+	xds := b.controlPlaneIP() + ":15010"
+	start(t, "control-plane", "--data-dir", t.TempDir(), "--xds-address", xds, "--http-address", b.controlPlaneIP()+":15014",
+		"--secure-xds-address", "off", "--console-address", "off", "--otlp-grpc-address", "off", "--otlp-http-address", "off")
+	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)
+	start(t, "run", "--name", "echo-v1-1", "--namespace", "default", "--service", "echo", "--version", "v1",
+		"--port", "grpc:50051", "--ip", b.ip(1, 1), "--xds-address", xds, "--", bins["grpcecho"])
+	c := startXDSApp(t, bins["xdsapp"], writeBootstrap(t, xds, b.ip(1, 9), "xds-client-1"), "xds:///echo.default.svc.cluster.local:50051")
+	eventually(t, 30*time.Second, func() error {
+		if r := c.call(t, 10); r.Pods["echo-v1-1"] != 10 {
+			return fmt.Errorf("not 10 answers from echo-v1-1 yet: %+v", r)
+		}
+		return nil
+	})
+}
