@@ -108,7 +108,7 @@ func TestApplyGetDeleteCommands(t *testing.T) {
 		{[]string{"get", "nosuchkind"}, 1, "", `unknown kind "nosuchkind"`},
 		{[]string{"delete", "-f", filepath.Join(dir, "vs.yaml")}, 0, "virtualservice.networking.istio.io/reviews deleted\n", ""},
 		{[]string{"delete", "-f", filepath.Join(dir, "vs.yaml")}, 1, "", "VirtualService default/reviews: not found"},
-		{[]string{"proxy-status"}, 0, "NAME   CLUSTER   CDS   LDS   EDS   RDS   ISTIOD   VERSION   WORKLOAD\n", ""},
+		{[]string{"proxy-status"}, 0, "NAME   CLUSTER   CDS   LDS   EDS   RDS   ISTIOD   VERSION   TYPE   WORKLOAD\n", ""},
 	}
 	for _, tt := range tests {
 		out, errOut, code := runCLI(t, cp, home, tt.args...)
@@ -172,20 +172,29 @@ func TestUnreachableControlPlane(t *testing.T) {
 
 func TestPrintProxyStatus(t *testing.T) {
 	ps := []xdsserver.ProxyStatus{{
-		Name: "reviews-v2-1", Workload: "reviews-v2", Namespace: "default", Version: "0.1.0",
+		Name: "reviews-v2-1", Workload: "reviews-v2", Namespace: "default", Version: "0.1.0", Type: "sidecar",
 		Types: map[string]xdsserver.TypeStatus{
 			xdsserver.ClusterType:  {Sent: "0123456789abcdef", Acked: "0123456789abcdef", Status: xdsserver.StatusSynced},
 			xdsserver.ListenerType: {Sent: "b", Acked: "a", Nacked: "cannot bind", Status: xdsserver.StatusStale},
 			xdsserver.EndpointType: {Sent: "c", Status: xdsserver.StatusStale},
 			xdsserver.RouteType:    {Subscribed: true, Status: xdsserver.StatusNotSent},
 		},
+	}, {
+		Name: "client-1", Namespace: "default", Version: "1.85.0", Type: xdsserver.TypeProxyless,
+		Types: map[string]xdsserver.TypeStatus{
+			xdsserver.ClusterType:  {Sent: "c", Acked: "c", Status: xdsserver.StatusSynced},
+			xdsserver.ListenerType: {Sent: "l", Acked: "l", Status: xdsserver.StatusSynced},
+			xdsserver.EndpointType: {Sent: "e", Acked: "e", Status: xdsserver.StatusSynced},
+			xdsserver.RouteType:    {Sent: "r", Acked: "r", Status: xdsserver.StatusSynced},
+		},
 	}}
 	var b bytes.Buffer
 	if err := printProxyStatus(&b, ps, "weft-control-plane@127.0.0.1:15014"); err != nil {
 		t.Fatal(err)
 	}
-	want := `NAME                   CLUSTER      CDS                 LDS              EDS     RDS        ISTIOD                               VERSION   WORKLOAD
-reviews-v2-1.default   Kubernetes   SYNCED (01234567)   STALE (NACKED)   STALE   NOT SENT   weft-control-plane@127.0.0.1:15014   0.1.0     reviews-v2
+	want := `NAME                   CLUSTER      CDS                 LDS              EDS          RDS          ISTIOD                               VERSION   TYPE        WORKLOAD
+reviews-v2-1.default   Kubernetes   SYNCED (01234567)   STALE (NACKED)   STALE        NOT SENT     weft-control-plane@127.0.0.1:15014   0.1.0     sidecar     reviews-v2
+client-1.default       Kubernetes   SYNCED (c)          SYNCED (l)       SYNCED (e)   SYNCED (r)   weft-control-plane@127.0.0.1:15014   1.85.0    proxyless   client-1
 reviews-v2-1.default LDS NACK: cannot bind
 `
 	if b.String() != want {

@@ -89,6 +89,8 @@ func adminAddress(ctx context.Context, c *api.Client, name string) (string, erro
 		return "", fmt.Errorf("no connected proxy named %q (see weft proxy-status)", name)
 	case len(found) > 1:
 		return "", fmt.Errorf("%d proxies are named %q: give NAME.NAMESPACE (%s)", len(found), name, proxyNames(found))
+	case found[0].Type == xdsserver.TypeProxyless:
+		return "", fmt.Errorf("%q is a proxyless gRPC app: its xDS client holds its config and has no config dump; weft proxy-status shows what it was sent", name)
 	case found[0].AdminAddress == "":
 		return "", fmt.Errorf("proxy %q did not announce its admin address (ADMIN_ADDRESS metadata)", name)
 	}

@@ -45,6 +45,7 @@ func fakeMesh(t *testing.T) string {
 				Namespace: "default", Type: "sidecar", IP: "127.0.1.1", AdminAddress: strings.TrimPrefix(adminSrv.URL, "http://")},
 			{ID: "sidecar~127.0.1.2~twin.default~default.svc.cluster.local", Name: "twin", Namespace: "default"},
 			{ID: "sidecar~127.0.1.3~twin.other~other.svc.cluster.local", Name: "twin", Namespace: "other"},
+			{ID: "sidecar~127.0.1.9~client-1.default~default.svc.cluster.local", Name: "client-1", Namespace: "default", Type: xdsserver.TypeProxyless},
 		}})
 	})
 	cpSrv := httptest.NewServer(cp)
@@ -99,6 +100,7 @@ func TestProxyConfigErrors(t *testing.T) {
 		{[]string{"listeners", "nobody"}, `no connected proxy named "nobody"`},
 		{[]string{"listeners", "twin"}, "2 proxies are named"},
 		{[]string{"listeners", "twin.other"}, "did not announce its admin address"},
+		{[]string{"routes", "client-1"}, "is a proxyless gRPC app"},
 		{[]string{"secrets", "productpage-v1-1"}, "usage: weft proxy-config"},
 		{[]string{"routes", "productpage-v1-1", "-o", "yaml"}, `-o "yaml": want json`},
 	}

@@ -76,9 +76,10 @@ var psColumns = []struct{ title, typeURL string }{
 // printProxyStatus writes istioctl proxy-status's table, then any NACK's error.
 func printProxyStatus(w io.Writer, ps []xdsserver.ProxyStatus, cp string) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-	// istioctl's columns, then the workload the proxy is an instance of (as
-	// metrics and the console name it).
-	fmt.Fprintln(tw, "NAME\tCLUSTER\tCDS\tLDS\tEDS\tRDS\tISTIOD\tVERSION\tWORKLOAD")
+	// istioctl's columns, then the proxy's type (sidecar, router or
+	// proxyless) and the workload it is an instance of (as metrics and the
+	// console name it).
+	fmt.Fprintln(tw, "NAME\tCLUSTER\tCDS\tLDS\tEDS\tRDS\tISTIOD\tVERSION\tTYPE\tWORKLOAD")
 	var nacks []string
 	for _, p := range ps {
 		name := p.Name + "." + p.Namespace
@@ -98,7 +99,11 @@ func printProxyStatus(w io.Writer, ps []xdsserver.ProxyStatus, cp string) error 
 		if workload == "" {
 			workload = p.Name
 		}
-		fmt.Fprintln(tw, row+cp+"\t"+version+"\t"+workload)
+		typ := p.Type
+		if typ == "" {
+			typ = "-"
+		}
+		fmt.Fprintln(tw, row+cp+"\t"+version+"\t"+typ+"\t"+workload)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

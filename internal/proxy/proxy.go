@@ -359,8 +359,10 @@ func (o Options) joinsMesh() bool { return o.Token != "" || o.TokenFile != "" }
 
 // joinMesh gets the proxy's first mesh certificate with its join token or
 // service-account token.
-func (p *Proxy) joinMesh() (*certs.Client, error) {
-	o := p.opts
+func (p *Proxy) joinMesh() (*certs.Client, error) { return joinMesh(p.opts, p.log) }
+
+// joinMesh gets a workload's first mesh certificate (see Proxy.joinMesh).
+func joinMesh(o Options, log *slog.Logger) (*certs.Client, error) {
 	if o.ServiceAccount == "" {
 		return nil, fmt.Errorf("a join token or token file needs the workload's service account (--service-account)")
 	}
@@ -388,7 +390,7 @@ func (p *Proxy) joinMesh() (*certs.Client, error) {
 		c.Close()
 		return nil, fmt.Errorf("getting a mesh certificate from %s: %w", o.SecureAddress, err)
 	}
-	p.log.Info("joined the mesh", "identity", spiffe.New(o.Namespace, o.ServiceAccount).String(), "ca", o.SecureAddress)
+	log.Info("joined the mesh", "identity", spiffe.New(o.Namespace, o.ServiceAccount).String(), "ca", o.SecureAddress)
 	return c, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,6 +23,8 @@ func runRun(ctx context.Context, env *Env) error {
 	readyTimeout := fs.Duration("ready-timeout", 30*time.Second, "how long to wait for the sidecar's config before giving up")
 	fs.BoolVar(&f.opts.PodNetns, "netns", false, "run the app in a network namespace of its own, as in a pod (needs root, Linux): "+
 		"its ports are reachable only through the sidecar, its only way out is the sidecar's outbound port")
+	proxyless := fs.Bool("proxyless", false, "no sidecar: the app is a proxyless gRPC app (its own xDS client); write its xDS bootstrap "+
+		"(GRPC_XDS_BOOTSTRAP, GENERATOR=grpc) and, with --token, keep its mesh certificate on disk for its xDS credentials")
 	if err := cmdline.ParseFlags(fs, env.Args); err != nil {
 		return err
 	}
@@ -44,6 +47,9 @@ func runRun(ctx context.Context, env *Env) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	if *proxyless {
+		return runProxyless(ctx, env, opts, argv, sigs)
+	}
 
 	p, err := proxy.Start(opts)
 	if err != nil {
@@ -56,7 +62,15 @@ func runRun(ctx context.Context, env *Env) error {
 		return errors.Join(err, p.Shutdown())
 	}
 	trim(env.Stderr) // what start-up and the first config touched
-	code, err := runChild(ctx, env, p, argv, sigs)
+	start := func(cmd *exec.Cmd) error {
+		p.ExpectProcess() // the app may connect before Start returns its PID
+		if err := p.StartInPod(cmd.Start); err != nil {
+			return err
+		}
+		p.AllowProcess(cmd.Process.Pid) // the outbound capture port serves the app and its children
+		return nil
+	}
+	code, err := runChild(ctx, env, childEnv(os.Environ(), p), p.MarkDraining, start, argv, sigs)
 	if serr := p.Shutdown(); serr != nil {
 		opts.Logger.Warn("sidecar shutdown", "component", "run", "err", serr)
 	}
@@ -73,18 +87,15 @@ func runRun(ctx context.Context, env *Env) error {
 // environment, forwards SIGINT/SIGTERM (and a cancelled ctx, as SIGTERM) to
 // it, and returns its exit code once it has exited. Processes the app left
 // in its group are killed.
-func runChild(ctx context.Context, env *Env, p *proxy.Proxy, argv []string, sigs <-chan os.Signal) (int, error) {
+func runChild(ctx context.Context, env *Env, childEnv []string, draining func(), start func(*exec.Cmd) error, argv []string, sigs <-chan os.Signal) (int, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = childEnv(os.Environ(), p)
+	cmd.Env = childEnv
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, env.Stdout, env.Stderr
 	cmd.SysProcAttr = appAttr()
 	cmd.WaitDelay = time.Second // a grandchild holding stdout must not block Wait
-	// The app may connect before Start returns its PID.
-	p.ExpectProcess()
-	if err := p.StartInPod(cmd.Start); err != nil {
+	if err := start(cmd); err != nil {
 		return 0, fmt.Errorf("starting %s: %w", argv[0], err)
 	}
-	p.AllowProcess(cmd.Process.Pid) // the outbound capture port serves the app and its children
 	pgid := cmd.Process.Pid
 	defer func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) }() // no orphans
 	done := make(chan error, 1)
@@ -102,7 +113,7 @@ func runChild(ctx context.Context, env *Env, p *proxy.Proxy, argv []string, sigs
 			return exitCode(err, cmd.ProcessState)
 		case s := <-sigs:
 			forwarded = true
-			p.MarkDraining()
+			draining()
 			_ = syscall.Kill(-pgid, s.(syscall.Signal))
 		case <-ctxDone:
 			// weft's own signal handling cancels ctx for the same signal
@@ -112,7 +123,7 @@ func runChild(ctx context.Context, env *Env, p *proxy.Proxy, argv []string, sigs
 				continue
 			}
 			forwarded = true
-			p.MarkDraining()
+			draining()
 			sig := syscall.SIGTERM
 			select {
 			case s := <-sigs:
@@ -144,6 +155,41 @@ func exitCode(err error, st *os.ProcessState) (int, error) {
 // sidecar must see every request) and the sidecar's join token
 // (WEFT_JOIN_TOKEN: the app must not be able to join as the workload), plus the pod's identity, HTTP_PROXY and
 // HTTPS_PROXY (TLS and gRPC clients open CONNECT tunnels through it).
+// runProxyless runs a proxyless gRPC app: its bootstrap and certificate
+// (proxy.StartProxyless), then the app, with no sidecar.
+func runProxyless(ctx context.Context, env *Env, opts proxy.Options, argv []string, sigs <-chan os.Signal) error {
+	p, err := proxy.StartProxyless(opts)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	code, err := runChild(ctx, env, mergeEnv(os.Environ(), p.Env()), func() {}, (*exec.Cmd).Start, argv, sigs)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &cmdline.ExitCodeError{Code: code}
+	}
+	return nil
+}
+
+// mergeEnv is base with set's variables replacing any of the same name,
+// without drop's and never with the join token: the app gets none of the
+// sidecar's credentials.
+func mergeEnv(base []string, set map[string]string, drop ...string) []string {
+	out := make([]string, 0, len(base)+len(set))
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := set[k]; !ok && k != envJoinToken && !slices.Contains(drop, k) {
+			out = append(out, kv)
+		}
+	}
+	for k, v := range set {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
 func childEnv(base []string, p *proxy.Proxy) []string {
 	o := p.Options()
 	port := ""
@@ -156,16 +202,6 @@ func childEnv(base []string, p *proxy.Proxy) []string {
 		"HTTP_PROXY": p.OutboundURL(), "http_proxy": p.OutboundURL(),
 		"HTTPS_PROXY": p.OutboundURL(), "https_proxy": p.OutboundURL(),
 	}
-	out := make([]string, 0, len(base)+len(set))
-	for _, kv := range base {
-		k, _, _ := strings.Cut(kv, "=")
-		if _, ok := set[k]; ok || k == "NO_PROXY" || k == "no_proxy" || k == envJoinToken {
-			continue
-		}
-		out = append(out, kv)
-	}
-	for k, v := range set {
-		out = append(out, k+"="+v)
-	}
+	out := mergeEnv(base, set, "NO_PROXY", "no_proxy")
 	return out
 }

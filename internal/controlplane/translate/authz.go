@@ -461,11 +461,11 @@ func (b *builder) applyNetworkAuthorization(byAction map[security.AuthorizationP
 }
 
 // eachInboundChain calls fn with every filter chain of the proxy's
-// virtualInbound listener.
+// virtualInbound listener (a proxyless server's: of its inbound listeners).
 func (b *builder) eachInboundChain(fn func(*listener.FilterChain)) {
 	for _, r := range b.out.Listeners {
 		l := r.(*listener.Listener)
-		if l.GetName() != VirtualInbound {
+		if l.GetName() != VirtualInbound && !strings.HasPrefix(l.GetName(), GRPCInboundPrefix) {
 			continue
 		}
 		for _, fc := range l.GetFilterChains() {

@@ -40,7 +40,9 @@ func NewScope(cfg []*config.Object, reg *registry.Registry) *Scope {
 	for _, svc := range reg.Services {
 		seen := map[string]bool{}
 		for _, ep := range svc.Endpoints {
-			if ep.Sidecar && !seen[ep.Address] {
+			// Every endpoint, not only sidecars': a proxyless server's
+			// listeners (BuildGRPCInbound) are its own part too.
+			if !seen[ep.Address] {
 				seen[ep.Address] = true
 				s.byIP[ep.Address] = append(s.byIP[ep.Address], svc)
 			}

@@ -255,9 +255,12 @@ func (s *Server) buildProxy(g *generation, p *proxyState) bool {
 	}
 	var r *buildResult
 	var err error
-	if s.opts.ViewKey != nil && b.split {
+	switch {
+	case info.generator == GeneratorGRPC:
+		r, err = s.buildGRPC(g, b, in, delta)
+	case s.opts.ViewKey != nil && b.split:
 		r, err = s.buildSplit(g, b, in, next && g.ownKept, delta)
-	} else {
+	default:
 		b.shared, b.own, b.ownWire = nil, nil, nil
 		r, err = s.buildWhole(in)
 	}

@@ -75,8 +75,10 @@ func (c callbacks) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) er
 }
 
 // OnStreamResponse records the version and nonce sent.
-func (c callbacks) OnStreamResponse(_ context.Context, id int64, _ *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
-	c.s.response(streamKey{id: id}, resp.GetTypeUrl(), resp.GetVersionInfo(), resp.GetNonce())
+func (c callbacks) OnStreamResponse(_ context.Context, id int64, req *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
+	if node := c.s.response(streamKey{id: id}, resp.GetTypeUrl(), resp.GetVersionInfo(), resp.GetNonce()); node != "" {
+		c.s.sotw.sent(node, resp.GetTypeUrl(), resp.GetVersionInfo(), req.GetResourceNames())
+	}
 }
 
 // OnStreamDeltaRequest is OnStreamRequest for delta streams.
@@ -236,17 +238,22 @@ func (s *Server) authenticatedLocked(id string) bool {
 	return p != nil && !p.plaintext
 }
 
-func (s *Server) response(key streamKey, typeURL, version, nonce string) {
+// response records a response sent on a stream and returns the stream's
+// node ID ("" before its first request).
+func (s *Server) response(key streamKey, typeURL, version, nonce string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var id string
 	if st := s.streams[key]; st != nil {
-		if p := s.proxies[st.proxy]; p != nil {
-			p.sent(typeURL, version, nonce)
-		}
+		id = st.proxy
+	}
+	if p := s.proxies[id]; p != nil {
+		p.sent(typeURL, version, nonce)
 	}
 	if s.opts.Hooks.Pushed != nil {
 		s.opts.Hooks.Pushed(typeURL)
 	}
+	return id
 }
 
 // closeStream detaches a stream; when it was its proxy's last one, the proxy

@@ -22,6 +22,7 @@ const (
 	metaIstioVersion   = "ISTIO_VERSION"
 	metaWeftService    = "WEFT_SERVICE"
 	metaMTLS           = "WEFT_MTLS"
+	metaGenerator      = "GENERATOR"
 )
 
 // ServicePort is one port of a WEFT_SERVICE announced by a proxy.
@@ -46,6 +47,9 @@ type proxyInfo struct {
 	// workload is the node's WORKLOAD_NAME (reviews-v2): "" = its name.
 	workload string
 	service  *ServiceInfo // nil: no auto-registration
+	// generator is the node's GENERATOR: GeneratorGRPC for a proxyless
+	// gRPC client, "" for a proxy.
+	generator string
 }
 
 // workloadName is the node's workload: WORKLOAD_NAME, else its name.
@@ -111,8 +115,11 @@ func (info *proxyInfo) readMetadata(md *structpb.Struct) error {
 			info.proxy.Labels[k] = v.GetStringValue()
 		}
 	}
+	info.generator = str(metaGenerator)
 	svc, ok := fields[metaWeftService]
-	if !ok {
+	// A proxyless client never registers itself (its workload is declared
+	// with a WorkloadEntry, or by weft run).
+	if !ok || info.generator == GeneratorGRPC {
 		return nil
 	}
 	raw, err := svc.MarshalJSON()

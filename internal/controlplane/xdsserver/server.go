@@ -49,6 +49,9 @@ type Options struct {
 	Registry func(objs []*config.Object) *registry.Registry
 	// Translate builds one proxy's resources (translate.Build).
 	Translate func(in translate.Input) (*translate.Output, error)
+	// TranslateGRPC builds a proxyless gRPC client's resources (node
+	// metadata GENERATOR=grpc) and validates them; nil: translate.BuildGRPC.
+	TranslateGRPC func(in translate.Input) (*translate.Output, error)
 	// ViewKey, BuildShared and BuildOwn split a sidecar's translation
 	// (translate.ViewKey, BuildShared, BuildOwn): proxies of one view key
 	// share one shared part, translated once per config change that
@@ -135,6 +138,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.ViewKey != nil && (opts.BuildShared == nil || opts.BuildOwn == nil) {
 		return nil, errors.New("xdsserver: ViewKey needs BuildShared and BuildOwn")
+	}
+	if opts.TranslateGRPC == nil {
+		opts.TranslateGRPC = translate.BuildGRPC
 	}
 	if opts.Debounce <= 0 {
 		opts.Debounce = DefaultDebounce

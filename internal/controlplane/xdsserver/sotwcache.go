@@ -33,6 +33,9 @@ type wireSnapshot map[string]wireType
 type wireType struct {
 	version string
 	parts   []*wirePart
+	// missing, if set, answers for a requested name the parts lack (nil:
+	// leave it out).
+	missing func(name string) *anypb.Any
 }
 
 // wireParts marshals translate's output, one part per type URL.
@@ -195,8 +198,7 @@ func (c *sotwCache) clear(id string) {
 	c.mu.Unlock()
 }
 
-// answer returns the response w is due (nil: none yet) and records it as
-// sent. A request is answered when its version is not the snapshot's or
+// answer returns the response w is due (nil: none yet). A request is answered when its version is not the snapshot's or
 // nothing of this version was sent to the node yet (a new stream, a new
 // control plane: the proxy gets its config again and its status shows it
 // synced), and a request naming resources (RDS, EDS) also when it names one
@@ -213,6 +215,11 @@ func (n *sotwNode) answer(w *sotwWatch) cache.Response {
 	names := w.req.GetResourceNames()
 	last := n.sent[t]
 	if w.req.GetVersionInfo() == wt.version && last.version == wt.version && (len(names) == 0 || subset(names, last.names)) {
+		// The client holds all it asks for, and dropped what it no longer
+		// lists: should it ask for that again, it must get it again.
+		if len(names) > 0 {
+			n.sent[t] = sentState{version: last.version, names: names}
+		}
 		return nil
 	}
 	resp := &discovery.DiscoveryResponse{VersionInfo: wt.version, TypeUrl: t}
@@ -228,16 +235,35 @@ func (n *sotwNode) answer(w *sotwWatch) cache.Response {
 	} else {
 		resp.Resources = make([]*anypb.Any, 0, len(names))
 		for _, name := range names {
+			found := false
 			for _, p := range wt.parts {
 				if i, ok := p.index[name]; ok {
 					resp.Resources = append(resp.Resources, p.res[i])
+					found = true
 					break
+				}
+			}
+			if !found && wt.missing != nil {
+				if r := wt.missing(name); r != nil {
+					resp.Resources = append(resp.Resources, r)
 				}
 			}
 		}
 	}
-	n.sent[t] = sentState{version: wt.version, names: names}
 	return &cache.PassthroughResponse{Request: w.req, DiscoveryResponse: resp}
+}
+
+// sent records a response as it goes on the wire (the server's
+// OnStreamResponse): the version and the names of the request it answers.
+// Only then, not when answer made it: go-control-plane's ordered ADS drops
+// a response still queued when a new request of its type comes, and a
+// node recorded as holding what it never got would wait forever.
+func (c *sotwCache) sent(id, typeURL, version string, names []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := c.nodes[id]; n != nil {
+		n.sent[typeURL] = sentState{version: version, names: names}
+	}
 }
 
 // subset reports whether every name of a is in b (both usually the same

@@ -107,7 +107,7 @@ func (p *proxyState) nacked(typeURL, nonce, detail string) {
 func (p *proxyState) status() ProxyStatus {
 	st := ProxyStatus{
 		ID: p.info.proxy.ID, Name: p.info.proxy.Name, Workload: p.info.workloadName(), Namespace: p.info.proxy.Namespace,
-		Type: p.info.proxy.Type, IP: p.info.proxy.IP, AdminAddress: p.info.admin,
+		Type: p.info.statusType(), IP: p.info.proxy.IP, AdminAddress: p.info.admin,
 		Version: p.info.version, Labels: p.info.proxy.Labels,
 		ServiceAccount: p.info.proxy.ServiceAccount, Service: p.info.service,
 		ConnectedSince: p.since, Streams: p.streams, Plaintext: p.plaintext,

@@ -69,10 +69,12 @@ type Options struct {
 
 // state is one certificate with the bundle it came with; never modified.
 type state struct {
-	cert     *tls.Certificate // with Leaf
-	chainPEM []byte           // leaf and intermediates
-	bundle   *x509.CertPool
-	received time.Time
+	cert      *tls.Certificate // with Leaf
+	chainPEM  []byte           // leaf and intermediates
+	keyPEM    []byte           // PKCS #8
+	bundlePEM []byte
+	bundle    *x509.CertPool
+	received  time.Time
 }
 
 // renewAt is half-way between when the certificate arrived and its expiry
@@ -152,6 +154,18 @@ func (c *Client) Current() (leaf *x509.Certificate, chainPEM []byte) {
 		return nil, nil
 	}
 	return st.cert.Leaf, st.chainPEM
+}
+
+// PEM returns the current certificate chain (leaf first), its private key
+// (PKCS #8) and the trust bundle, PEM-encoded, for a workload that does its
+// own TLS (a proxyless gRPC app's certificate provider reads them from
+// files); ErrNoCertificate before the first certificate.
+func (c *Client) PEM() (chain, key, bundle []byte, err error) {
+	st := c.cur.Load()
+	if st == nil {
+		return nil, nil, nil, ErrNoCertificate
+	}
+	return st.chainPEM, st.keyPEM, st.bundlePEM, nil
 }
 
 // Renewed is signalled (capacity one) after each certificate the client gets.
@@ -310,7 +324,8 @@ func (c *Client) newState(chain []string, key *ecdsa.PrivateKey) (*state, error)
 	for _, b := range bundle {
 		pool.AddCert(b)
 	}
-	st := &state{cert: &cert, chainPEM: certPEM, bundle: pool, received: time.Now()}
+	st := &state{cert: &cert, chainPEM: certPEM, keyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+		bundlePEM: []byte(chain[len(chain)-1]), bundle: pool, received: time.Now()}
 	if _, err := verifyChain(cert.Certificate, pool, x509.ExtKeyUsageClientAuth, st.received); err != nil {
 		return nil, fmt.Errorf("the certificate the CA issued does not chain to its bundle: %w", err)
 	}

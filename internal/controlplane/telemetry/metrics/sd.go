@@ -19,11 +19,12 @@ const (
 
 // TargetsOf returns the scrape targets of the connected proxies: POD_IP:15090
 // (the node's INSTANCE_IPS) with their namespace, pod (workload name), app,
-// version and proxy type (sidecar or router). Proxies without an IP are skipped.
+// version and proxy type (sidecar or router). Proxies without an IP are
+// skipped, and so are proxyless gRPC clients: they export no Envoy stats.
 func TargetsOf(proxies []xdsserver.ProxyStatus) []Target {
 	out := make([]Target, 0, len(proxies))
 	for _, p := range proxies {
-		if p.IP == "" {
+		if p.IP == "" || p.Type == xdsserver.TypeProxyless {
 			continue
 		}
 		l := map[string]string{

@@ -1,47 +1,31 @@
 package metrics
 
 import (
-	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
 )
 
-func TestServiceDiscovery(t *testing.T) {
-	proxies := func() []xdsserver.ProxyStatus {
-		return []xdsserver.ProxyStatus{
-			{Name: "reviews-v2-1", Namespace: "default", Type: "sidecar", IP: "127.0.1.7",
-				Labels: map[string]string{"app": "reviews", "version": "v2"}},
-			{Name: "istio-ingressgateway", Namespace: "istio-system", Type: "router", IP: "127.0.0.1",
-				Labels: map[string]string{"istio": "ingressgateway"}},
-			{Name: "no-ip", Namespace: "default", Type: "sidecar"},
+// TestTargetsOf: sidecars and gateways are scraped at POD_IP:15090;
+// proxies without an IP and proxyless gRPC clients (no Envoy stats) not.
+func TestTargetsOf(t *testing.T) {
+	tests := []struct {
+		name string
+		p    xdsserver.ProxyStatus
+		want string // target address, "" none
+	}{
+		{"sidecar", xdsserver.ProxyStatus{Name: "reviews-v1-1", Type: "sidecar", IP: "127.0.1.3"}, "127.0.1.3:15090"},
+		{"router", xdsserver.ProxyStatus{Name: "gw", Type: "router", IP: "127.0.0.1"}, "127.0.0.1:15090"},
+		{"no IP", xdsserver.ProxyStatus{Name: "x", Type: "sidecar"}, ""},
+		{"proxyless", xdsserver.ProxyStatus{Name: "client-1", Type: xdsserver.TypeProxyless, IP: "127.0.1.9"}, ""},
+	}
+	for _, tt := range tests {
+		got := TargetsOf([]xdsserver.ProxyStatus{tt.p})
+		switch {
+		case tt.want == "" && len(got) != 0:
+			t.Errorf("%s: got targets %v, want none", tt.name, got)
+		case tt.want != "" && (len(got) != 1 || got[0].Address != tt.want || got[0].Labels[LabelProxyType] != tt.p.Type):
+			t.Errorf("%s: got %v, want %s", tt.name, got, tt.want)
 		}
-	}
-	srv := httptest.NewServer(Mount(http.NotFoundHandler(), NewQuerier(NewStore(StoreOptions{})), TargetsFunc(proxies)))
-	defer srv.Close()
-	resp, err := http.Get(srv.URL + TargetsPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var got []SDGroup
-	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
-		t.Fatal(err)
-	}
-	want := []SDGroup{
-		{Targets: []string{"127.0.1.7:15090"}, Labels: map[string]string{"__metrics_path__": "/stats/prometheus",
-			"namespace": "default", "pod": "reviews-v2-1", "app": "reviews", "version": "v2", "proxy_type": "sidecar"}},
-		{Targets: []string{"127.0.0.1:15090"}, Labels: map[string]string{"__metrics_path__": "/stats/prometheus",
-			"namespace": "istio-system", "pod": "istio-ingressgateway", "proxy_type": "router"}},
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("targets (-want +got):\n%s", diff)
-	}
-	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
-		t.Errorf("Content-Type %q", ct)
 	}
 }
