@@ -133,7 +133,12 @@ type mesh struct {
 // startDemo runs `weft demo --no-load [extra…]` in a fresh block and waits for the page.
 func startDemo(t *testing.T, extra ...string) *mesh {
 	t.Helper()
-	b := newBlock(t)
+	return startDemoIn(t, newBlock(t), extra...)
+}
+
+// startDemoIn is startDemo in block b, whose other addresses the test may use.
+func startDemoIn(t *testing.T, b block, extra ...string) *mesh {
+	t.Helper()
 	m := &mesh{t: t, b: b, dataDir: t.TempDir(), client: newClient()}
 	m.demo = start(t, append([]string{"demo", "--no-load", "--ip-base", b.ipBase(), "--ingress", b.ingress(),
 		"--control-plane-ip", b.controlPlaneIP(), "--data-dir", m.dataDir}, extra...)...)

@@ -83,8 +83,8 @@ type Server struct {
 }
 
 // config is Jaeger's configuration: only the OTLP receivers, the memory
-// store and the query API, every listener on ip, the collector's own
-// telemetry off (it would listen on fixed ports of every address).
+// store and the query API, every listener on ip, Jaeger's own telemetry
+// off (its metrics would listen on a fixed port of every address).
 func config(ip string) string {
 	hp := func(port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }
 	return fmt.Sprintf(`service:
@@ -103,6 +103,9 @@ func config(ip string) string {
       level: info
 extensions:
   jaeger_query:
+    # On by default in v2: it would export Jaeger's own spans to
+    # localhost:4317, and wait 10 s for it on shutdown.
+    enable_tracing: false
     storage:
       traces: memstore
     http:

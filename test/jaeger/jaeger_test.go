@@ -6,11 +6,35 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/weft-mesh/weft/internal/proxy/tracing"
 )
+
+// TestBuildScriptPinsVersion: build.sh builds the Version the tests want,
+// and the binary found is that version.
+func TestBuildScriptPinsVersion(t *testing.T) {
+	b, err := os.ReadFile("build.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^JAEGER_VERSION=(\S+)$`).FindSubmatch(b)
+	if m == nil || string(m[1]) != Version {
+		t.Fatalf("build.sh builds %q, the tests want %s", m, Version)
+	}
+	out, err := exec.Command(Binary(), "version").Output()
+	if err != nil {
+		t.Fatalf("%s version: %v: build it with `%s`", Binary(), err, BuildCommand)
+	}
+	if !strings.Contains(string(out), `"gitVersion":"`+Version+`"`) {
+		t.Errorf("%s version: %s, want %s", Binary(), out, Version)
+	}
+}
 
 // TestProxySpansInJaeger exports a server span and its client child with
 // the proxy's tracer, over OTLP/gRPC and OTLP/HTTP, to a real Jaeger and
