@@ -46,6 +46,7 @@ func runControlPlane(ctx context.Context, env *Env) error {
 	meshConfig := fs.String("mesh-config", "", "Istio's mesh config (the YAML of the istio ConfigMap's mesh key): outboundTrafficPolicy and pathNormalization are honoured")
 	fs.StringVar(&opts.OTLPGRPCAddress, "otlp-grpc-address", traces.DefaultGRPCAddress, `receive OTLP traces over gRPC on this address ("off": don't)`)
 	fs.StringVar(&opts.OTLPHTTPAddress, "otlp-http-address", traces.DefaultHTTPAddress, `receive OTLP traces over HTTP on this address ("off": don't)`)
+	fs.StringVar(&opts.OTLPForward, "otlp-forward", "", `also send every span received to this OTLP collector (Jaeger, an OpenTelemetry Collector): host:port (OTLP/gRPC) or http://host:port (OTLP/HTTP)`)
 	fs.IntVar(&opts.TraceStoreMaxSpans, "trace-store-max-spans", traces.DefaultMaxSpans, "keep at most this many spans in the trace store")
 	fs.Int64Var(&opts.TraceStoreMaxBytes, "trace-store-max-bytes", traces.DefaultMaxBytes, "keep about this many bytes of spans in the trace store")
 	fs.StringVar(&opts.PrometheusURL, "prometheus-url", "", "answer the metrics API from this Prometheus (http://HOST:9090) instead of scraping proxies into the embedded store")

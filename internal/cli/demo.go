@@ -25,6 +25,8 @@ func runDemo(ctx context.Context, env *Env) error {
 		replicas = append(replicas, strings.Split(v, ",")...)
 		return nil
 	})
+	otlpEndpoint := fs.String("otlp-endpoint", "", `where the sidecars and the gateway send their spans: host:port (OTLP/gRPC) or http://host:port (OTLP/HTTP); default the control plane's receiver`)
+	otlpForward := fs.String("otlp-forward", "", `the control plane forwards every span it receives to this OTLP collector (Jaeger…): host:port (OTLP/gRPC) or http://host:port (OTLP/HTTP)`)
 	verbose := fs.Bool("verbose", false, "print every process's output to stderr, prefixed by its name, instead of to log files")
 	if err := fs.Parse(env.Args); err != nil {
 		return err
@@ -48,6 +50,7 @@ func runDemo(ctx context.Context, env *Env) error {
 	return demo.Run(ctx, demo.Options{
 		Replicas: reps,
 		App:      *app, NoLoad: *noLoad, IPBase: base, Ingress: *ingress, ControlPlaneIP: *cpIP, DataDir: *dataDir,
+		OTLPEndpoint: *otlpEndpoint, OTLPForward: *otlpForward,
 		Verbose: *verbose, Out: env.Stdout, Stderr: env.Stderr, Logger: slog.New(slog.NewTextHandler(env.Stderr, nil)),
 	})
 }

@@ -70,6 +70,10 @@ type Options struct {
 	// when empty; "off" disables one; port 0 picks one).
 	OTLPGRPCAddress string
 	OTLPHTTPAddress string
+	// OTLPForward, when set, is another OTLP collector (Jaeger, an
+	// OpenTelemetry Collector…) that every span received is forwarded to:
+	// host:port for OTLP/gRPC, http://host:port[/v1/traces] for OTLP/HTTP.
+	OTLPForward string
 	// TraceStoreMaxSpans and TraceStoreMaxBytes bound the embedded trace store.
 	TraceStoreMaxSpans int
 	TraceStoreMaxBytes int64
@@ -195,6 +199,18 @@ func Run(ctx context.Context, opts Options) error {
 	spans := traces.NewStore(traces.StoreOptions{MaxSpans: opts.TraceStoreMaxSpans, MaxBytes: opts.TraceStoreMaxBytes})
 	cpm.WatchTraceStore(spans.Stats)
 	otlp := traces.NewReceiver(spans, opts.Logger)
+	if opts.OTLPForward != "" {
+		fwd, err := traces.NewForwarder(opts.OTLPForward, opts.Logger)
+		if err != nil {
+			if xlis != nil {
+				xlis.Close()
+			}
+			hlis.Close()
+			return err
+		}
+		defer fwd.Close(2 * time.Second) // after the receiver's Close: what it accepted goes on
+		otlp.ForwardTo(fwd)
+	}
 	handler = api.MountTokens(handler, sec.tokens, az)
 	handler = api.MountAdminCerts(handler, sec.ca, az)
 	ogrpc, ohttp, err := otlp.Start(opts.OTLPGRPCAddress, opts.OTLPHTTPAddress)

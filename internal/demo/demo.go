@@ -45,6 +45,12 @@ type Options struct {
 	// Replicas runs more than one instance of a workload: "reviews-v2" → 2
 	// runs reviews-v2-1 and reviews-v2-2, each with its own sidecar and IP.
 	Replicas map[string]int
+	// OTLPEndpoint is where the sidecars and the gateway send their spans
+	// (weft run --otlp-endpoint; "" = the control plane's receiver).
+	OTLPEndpoint string
+	// OTLPForward is an OTLP collector the control plane forwards every
+	// span it receives to (control-plane --otlp-forward; "" = none).
+	OTLPForward string
 	// Verbose sends every child's output to Stderr, each line prefixed by the
 	// child's name, instead of to log files under DataDir/logs.
 	Verbose bool
@@ -140,7 +146,7 @@ func run(ctx context.Context, opts Options, sup *supervisor, ingressIP, ingressP
 		"--secure-xds-address", net.JoinHostPort(opts.ControlPlaneIP, "15012"),
 		"--otlp-grpc-address", net.JoinHostPort(opts.ControlPlaneIP, "4317"),
 		"--otlp-http-address", net.JoinHostPort(opts.ControlPlaneIP, "4318"),
-		"--console-address", net.JoinHostPort(opts.ControlPlaneIP, "20001")); err != nil {
+		"--console-address", net.JoinHostPort(opts.ControlPlaneIP, "20001"), "--otlp-forward", opts.OTLPForward); err != nil {
 		return err
 	}
 	if err := waitFor(ctx, sup, 30*time.Second, "the control plane API at "+apiURL, func() error { return get(apiURL + api.ProxiesPath) }); err != nil {
@@ -181,10 +187,10 @@ func run(ctx context.Context, opts Options, sup *supervisor, ingressIP, ingressP
 		return err
 	}
 	if err := sup.startProxy("istio-ingressgateway", gwToken, "gateway", "--ip", ingressIP, "--xds-address", xds, "--trace-sampling", "100",
-		"--service-account", "istio-ingressgateway-service-account"); err != nil {
+		"--otlp-endpoint", opts.OTLPEndpoint, "--service-account", "istio-ingressgateway-service-account"); err != nil {
 		return err
 	}
-	ips, err := startWorkloads(sup, opts.IPBase, xds, ws, token)
+	ips, err := startWorkloads(sup, opts.IPBase, xds, opts.OTLPEndpoint, ws, token)
 	if err != nil {
 		return err
 	}
@@ -283,7 +289,7 @@ func defaults(o *Options) error {
 	return nil
 }
 
-func startWorkloads(sup *supervisor, base netip.Addr, xds string, ws []workload, token func(ns, sa string) (string, error)) ([]string, error) {
+func startWorkloads(sup *supervisor, base netip.Addr, xds, otlp string, ws []workload, token func(ns, sa string) (string, error)) ([]string, error) {
 	var ips []string
 	ip := base
 	for _, w := range ws {
@@ -302,7 +308,7 @@ func startWorkloads(sup *supervisor, base netip.Addr, xds string, ws []workload,
 		}
 		args := []string{"run", "--name", w.name, "--namespace", "default", "--service", w.service,
 			"--version", w.version, "--port", port, "--service-account", account,
-			"--ip", ip.String(), "--xds-address", xds, "--trace-sampling", "100", "--", sup.exe}
+			"--ip", ip.String(), "--xds-address", xds, "--trace-sampling", "100", "--otlp-endpoint", otlp, "--", sup.exe}
 		if err := sup.startProxy(w.name, tok, append(args, w.args...)...); err != nil {
 			return nil, err
 		}

@@ -834,6 +834,10 @@ func checkTrace(t *testing.T, m *mesh) {
 		if sp.ParentSpanID != "" && sp.ParentSpanID != "00f067aa0ba902b7" && byID[sp.ParentSpanID] == "" {
 			t.Errorf("span %s (%s) names a parent %s that is not in the trace", sp.SpanID, sp.OperationName, sp.ParentSpanID)
 		}
+		// The ingress's span, the caller's child, is named as Istio names it: by its route.
+		if sp.ParentSpanID == "00f067aa0ba902b7" && sp.OperationName != ingressRoot {
+			t.Errorf("the ingress's span is named %q, want %q", sp.OperationName, ingressRoot)
+		}
 	}
 	t.Logf("trace %s: %d spans from %v", traceID, len(tr.Spans), services)
 }

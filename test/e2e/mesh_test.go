@@ -171,13 +171,19 @@ func testIsTheApp() []string {
 // startDemo runs `weft demo --no-load [extra…]` in a fresh block and waits for the page.
 func startDemo(t *testing.T, extra ...string) *mesh {
 	t.Helper()
-	return startDemoEnv(t, nil, extra...)
+	return startDemoIn(t, newBlock(t), nil, extra...)
 }
 
 // startDemoEnv is startDemo with env added to the demo's environment.
 func startDemoEnv(t *testing.T, env []string, extra ...string) *mesh {
 	t.Helper()
-	b := newBlock(t)
+	return startDemoIn(t, newBlock(t), env, extra...)
+}
+
+// startDemoIn is startDemo in block b, whose other addresses the test may
+// use, with env added to the demo's environment.
+func startDemoIn(t *testing.T, b block, env []string, extra ...string) *mesh {
+	t.Helper()
 	m := &mesh{t: t, b: b, dataDir: t.TempDir(), client: newClient()}
 	m.demo = startEnv(t, env, append([]string{"demo", "--no-load", "--ip-base", b.ipBase(), "--ingress", b.ingress(),
 		"--control-plane-ip", b.controlPlaneIP(), "--data-dir", m.dataDir}, extra...)...)

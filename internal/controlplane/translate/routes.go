@@ -30,6 +30,7 @@ func (b *builder) outboundRoutes(port uint32, svcs []*registry.Service) *route.R
 		}
 		if len(vh.Routes) == 0 {
 			r := defaultRoute(OutboundCluster(port, "", s.Hostname))
+			decorate(r, "", port)
 			if dr := b.drs[s.Hostname]; dr != nil {
 				r.GetRoute().HashPolicy = hashPolicyOf(effectivePolicy(dr, nil, port).GetLoadBalancer().GetConsistentHash())
 			}
@@ -141,6 +142,7 @@ func (b *builder) httpRoutes(o *config.Object, port uint32, svc *registry.Servic
 			default:
 				r.Action = action
 			}
+			decorate(r, o.Name, port)
 			out = append(out, r)
 		}
 	}

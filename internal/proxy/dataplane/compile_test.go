@@ -220,3 +220,21 @@ func TestHeaderAndDomainMatchers(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteDecorator: a route's decorator operation names its spans.
+func TestRouteDecorator(t *testing.T) {
+	r := &route.Route{Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Path{Path: "/productpage"}},
+		Decorator: &route.Decorator{Operation: "productpage.default.svc.cluster.local:9080/productpage"},
+		Action:    clusterAction("outbound|9080||productpage.default.svc.cluster.local")}
+	rr, err := compileRoute(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rr.operation != "productpage.default.svc.cluster.local:9080/productpage" {
+		t.Errorf("operation %q", rr.operation)
+	}
+	r.Decorator = nil
+	if rr, err = compileRoute(r); err != nil || rr.operation != "" {
+		t.Errorf("no decorator: operation %q, err %v", rr.operation, err)
+	}
+}

@@ -64,7 +64,8 @@ func compileRoutesIn(rc *route.RouteConfiguration, st *state) (*rtable, error) {
 }
 
 func compileRoute(r *route.Route) (*rroute, error) {
-	out := &rroute{name: r.GetName(), caseSensitive: r.GetMatch().GetCaseSensitive() == nil || r.GetMatch().GetCaseSensitive().GetValue()}
+	out := &rroute{name: r.GetName(), operation: r.GetDecorator().GetOperation(),
+		caseSensitive: r.GetMatch().GetCaseSensitive() == nil || r.GetMatch().GetCaseSensitive().GetValue()}
 	m := r.GetMatch()
 	switch {
 	case m.GetGrpc() != nil:

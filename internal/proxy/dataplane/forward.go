@@ -170,7 +170,7 @@ func (f *forwarder) observed(w http.ResponseWriter, r *http.Request, ch *rchain,
 		o.edge = tel.fallbackEdge(o)
 	}
 	if o.span == nil && tel.Tracer != nil {
-		tel.trace(o, nopHeader{}, nil, tel.spanName(o, "", 0))
+		tel.trace(o, nopHeader{}, nil, tel.spanName(o, "", "", 0))
 	}
 	flags := rec.Header().Get("X-Weft-Response-Flags")
 	tel.record(o, start, rec.status, rec.grpcStatus(), flags, time.Since(start),
@@ -229,7 +229,7 @@ func (f *forwarder) route(w http.ResponseWriter, r *http.Request, rt *runtime, c
 	}
 	o.route = route.name
 	if f.d.tel.Tracer != nil {
-		f.d.tel.trace(o, r.Header, r.Header.Set, f.d.tel.spanName(o, vh.name, portOf(dst, r.Host)))
+		f.d.tel.trace(o, r.Header, r.Header.Set, f.d.tel.spanName(o, vh.name, route.operation, portOf(dst, r.Host)))
 	}
 	var corsHeaders [][2]string
 	if c.cors && route.cors != nil {

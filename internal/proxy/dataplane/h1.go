@@ -242,7 +242,7 @@ func (c *h1conn) route(req *http1.Request) http1.Decision {
 	}
 	o.route = r.name
 	if d.tel.Tracer != nil {
-		d.tel.trace(o, req.Header, func(k, v string) { req.Header.Set(k, v) }, d.tel.spanName(o, vh.name, c.port()))
+		d.tel.trace(o, req.Header, func(k, v string) { req.Header.Set(k, v) }, d.tel.spanName(o, vh.name, r.operation, c.port()))
 	}
 	var corsHeaders [][2]string
 	if ch.cors && r.cors != nil {
@@ -516,7 +516,7 @@ func (c *h1conn) observe(res http1.Result) {
 	}
 	if o.span == nil && tel.Tracer != nil {
 		o.start = res.Start
-		tel.trace(o, nopHeader{}, nil, tel.spanName(o, "", c.port())) // a local answer: its own span
+		tel.trace(o, nopHeader{}, nil, tel.spanName(o, "", "", c.port())) // a local answer: its own span
 	}
 	up := time.Duration(-1)
 	if res.UpstreamTime > 0 {

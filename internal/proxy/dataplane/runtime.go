@@ -232,7 +232,10 @@ type rvhost struct {
 
 // rroute is a compiled Route.
 type rroute struct {
-	name          string
+	name string
+	// operation is the route decorator's operation: the name of the spans
+	// of the requests it serves ("": the proxy names them).
+	operation     string
 	path          string
 	prefix        string
 	regex         *regexp.Regexp

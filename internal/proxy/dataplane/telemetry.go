@@ -237,8 +237,13 @@ func (t *telemetry) trace(o *observation, h tracing.Header, set func(k, v string
 	}
 }
 
-// spanName is Istio's operation name: the service (host:port) and "/*".
-func (t *telemetry) spanName(o *observation, vhost string, port uint16) string {
+// spanName is Istio's operation name: the route's decorator when it has
+// one (the control plane names the destination, "HOST:PORT/*"), else the
+// service (host:port) and "/*".
+func (t *telemetry) spanName(o *observation, vhost, operation string, port uint16) string {
+	if operation != "" {
+		return operation
+	}
 	if o.inbound && t.Service != "" {
 		return t.Service + ":" + strconv.Itoa(int(port)) + "/*"
 	}

@@ -129,3 +129,32 @@ func TestTelemetry(t *testing.T) {
 		t.Errorf("server line %v does not match client line %v", s, first)
 	}
 }
+
+// TestSpanName checks the operation names of the proxy's spans: the
+// route's decorator when the control plane set one, else Istio's
+// HOST:PORT/* from the inbound service or the outbound virtual host.
+func TestSpanName(t *testing.T) {
+	sidecar := &telemetry{Telemetry: Telemetry{Service: "reviews.default.svc.cluster.local"}}
+	for _, tc := range []struct {
+		name                 string
+		inbound              bool
+		vhost, op, authority string
+		port                 uint16
+		want                 string
+	}{
+		{"the route's decorator", false, "*:8080", "productpage.default.svc.cluster.local:9080/productpage", "", 8080,
+			"productpage.default.svc.cluster.local:9080/productpage"},
+		{"the decorator inbound too", true, "inbound|http|9080", "custom:9080/*", "", 9080, "custom:9080/*"},
+		{"inbound: the proxy's service", true, "inbound|http|9080", "", "reviews:9080", 9080, "reviews.default.svc.cluster.local:9080/*"},
+		{"outbound: the virtual host", false, "ratings.default.svc.cluster.local:9080", "", "ratings:9080", 9080,
+			"ratings.default.svc.cluster.local:9080/*"},
+		{"passthrough: the authority", false, "allow_any", "", "example.com:80", 80, "example.com:80/*"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := &observation{inbound: tc.inbound, authority: tc.authority}
+			if got := sidecar.spanName(o, tc.vhost, tc.op, tc.port); got != tc.want {
+				t.Errorf("spanName = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

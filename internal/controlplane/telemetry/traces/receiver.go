@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -38,9 +39,10 @@ const maxRequestBytes = 16 << 20
 // HTTP (POST /v1/traces, protobuf or JSON, optionally gzip) into a Store.
 type Receiver struct {
 	collectortrace.UnimplementedTraceServiceServer
-	store *Store
-	log   *slog.Logger
-	grpc  *grpc.Server
+	store   *Store
+	log     *slog.Logger
+	grpc    *grpc.Server
+	forward atomic.Pointer[Forwarder]
 
 	mu      sync.Mutex
 	servers []*http.Server
@@ -58,6 +60,10 @@ func NewReceiver(store *Store, logger *slog.Logger) *Receiver {
 	return r
 }
 
+// ForwardTo sends every export received from now on to f as well (nil:
+// stop forwarding).
+func (r *Receiver) ForwardTo(f *Forwarder) { r.forward.Store(f) }
+
 // Export implements the OTLP gRPC TraceService.
 func (r *Receiver) Export(_ context.Context, req *collectortrace.ExportTraceServiceRequest) (*collectortrace.ExportTraceServiceResponse, error) {
 	return r.export(req), nil
@@ -66,6 +72,7 @@ func (r *Receiver) Export(_ context.Context, req *collectortrace.ExportTraceServ
 func (r *Receiver) export(req *collectortrace.ExportTraceServiceRequest) *collectortrace.ExportTraceServiceResponse {
 	spans, rejected := fromOTLP(req.ResourceSpans)
 	r.store.Add(spans)
+	r.forward.Load().Forward(req)
 	resp := &collectortrace.ExportTraceServiceResponse{}
 	if rejected > 0 {
 		resp.PartialSuccess = &collectortrace.ExportTracePartialSuccess{
