@@ -204,6 +204,8 @@ func (m *Mem) stateLocked(rev, to int64) (keys []config.Key, at, then map[config
 	switch {
 	case to > m.version:
 		return nil, nil, nil, fmt.Errorf("revision %d: %w (the newest is %d)", to, ErrRevision, m.version)
+	case rev > m.version:
+		return nil, nil, nil, fmt.Errorf("revision %d: %w (the newest is %d)", rev, ErrRevision, m.version)
 	case rev > to:
 		return nil, nil, nil, fmt.Errorf("revision %d is after revision %d", rev, to)
 	case rev < m.historyFrom:
