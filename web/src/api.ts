@@ -70,6 +70,20 @@ export interface ConfigObject {
   source?: string;
 }
 
+export interface RevisionChange {
+  kind: string;
+  namespace: string;
+  name: string;
+  action: 'created' | 'configured' | 'deleted';
+}
+
+export interface Revision {
+  revision: number;
+  time: string;
+  actor: string;
+  changes: RevisionChange[];
+}
+
 export interface TypeStatus {
   subscribed: boolean;
   sent?: string;
@@ -206,6 +220,10 @@ export const api = {
     fetch('/api/v1/config' + qs({ kind, namespace, name, format: 'yaml' })).then((r) => r.text()),
   apply: (yaml: string) => request<ChangeResponse>('POST', '/api/v1/config?source=console', yaml),
   remove: (yaml: string) => request<ChangeResponse>('DELETE', '/api/v1/config?source=console', yaml),
+  history: () => request<{ revisions: Revision[] | null }>('GET', '/api/v1/history').then((r) => r.revisions ?? []),
+  diff: (from: number, to: number) => request<{ diff: string }>('GET', '/api/v1/diff' + qs({ from, to })).then((r) => r.diff),
+  rollback: (revision: number) =>
+    request<{ revision: number; results: ChangeResponse["results"] | null }>('POST', '/api/v1/rollback' + qs({ revision })),
   proxies: () => request<{ proxies: ProxyStatus[] | null }>('GET', '/api/v1/proxies').then((r) => r.proxies ?? []),
   analyze: () => request<{ messages: AnalyzeMessage[] }>('GET', '/api/v1/analyze').then((r) => r.messages ?? []),
   traceServices: () => request<{ data: string[] | null }>('GET', '/api/v1/services').then((r) => r.data ?? []),

@@ -4,6 +4,7 @@ import { render } from 'preact';
 import './style.css';
 import { logout, useAuth } from './auth';
 import { ConfigPage } from './pages/config';
+import { HistoryPage } from './pages/history';
 import { GraphPage } from './pages/graph';
 import { ServiceDetail, ServicesPage, WorkloadDetail, WorkloadsPage } from './pages/lists';
 import { TracesPage } from './pages/traces';
@@ -16,6 +17,7 @@ const nav: [string, string][] = [
   ['services', 'Services'],
   ['workloads', 'Workloads'],
   ['config', 'Istio Config'],
+  ['history', 'Config History'],
   ['traces', 'Traces'],
   ['wizards', 'Wizards'],
 ];
@@ -29,6 +31,8 @@ function Page({ route }: { route: Route }) {
       return a ? <WorkloadDetail route={route} /> : <WorkloadsPage />;
     case 'config':
       return <ConfigPage route={route} />;
+    case 'history':
+      return <HistoryPage route={route} />;
     case 'traces':
       return <TracesPage route={route} />;
     case 'wizards':

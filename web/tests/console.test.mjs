@@ -169,6 +169,48 @@ await step('traffic shifting wizard: 50/50 v1/v3', async () => {
   if (!removed.includes('VirtualService default/reviews deleted')) throw new Error('remove: ' + removed);
 });
 
+await step('config history: the wizard changes, their diff, a rollback and its undo', async () => {
+  await page.goto(base + '#/history');
+  await page.locator('[data-testid=history] tbody tr').first().waitFor();
+  // Newest first: the wizard's removal, then its apply.
+  let rows = [];
+  await poll('the wizard\'s removal as the newest revision', 20_000, async () => {
+    rows = await page.locator('[data-testid=history] tbody tr').allTextContents();
+    return rows[0]?.includes('deleted VirtualService default/reviews');
+  }).catch((e) => {
+    throw new Error(`${e.message}; history: ${rows.join(' | ')}`);
+  });
+  const revs = await page
+    .locator('[data-testid=history] tbody tr')
+    .evaluateAll((trs) => trs.map((tr) => ({ rev: tr.cells[0].textContent.trim(), changes: tr.cells[3].textContent })));
+  const applied = revs.find((r) => r.changes.includes('created VirtualService default/reviews'));
+  if (!applied) throw new Error('no revision of the wizard\'s apply in ' + rows.join(' | '));
+  const rev = applied.rev;
+  log(`  the wizard's apply is revision ${rev}`);
+  await page.getByRole('button', { name: rev, exact: true }).click();
+  const diff = page.getByLabel(`diff of revision ${rev}`);
+  await poll('the diff of the wizard\'s apply', 10_000, async () => (await diff.textContent()).includes('+      weight: 50'));
+  await shot(page, 'history.png');
+  log('  diff shown');
+  // Roll back to it: the 50/50 VirtualService is back; roll back the rollback.
+  await page.getByRole('button', { name: `Roll back to revision ${rev}` }).click();
+  const done = await page.locator('.ok[role=status]').textContent({ timeout: 15_000 });
+  const made = done.match(/as revision (\d+)/);
+  if (!made) throw new Error('rollback: ' + done);
+  log('  ' + done);
+  await page.goto(base + '#/config');
+  await page.getByRole('row', { name: 'VirtualService default/reviews' }).waitFor({ timeout: 15_000 });
+  log('  the VirtualService is back');
+  // The request volume chart marks the revisions it spans.
+  await page.goto(base + '#/services/default/reviews');
+  await poll('a revision marked on the charts', 60_000, async () => (await page.locator('.chart svg line.revision').count()) > 0);
+  await page.goto(base + '#/history?revision=' + (Number(made[1]) - 1));
+  await page.getByRole('button', { name: `Roll back to revision ${Number(made[1]) - 1}` }).click();
+  await page.locator('.ok[role=status]').waitFor({ timeout: 15_000 });
+  const cfg = await (await fetch(base + 'api/v1/config?kind=VirtualService&namespace=default&name=reviews')).json();
+  if ((cfg.objects ?? []).length !== 0) throw new Error('undoing the rollback left the VirtualService: ' + JSON.stringify(cfg));
+});
+
 await step('a trace of a productpage request has at least four spans', async () => {
   const probe = await page.request.get(base + 'api/v1/services');
   if (probe.status() === 404) {

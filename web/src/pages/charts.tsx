@@ -1,7 +1,7 @@
 // Line charts of /api/v1/metrics/series, drawn as SVG.
 
-import { api, fmtBytes, fmtMs, fmtRate, type Chart } from '../api';
-import { usePoll } from '../route';
+import { api, fmtBytes, fmtMs, fmtRate, type Chart, type Revision } from '../api';
+import { href, usePoll } from '../route';
 
 const colors = ['#0066cc', '#f0ab00', '#c9190b', '#3e8635', '#8476d1'];
 
@@ -20,7 +20,10 @@ function fmtValue(metric: string, v: number): string {
   return fmtBytes(v);
 }
 
-export function LineChart({ chart }: { chart: Chart }) {
+// LineChart draws a chart; revisions of the config in its window are
+// marked with a dashed line (linking to the revision), so a jump lines up
+// with the change that caused it.
+export function LineChart({ chart, revisions }: { chart: Chart; revisions?: Revision[] }) {
   const W = 460;
   const H = 150;
   const L = 56;
@@ -43,6 +46,16 @@ export function LineChart({ chart }: { chart: Chart }) {
           <text x={L - 4} y={H - B} class="tick" text-anchor="end">0</text>
           <text x={L} y={H - 6} class="tick">{time(chart.start)}</text>
           <text x={W - 8} y={H - 6} class="tick" text-anchor="end">{time(chart.end)}</text>
+          {(revisions ?? [])
+            .map((r) => ({ r, t: Date.parse(r.time) / 1000 }))
+            .filter(({ t }) => t >= chart.start && t <= chart.end)
+            .map(({ r, t }) => (
+              <a href={href(['history'], { revision: String(r.revision) })} aria-label={`config revision ${r.revision}`}>
+                <line x1={x(t)} y1={10} x2={x(t)} y2={H - B} class="revision">
+                  <title>{`revision ${r.revision} by ${r.actor}: ${r.changes.map((c) => `${c.action} ${c.kind} ${c.name}`).join(', ')}`}</title>
+                </line>
+              </a>
+            ))}
           {chart.lines.map((l, i) => (
             <polyline
               fill="none"
@@ -67,6 +80,7 @@ export function LineChart({ chart }: { chart: Chart }) {
 // Charts draws every metric of a service or workload over the window.
 export function Charts(props: { service?: string; workload?: string; namespace: string; direction?: string; window: string }) {
   const metrics = ['request_rate', 'request_duration', 'request_size', 'response_size', 'tcp_sent', 'tcp_received'];
+  const revisions = usePoll(() => api.history().catch(() => []), [], 30000);
   const data = usePoll(
     () =>
       Promise.all(
@@ -89,7 +103,7 @@ export function Charts(props: { service?: string; workload?: string; namespace: 
   return (
     <div class="charts">
       {data.data.map((c) => (
-        <LineChart chart={c} />
+        <LineChart chart={c} revisions={revisions.data} />
       ))}
     </div>
   );
