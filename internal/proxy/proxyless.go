@@ -139,9 +139,11 @@ func (p *Proxyless) writeCerts() error {
 	return nil
 }
 
-// writeBootstrap writes grpc-go's bootstrap: plaintext xDS to the control
-// plane (proxyless apps never register themselves), the node, Istio's
-// server listener name template and, with a certificate, its provider.
+// writeBootstrap writes grpc-go's bootstrap: xDS to the control plane
+// (proxyless apps never register themselves) — plaintext without an
+// identity, mutual TLS to the authenticated port with a certificate — the
+// node, Istio's server listener name template and the certificate's
+// provider.
 func (p *Proxyless) writeBootstrap() error {
 	o := p.opts
 	labels := map[string]any{}
@@ -170,14 +172,20 @@ func (p *Proxyless) writeBootstrap() error {
 	}
 	if p.certs != nil {
 		md["WEFT_MTLS"] = "true"
-		boot["certificate_providers"] = map[string]any{"default": map[string]any{
-			"plugin_name": "file_watcher",
-			"config": map[string]any{
-				"certificate_file":    filepath.Join(p.dir, certFile),
-				"private_key_file":    filepath.Join(p.dir, keyFile),
-				"ca_certificate_file": filepath.Join(p.dir, rootFile),
-				"refresh_interval":    "60s",
-			},
+		files := map[string]any{
+			"certificate_file":    filepath.Join(p.dir, certFile),
+			"private_key_file":    filepath.Join(p.dir, keyFile),
+			"ca_certificate_file": filepath.Join(p.dir, rootFile),
+			"refresh_interval":    "60s",
+		}
+		boot["certificate_providers"] = map[string]any{"default": map[string]any{"plugin_name": "file_watcher", "config": files}}
+		// With an identity, xDS itself goes over mutual TLS to the
+		// authenticated port, which binds the node to the certificate's
+		// identity (plaintext xDS serves no identity-bearing config).
+		boot["xds_servers"] = []any{map[string]any{
+			"server_uri":      o.SecureAddress,
+			"channel_creds":   []any{map[string]any{"type": "tls", "config": files}},
+			"server_features": []any{"xds_v3"},
 		}}
 	}
 	data, err := json.MarshalIndent(boot, "", "  ")

@@ -180,11 +180,17 @@ func TestProxylessGRPC(t *testing.T) {
 	t.Run("unknown target", func(t *testing.T) {
 		u := startXDSApp(t, bins["xdsapp"], writeBootstrap(t, xds, b.ip(1, 10), "xds-client-2"),
 			"xds:///nope.default.svc.cluster.local:50051")
-		r := u.call(t, 1)
+		// The first call can race the listener's route config ("produced
+		// zero addresses"); once it is there, calls fail naming the target.
+		var r xdsResult
+		eventually(t, 5*time.Second, func() error {
+			r = u.call(t, 1)
+			if r.Codes["Unavailable"] != 1 || !strings.Contains(r.LastErr, "nope.default.svc.cluster.local:50051") {
+				return fmt.Errorf("want one call failing UNAVAILABLE naming the target, got %+v", r)
+			}
+			return nil
+		})
 		t.Logf("unknown target: %+v", r)
-		if r.Codes["Unavailable"] != 1 || !strings.Contains(r.LastErr, "nope.default.svc.cluster.local:50051") {
-			t.Errorf("want one call failing UNAVAILABLE naming the target, got %+v", r)
-		}
 		if r.Millis > 2000 {
 			t.Errorf("the call took %d ms, want it to fail fast (under the 2 s deadline)", r.Millis)
 		}
@@ -319,12 +325,15 @@ func writeBootstrapWith(t *testing.T, xds, ip, name string, labels map[string]an
 		},
 	}
 	if cert != nil {
-		boot["certificate_providers"] = map[string]any{"default": map[string]any{
-			"plugin_name": "file_watcher",
-			"config": map[string]any{
-				"certificate_file": cert.certFile, "private_key_file": cert.keyFile,
-				"ca_certificate_file": cert.rootFile, "refresh_interval": "600s",
-			},
+		files := map[string]any{
+			"certificate_file": cert.certFile, "private_key_file": cert.keyFile,
+			"ca_certificate_file": cert.rootFile, "refresh_interval": "600s",
+		}
+		boot["certificate_providers"] = map[string]any{"default": map[string]any{"plugin_name": "file_watcher", "config": files}}
+		// With an identity, xDS is mutual TLS to the authenticated port
+		// (xds is then that address), as weft run --proxyless writes it.
+		boot["xds_servers"] = []any{map[string]any{
+			"server_uri": xds, "channel_creds": []any{map[string]any{"type": "tls", "config": files}}, "server_features": []any{"xds_v3"},
 		}}
 		md := boot["node"].(map[string]any)["metadata"].(map[string]any)
 		md["WEFT_MTLS"], md["SERVICE_ACCOUNT"] = "true", cert.sa
@@ -702,18 +711,18 @@ spec:
 func TestProxylessMTLS(t *testing.T) {
 	b := newBlock(t)
 	bins := buildTestPrograms(t, "./xdsapp")
-	xds := b.controlPlaneIP() + ":15010"
+	xds, secure := b.controlPlaneIP()+":15010", b.controlPlaneIP()+":15012"
 	dataDir := t.TempDir()
 	start(t, "control-plane", "--data-dir", dataDir, "--xds-address", xds, "--http-address", b.controlPlaneIP()+":15014",
-		"--secure-xds-address", "off", "--console-address", "off", "--otlp-grpc-address", "off", "--otlp-http-address", "off")
+		"--secure-xds-address", secure, "--console-address", "off", "--otlp-grpc-address", "off", "--otlp-http-address", "off")
 	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)
 	applyYAML(t, b.api(), fmt.Sprintf(proxylessMTLS, b.ip(1, 1)))
 
 	serverIP := b.ip(1, 1)
-	sboot := writeBootstrapWith(t, xds, serverIP, "echo-v1", map[string]any{"app": "echo", "version": "v1"}, issueCert(t, dataDir, "echo"))
+	sboot := writeBootstrapWith(t, secure, serverIP, "echo-v1", map[string]any{"app": "echo", "version": "v1"}, issueCert(t, dataDir, "echo"))
 	startProgram(t, []string{"GRPC_XDS_BOOTSTRAP=" + sboot, "POD_NAME=echo-v1"}, bins["xdsapp"], "-xds-creds", "-serve", net.JoinHostPort(serverIP, "50051"))
 	const target = "xds:///echo.default.svc.cluster.local:50051"
-	cboot := writeBootstrapWith(t, xds, b.ip(1, 9), "xds-client-1", map[string]any{"app": "xds-client"}, issueCert(t, dataDir, "client"))
+	cboot := writeBootstrapWith(t, secure, b.ip(1, 9), "xds-client-1", map[string]any{"app": "xds-client"}, issueCert(t, dataDir, "client"))
 	c := startXDSApp(t, bins["xdsapp"], cboot, target, "-xds-creds")
 	const clientID = "spiffe://cluster.local/ns/default/sa/client"
 	eventually(t, 30*time.Second, func() error {
@@ -790,12 +799,12 @@ func TestProxylessRun(t *testing.T) {
 func TestProxylessToSidecarWorkload(t *testing.T) {
 	b := newBlock(t)
 	bins := buildTestPrograms(t, "./testdata/grpcecho", "./xdsapp")
-	xds := b.controlPlaneIP() + ":15010"
+	xds, secure := b.controlPlaneIP()+":15010", b.controlPlaneIP()+":15012"
 	start(t, "control-plane", "--data-dir", t.TempDir(), "--xds-address", xds, "--http-address", b.controlPlaneIP()+":15014",
-		"--secure-xds-address", "off", "--console-address", "off", "--otlp-grpc-address", "off", "--otlp-http-address", "off")
+		"--secure-xds-address", secure, "--console-address", "off", "--otlp-grpc-address", "off", "--otlp-http-address", "off")
 	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)
-	start(t, "run", "--name", "echo-v1-1", "--namespace", "default", "--service", "echo", "--version", "v1",
-		"--port", "grpc:50051", "--ip", b.ip(1, 1), "--xds-address", xds, "--", bins["grpcecho"])
+	startJoined(t, b.api(), "default", "echo", "run", "--name", "echo-v1-1", "--namespace", "default", "--service", "echo", "--version", "v1",
+		"--port", "grpc:50051", "--ip", b.ip(1, 1), "--secure-xds-address", secure, "--", bins["grpcecho"])
 	c := startXDSApp(t, bins["xdsapp"], writeBootstrap(t, xds, b.ip(1, 9), "xds-client-1"), "xds:///echo.default.svc.cluster.local:50051")
 	eventually(t, 30*time.Second, func() error {
 		if r := c.call(t, 10); r.Pods["echo-v1-1"] != 10 {
