@@ -2,7 +2,11 @@
 // does: it decides from the namespace's istio-injection label and the pod's
 // sidecar.istio.io/inject label or annotation whether a pod gets a proxy, and
 // adds the istio-proxy container, the istio-init container that installs
-// the traffic capture, their volumes, labels and annotations. It is pure:
+// the traffic capture, their volumes, labels and annotations. A pod
+// annotated inject.istio.io/templates: grpc-agent (proxyless gRPC apps)
+// gets Istio's grpc-agent template instead: no proxy and no capture, an
+// agent that writes its apps' xDS bootstrap (GRPC_XDS_BOOTSTRAP) and
+// certificate into a shared emptyDir. It is pure:
 // the admission webhook (internal/kube/webhook) and weft kube-inject both
 // call it.
 package inject
