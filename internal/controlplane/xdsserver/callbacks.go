@@ -207,7 +207,12 @@ func (s *Server) attach(key streamKey, node *core.Node) (string, error) {
 // one an authenticated proxy holds, and one whose auto-registered
 // WorkloadEntry outlives its proxy (the grace of a reconnect): their config
 // is theirs. What it serves carries no identity: a proxy without a
-// certificate gets no mTLS settings, so no peer's SPIFFE identity.
+// certificate gets no mTLS settings, so no peer's SPIFFE identity. A
+// proxyless gRPC node (GENERATOR=grpc) is the exception for mTLS: it
+// always takes its config over plaintext xDS (grpc-go's bootstrap, as with
+// Istio), its mTLS settings name only the certificate files on its own
+// disk (never a secret), and claiming WEFT_MTLS without a certificate only
+// makes its own calls fail and its own server STRICT.
 func (s *Server) admitPlaintext(info *proxyInfo) error {
 	px := &info.proxy
 	if info.service != nil {
@@ -227,7 +232,10 @@ func (s *Server) admitPlaintext(info *proxyInfo) error {
 		return status.Errorf(codes.PermissionDenied, "node %q is the registered workload %s; plaintext xDS serves no one else's config", px.ID, weKey)
 	}
 	// No identity without a certificate: no mTLS, no service account.
-	px.MTLS, px.ServiceAccount = false, ""
+	if info.generator != GeneratorGRPC {
+		px.MTLS = false
+	}
+	px.ServiceAccount = ""
 	return nil
 }
 
