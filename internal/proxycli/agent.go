@@ -23,15 +23,21 @@ const podLabelsFile = "/etc/istio/pod/labels"
 // injector's grpc-agent template adds: no proxy and no capture, but the
 // app's xDS bootstrap and certificate in DIR (proxy.StartProxylessIn),
 // kept renewed, and GET /healthz/ready answering 200 once they are there
-// (the app's containers start after it: the postStart hook waits for it).
-func runAgent(ctx context.Context, opts proxy.Options, dir string) error {
+// (the app's containers start after it: the postStart hook waits for it),
+// on every address of the pod with --kubernetes (the kubelet probes the pod
+// IP, the hook localhost), else on the workload's IP only.
+func runAgent(ctx context.Context, opts proxy.Options, dir string, kubernetes bool) error {
 	p, err := proxy.StartProxylessIn(opts, dir)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
 	o := p.Options()
-	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.FormatUint(uint64(o.HealthPort), 10)))
+	host := o.IP.String()
+	if kubernetes {
+		host = ""
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.FormatUint(uint64(o.HealthPort), 10)))
 	if err != nil {
 		return fmt.Errorf("grpc-agent health port: %w", err)
 	}

@@ -298,7 +298,7 @@ func runProxyWith(ctx context.Context, env *Env, name string, defaults proxyDefa
 		return err
 	}
 	if agentDir != "" {
-		return runAgent(ctx, opts, agentDir)
+		return runAgent(ctx, opts, agentDir, f.kubernetes)
 	}
 	opts.OnReady = func() { trim(env.Stderr) } // what start-up and the first config touched
 	return proxy.Run(ctx, opts)
