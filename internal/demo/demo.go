@@ -182,6 +182,9 @@ func run(ctx context.Context, opts Options, sup *supervisor, ingressIP, ingressP
 		if _, err := client.Apply(ctx, "weft-demo", []byte(proxylessServicesYAML(ws, workloadIPs(opts.IPBase, len(ws))))); err != nil {
 			return fmt.Errorf("applying the proxyless workloads' services: %w", err)
 		}
+		if _, err := client.Apply(ctx, "weft-demo", []byte(proxylessMTLSYAML)); err != nil {
+			return fmt.Errorf("applying the proxyless converters' mTLS: %w", err)
+		}
 	}
 	// Every proxy joins the mesh with its own token: mTLS between sidecars.
 	token := func(ns, sa string) (string, error) {
@@ -499,7 +502,7 @@ func printTemperature(w io.Writer, url, apiURL, logs string, proxyless bool) {
 	}
 	how := "each with a sidecar."
 	if proxyless {
-		how = "with no sidecar:\nproxyless gRPC apps, grpc-go's own xDS client on weft's control plane."
+		how = "with no sidecar:\nproxyless gRPC apps, grpc-go's own xDS client on weft's control plane, calling\nthe converters over mTLS (DestinationRule ISTIO_MUTUAL, PeerAuthentication STRICT)."
 	}
 	fmt.Fprintf(w, `
 weft demo is running: the temperature API calling a gRPC converter (v1, and

@@ -37,6 +37,27 @@ func proxylessRun(w workload, port, account, ip, xds, exe string) []string {
 	return args
 }
 
+// proxylessMTLSYAML gives the proxyless converter calls mutual TLS with
+// SPIFFE identities: proxyless gRPC has no auto mTLS, so the client's
+// DestinationRule asks for ISTIO_MUTUAL (docs/examples/temperature's
+// converter-subsets.yaml, which replaces this one, does too), and the
+// converters' STRICT PeerAuthentication refuses plaintext (gRPC has no
+// PERMISSIVE port).
+const proxylessMTLSYAML = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: converter, namespace: default}
+spec:
+  host: converter
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: converter, namespace: default}
+spec:
+  selector: {matchLabels: {app: converter}}
+  mtls: {mode: STRICT}
+`
+
 // proxylessServicesYAML declares the proxyless workloads' services, which
 // proxyless apps do not register themselves (Istio's proxyless gRPC has
 // Kubernetes' Services and endpoints for that): one MESH_INTERNAL

@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -39,7 +42,8 @@ func getTemperature(b block) (temperatureCall, error) {
 // TestTemperatureDemoProxyless runs `weft demo --app temperature
 // --proxyless`: the API's gRPC client and the converters are proxyless
 // gRPC apps (grpc-go's xDS client, no sidecar) under weft run --proxyless,
-// and docs/examples/temperature behaves as with sidecars: canary weights
+// calling the converters over mTLS, and docs/examples/temperature behaves
+// as with sidecars: canary weights
 // shift traffic, all-to-v2 fails some calls, retries on UNAVAILABLE hide
 // them, a gRPC fault aborts, and a gRPC delay is cut by the gateway's
 // timeout.
@@ -104,6 +108,29 @@ func TestTemperatureDemoProxyless(t *testing.T) {
 		}
 	}
 	apply("converter-subsets.yaml")
+
+	t.Run("mTLS: the converters demand a client certificate and present their SPIFFE ID", func(t *testing.T) {
+		// The API's calls above succeeded against this port: they were
+		// mutual TLS with a mesh certificate.
+		var served []*x509.Certificate
+		conn, err := tls.Dial("tcp", net.JoinHostPort(b.ip(1, 2), "50051"), &tls.Config{
+			InsecureSkipVerify: true, NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS13,
+			VerifyConnection: func(cs tls.ConnectionState) error { served = cs.PeerCertificates; return nil },
+		})
+		if err != nil {
+			t.Fatalf("TLS to converter-v1-1: %v", err)
+		}
+		defer conn.Close()
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = conn.Read(make([]byte, 1))
+		if err == nil || !strings.Contains(err.Error(), "certificate required") {
+			t.Errorf("a client without a certificate read from converter-v1-1 (%v), want the alert certificate required", err)
+		}
+		const id = "spiffe://cluster.local/ns/default/sa/converter"
+		if len(served) == 0 || len(served[0].URIs) != 1 || served[0].URIs[0].String() != id {
+			t.Errorf("converter-v1-1 presents %v, want a certificate of %s", served, id)
+		}
+	})
 
 	t.Run("canary weights: 80% to v1, 20% to v2", func(t *testing.T) {
 		// Before: all to v2, so that the shift to 80/20 is seen to happen.
