@@ -792,9 +792,11 @@ func TestProxylessToSidecarWorkload(t *testing.T) {
 	bins := buildTestPrograms(t, "./testdata/grpcecho", "./xdsapp")
 	xds := b.controlPlaneIP() + ":15010"
 	start(t, "control-plane", "--data-dir", t.TempDir(), "--xds-address", xds, "--http-address", b.controlPlaneIP()+":15014",
-		"--secure-xds-address", "off", "--console-address", "off", "--otlp-grpc-address", "off", "--otlp-http-address", "off")
+		"--secure-xds-address", b.controlPlaneIP()+":15012", "--console-address", "off", "--otlp-grpc-address", "off", "--otlp-http-address", "off")
 	waitHTTP(t, b.api()+"/api/v1/proxies", 30*time.Second)
-	start(t, "run", "--name", "echo-v1-1", "--namespace", "default", "--service", "echo", "--version", "v1",
+	// The sidecar registers over the authenticated port, with a join token
+	// (plaintext xDS never registers a workload).
+	startJoined(t, b.api(), "default", "echo", "run", "--name", "echo-v1-1", "--namespace", "default", "--service", "echo", "--version", "v1",
 		"--port", "grpc:50051", "--ip", b.ip(1, 1), "--xds-address", xds, "--", bins["grpcecho"])
 	c := startXDSApp(t, bins["xdsapp"], writeBootstrap(t, xds, b.ip(1, 9), "xds-client-1"), "xds:///echo.default.svc.cluster.local:50051")
 	eventually(t, 30*time.Second, func() error {
