@@ -102,6 +102,10 @@ func TestProxyBinaryIsDataPlaneOnly(t *testing.T) {
 		"istio.io/client-go",
 		"github.com/envoyproxy/go-control-plane/pkg", // the server side: caches, snapshots
 		"helm.sh",
+		// grpc-go's xDS client and server: only proxyless apps (weft
+		// temperature --proxyless) link them; the sidecar speaks its own xDS.
+		"google.golang.org/grpc/xds",
+		"google.golang.org/grpc/credentials/xds",
 	}
 	for _, d := range deps {
 		for _, f := range forbidden {

@@ -15,6 +15,7 @@ import (
 func runDemo(ctx context.Context, env *Env) error {
 	fs := newFlags(env, "demo")
 	app := fs.String("app", demo.AppBookinfo, "which demo: bookinfo, or temperature (an HTTP API calling a gRPC converter)")
+	proxyless := fs.Bool("proxyless", false, "with --app temperature: run the API and the converters with no sidecar, as proxyless gRPC apps (grpc-go's xDS client; weft run --proxyless)")
 	noLoad := fs.Bool("no-load", false, "do not send the light background load")
 	ipBase := fs.String("ip-base", "127.0.1.0", "workloads get the next addresses as pod IPs, one per instance")
 	ingress := fs.String("ingress", "127.0.0.1:8080", "address of the ingress gateway")
@@ -49,7 +50,7 @@ func runDemo(ctx context.Context, env *Env) error {
 	}
 	return demo.Run(ctx, demo.Options{
 		Replicas: reps,
-		App:      *app, NoLoad: *noLoad, IPBase: base, Ingress: *ingress, ControlPlaneIP: *cpIP, DataDir: *dataDir,
+		App:      *app, Proxyless: *proxyless, NoLoad: *noLoad, IPBase: base, Ingress: *ingress, ControlPlaneIP: *cpIP, DataDir: *dataDir,
 		OTLPEndpoint: *otlpEndpoint, OTLPForward: *otlpForward,
 		Verbose: *verbose, Out: env.Stdout, Stderr: env.Stderr, Logger: slog.New(slog.NewTextHandler(env.Stderr, nil)),
 	})

@@ -10,12 +10,17 @@ import (
 )
 
 // runTemperature runs one app of the gRPC demo on $POD_IP:$PORT (the demo
-// starts it under `weft run`): weft temperature api|converter [--fail-percent N].
+// starts it under `weft run`, or `weft run --proxyless` with --proxyless):
+// weft temperature api|converter [--fail-percent N] [--proxyless].
 func runTemperature(ctx context.Context, env *Env) error {
 	fs := newFlags(env, "temperature")
 	fail := fs.Float64("fail-percent", 0, "converter: percent of calls answered UNAVAILABLE")
 	converter := fs.String("converter", "dns:///converter:50051", "api: the converter's gRPC target")
-	fs.Usage = func() { fmt.Fprintln(env.Stderr, "usage: weft temperature api|converter [--fail-percent N]") }
+	proxyless := fs.Bool("proxyless", false, "grpc-go's own xDS client, no sidecar (run under weft run --proxyless): "+
+		"the converter is an xDS-managed server, the api dials --converter xds:///converter.NS.svc.cluster.local:50051; both with xDS credentials")
+	fs.Usage = func() {
+		fmt.Fprintln(env.Stderr, "usage: weft temperature api|converter [--fail-percent N] [--converter TARGET] [--proxyless]")
+	}
 	args, err := parseInterspersed(fs, env.Args)
 	if err != nil {
 		return err
@@ -41,10 +46,10 @@ func runTemperature(ctx context.Context, env *Env) error {
 			version = "v1"
 		}
 		return temperature.RunConverter(ctx, net.JoinHostPort(ip, port), temperature.ConverterOptions{
-			Version: version, Instance: env.Getenv("POD_NAME"), FailPercent: *fail, Logger: logger})
+			Version: version, Instance: env.Getenv("POD_NAME"), FailPercent: *fail, Proxyless: *proxyless, Logger: logger})
 	}
 	if port == "" {
 		port = "9080"
 	}
-	return temperature.RunAPI(ctx, net.JoinHostPort(ip, port), temperature.APIOptions{Converter: *converter, Logger: logger})
+	return temperature.RunAPI(ctx, net.JoinHostPort(ip, port), temperature.APIOptions{Converter: *converter, Proxyless: *proxyless, Logger: logger})
 }

@@ -32,7 +32,11 @@ const (
 // Options configure the demo.
 type Options struct {
 	// App is AppBookinfo (default) or AppTemperature.
-	App            string
+	App string
+	// Proxyless runs the temperature demo's API and converters with no
+	// sidecar, as proxyless gRPC apps (weft run --proxyless); the demo
+	// declares their services (ServiceEntries), which they do not register.
+	Proxyless      bool
 	NoLoad         bool
 	IPBase         netip.Addr // workloads get IPBase+1 … +6
 	Ingress        string     // ip:port of the ingress gateway
@@ -174,6 +178,14 @@ func run(ctx context.Context, opts Options, sup *supervisor, ingressIP, ingressP
 	if _, err := client.Apply(ctx, "weft-demo", []byte(gw)); err != nil {
 		return fmt.Errorf("applying the demo's gateway: %w", err)
 	}
+	if opts.Proxyless {
+		if _, err := client.Apply(ctx, "weft-demo", []byte(proxylessServicesYAML(ws, workloadIPs(opts.IPBase, len(ws))))); err != nil {
+			return fmt.Errorf("applying the proxyless workloads' services: %w", err)
+		}
+		if _, err := client.Apply(ctx, "weft-demo", []byte(proxylessMTLSYAML)); err != nil {
+			return fmt.Errorf("applying the proxyless converters' mTLS: %w", err)
+		}
+	}
 	// Every proxy joins the mesh with its own token: mTLS between sidecars.
 	token := func(ns, sa string) (string, error) {
 		t, err := client.CreateToken(ctx, ns, sa, 24*time.Hour)
@@ -190,9 +202,12 @@ func run(ctx context.Context, opts Options, sup *supervisor, ingressIP, ingressP
 		"--otlp-endpoint", opts.OTLPEndpoint, "--service-account", "istio-ingressgateway-service-account"); err != nil {
 		return err
 	}
-	ips, err := startWorkloads(sup, opts.IPBase, xds, opts.OTLPEndpoint, ws, token)
+	ips, err := startWorkloads(sup, opts.IPBase, xds, opts.OTLPEndpoint, ws, token, opts.Proxyless)
 	if err != nil {
 		return err
+	}
+	if opts.Proxyless {
+		ips = nil // no sidecars: the page below answers once the apps have their xDS config
 	}
 	for _, ip := range append(ips, ingressIP) {
 		ready := "http://" + net.JoinHostPort(ip, "15021") + "/healthz/ready"
@@ -207,7 +222,7 @@ func run(ctx context.Context, opts Options, sup *supervisor, ingressIP, ingressP
 		logs = "stderr (--verbose)"
 	}
 	if opts.App == AppTemperature {
-		printTemperature(opts.Out, page, apiURL, logs)
+		printTemperature(opts.Out, page, apiURL, logs, opts.Proxyless)
 	} else {
 		printReady(opts.Out, page, apiURL, logs)
 	}
@@ -280,6 +295,9 @@ func defaults(o *Options) error {
 	default:
 		return fmt.Errorf("--app %q: want %s or %s", o.App, AppBookinfo, AppTemperature)
 	}
+	if o.Proxyless && o.App != AppTemperature {
+		return fmt.Errorf("--proxyless: only --app %s has proxyless gRPC apps (Bookinfo speaks HTTP)", AppTemperature)
+	}
 	if !o.IPBase.IsValid() || !o.IPBase.Is4() || !o.IPBase.IsLoopback() {
 		return fmt.Errorf("--ip-base %v: want an IPv4 loopback address such as 127.0.1.0", o.IPBase)
 	}
@@ -289,7 +307,10 @@ func defaults(o *Options) error {
 	return nil
 }
 
-func startWorkloads(sup *supervisor, base netip.Addr, xds, otlp string, ws []workload, token func(ns, sa string) (string, error)) ([]string, error) {
+// startWorkloads starts every workload of ws beside its sidecar (or, when
+// proxyless, under weft run --proxyless), each with a join token of its
+// service account, on the pod IPs workloadIPs gives.
+func startWorkloads(sup *supervisor, base netip.Addr, xds, otlp string, ws []workload, token func(ns, sa string) (string, error), proxyless bool) ([]string, error) {
 	var ips []string
 	ip := base
 	for _, w := range ws {
@@ -305,6 +326,12 @@ func startWorkloads(sup *supervisor, base netip.Addr, xds, otlp string, ws []wor
 		tok, err := token("default", account)
 		if err != nil {
 			return nil, err
+		}
+		if proxyless {
+			if err := sup.startProxy(w.name, tok, proxylessRun(w, port, account, ip.String(), xds, sup.exe)...); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		args := []string{"run", "--name", w.name, "--namespace", "default", "--service", w.service,
 			"--version", w.version, "--port", port, "--service-account", account,
@@ -468,14 +495,18 @@ spec:
 `, "PORT", port)
 }
 
-func printTemperature(w io.Writer, url, apiURL, logs string) {
+func printTemperature(w io.Writer, url, apiURL, logs string, proxyless bool) {
 	env := ""
 	if apiURL != "http://127.0.0.1:15014" {
 		env = "  export WEFT_CONTROL_PLANE=" + apiURL + "\n"
 	}
+	how := "each with a sidecar."
+	if proxyless {
+		how = "with no sidecar:\nproxyless gRPC apps, grpc-go's own xDS client on weft's control plane, calling\nthe converters over mTLS (DestinationRule ISTIO_MUTUAL, PeerAuthentication STRICT)."
+	}
 	fmt.Fprintf(w, `
 weft demo is running: the temperature API calling a gRPC converter (v1, and
-v2: a canary that fails 30%% of calls with UNAVAILABLE), each with a sidecar.
+v2: a canary that fails 30%% of calls with UNAVAILABLE), %s
 
   Temperature API (through the ingress gateway):  %s
   Control plane API:                              %s
@@ -485,13 +516,14 @@ v2: a canary that fails 30%% of calls with UNAVAILABLE), each with a sidecar.
 Try, in another terminal:
 %s  curl -si '%s'        (x-converter says which version answered)
   go run ./cmd/weft apply -f docs/examples/temperature/converter-subsets.yaml
+  go run ./cmd/weft apply -f docs/examples/temperature/converter-canary.yaml   (80%% to v1, 20%% to v2)
   go run ./cmd/weft apply -f docs/examples/temperature/converter-v2.yaml       (all calls to v2: some fail)
   go run ./cmd/weft apply -f docs/examples/temperature/converter-retries.yaml  (retries on UNAVAILABLE: none fail)
   go run ./cmd/weft apply -f docs/examples/temperature/converter-abort.yaml    (gRPC fault: status UNAVAILABLE)
   go run ./cmd/weft apply -f docs/examples/temperature/converter-timeout.yaml  (2 s gRPC delay, 0.5 s timeout at the gateway)
 
 Ctrl-C stops everything.
-`, url, apiURL, consoleURL(apiURL), logs, env, url)
+`, how, url, apiURL, consoleURL(apiURL), logs, env, url)
 }
 
 // consoleURL is the console's URL beside the API at apiURL (port 20001).

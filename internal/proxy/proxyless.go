@@ -22,17 +22,26 @@ import (
 // disk, renewed at half-life, named by the bootstrap's certificate
 // provider "default" (file_watcher) for the app's xDS credentials.
 type Proxyless struct {
-	opts  Options
-	log   *slog.Logger
-	dir   string
+	opts Options
+	log  *slog.Logger
+	dir  string
+	// ownDir: dir is StartProxyless's temporary directory, removed by Close.
+	ownDir bool
+	// mode of the files: 0600 in our own directory; 0644 in a shared one,
+	// which the app's container reads as another user (a pod-private
+	// emptyDir: no one outside the pod sees it).
+	mode  os.FileMode
 	certs *certs.Client // nil without a token
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
 }
 
+// ProxylessBootstrapFile is the bootstrap's name in a Proxyless's directory.
+const ProxylessBootstrapFile = "bootstrap.json"
+
 // Files of a Proxyless's directory.
 const (
-	bootstrapFile = "bootstrap.json"
+	bootstrapFile = ProxylessBootstrapFile
 	certFile      = "cert-chain.pem"
 	keyFile       = "key.pem"
 	rootFile      = "root-cert.pem"
@@ -43,15 +52,38 @@ const (
 // the identity (Name, Namespace, IP, Labels, Service, Version,
 // ServiceAccount), XDSAddress, the token options and Logger.
 func StartProxyless(opts Options) (*Proxyless, error) {
-	o, err := opts.withDefaults()
-	if err != nil {
-		return nil, err
-	}
 	dir, err := os.MkdirTemp("", "weft-proxyless-")
 	if err != nil {
 		return nil, fmt.Errorf("proxyless: %w", err)
 	}
-	p := &Proxyless{opts: o, log: o.Logger.With("component", "proxyless"), dir: dir}
+	p, err := startProxyless(opts, dir, true)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+	}
+	return p, err
+}
+
+// StartProxylessIn is StartProxyless writing in dir, which it creates if
+// need be and Close leaves in place: on Kubernetes, an emptyDir that the
+// grpc-agent container shares with the app's containers. The files are
+// readable by all (mode 0644): the app runs as another user, and dir
+// must be private to the workload.
+func StartProxylessIn(opts Options, dir string) (*Proxyless, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("proxyless: %w", err)
+	}
+	return startProxyless(opts, dir, false)
+}
+
+func startProxyless(opts Options, dir string, ownDir bool) (*Proxyless, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxyless{opts: o, log: o.Logger.With("component", "proxyless"), dir: dir, ownDir: ownDir, mode: 0o600}
+	if !ownDir {
+		p.mode = 0o644
+	}
 	if o.joinsMesh() {
 		if p.certs, err = joinMesh(o, p.log); err != nil {
 			return nil, p.fail(err)
@@ -96,7 +128,7 @@ func (p *Proxyless) Env() map[string]string {
 	}
 }
 
-// Close stops the renewals and removes the directory.
+// Close stops the renewals and removes the directory StartProxyless made.
 func (p *Proxyless) Close() {
 	if p.stop != nil {
 		p.stop()
@@ -105,7 +137,9 @@ func (p *Proxyless) Close() {
 	if p.certs != nil {
 		p.certs.Close()
 	}
-	_ = os.RemoveAll(p.dir)
+	if p.ownDir {
+		_ = os.RemoveAll(p.dir)
+	}
 }
 
 // renewals rewrites the certificate files after each renewal; the app's
@@ -132,7 +166,7 @@ func (p *Proxyless) writeCerts() error {
 		return err
 	}
 	for name, data := range map[string][]byte{certFile: chain, keyFile: key, rootFile: bundle} {
-		if err := writeAtomic(filepath.Join(p.dir, name), data); err != nil {
+		if err := writeAtomic(filepath.Join(p.dir, name), data, p.mode); err != nil {
 			return err
 		}
 	}
@@ -192,7 +226,7 @@ func (p *Proxyless) writeBootstrap() error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(p.BootstrapFile(), data)
+	return writeAtomic(p.BootstrapFile(), data, p.mode)
 }
 
 // localityJSON is region/zone/subzone as the bootstrap's locality.
@@ -205,9 +239,10 @@ func localityJSON(s string) map[string]any {
 }
 
 // writeAtomic writes data to path through a temporary file and a rename.
-func writeAtomic(path string, data []byte) error {
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	_ = os.Remove(tmp) // WriteFile keeps an existing file's mode
+	if err := os.WriteFile(tmp, data, mode); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {

@@ -58,3 +58,25 @@ func TestProxylessBootstrap(t *testing.T) {
 		t.Errorf("after Close the bootstrap is still there (%v)", err)
 	}
 }
+
+// TestProxylessIn: StartProxylessIn writes the bootstrap into the given
+// directory (the grpc-agent's shared emptyDir), creating it, and Close
+// leaves it there for the app.
+func TestProxylessIn(t *testing.T) {
+	dir := t.TempDir() + "/istio-xds"
+	p, err := StartProxylessIn(Options{Name: "echo-v1-1", IP: netip.MustParseAddr("127.0.9.5"), XDSAddress: "127.0.0.1:25010"}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := dir + "/" + ProxylessBootstrapFile; p.BootstrapFile() != want || p.Env()["GRPC_XDS_BOOTSTRAP"] != want {
+		t.Errorf("bootstrap %s (env %s), want %s", p.BootstrapFile(), p.Env()["GRPC_XDS_BOOTSTRAP"], want)
+	}
+	// The app's container reads it as another user (umask aside).
+	if fi, err := os.Stat(p.BootstrapFile()); err != nil || fi.Mode().Perm()&0o004 == 0 && fi.Mode().Perm()&0o040 == 0 {
+		t.Errorf("bootstrap in the shared directory: %v, mode %v; want others to read it", err, fi.Mode())
+	}
+	p.Close()
+	if _, err := os.Stat(p.BootstrapFile()); err != nil {
+		t.Errorf("after Close the shared directory's bootstrap is gone: %v", err)
+	}
+}

@@ -275,6 +275,13 @@ func runProxy(ctx context.Context, env *Env) error {
 func runProxyWith(ctx context.Context, env *Env, name string, defaults proxyDefaults) error {
 	fs := newFlags(env, name)
 	f := addProxyFlags(fs, defaults)
+	var agentDir string
+	if name == "proxy" {
+		fs.StringVar(&agentDir, "proxyless-dir", "", "no proxy: as Istio's grpc-agent, write a proxyless gRPC app's xDS bootstrap ("+
+			"DIR/"+proxy.ProxylessBootstrapFile+", the app's GRPC_XDS_BOOTSTRAP) and, with a token, its mesh certificate into DIR, "+
+			"a directory shared with the app (the injector's grpc-agent template), keep the certificate renewed, and answer "+
+			"GET /healthz/ready on --health-port, until stopped")
+	}
 	if err := cmdline.ParseFlagsNoArgs(fs, env.Args); err != nil {
 		return err
 	}
@@ -282,10 +289,16 @@ func runProxyWith(ctx context.Context, env *Env, name string, defaults proxyDefa
 		if err := f.kubernetesIdentity(fs, env); err != nil {
 			return err
 		}
+		if agentDir != "" && f.labels == "" {
+			f.labels = podLabels(podLabelsFile)
+		}
 	}
 	opts, err := f.options(env)
 	if err != nil {
 		return err
+	}
+	if agentDir != "" {
+		return runAgent(ctx, opts, agentDir, f.kubernetes)
 	}
 	opts.OnReady = func() { trim(env.Stderr) } // what start-up and the first config touched
 	return proxy.Run(ctx, opts)

@@ -3,11 +3,13 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -127,5 +129,39 @@ func TestConsoleLoginInBrowser(t *testing.T) {
 	t.Logf("console login browser test:\n%s", out)
 	if err != nil {
 		t.Fatalf("console login browser test failed: %v", err)
+	}
+}
+
+// TestConsoleProxylessInBrowser runs `weft demo --app temperature
+// --proxyless` and checks in headless Chromium (web/tests/proxyless.test.mjs)
+// that the console's workload list shows the proxyless gRPC apps as such,
+// synced, and that a converter's page shows its xDS subscriptions.
+func TestConsoleProxylessInBrowser(t *testing.T) {
+	node, web := browser(t)
+	shots := screenshots(t, "console-proxyless")
+	b := newBlock(t)
+	demo := start(t, "demo", "--app", "temperature", "--proxyless", "--no-load", "--ip-base", b.ipBase(), "--ingress", b.ingress(),
+		"--control-plane-ip", b.controlPlaneIP(), "--data-dir", t.TempDir())
+	t.Cleanup(func() { demo.stop(syscall.SIGINT, 20*time.Second) })
+	eventually(t, 60*time.Second, func() error {
+		c, err := getTemperature(b)
+		if err != nil {
+			return err
+		}
+		if c.code != 200 {
+			return fmt.Errorf("got %d %s", c.code, c.raw)
+		}
+		return nil
+	})
+	run, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(run, node, filepath.Join(web, "tests", "proxyless.test.mjs"))
+	cmd.Dir = web
+	cmd.Env = append(os.Environ(), "WEFT_CONSOLE_URL=http://"+b.controlPlaneIP()+":20001/", "WEFT_SCREENSHOTS="+shots, "CHROMIUM="+chromiumPath)
+	out, err := cmd.CombinedOutput()
+	t.Logf("console proxyless browser test:\n%s", out)
+	t.Logf("screenshots: %s", shots)
+	if err != nil {
+		t.Fatalf("console proxyless browser test failed: %v", err)
 	}
 }

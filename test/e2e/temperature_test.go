@@ -12,8 +12,9 @@ import (
 )
 
 // TestTemperatureDemo runs `weft demo --app temperature` and shows this
-// issue's features on gRPC traffic through the ingress: routing to a
-// canary, retries on gRPC UNAVAILABLE, a gRPC fault abort, and a timeout.
+// issue's features on gRPC traffic through the ingress: canary weights,
+// routing to a canary, retries on gRPC UNAVAILABLE, a gRPC fault abort,
+// and a timeout.
 func TestTemperatureDemo(t *testing.T) {
 	b := newBlock(t)
 	demo := start(t, "demo", "--app", "temperature", "--no-load", "--ip-base", b.ipBase(), "--ingress", b.ingress(),
@@ -58,6 +59,32 @@ func TestTemperatureDemo(t *testing.T) {
 		}
 	}
 	apply("converter-subsets.yaml")
+
+	t.Run("canary weights: 80% to v1, 20% to v2", func(t *testing.T) {
+		apply("converter-canary.yaml")
+		const n = 300
+		var versions map[string]int
+		// Until the push arrives all calls go to either version: poll
+		// until a 300-call sample looks like 80/20.
+		eventually(t, 10*time.Second, func() error {
+			versions = map[string]int{}
+			for range n {
+				code, v, ver := call()
+				versions[ver]++
+				if code != 200 && (ver != "v2" || code != 503) {
+					// Only v2 fails, once the push is in (a call racing the
+					// new clusters can fail before it).
+					return fmt.Errorf("got %d %v from %q: only v2 fails", code, v, ver)
+				}
+			}
+			// 20% of 300: sd 6.9 calls (2.3 points); ±8 points is 3.5 sd.
+			if share := float64(versions["v2"]) * 100 / n; versions["v1"]+versions["v2"] != n || share < 12 || share > 28 {
+				return fmt.Errorf("want about 20%% of %d calls on v2, got %v (%.1f%%)", n, versions, share)
+			}
+			return nil
+		})
+		t.Logf("%d calls: %v", n, versions)
+	})
 
 	t.Run("all calls to the v2 canary, no retries: some fail UNAVAILABLE", func(t *testing.T) {
 		apply("converter-v2.yaml")

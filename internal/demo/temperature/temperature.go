@@ -6,6 +6,13 @@
 //
 // The gRPC service is described by hand (grpc.ServiceDesc) with
 // google.protobuf.Struct messages, so the demo needs no generated code.
+//
+// Both apps can also run proxyless (Istio's proxyless gRPC, under
+// `weft run --proxyless`): they link grpc-go's own xDS client, the API dials
+// an xds:/// target and the converter is an xDS-managed server, both with
+// xDS credentials, so the control plane's config (routes, faults, retries,
+// mTLS) reaches them with no sidecar. This package is the weft binary's
+// only: grpc-go's xDS packages must stay out of weft-proxy.
 package temperature
 
 import (
@@ -24,9 +31,12 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	xdscreds "google.golang.org/grpc/credentials/xds"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/xds" // the xds:/// resolver and balancers, the xDS-managed server
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -71,7 +81,11 @@ type ConverterOptions struct {
 	Instance string
 	// FailPercent of calls fail with UNAVAILABLE (the flaky canary).
 	FailPercent float64
-	Logger      *slog.Logger
+	// Proxyless serves with grpc-go's xDS server (xds.NewGRPCServer): it
+	// takes its listener, its authorization and its mTLS from the control
+	// plane named by GRPC_XDS_BOOTSTRAP, and serves once that listener came.
+	Proxyless bool
+	Logger    *slog.Logger
 }
 
 // converter implements the Convert method.
@@ -121,22 +135,64 @@ func RunConverter(ctx context.Context, addr string, opts ConverterOptions) error
 	if err != nil {
 		return fmt.Errorf("converter: %w", err)
 	}
-	srv := grpc.NewServer()
+	srv, err := newServer(opts)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	srv.RegisterService(serviceDesc(&converter{opts}), nil)
 	stop := context.AfterFunc(ctx, srv.GracefulStop)
 	defer stop()
-	opts.Logger.Info("converter serving", "address", ln.Addr().String(), "version", opts.Version, "fail_percent", opts.FailPercent)
+	opts.Logger.Info("converter serving", "address", ln.Addr().String(), "version", opts.Version,
+		"fail_percent", opts.FailPercent, "proxyless", opts.Proxyless)
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return err
 	}
 	return nil
 }
 
+// server is what RunConverter needs of *grpc.Server and *xds.GRPCServer.
+type server interface {
+	RegisterService(*grpc.ServiceDesc, any)
+	Serve(net.Listener) error
+	GracefulStop()
+}
+
+var (
+	_ server = (*grpc.Server)(nil)
+	_ server = (*xds.GRPCServer)(nil)
+)
+
+// newServer is a plain gRPC server, or an xDS-managed one when proxyless.
+func newServer(opts ConverterOptions) (server, error) {
+	if !opts.Proxyless {
+		return grpc.NewServer(), nil
+	}
+	creds, err := xdscreds.NewServerCredentials(xdscreds.ServerOptions{FallbackCreds: insecure.NewCredentials()})
+	if err != nil {
+		return nil, fmt.Errorf("converter: xDS credentials: %w", err)
+	}
+	log := opts.Logger
+	srv, err := xds.NewGRPCServer(grpc.Creds(creds), xds.ServingModeCallback(func(a net.Addr, args xds.ServingModeChangeArgs) {
+		log.Info("converter serving mode", "address", a.String(), "mode", args.Mode.String(), "err", args.Err)
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("converter: xDS server (is GRPC_XDS_BOOTSTRAP set? run it under weft run --proxyless): %w", err)
+	}
+	return srv, nil
+}
+
 // APIOptions configure the HTTP API.
 type APIOptions struct {
 	// Converter is the gRPC target of the converter, e.g. "dns:///converter:50051"
-	// (reached through the sidecar: HTTPS_PROXY makes grpc-go open a CONNECT tunnel).
+	// (reached through the sidecar: HTTPS_PROXY makes grpc-go open a CONNECT
+	// tunnel), or "xds:///converter.default.svc.cluster.local:50051" when
+	// Proxyless.
 	Converter string
+	// Proxyless dials with xDS credentials: mTLS where the control plane
+	// says so (DestinationRule ISTIO_MUTUAL), with the certificate the
+	// bootstrap's provider names; plaintext elsewhere.
+	Proxyless bool
 	// Timeout bounds each conversion (default 3 s).
 	Timeout time.Duration
 	Logger  *slog.Logger
@@ -156,7 +212,15 @@ func NewAPI(opts APIOptions) (*API, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	conn, err := grpc.NewClient(opts.Converter, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	var creds credentials.TransportCredentials = insecure.NewCredentials()
+	if opts.Proxyless {
+		c, err := xdscreds.NewClientCredentials(xdscreds.ClientOptions{FallbackCreds: insecure.NewCredentials()})
+		if err != nil {
+			return nil, fmt.Errorf("converter client: xDS credentials: %w", err)
+		}
+		creds = c
+	}
+	conn, err := grpc.NewClient(opts.Converter, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, fmt.Errorf("converter client: %w", err)
 	}

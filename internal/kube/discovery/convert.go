@@ -20,6 +20,8 @@ const (
 	ContainerProxy = "istio-proxy"
 	// AnnotationSidecarStatus is written by the injector on injected pods.
 	AnnotationSidecarStatus = "sidecar.istio.io/status"
+	// AnnotationInjectTemplates picks the injector's template (sidecar, grpc-agent).
+	AnnotationInjectTemplates = "inject.istio.io/templates"
 	// LabelServiceName links an EndpointSlice to its Service.
 	LabelServiceName = discoveryv1.LabelServiceName
 	// LabelLocality on a pod overrides its node's locality ("region.zone.subzone").
@@ -194,8 +196,13 @@ func endpointOf(svc *corev1.Service, sl *discoveryv1.EndpointSlice, e discoveryv
 }
 
 // Injected reports whether the pod runs weft's (or Istio's) sidecar: it has
-// an istio-proxy container or the injector's status annotation.
+// an istio-proxy container or the injector's status annotation, and is not
+// a proxyless gRPC pod (inject.istio.io/templates: grpc-agent), whose
+// istio-proxy container is an agent: its apps take no sidecar's mTLS tunnel.
 func Injected(pod *corev1.Pod) bool {
+	if pod.Annotations[AnnotationInjectTemplates] == inject.TemplateGRPCAgent {
+		return false
+	}
 	if _, ok := pod.Annotations[AnnotationSidecarStatus]; ok {
 		return true
 	}

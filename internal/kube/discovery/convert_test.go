@@ -284,3 +284,34 @@ func TestEndpointWorkload(t *testing.T) {
 		}
 	}
 }
+
+// TestInjected: a sidecar pod, by its istio-proxy container or the
+// injector's status, but not a grpc-agent pod, whose istio-proxy is an
+// agent beside proxyless gRPC apps.
+func TestInjected(t *testing.T) {
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		proxy       bool
+		want        bool
+	}{
+		{"plain pod", nil, false, false},
+		{"istio-proxy container", nil, true, true},
+		{"status annotation", map[string]string{AnnotationSidecarStatus: "{}"}, false, true},
+		{"sidecar template", map[string]string{AnnotationSidecarStatus: "{}", AnnotationInjectTemplates: "sidecar"}, true, true},
+		{"grpc-agent template", map[string]string{AnnotationSidecarStatus: "{}", AnnotationInjectTemplates: "grpc-agent"}, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &corev1.Pod{}
+			p.Annotations = tc.annotations
+			p.Spec.Containers = []corev1.Container{{Name: "app"}}
+			if tc.proxy {
+				p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: ContainerProxy})
+			}
+			if got := Injected(p); got != tc.want {
+				t.Errorf("Injected = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -30,7 +30,7 @@ func TestDocumentsGolden(t *testing.T) {
 			"Deployment/reviews-v1": true, "Deployment/productpage-v1": true, "Deployment/ratings-v1": true, "Deployment/details-v1": false}},
 		{"workloads", map[string]bool{"Pod/sleep": true, "StatefulSet/web": true, "DaemonSet/agent": true,
 			"DaemonSet/node-exporter": false, "ReplicaSet/frontend": true, "Job/migrate": true, "CronJob/report": true,
-			"ConfigMap/settings": false, "Deployment/api": true}},
+			"ConfigMap/settings": false, "Deployment/api": true, "Deployment/echo-proxyless": true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.input, func(t *testing.T) {

@@ -2,7 +2,11 @@
 // does: it decides from the namespace's istio-injection label and the pod's
 // sidecar.istio.io/inject label or annotation whether a pod gets a proxy, and
 // adds the istio-proxy container, the istio-init container that installs
-// the traffic capture, their volumes, labels and annotations. It is pure:
+// the traffic capture, their volumes, labels and annotations. A pod
+// annotated inject.istio.io/templates: grpc-agent (proxyless gRPC apps)
+// gets Istio's grpc-agent template instead: no proxy and no capture, an
+// agent that writes its apps' xDS bootstrap (GRPC_XDS_BOOTSTRAP) and
+// certificate into a shared emptyDir. It is pure:
 // the admission webhook (internal/kube/webhook) and weft kube-inject both
 // call it.
 package inject
@@ -156,6 +160,10 @@ func Inject(t Target, nsLabels map[string]string, byDefault bool, s Settings) (R
 	if err != nil {
 		return Result{Decision: d}, err
 	}
+	tmpl, err := template(t.Template.Annotations)
+	if err != nil {
+		return Result{Decision: d}, err
+	}
 	spec := &t.Template.Spec
 	for _, c := range slices.Concat(spec.Containers, spec.InitContainers) {
 		if c.Name == ProxyContainer || c.Name == InitContainer {
@@ -164,9 +172,13 @@ func Inject(t Target, nsLabels map[string]string, byDefault bool, s Settings) (R
 		}
 	}
 	for _, v := range spec.Volumes {
-		if v.Name == TokenVolume || v.Name == PodInfoVolume || v.Name == RootCertVolume {
+		if v.Name == TokenVolume || v.Name == PodInfoVolume || v.Name == RootCertVolume || v.Name == XDSVolume {
 			return Result{Decision: d}, fmt.Errorf("spec.volumes: volume %q already exists; the injector adds it", v.Name)
 		}
+	}
+	if tmpl == TemplateGRPCAgent {
+		injectAgent(t, s, ann)
+		return Result{Injected: true, Decision: d, Warnings: warnings}, nil
 	}
 	inbound := ann.includeInboundPorts
 	if !ann.inboundAnnotated {
@@ -208,6 +220,11 @@ func Inject(t Target, nsLabels map[string]string, byDefault bool, s Settings) (R
 // canonical service name and revision.
 func addLabels(meta *metav1.ObjectMeta, workload string) {
 	setDefault(&meta.Labels, label.SecurityTlsMode.Name, "istio")
+	addCanonicalLabels(meta, workload)
+}
+
+// addCanonicalLabels adds the canonical service name and revision labels.
+func addCanonicalLabels(meta *metav1.ObjectMeta, workload string) {
 	name := firstLabel(meta.Labels, label.ServiceCanonicalName.Name, "app.kubernetes.io/name", "app")
 	if name == "" {
 		name = workload

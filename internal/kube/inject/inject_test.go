@@ -299,6 +299,15 @@ func TestInjectErrors(t *testing.T) {
 			want: `proxyMetadata ISTIO_META_DNS_CAPTURE "sometimes" is not true or false`},
 		{name: "unknown proxy config field", annotations: map[string]string{"proxy.istio.io/config": "holdApplication: true"},
 			want: "annotation proxy.istio.io/config: not a ProxyConfig"},
+		{name: "unknown template", annotations: map[string]string{"inject.istio.io/templates": "grpc-simple"},
+			want: `annotation inject.istio.io/templates: "grpc-simple"`},
+		{name: "two templates", annotations: map[string]string{"inject.istio.io/templates": "sidecar,grpc-agent"},
+			want: `annotation inject.istio.io/templates: "sidecar,grpc-agent"`},
+		{name: "grpc-agent volume by hand", annotations: map[string]string{"inject.istio.io/templates": "grpc-agent"},
+			extra: func(p *corev1.PodTemplateSpec) {
+				p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "istio-xds"})
+			},
+			want: `volume "istio-xds" already exists`},
 		{name: "sidecar by hand", extra: func(p *corev1.PodTemplateSpec) {
 			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "istio-proxy"})
 		}, want: `container "istio-proxy" already exists`},
@@ -316,6 +325,110 @@ func TestInjectErrors(t *testing.T) {
 			}
 			if diff := cmp.Diff(before, tmpl); diff != "" {
 				t.Errorf("a failed Inject changed the pod:\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestInjectGRPCAgent: inject.istio.io/templates picks the template; with
+// grpc-agent a pod gets no sidecar proxy and no istio-init, but the agent
+// (first, holding the apps until the bootstrap is written) sharing the
+// istio-xds emptyDir with every app container, which gets
+// GRPC_XDS_BOOTSTRAP; and no tlsMode label, which would send sidecars'
+// tunnelled mTLS to proxyless apps.
+func TestInjectGRPCAgent(t *testing.T) {
+	tests := []struct {
+		name, templates string
+		agent           bool
+	}{
+		{"no annotation", "", false},
+		{"sidecar", "sidecar", false},
+		{"grpc-agent", "grpc-agent", true},
+		{"grpc-agent with spaces", " grpc-agent ", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ann map[string]string
+			if tt.templates != "" {
+				ann = map[string]string{"inject.istio.io/templates": tt.templates}
+			}
+			tmpl := pod(ann)
+			tmpl.Spec.Containers = append(tmpl.Spec.Containers, corev1.Container{Name: "worker", Image: "worker"})
+			res, err := Inject(Target{Template: tmpl, Namespace: "default", WorkloadName: "reviews-v2"}, nil, true, testSettings())
+			if err != nil || !res.Injected {
+				t.Fatalf("Inject: %+v, %v", res, err)
+			}
+			spec := tmpl.Spec
+			var names []string
+			for _, c := range spec.Containers {
+				names = append(names, c.Name)
+			}
+			agentArgs := slices.Contains(spec.Containers[0].Args, "--proxyless-dir")
+			if !tt.agent {
+				if len(spec.InitContainers) != 1 || agentArgs || tmpl.Labels["security.istio.io/tlsMode"] != "istio" {
+					t.Errorf("sidecar template: init %v, containers %v, labels %v", spec.InitContainers, names, tmpl.Labels)
+				}
+				return
+			}
+			if len(spec.InitContainers) != 0 {
+				t.Errorf("grpc-agent: init containers %v, want none (no capture)", spec.InitContainers)
+			}
+			if want := []string{ProxyContainer, "reviews", "worker"}; !slices.Equal(names, want) {
+				t.Errorf("containers %v, want %v", names, want)
+			}
+			agent := spec.Containers[0]
+			if got := argAfter(t, agent.Args, "--proxyless-dir"); got != XDSDir {
+				t.Errorf("--proxyless-dir %s, want %s", got, XDSDir)
+			}
+			if got := argAfter(t, agent.Args, "--token-file"); got != "/var/run/secrets/tokens/istio-token" {
+				t.Errorf("--token-file %s", got)
+			}
+			if agent.Lifecycle == nil || !slices.Equal(agent.Lifecycle.PostStart.Exec.Command, ReadyCommand) {
+				t.Errorf("agent postStart %v, want %v", agent.Lifecycle, ReadyCommand)
+			}
+			if len(agent.Ports) != 1 || agent.Ports[0].ContainerPort != HealthPort {
+				t.Errorf("agent ports %v, want the health port only", agent.Ports)
+			}
+			if !slices.ContainsFunc(agent.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == XDSVolume && m.MountPath == XDSDir && !m.ReadOnly }) {
+				t.Errorf("agent mounts %v: want %s writable at %s", agent.VolumeMounts, XDSVolume, XDSDir)
+			}
+			for _, c := range spec.Containers[1:] {
+				env := map[string]string{}
+				for _, e := range c.Env {
+					env[e.Name] = e.Value
+				}
+				if env["GRPC_XDS_BOOTSTRAP"] != "/etc/istio/proxy/bootstrap.json" {
+					t.Errorf("%s: GRPC_XDS_BOOTSTRAP %q", c.Name, env["GRPC_XDS_BOOTSTRAP"])
+				}
+				if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == XDSVolume && m.MountPath == XDSDir && m.ReadOnly }) {
+					t.Errorf("%s mounts %v: want %s read-only at %s", c.Name, c.VolumeMounts, XDSVolume, XDSDir)
+				}
+			}
+			vols := map[string]bool{}
+			for _, v := range spec.Volumes {
+				vols[v.Name] = true
+				if v.Name == XDSVolume && v.EmptyDir == nil {
+					t.Errorf("%s is not an emptyDir: %v", XDSVolume, v.VolumeSource)
+				}
+			}
+			for _, v := range []string{XDSVolume, TokenVolume, PodInfoVolume, RootCertVolume} {
+				if !vols[v] {
+					t.Errorf("no volume %s in %v", v, vols)
+				}
+			}
+			if _, ok := tmpl.Labels["security.istio.io/tlsMode"]; ok {
+				t.Errorf("grpc-agent pod labelled tlsMode: %v", tmpl.Labels)
+			}
+			if tmpl.Labels["service.istio.io/canonical-name"] != "reviews" {
+				t.Errorf("labels %v: want the canonical name", tmpl.Labels)
+			}
+			var st Status
+			if err := json.Unmarshal([]byte(tmpl.Annotations["sidecar.istio.io/status"]), &st); err != nil || len(st.InitContainers) != 0 {
+				t.Errorf("status %q (%v)", tmpl.Annotations["sidecar.istio.io/status"], err)
+			}
+			// Injected once only.
+			if res, err := Inject(Target{Template: tmpl, Namespace: "default"}, nil, true, testSettings()); err != nil || res.Injected {
+				t.Errorf("second Inject: %+v, %v", res, err)
 			}
 		})
 	}

@@ -186,7 +186,7 @@ export function WorkloadsPage() {
                   <tr aria-label={`workload ${name}`}>
                     <td><a href={href(['workloads', p.namespace, name])}>{name}</a></td>
                     <td>{p.namespace}</td>
-                    <td>{p.type}</td>
+                    <td><ProxyType p={p} /></td>
                     <td>{p.labels?.app ?? '–'}</td>
                     <td>{p.labels?.version ?? '–'}</td>
                     <td>{ps.map((x) => `${x.name} (${x.ip})`).join(', ')}</td>
@@ -201,6 +201,21 @@ export function WorkloadsPage() {
         </table>
       )}
     </div>
+  );
+}
+
+// PROXYLESS is the type of a proxyless gRPC app: grpc-go's own xDS client
+// on the control plane (GENERATOR=grpc), with no sidecar beside it.
+const PROXYLESS = 'proxyless';
+
+// ProxyType names a workload's data plane: a proxyless gRPC app is marked
+// as one, since it has no proxy metrics and no config dump.
+function ProxyType({ p }: { p: ProxyStatus }) {
+  if (p.type !== PROXYLESS) return <>{p.type}</>;
+  return (
+    <span class="label" data-testid="proxyless" title="a gRPC app with its own xDS client (grpc-go), no sidecar: no proxy metrics">
+      proxyless gRPC
+    </span>
   );
 }
 
@@ -238,6 +253,15 @@ export function WorkloadDetail({ route }: { route: Route }) {
             <tbody>
               <tr><th>Instances</th><td>{instances.map((x) => x.name).join(', ')}</td></tr>
               <tr><th>Proxy</th><td class="mono">{p.id}</td></tr>
+              {p.type === PROXYLESS && (
+                <tr>
+                  <th>Data plane</th>
+                  <td>
+                    <ProxyType p={p} /> none beside the app: grpc-go's xDS client takes the config below; its calls have no proxy
+                    metrics
+                  </td>
+                </tr>
+              )}
               <tr><th>IP</th><td>{p.ip}</td></tr>
               <tr><th>Labels</th><td>{Object.entries(p.labels ?? {}).map(([k, v]) => <span class="label">{k}={v}</span>)}</td></tr>
               <tr><th>Service account</th><td>{p.serviceAccount ?? '–'}</td></tr>
