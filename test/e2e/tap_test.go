@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -50,15 +49,12 @@ func tapWhileSending(t *testing.T, m *mesh, prefix string, args ...string) (stri
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	sent := map[string]bool{}
-	var mu sync.Mutex
 	for i := 0; ; i++ {
 		select {
 		case err := <-done:
 			if err != nil {
 				t.Fatalf("weft tap %v: %v\nstdout:\n%s\nstderr:\n%s", args, err, stdout.String(), stderr.String())
 			}
-			mu.Lock()
-			defer mu.Unlock()
 			return stdout.String(), sent
 		case <-time.After(150 * time.Millisecond):
 		}
@@ -67,9 +63,7 @@ func tapWhileSending(t *testing.T, m *mesh, prefix string, args ...string) (stri
 		req.Header.Set("X-Request-Id", id)
 		req.Header.Set("Authorization", "Bearer "+tapSecrets[0])
 		req.Header.Set("Cookie", "session="+tapSecrets[1])
-		mu.Lock()
 		sent[id] = true
-		mu.Unlock()
 		resp, err := m.client.Do(req)
 		if err != nil {
 			t.Fatalf("product page: %v", err)
