@@ -23,7 +23,7 @@ func TestTapRequest(t *testing.T) {
 		{ID: "b", Name: "ratings-v1-1", Workload: "ratings-v1", Namespace: "default", Labels: map[string]string{"app": "ratings"}},
 		{ID: "c", Name: "grpc-app", Namespace: "default", Type: xdsserver.TypeProxyless, Labels: map[string]string{"app": "reviews"}},
 	}
-	az := authz.New(authz.Options{AdminToken: "weft-admin.secret"})
+	az := authz.New(authz.Options{AdminToken: "weft-admin.secret", Kube: editors{}})
 	h := MountTap(http.NotFoundHandler(), TapOptions{Proxies: func() []xdsserver.ProxyStatus { return proxies }, Authorizer: az})
 	tests := []struct {
 		name, query, auth string
@@ -36,6 +36,11 @@ func TestTapRequest(t *testing.T) {
 		{"unknown workload", "target=productpage", "Bearer weft-admin.secret", http.StatusNotFound},
 		{"other namespace", "target=reviews&namespace=prod", "Bearer weft-admin.secret", http.StatusNotFound},
 		{"no CA", "target=reviews", "Bearer weft-admin.secret", http.StatusServiceUnavailable},
+		// A Kubernetes user taps where RBAC lets them create taps.weft.io
+		// (503: past authorization, where this handler has no CA to sign with).
+		{"kubernetes user in their namespace", "target=reviews&namespace=default", "Bearer jane", http.StatusServiceUnavailable},
+		{"kubernetes user in another namespace", "target=reviews&namespace=prod", "Bearer jane", http.StatusForbidden},
+		{"kubernetes user, every namespace", "target=reviews", "Bearer jane", http.StatusForbidden},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
