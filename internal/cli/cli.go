@@ -47,6 +47,7 @@ func commands() map[string]command {
 		"install":       {Summary: "install weft on Kubernetes: install [--profile default|demo|minimal] [--set K=V] [--dry-run]", Run: runInstall},
 		"kube-inject":   {Summary: "add the sidecar to Kubernetes workloads in YAML: kube-inject -f FILE|- [-o FILE]", Run: runKubeInject},
 		"logs":          {Summary: "print a proxy's access log: logs PROXY [-f] [--tail N]", Run: runLogs},
+		"tap":           {Summary: "stream live requests: tap WORKLOAD|SERVICE [--path P] [--method M] [--authority A] [--max N]", Run: runTap},
 		"proxy-config":  {Summary: "show a proxy's listeners|routes|clusters|endpoints", Run: runProxyConfig},
 		"proxy-status":  {Summary: "show every proxy and whether its config is in sync", Run: runProxyStatus},
 		"rollback":      {Summary: "write the config of a revision back: rollback REV (weft history lists them)", Run: runRollback},

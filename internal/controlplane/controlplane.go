@@ -213,6 +213,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	handler = api.MountTokens(handler, sec.tokens, az)
 	handler = api.MountAdminCerts(handler, sec.ca, az)
+	handler = api.MountTap(handler, api.TapOptions{Proxies: xds.Proxies, Signer: sec.ca, Authorizer: az, Logger: opts.Logger})
 	ogrpc, ohttp, err := otlp.Start(opts.OTLPGRPCAddress, opts.OTLPHTTPAddress)
 	if err != nil {
 		if xlis != nil {

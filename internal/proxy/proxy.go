@@ -29,6 +29,7 @@ import (
 	"github.com/weft-mesh/weft/internal/proxy/tracing"
 	"github.com/weft-mesh/weft/internal/proxy/xdsclient"
 	"github.com/weft-mesh/weft/internal/spiffe"
+	"github.com/weft-mesh/weft/internal/tap"
 )
 
 // Modes of a proxy (the node ID's TYPE).
@@ -318,11 +319,13 @@ func Start(opts Options) (*Proxy, error) {
 		return nil, p.abort(err)
 	}
 	var certInfo func() (*x509.Certificate, []byte)
+	var tapRoots func() *x509.CertPool
 	if p.certs != nil {
-		certInfo = p.certs.Current
+		certInfo, tapRoots = p.certs.Current, p.meshRoots
 	}
 	p.admin = admin.New(admin.Options{Node: node, Config: p.xds, Data: p.dp, Version: opts.ProxyVersion, Logger: opts.Logger, Certs: certInfo,
-		Stats: tel.Stats, AccessLog: tel.AccessLog, Connected: p.xds.Connected, AppMetricsURL: opts.AppMetricsURL, AppDial: p.appDial()})
+		Stats: tel.Stats, AccessLog: tel.AccessLog, Connected: p.xds.Connected, AppMetricsURL: opts.AppMetricsURL, AppDial: p.appDial(),
+		Tap: tel.Tap, TapRoots: tapRoots})
 	if err := p.admin.Listen(adminAddr, p.podPort(opts.HealthPort), p.podPort(opts.StatsPort), p.podPort(opts.MergedMetricsPort)); err != nil {
 		return nil, p.abort(err)
 	}
@@ -345,7 +348,24 @@ func (o Options) telemetry() dataplane.Telemetry {
 	if !o.DisableAccessLog {
 		t.AccessLog = accesslog.New(accesslog.Options{Out: o.AccessLogOut})
 	}
+	if !o.DisableMetrics || !o.DisableAccessLog {
+		t.Tap = &tap.Hub{}
+	}
 	return t
+}
+
+// meshRoots returns the mesh's roots from the CA's current trust bundle
+// (nil: no certificate yet), which check tap tokens.
+func (p *Proxy) meshRoots() *x509.CertPool {
+	_, _, bundle, err := p.certs.PEM()
+	if err != nil {
+		return nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(bundle) {
+		return nil
+	}
+	return pool
 }
 
 // DefaultRootCertFile is where a pod mounts the ConfigMap

@@ -21,6 +21,7 @@ import (
 	"github.com/weft-mesh/weft/internal/proxy/dataplane"
 	"github.com/weft-mesh/weft/internal/proxy/stats"
 	"github.com/weft-mesh/weft/internal/proxy/xdsclient"
+	"github.com/weft-mesh/weft/internal/tap"
 )
 
 // ConfigSource gives the last ACKed xDS resources (an *xdsclient.Client).
@@ -65,6 +66,11 @@ type Options struct {
 	AppDial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Certs returns the proxy's current mesh certificate (nil: none), for /certs.
 	Certs func() (leaf *x509.Certificate, chainPEM []byte)
+	// Tap, if set, is served on /tap to callers with a tap token.
+	Tap *tap.Hub
+	// TapRoots returns the mesh roots that check tap tokens (nil: tap
+	// refused, as on a proxy without mesh certificates).
+	TapRoots func() *x509.CertPool
 }
 
 // Server serves the admin and health endpoints. Its zero value is not
@@ -122,6 +128,7 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /stats/prometheus", s.statsPrometheus)
 	mux.HandleFunc("GET /logs", s.logs)
 	mux.HandleFunc("GET /certs", s.certs)
+	mux.HandleFunc("GET /tap", s.tapHandler)
 	mux.HandleFunc("GET /{$}", s.index)
 	registerPprof(mux)
 	return mux
@@ -224,6 +231,7 @@ func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
   /config_dump        the xDS config in use (Envoy's ConfigDump JSON)
   /ready              LIVE when ready to serve
   /server_info        node, state and uptime
+  /tap                live requests (weft tap; the control plane's token only)
   /debug/pprof/       Go profiles: CPU, heap, goroutines (loopback clients only)
 `)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/weft-mesh/weft/internal/proxy/accesslog"
 	"github.com/weft-mesh/weft/internal/proxy/stats"
 	"github.com/weft-mesh/weft/internal/proxy/tracing"
+	"github.com/weft-mesh/weft/internal/tap"
 )
 
 // PeerHeader carries the calling workload's identity from the source
@@ -34,6 +35,8 @@ type Telemetry struct {
 	Self stats.Workload
 	// Service is the FQDN of this workload's service, the destination_service of inbound traffic.
 	Service string
+	// Tap receives every HTTP exchange while a tap is attached (weft tap).
+	Tap *tap.Hub
 }
 
 // telemetry is a Dataplane's reporting state.
@@ -51,7 +54,7 @@ type telemetry struct {
 }
 
 func newTelemetry(t Telemetry) *telemetry {
-	tel := &telemetry{Telemetry: t, on: t.Stats != nil || t.AccessLog != nil || t.Tracer != nil}
+	tel := &telemetry{Telemetry: t, on: t.Stats != nil || t.AccessLog != nil || t.Tracer != nil || t.Tap != nil}
 	w := t.Self
 	tel.peer = w.Name + ";" + w.Namespace + ";" + w.App + ";" + w.Version + ";"
 	tel.svc = stats.ServiceFromHost(t.Service)
@@ -211,7 +214,9 @@ type observation struct {
 }
 
 // details: the request's details are kept (access log, traces).
-func (t *telemetry) details() bool { return t.AccessLog != nil || t.Tracer != nil }
+// With no access log nor tracer, a request's details are kept only while
+// a tap is attached.
+func (t *telemetry) details() bool { return t.AccessLog != nil || t.Tracer != nil || t.Tap.Active() }
 
 // trace starts the exchange's span once, continuing the request's trace,
 // and writes its context into the headers sent on (upstream, or to the app).
@@ -271,6 +276,9 @@ func (t *telemetry) record(o *observation, start time.Time, status int, grpcStat
 		} else {
 			t.Stats.RequestSkipping(o.edge, o.proto, status, grpcStatus, flags, d, received, sent, skip)
 		}
+	}
+	if t.Tap.Active() { // the only cost of tap when none is attached: an atomic load
+		t.publish(o, start, status, flags, d)
 	}
 	format := accesslog.DefaultFormat
 	if o.ch != nil {
@@ -391,3 +399,30 @@ const (
 	detailJWTDenied  = "jwt_authn_access_denied{Jwt_verification_fails}"
 	detailBadPath    = "path_normalization_failed"
 )
+
+// publish hands an exchange to the attached taps. It copies no header:
+// credentials (authorization, cookie) never reach a tap.
+func (t *telemetry) publish(o *observation, start time.Time, status int, flags string, d time.Duration) {
+	e := tap.Event{Time: start, Direction: tap.Outbound, Source: t.Self.Name, Method: o.method, Authority: o.authority,
+		Path: o.path, Status: status, ResponseFlags: flags, LatencyMillis: float64(d.Microseconds()) / 1000, Route: o.route,
+		UpstreamHost: o.upstream, UpstreamCluster: o.cluster, TraceID: o.span.TraceID(), RequestID: o.requestID}
+	var src, dst stats.Workload
+	if o.edge != nil {
+		src, dst = o.edge.Workloads()
+	}
+	if o.inbound {
+		e.Direction, e.Source, e.Destination = tap.Inbound, src.Name, t.Self.Name
+		if e.Source == "" {
+			e.Source = o.remote
+		}
+	} else {
+		e.Destination = dst.Name
+		if e.Destination == "" {
+			e.Destination = o.upstream
+		}
+		if e.Destination == "" {
+			e.Destination = o.authority
+		}
+	}
+	t.Tap.Publish(&e)
+}

@@ -85,6 +85,10 @@ type Edge struct {
 	pairs [][2]string
 }
 
+// Workloads returns the edge's source and destination workloads (zero
+// when unknown).
+func (e *Edge) Workloads() (src, dst Workload) { return e.key.src, e.key.dst }
+
 type edgeKey struct {
 	reporter Reporter
 	src, dst Workload

@@ -7,6 +7,7 @@ import { href, usePoll, type Route } from '../route';
 import { Charts } from './charts';
 import { Badges, ErrorBox, HealthDot } from './common';
 import { errPct } from './graph';
+import { TapView } from './tap';
 
 function traffic(n?: MetricNode, dir: 'inbound' | 'outbound' = 'inbound') {
   const t = n?.[dir];
@@ -294,6 +295,8 @@ export function WorkloadDetail({ route }: { route: Route }) {
       <Charts workload={name} namespace={ns} window={win} />
       <h2>Outbound metrics</h2>
       <Charts workload={name} namespace={ns} direction="outbound" window={win} />
+      <h2>Live requests (tap)</h2>
+      <TapView namespace={ns} workload={p?.workload || name} />
     </div>
   );
 }
