@@ -60,6 +60,9 @@ var (
 	// but does not act on yet (see config.UnimplementedFields). Istio has no
 	// such code, as Istio implements its own API.
 	UnimplementedField = Code{"WEFT0001", "UnimplementedField", Warning}
+	// ProxylessIgnored: a VirtualService routing a gRPC service uses a
+	// field proxyless gRPC clients (grpc-go's xDS client) do not honour.
+	ProxylessIgnored = Code{"WEFT0002", "ProxylessGRPCIgnoredField", Info}
 )
 
 // DocURL is where the code is explained: Istio's page for IST codes, "" for weft's.

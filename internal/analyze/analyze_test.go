@@ -92,6 +92,52 @@ spec:
 `,
 		},
 		{
+			name: "WEFT0002 what proxyless gRPC clients ignore, for a gRPC service only",
+			yaml: `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: echo}
+spec:
+  hosts: [echo.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{name: grpc, number: 50051, protocol: GRPC}]
+  endpoints: [{address: 127.0.0.9}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: web}
+spec:
+  hosts: [web.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{name: http, number: 80, protocol: HTTP}]
+  endpoints: [{address: 127.0.0.8}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: echo}
+spec:
+  hosts: [echo]
+  http:
+  - route: [{destination: {host: echo}}]
+    mirror: {host: echo}
+    headers: {request: {set: {x-a: b}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web}
+spec:
+  hosts: [web]
+  http:
+  - route: [{destination: {host: web}}]
+    mirror: {host: web}
+`,
+			want: []string{
+				`Info [WEFT0002] (VirtualService default/echo) spec.http[0].mirror: proxyless gRPC clients do not mirror; ignored for them.`,
+				`Info [WEFT0002] (VirtualService default/echo) spec.http[0].headers: proxyless gRPC clients do not add or remove headers; ignored for them.`,
+			},
+		},
+		{
 			name: "IST0101 host not found",
 			yaml: `apiVersion: networking.istio.io/v1
 kind: VirtualService

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -22,6 +23,32 @@ func (a *analyzer) virtualService(o *config.Object) {
 	a.destinations(o, vs)
 	a.gatewayRefs(o, vs)
 	a.unreachableRules(o, vs)
+	a.proxylessIgnored(o, vs)
+}
+
+// proxylessIgnored tells, for a mesh VirtualService of a service with a
+// gRPC port, which of its http route fields proxyless gRPC clients ignore:
+// sidecars honour them, grpc-go's xDS client does not.
+func (a *analyzer) proxylessIgnored(o *config.Object, vs *networking.VirtualService) {
+	if len(vs.GetGateways()) > 0 && !slices.Contains(vs.GetGateways(), "mesh") {
+		return
+	}
+	grpc := false
+	for _, h := range vs.GetHosts() {
+		if s, _ := a.hosts.lookup(h, o.Namespace); s != nil {
+			for _, p := range s.Ports {
+				grpc = grpc || p.Protocol == config.ProtocolGRPC
+			}
+		}
+	}
+	if !grpc {
+		return
+	}
+	for i, hr := range vs.GetHttp() {
+		for _, ig := range config.GRPCIgnoredFields(hr) {
+			a.report(newMessage(ProxylessIgnored, o, "spec.http[%d].%s: %s.", i, ig.Field, ig.Reason))
+		}
+	}
 }
 
 // destinations reports destination hosts and subsets that do not exist (IST0101).

@@ -27,6 +27,7 @@ import (
 	networking "istio.io/api/networking/v1alpha3"
 	security "istio.io/api/security/v1beta1"
 
+	"github.com/weft-mesh/weft/internal/config"
 	"github.com/weft-mesh/weft/internal/controlplane/registry"
 )
 
@@ -96,24 +97,6 @@ func (b *builder) grpcListener(s *registry.Service, p registry.Port) {
 	})
 }
 
-// grpcIgnored lists the http route fields of a VirtualService that a
-// proxyless gRPC client does not honour, with what happens instead.
-var grpcIgnored = []struct {
-	field, reason string
-	set           func(*networking.HTTPRoute) bool
-}{
-	{"mirror", "proxyless gRPC clients do not mirror; ignored for them", func(hr *networking.HTTPRoute) bool {
-		return hr.GetMirror() != nil || len(hr.GetMirrors()) > 0
-	}},
-	{"rewrite", "proxyless gRPC clients do not rewrite; ignored for them", func(hr *networking.HTTPRoute) bool { return hr.GetRewrite() != nil }},
-	{"corsPolicy", "proxyless gRPC clients have no CORS filter; ignored for them", func(hr *networking.HTTPRoute) bool { return hr.GetCorsPolicy() != nil }},
-	{"headers", "proxyless gRPC clients do not add or remove headers; ignored for them", func(hr *networking.HTTPRoute) bool { return hr.GetHeaders() != nil }},
-	{"redirect", "proxyless gRPC clients fail calls that match a redirect (UNAVAILABLE)", func(hr *networking.HTTPRoute) bool { return hr.GetRedirect() != nil }},
-	{"directResponse", "proxyless gRPC clients fail calls that match a direct response (UNAVAILABLE)", func(hr *networking.HTTPRoute) bool {
-		return hr.GetDirectResponse() != nil
-	}},
-}
-
 // warnGRPCIgnored reports what of host's VirtualService a proxyless
 // client does not honour (principle: nothing is silently ignored).
 func (b *builder) warnGRPCIgnored(host string) {
@@ -122,10 +105,8 @@ func (b *builder) warnGRPCIgnored(host string) {
 		return
 	}
 	for i, hr := range o.Spec.(*networking.VirtualService).GetHttp() {
-		for _, ig := range grpcIgnored {
-			if ig.set(hr) {
-				b.warn(o, fmt.Sprintf("spec.http[%d].%s", i, ig.field), ig.reason)
-			}
+		for _, ig := range config.GRPCIgnoredFields(hr) {
+			b.warn(o, fmt.Sprintf("spec.http[%d].%s", i, ig.Field), ig.Reason)
 		}
 	}
 }
