@@ -1,0 +1,220 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestExplainLastError applies, one at a time, the configs that make each
+// kind of failure on the Bookinfo demo, sends the requests that fail, and
+// checks that weft explain --last-error names the cause and the object to
+// fix from the proxies' live config and access logs.
+func TestExplainLastError(t *testing.T) {
+	m := startDemo(t)
+	const pp = "productpage-v1-1.default"
+	const gw = "istio-ingressgateway.istio-system"
+	dead := m.b.ip(9, 9) // nothing listens there: connections are refused
+	hostGet := func(host, path string) int {
+		req, err := http.NewRequest(http.MethodGet, m.url(path), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		resp, err := m.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	page := func() int { return hostGet(m.b.ingress(), "/productpage") }
+	steps := []struct {
+		name   string
+		yaml   string
+		proxy  string
+		send   func()
+		want   string
+		wantFx string // the object to fix, as -o json names it
+	}{
+		{
+			name: "UH subset without endpoints",
+			yaml: `
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v4, labels: {version: v4}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v4}
+`,
+			proxy:  pp,
+			send:   func() { page() },
+			want:   "503 UH no healthy upstream: subset v4 of DestinationRule reviews selects version=v4, which no endpoint has",
+			wantFx: "DestinationRule default/reviews",
+		},
+		{
+			name: "RBAC deny",
+			yaml: `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-get}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  action: DENY
+  rules:
+  - to:
+    - operation: {methods: [GET]}
+`,
+			proxy:  pp,
+			send:   func() { page() },
+			want:   "RBAC: denied by AuthorizationPolicy deny-get at reviews-",
+			wantFx: "AuthorizationPolicy default/deny-get",
+		},
+		{
+			name:  "NR",
+			proxy: gw,
+			send:  func() { hostGet("nowhere.example", "/no/such/page") },
+			want:  "NR: no route for host nowhere.example",
+		},
+		{
+			name: "UF refused",
+			yaml: fmt.Sprintf(`
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: dead}
+spec:
+  hosts: [dead.example]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints: [{address: %s}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: dead}
+spec:
+  hosts: [dead.example]
+  gateways: [bookinfo-gateway]
+  http:
+  - route:
+    - destination: {host: dead.example, port: {number: 80}}
+`, dead),
+			proxy: gw,
+			send:  func() { hostGet("dead.example", "/") },
+			want:  "UF: connection refused by " + dead + ":80",
+		},
+		{
+			name: "outlier ejection",
+			yaml: `
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: dead}
+spec:
+  host: dead.example
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 5m, maxEjectionPercent: 100}
+`,
+			proxy:  gw,
+			send:   func() { hostGet("dead.example", "/") },
+			want:   "all 1 endpoints ejected by outlierDetection of DestinationRule dead",
+			wantFx: "",
+		},
+		{
+			name: "UO circuit breaker",
+			yaml: `
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: productpage}
+spec:
+  host: productpage
+  trafficPolicy:
+    connectionPool:
+      tcp: {maxConnections: 1}
+      http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 1}
+`,
+			proxy: gw,
+			send: func() {
+				var wg sync.WaitGroup
+				for range 12 {
+					wg.Add(1)
+					go func() { defer wg.Done(); page() }()
+				}
+				wg.Wait()
+			},
+			want:   "UO: circuit breaker maxPendingRequests=1 maxConnections=1",
+			wantFx: "DestinationRule default/productpage",
+		},
+	}
+	for i, st := range steps {
+		var file string
+		if st.yaml != "" {
+			file = filepath.Join(t.TempDir(), fmt.Sprintf("step%d.yaml", i))
+			if err := os.WriteFile(file, []byte(st.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			m.apply(file)
+		}
+		var last string
+		eventually(t, 20*time.Second, func() error {
+			st.send()
+			out, err := m.weft("explain", "--last-error", st.proxy)
+			last = out
+			if err != nil {
+				return fmt.Errorf("%s: weft explain: %v\n%s", st.name, err, out)
+			}
+			if !strings.Contains(out, st.want) {
+				return fmt.Errorf("%s: explain says\n%s\nwant %q", st.name, out, st.want)
+			}
+			return nil
+		})
+		t.Logf("%s:\n%s", st.name, last)
+		if st.wantFx != "" {
+			out, err := m.weft("explain", "--last-error", st.proxy, "-o", "json")
+			if err != nil {
+				t.Fatalf("%s: weft explain -o json: %v\n%s", st.name, err, out)
+			}
+			var c struct {
+				Text string `json:"text"`
+				Fix  struct {
+					Kind, Namespace, Name string
+				} `json:"fix"`
+			}
+			if err := json.Unmarshal([]byte(out), &c); err != nil {
+				t.Fatalf("%s: -o json: %v\n%s", st.name, err, out)
+			}
+			if got := c.Fix.Kind + " " + c.Fix.Namespace + "/" + c.Fix.Name; got != st.wantFx || !strings.Contains(c.Text, st.want) {
+				t.Errorf("%s: -o json fix %q text %q, want %q and %q", st.name, got, c.Text, st.wantFx, st.want)
+			}
+		}
+		// The steps on productpage's sidecar undo theirs; the gateway's
+		// build on each other (the ServiceEntry stays for the ejection).
+		if st.proxy == pp && file != "" {
+			if out, err := m.weft("delete", "-f", file); err != nil {
+				t.Fatalf("weft delete: %v\n%s", err, out)
+			}
+			eventually(t, 10*time.Second, func() error {
+				if code := page(); code != 200 {
+					return fmt.Errorf("page %d after deleting %s", code, st.name)
+				}
+				return nil
+			})
+		}
+	}
+}
