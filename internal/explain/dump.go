@@ -95,7 +95,7 @@ func Domains(rcs []*route.RouteConfiguration) []string {
 	for _, rc := range rcs {
 		for _, vh := range rc.GetVirtualHosts() {
 			for _, d := range vh.GetDomains() {
-				if !seen[d] && d != "*" {
+				if !seen[d] {
 					seen[d] = true
 					out = append(out, d)
 				}

@@ -192,13 +192,9 @@ func diagnose(e Entry, f Facts) (string, *Object) {
 	cl := f.Cluster
 	switch flag {
 	case "NR":
-		hosts := ""
-		if len(f.VirtualHosts) > 0 {
-			hosts = fmt.Sprintf(" (the proxy's routes serve %s)", strings.Join(limit(f.VirtualHosts, 8), ", "))
-		}
-		return fmt.Sprintf("NR: no route for host %s%s: no VirtualService or service has that host and port", e.Authority, hosts), nil
+		return noRoute(e, f.VirtualHosts), nil
 	case "NC":
-		return fmt.Sprintf("NC: route %s names cluster %s, which the proxy does not have", e.RouteName, e.UpstreamCluster), nil
+		return fmt.Sprintf("NC: the route for %s%s sends to a cluster the proxy does not have: the destination host or port of its VirtualService names no service the proxy knows", e.Authority, e.Path), nil
 	case "UH":
 		return noHealthy(e, cl)
 	case "UO":
@@ -226,6 +222,26 @@ func diagnose(e Entry, f Facts) (string, *Object) {
 		return fmt.Sprintf("%d from the application at %s (the proxy forwarded its answer)", e.ResponseCode, e.UpstreamHost), nil
 	}
 	return fmt.Sprintf("%d %s (%s)", e.ResponseCode, flags(e), e.Details), nil
+}
+
+func noRoute(e Entry, domains []string) string {
+	wildcard := false
+	var named []string
+	for _, d := range domains {
+		if d == "*" {
+			wildcard = true
+		} else {
+			named = append(named, d)
+		}
+	}
+	s := "NR: no route for host " + e.Authority
+	if wildcard {
+		return s + fmt.Sprintf(" path %s: the virtual host * takes the host, but no route of it matches the request", e.Path)
+	}
+	if len(named) > 0 {
+		s += fmt.Sprintf(" (the proxy's routes serve %s)", strings.Join(limit(named, 8), ", "))
+	}
+	return s + ": no VirtualService or service has that host and port"
 }
 
 func noHealthy(e Entry, cl *Cluster) (string, *Object) {

@@ -100,7 +100,7 @@ apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: dead}
 spec:
-  hosts: [dead.example]
+  hosts: [dead.example.com]
   location: MESH_EXTERNAL
   resolution: STATIC
   ports: [{number: 80, name: http, protocol: HTTP}]
@@ -110,14 +110,14 @@ apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: dead}
 spec:
-  hosts: [dead.example]
+  hosts: [dead.example.com]
   gateways: [bookinfo-gateway]
   http:
   - route:
-    - destination: {host: dead.example, port: {number: 80}}
+    - destination: {host: dead.example.com, port: {number: 80}}
 `, dead),
 			proxy: gw,
-			send:  func() { hostGet("dead.example", "/") },
+			send:  func() { hostGet("dead.example.com", "/") },
 			want:  "UF: connection refused by " + dead + ":80",
 		},
 		{
@@ -127,12 +127,12 @@ apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: dead}
 spec:
-  host: dead.example
+  host: dead.example.com
   trafficPolicy:
     outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 5m, maxEjectionPercent: 100}
 `,
 			proxy:  gw,
-			send:   func() { hostGet("dead.example", "/") },
+			send:   func() { hostGet("dead.example.com", "/") },
 			want:   "all 1 endpoints ejected by outlierDetection of DestinationRule dead",
 			wantFx: "",
 		},
@@ -172,7 +172,7 @@ spec:
 			m.apply(file)
 		}
 		var last string
-		eventually(t, 20*time.Second, func() error {
+		eventuallyOrNot(t, 20*time.Second, func() error {
 			st.send()
 			out, err := m.weft("explain", "--last-error", st.proxy)
 			last = out
@@ -184,6 +184,24 @@ spec:
 			}
 			return nil
 		})
+		if t.Failed() {
+			for _, k := range []string{"routes", "clusters"} {
+				out, _ := m.weft("proxy-config", k, st.proxy)
+				t.Logf("proxy-config %s %s:\n%s", k, st.proxy, out)
+			}
+			out, _ := m.weft("proxy-config", "routes", st.proxy, "-o", "json")
+			if i := strings.LastIndex(out, "dead.example.com"); i > 0 {
+				t.Logf("routes json:\n%.3000s", out[max(0, i-1500):])
+			}
+			out, _ = m.weft("proxy-status")
+			t.Logf("proxy-status:\n%s", out)
+			logs, _ := filepath.Glob(filepath.Join(m.dataDir, "logs", "*gateway*"))
+			for _, l := range logs {
+				b, _ := os.ReadFile(l)
+				t.Logf("%s:\n%s", l, tail(string(b), 3000))
+			}
+			t.FailNow()
+		}
 		t.Logf("%s:\n%s", st.name, last)
 		if st.wantFx != "" {
 			out, err := m.weft("explain", "--last-error", st.proxy, "-o", "json")
@@ -216,5 +234,23 @@ spec:
 				return nil
 			})
 		}
+	}
+}
+
+// eventuallyOrNot polls fn like eventually but marks the test failed
+// without stopping it, so the caller can show what the proxy has.
+func eventuallyOrNot(t *testing.T, bound time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("not within %s: %v", bound, err)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
