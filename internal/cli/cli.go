@@ -46,7 +46,7 @@ func commands() map[string]command {
 		"history":       {Summary: "list the config's revisions: history [KIND[/NAME]]", Run: runHistory},
 		"install":       {Summary: "install weft on Kubernetes: install [--profile default|demo|minimal] [--set K=V] [--dry-run]", Run: runInstall},
 		"kube-inject":   {Summary: "add the sidecar to Kubernetes workloads in YAML: kube-inject -f FILE|- [-o FILE]", Run: runKubeInject},
-		"explain":       {Summary: "explain a failed request from a proxy's access log: explain --last-error SOURCE [--request-id ID] [-o json]", Run: runExplain},
+		"explain":       {Summary: "walk a request through a proxy's live config (explain SOURCE URL), or name a failed one's cause (explain --last-error SOURCE)", Run: runExplain},
 		"logs":          {Summary: "print a proxy's access log: logs PROXY [-f] [--tail N]", Run: runLogs},
 		"proxy-config":  {Summary: "show a proxy's listeners|routes|clusters|endpoints", Run: runProxyConfig},
 		"proxy-status":  {Summary: "show every proxy and whether its config is in sync", Run: runProxyStatus},

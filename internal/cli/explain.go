@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -21,10 +23,30 @@ import (
 	"github.com/weft-mesh/weft/internal/explain"
 )
 
-// runExplain explains a failed request from a proxy's access log:
-// weft explain --last-error SOURCE [--request-id ID] [-o json].
+// headerFlags collects repeated -H 'k: v' flags.
+type headerFlags http.Header
+
+func (h headerFlags) String() string { return fmt.Sprint(http.Header(h)) }
+
+func (h headerFlags) Set(v string) error {
+	k, val, ok := strings.Cut(v, ":")
+	if !ok || strings.TrimSpace(k) == "" {
+		return fmt.Errorf("header %q: want 'name: value'", v)
+	}
+	http.Header(h).Add(strings.TrimSpace(k), strings.TrimSpace(val))
+	return nil
+}
+
+const explainUsage = "usage: weft explain SOURCE URL [-H 'k: v']… [--method M] [-o json]\n       weft explain --last-error SOURCE [--request-id ID] [-o json]"
+
+// runExplain walks a request through SOURCE's proxy (weft explain SOURCE
+// URL) or explains a failed request from its access log (--last-error,
+// --request-id).
 func runExplain(ctx context.Context, env *Env) error {
 	fs := newFlags(env, "explain")
+	headers := headerFlags{}
+	fs.Var(headers, "H", "a request header 'name: value' (repeatable)")
+	method := fs.String("method", http.MethodGet, "the request's method")
 	lastError := fs.Bool("last-error", false, "explain the last failed request in SOURCE's access log")
 	requestID := fs.String("request-id", "", "explain the request with this x-request-id in SOURCE's access log")
 	output := fs.String("o", "", "output format: json (default: text)")
@@ -33,8 +55,9 @@ func runExplain(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	if len(args) != 1 || !*lastError && *requestID == "" {
-		fmt.Fprintln(env.Stderr, "usage: weft explain --last-error SOURCE [--request-id ID] [-o json]")
+	logged := *lastError || *requestID != ""
+	if logged && len(args) != 1 || !logged && len(args) != 2 {
+		fmt.Fprintln(env.Stderr, explainUsage)
 		return errUsage
 	}
 	if *output != "" && *output != "json" {
@@ -43,6 +66,19 @@ func runExplain(ctx context.Context, env *Env) error {
 	c, err := client()
 	if err != nil {
 		return err
+	}
+	if !logged {
+		w, err := explainWalk(ctx, c, args[0], args[1], *method, http.Header(headers))
+		if err != nil {
+			return err
+		}
+		if *output == "json" {
+			enc := json.NewEncoder(env.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(w)
+		}
+		w.Print(env.Stdout)
+		return nil
 	}
 	cause, err := explainLogged(ctx, c, args[0], *requestID)
 	if err != nil {
@@ -305,4 +341,77 @@ func destinationAuthz(ctx context.Context, ps []xdsserver.ProxyStatus, e explain
 		return a
 	}
 	return nil
+}
+
+// explainWalk walks a request to rawURL through SOURCE's proxy's live
+// config, and on to the destination proxies' inbound side.
+func explainWalk(ctx context.Context, c *api.Client, source, rawURL, method string, h http.Header) (explain.Walk, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		if err == nil {
+			err = errors.New("no host")
+		}
+		return explain.Walk{}, fmt.Errorf("URL %q: %w (want http://HOST[:PORT]/PATH)", rawURL, err)
+	}
+	port := uint32(80)
+	if u.Scheme == "https" {
+		port = 443
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.ParseUint(p, 10, 16)
+		if err != nil {
+			return explain.Walk{}, fmt.Errorf("URL %q: port: %w", rawURL, err)
+		}
+		port = uint32(n)
+	}
+	proxies, err := c.Proxies(ctx)
+	if err != nil {
+		return explain.Walk{}, err
+	}
+	src, err := findSource(proxies, source)
+	if err != nil {
+		return explain.Walk{}, err
+	}
+	cfg, err := liveConfig(ctx, src)
+	if err != nil {
+		return explain.Walk{}, err
+	}
+	cache := map[string]*explain.Config{}
+	dest := func(addr string) *explain.Config {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil
+		}
+		for _, p := range proxies {
+			if p.IP != host || p.AdminAddress == "" || p.Type == xdsserver.TypeProxyless {
+				continue
+			}
+			if d, ok := cache[p.ID]; ok {
+				return d
+			}
+			d, err := liveConfig(ctx, p)
+			if err != nil {
+				d = nil
+			}
+			cache[p.ID] = d
+			return d
+		}
+		return nil
+	}
+	pq := u.RequestURI()
+	req := explain.Request{Method: method, Authority: u.Host, Port: port, PathQuery: pq, Header: h}
+	return explain.WalkRequest(*cfg, req, dest)
+}
+
+// liveConfig reads a proxy's config dump and cluster status.
+func liveConfig(ctx context.Context, p xdsserver.ProxyStatus) (*explain.Config, error) {
+	parts, err := proxyDump(ctx, p.AdminAddress)
+	if err != nil {
+		return nil, err
+	}
+	var cs adminv3.Clusters
+	if err := fetchAdmin(ctx, p.AdminAddress, "/clusters?format=json", &cs); err != nil {
+		return nil, err
+	}
+	return &explain.Config{Proxy: p.Name + "." + p.Namespace, Listeners: parts.listeners, Routes: parts.routes, Clusters: parts.clusters, Status: &cs}, nil
 }

@@ -35,6 +35,7 @@ func TestExplainLastError(t *testing.T) {
 		return resp.StatusCode
 	}
 	page := func() int { return hostGet(m.b.ingress(), "/productpage") }
+	checkExplainWalk(t, m, pp)
 	steps := []struct {
 		name   string
 		yaml   string
@@ -252,5 +253,78 @@ func eventuallyOrNot(t *testing.T, bound time.Duration, fn func() error) {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// checkExplainWalk applies Istio's reviews-test-v2 routing and checks the
+// walk weft explain SOURCE URL shows from productpage's live config: with
+// end-user jason the first rule matches (subset v2), without it the first
+// rule is skipped for its header and the second matches (subset v1), and
+// the destination side's mTLS mode and policies are shown.
+func checkExplainWalk(t *testing.T, m *mesh, pp string) {
+	t.Helper()
+	files := []string{sample(t, "destination-rule-all.yaml"), sample(t, "virtual-service-reviews-test-v2.yaml")}
+	for _, f := range files {
+		m.apply(f)
+	}
+	walks := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-H", "end-user: jason"}, []string{
+			"virtual host:  reviews.default.svc.cluster.local:9080",
+			"route 0: MATCHES (from VirtualService default/reviews)",
+			"→ outbound|9080|v2|reviews.default.svc.cluster.local",
+			"from DestinationRule default/reviews",
+			"destination:   reviews-v2-1.default: PeerAuthentication PERMISSIVE, no AuthorizationPolicy: allowed",
+			"verdict:       routed",
+		}},
+		{nil, []string{
+			"route 0: no match: header end-user does not match exact jason",
+			"route 1: MATCHES (from VirtualService default/reviews)",
+			"→ outbound|9080|v1|reviews.default.svc.cluster.local",
+		}},
+	}
+	for _, w := range walks {
+		args := append([]string{"explain", pp, "http://reviews:9080/reviews/0"}, w.args...)
+		var out string
+		eventually(t, 10*time.Second, func() error {
+			var err error
+			out, err = m.weft(args...)
+			if err != nil {
+				return fmt.Errorf("weft %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+			for _, want := range w.want {
+				if !strings.Contains(out, want) {
+					return fmt.Errorf("weft %s says\n%s\nwant %q", strings.Join(args, " "), out, want)
+				}
+			}
+			return nil
+		})
+		t.Logf("weft %s:\n%s", strings.Join(args, " "), out)
+	}
+	out, err := m.weft("explain", pp, "http://reviews:9080/reviews/0", "-H", "end-user: jason", "-o", "json")
+	if err != nil {
+		t.Fatalf("-o json: %v\n%s", err, out)
+	}
+	var w struct {
+		Trace struct {
+			Route struct {
+				Index    int
+				Clusters []struct{ Name string }
+			}
+		}
+		VirtualService struct{ Name string }
+	}
+	if err := json.Unmarshal([]byte(out), &w); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, out)
+	}
+	if w.Trace.Route.Index != 0 || len(w.Trace.Route.Clusters) != 1 || !strings.Contains(w.Trace.Route.Clusters[0].Name, "|v2|") || w.VirtualService.Name != "reviews" {
+		t.Errorf("-o json walk: %+v", w)
+	}
+	for _, f := range files {
+		if out, err := m.weft("delete", "-f", f); err != nil {
+			t.Fatalf("weft delete -f %s: %v\n%s", f, err, out)
+		}
 	}
 }

@@ -1,0 +1,322 @@
+package explain
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+
+	"github.com/weft-mesh/weft/internal/proxy/dataplane"
+)
+
+// Config is a proxy's live config, from its config dump and /clusters.
+type Config struct {
+	Proxy     string
+	Listeners []*listener.Listener
+	Routes    []*route.RouteConfiguration
+	Clusters  []*cluster.Cluster
+	Status    *adminv3.Clusters
+}
+
+// Request is the request to walk.
+type Request struct {
+	Method    string      `json:"method"`
+	Authority string      `json:"authority"`
+	Port      uint32      `json:"port"`
+	PathQuery string      `json:"path"`
+	Header    http.Header `json:"headers,omitempty"`
+}
+
+// Walk is what the source's proxy does with a request, step by step.
+type Walk struct {
+	Source  string  `json:"source"`
+	Request Request `json:"request"`
+	// Listener and RouteConfig are the listener that takes the request's
+	// port and the route config its HTTP connection manager reads.
+	Listener    string                `json:"listener,omitempty"`
+	RouteConfig string                `json:"routeConfig,omitempty"`
+	Trace       *dataplane.RouteTrace `json:"trace,omitempty"`
+	// VirtualService is the object the matching route came from.
+	VirtualService *Object `json:"virtualService,omitempty"`
+	// Clusters are the matching route's destinations as the proxy sees them.
+	Clusters []*Cluster `json:"clusters,omitempty"`
+	// Destinations are the proxies behind the endpoints: their
+	// PeerAuthentication mode and AuthorizationPolicies.
+	Destinations []Destination `json:"destinations,omitempty"`
+	// Verdict says in words what happens.
+	Verdict string `json:"verdict"`
+}
+
+// Destination is the destination side of an endpoint.
+type Destination struct {
+	Proxy string `json:"proxy"`
+	// PeerAuthentication is the mode the inbound listener enforces on the
+	// port: STRICT, PERMISSIVE or DISABLE.
+	PeerAuthentication string `json:"peerAuthentication"`
+	Authz              *Authz `json:"authz,omitempty"`
+}
+
+// WalkRequest walks req through the source proxy's config src. dest
+// returns the live config of the proxy behind an endpoint address (nil:
+// none known, e.g. not in the mesh).
+func WalkRequest(src Config, req Request, dest func(addr string) *Config) (Walk, error) {
+	w := Walk{Source: src.Proxy, Request: req}
+	rc, lname := routeConfigFor(src, req.Port)
+	w.Listener = lname
+	if rc == nil {
+		if lname == "" {
+			w.Verdict = fmt.Sprintf("no listener of the proxy takes port %d: the request goes out unrouted (passthrough or blackhole, per the outbound traffic policy)", req.Port)
+		} else {
+			w.Verdict = fmt.Sprintf("listener %s on port %d is not HTTP (no route config): TCP proxying", lname, req.Port)
+		}
+		return w, nil
+	}
+	w.RouteConfig = rc.GetName()
+	tr, err := dataplane.TraceRoute(rc, req.Method, req.Authority, req.PathQuery, req.Header)
+	if err != nil {
+		return w, err
+	}
+	w.Trace = &tr
+	switch {
+	case tr.VirtualHost == "":
+		w.Verdict = fmt.Sprintf("404 NR: no virtual host of route config %s serves %s", rc.GetName(), req.Authority)
+		return w, nil
+	case tr.Route == nil:
+		w.Verdict = fmt.Sprintf("404 NR: virtual host %s has no route matching the request", tr.VirtualHost)
+		return w, nil
+	}
+	w.VirtualService = routeObject(rc, tr.VirtualHost, tr.Route.Index)
+	switch {
+	case tr.Route.Direct != 0:
+		w.Verdict = fmt.Sprintf("the route answers %d itself (direct response)", tr.Route.Direct)
+		return w, nil
+	case tr.Route.Redirect:
+		w.Verdict = "the route answers with a redirect"
+		return w, nil
+	}
+	var verdicts []string
+	for _, wc := range tr.Route.Clusters {
+		var cl *Cluster
+		for _, c := range src.Clusters {
+			if c.GetName() == wc.Name {
+				cl = ClusterOf(c, statusOf(src.Status, wc.Name))
+			}
+		}
+		if cl == nil {
+			w.Clusters = append(w.Clusters, &Cluster{Name: wc.Name})
+			verdicts = append(verdicts, "503 NC: cluster "+wc.Name+" is not in the proxy's config")
+			continue
+		}
+		w.Clusters = append(w.Clusters, cl)
+		switch n := len(cl.Endpoints); {
+		case n == 0:
+			verdicts = append(verdicts, fmt.Sprintf("503 UH: %s has no endpoints", cl.Name))
+		case unhealthy(cl) == n:
+			verdicts = append(verdicts, fmt.Sprintf("%s: %s (the proxy sends to them anyway, in panic mode)", cl.Name, ejected(cl)))
+		}
+		if dest == nil {
+			continue
+		}
+		for _, ep := range cl.Endpoints {
+			if d := dest(ep.Address); d != nil {
+				_, port := splitPort(ep.Address)
+				w.Destinations = append(w.Destinations, Destination{
+					Proxy: d.Proxy, PeerAuthentication: PeerAuthMode(d.Listeners, port), Authz: AuthzOf(d.Proxy, d.Listeners),
+				})
+			}
+		}
+	}
+	if len(verdicts) == 0 {
+		verdicts = append(verdicts, "routed")
+	}
+	w.Verdict = strings.Join(verdicts, "; ")
+	return w, nil
+}
+
+func splitPort(addr string) (string, uint32) {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return addr, 0
+	}
+	n, _ := strconv.ParseUint(addr[i+1:], 10, 32)
+	return addr[:i], uint32(n)
+}
+
+func statusOf(cs *adminv3.Clusters, name string) *adminv3.ClusterStatus {
+	for _, s := range cs.GetClusterStatuses() {
+		if s.GetName() == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// routeConfigFor finds the listener for port and the route config its
+// HTTP connection manager reads (RDS or inline).
+func routeConfigFor(c Config, port uint32) (*route.RouteConfiguration, string) {
+	for _, l := range c.Listeners {
+		if l.GetAddress().GetSocketAddress().GetPortValue() != port {
+			continue
+		}
+		for _, fc := range l.GetFilterChains() {
+			for _, f := range fc.GetFilters() {
+				m := &hcm.HttpConnectionManager{}
+				if !f.GetTypedConfig().MessageIs(m) || f.GetTypedConfig().UnmarshalTo(m) != nil {
+					continue
+				}
+				if rc := m.GetRouteConfig(); rc != nil {
+					return rc, l.GetName()
+				}
+				name := m.GetRds().GetRouteConfigName()
+				for _, rc := range c.Routes {
+					if rc.GetName() == name {
+						return rc, l.GetName()
+					}
+				}
+			}
+		}
+		return nil, l.GetName()
+	}
+	return nil, ""
+}
+
+func routeObject(rc *route.RouteConfiguration, vhost string, index int) *Object {
+	for _, vh := range rc.GetVirtualHosts() {
+		if vh.GetName() == vhost && index < len(vh.GetRoutes()) {
+			return ObjectOf(vh.GetRoutes()[index].GetMetadata())
+		}
+	}
+	return nil
+}
+
+// PeerAuthMode reads the mode a sidecar's inbound chains enforce on port:
+// a TLS chain alone is STRICT, a plaintext one alone DISABLE, both
+// PERMISSIVE.
+func PeerAuthMode(ls []*listener.Listener, port uint32) string {
+	tls, plain := false, false
+	for _, l := range ls {
+		for _, fc := range l.GetFilterChains() {
+			m := fc.GetFilterChainMatch()
+			if p := m.GetDestinationPort(); p == nil || p.GetValue() != port {
+				continue
+			}
+			switch m.GetTransportProtocol() {
+			case "tls":
+				tls = true
+			default:
+				plain = true
+			}
+		}
+	}
+	switch {
+	case tls && plain:
+		return "PERMISSIVE"
+	case tls:
+		return "STRICT"
+	case plain:
+		return "DISABLE"
+	}
+	return "unknown (no inbound chain for the port)"
+}
+
+// Print writes the walk as text.
+func (w Walk) Print(out io.Writer) {
+	r := w.Request
+	fmt.Fprintf(out, "%s %s%s from %s\n", r.Method, r.Authority, r.PathQuery, w.Source)
+	fmt.Fprintf(out, "listener:      %s (port %d) → route config %s\n", dashed(w.Listener), r.Port, dashed(w.RouteConfig))
+	if t := w.Trace; t != nil {
+		fmt.Fprintf(out, "virtual host:  %s\n", dashed(t.VirtualHost))
+		for _, s := range t.Skipped {
+			fmt.Fprintf(out, "  route %d%s: no match: %s\n", s.Index, named(s.Name), s.Why)
+		}
+		if m := t.Route; m != nil {
+			vs := "-"
+			if w.VirtualService != nil {
+				vs = w.VirtualService.String()
+			}
+			fmt.Fprintf(out, "  route %d%s: MATCHES (from %s)\n", m.Index, named(m.Name), vs)
+			fmt.Fprintf(out, "    timeout %s, retries %d (per try %s)", durationOr(m.Timeout), m.Retries, durationOr(m.PerTryTimeout))
+			if m.Fault != "" {
+				fmt.Fprintf(out, ", fault: %s", m.Fault)
+			}
+			if len(m.Mirrors) > 0 {
+				fmt.Fprintf(out, ", mirror to %s", strings.Join(m.Mirrors, ", "))
+			}
+			fmt.Fprintln(out)
+			for _, c := range m.Clusters {
+				fmt.Fprintf(out, "    → %s (weight %d)\n", c.Name, c.Weight)
+			}
+		}
+	}
+	for _, c := range w.Clusters {
+		dr := ""
+		if c.DestinationRule != nil {
+			dr = " from " + c.DestinationRule.String()
+		}
+		breakers := "none"
+		if len(c.Breakers) > 0 {
+			var set []string
+			for _, k := range []string{"maxPendingRequests", "maxRequests", "maxConnections", "maxRetries"} {
+				if v, ok := c.Breakers[k]; ok {
+					set = append(set, fmt.Sprintf("%s=%d", k, v))
+				}
+			}
+			breakers = strings.Join(set, " ")
+		}
+		fmt.Fprintf(out, "cluster:       %s subset %s%s, outlier detection %v, circuit breakers %s\n", c.Name, dashed(c.Subset), dr, c.OutlierDetection, breakers)
+		for _, ep := range c.Endpoints {
+			h := "healthy"
+			if !ep.Healthy {
+				h = "ejected/unhealthy"
+			}
+			fmt.Fprintf(out, "  endpoint %s %s\n", ep.Address, h)
+		}
+	}
+	for _, d := range w.Destinations {
+		fmt.Fprintf(out, "destination:   %s: PeerAuthentication %s", d.Proxy, d.PeerAuthentication)
+		if a := d.Authz; a != nil {
+			if len(a.Deny) > 0 {
+				fmt.Fprintf(out, ", DENY %s", names(a.Deny))
+			}
+			if len(a.Allow) > 0 {
+				fmt.Fprintf(out, ", ALLOW %s", names(a.Allow))
+			} else if a.AllowFilter {
+				fmt.Fprint(out, ", ALLOW nothing (allow-nothing)")
+			}
+			if len(a.Deny) == 0 && !a.AllowFilter {
+				fmt.Fprint(out, ", no AuthorizationPolicy: allowed")
+			}
+		}
+		fmt.Fprintln(out)
+	}
+	fmt.Fprintf(out, "verdict:       %s\n", w.Verdict)
+}
+
+func named(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " " + strconv.Quote(s)
+}
+
+func dashed(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func durationOr(d time.Duration) string {
+	if d == 0 {
+		return "none"
+	}
+	return d.String()
+}
