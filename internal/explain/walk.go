@@ -10,11 +10,13 @@ import (
 
 	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
 	"github.com/weft-mesh/weft/internal/proxy/dataplane"
+	"github.com/weft-mesh/weft/internal/xdsmeta"
 )
 
 // Config is a proxy's live config, from its config dump and /clusters.
@@ -44,8 +46,13 @@ type Walk struct {
 	Listener    string                `json:"listener,omitempty"`
 	RouteConfig string                `json:"routeConfig,omitempty"`
 	Trace       *dataplane.RouteTrace `json:"trace,omitempty"`
-	// VirtualService is the object the matching route came from.
+	// VirtualService is the object the matching route came from, Rule
+	// the http rule and match clause of it.
 	VirtualService *Object `json:"virtualService,omitempty"`
+	Rule           *Rule   `json:"rule,omitempty"`
+	// SkippedRules are the rules of the skipped routes, index for index
+	// (nil where a route came from no VirtualService).
+	SkippedRules []*Rule `json:"skippedRules,omitempty"`
 	// Clusters are the matching route's destinations as the proxy sees them.
 	Clusters []*Cluster `json:"clusters,omitempty"`
 	// Destinations are the proxies behind the endpoints: their
@@ -93,7 +100,13 @@ func WalkRequest(src Config, req Request, dest func(addr string) *Config) (Walk,
 		w.Verdict = fmt.Sprintf("404 NR: virtual host %s has no route matching the request", tr.VirtualHost)
 		return w, nil
 	}
-	w.VirtualService = routeObject(rc, tr.VirtualHost, tr.Route.Index)
+	var md *core.Metadata
+	w.VirtualService, md = routeObject(rc, tr.VirtualHost, tr.Route.Index)
+	w.Rule = RuleOf(md)
+	for _, sk := range tr.Skipped {
+		_, md := routeObject(rc, tr.VirtualHost, sk.Index)
+		w.SkippedRules = append(w.SkippedRules, RuleOf(md))
+	}
 	switch {
 	case tr.Route.Direct != 0:
 		w.Verdict = fmt.Sprintf("the route answers %d itself (direct response)", tr.Route.Direct)
@@ -188,13 +201,48 @@ func routeConfigFor(c Config, port uint32) (*route.RouteConfiguration, string) {
 	return nil, ""
 }
 
-func routeObject(rc *route.RouteConfiguration, vhost string, index int) *Object {
+func routeObject(rc *route.RouteConfiguration, vhost string, index int) (*Object, *core.Metadata) {
 	for _, vh := range rc.GetVirtualHosts() {
 		if vh.GetName() == vhost && index < len(vh.GetRoutes()) {
-			return ObjectOf(vh.GetRoutes()[index].GetMetadata())
+			md := vh.GetRoutes()[index].GetMetadata()
+			return ObjectOf(md), md
 		}
 	}
-	return nil
+	return nil, nil
+}
+
+// Rule is the http rule of a VirtualService a route came from and the
+// match clause of the rule (Match nil: the rule has no match clauses).
+type Rule struct {
+	Rule  int  `json:"rule"`
+	Match *int `json:"match,omitempty"`
+}
+
+// String is "http[R].match[M]", as the rule's path in the object.
+func (r *Rule) String() string {
+	if r == nil {
+		return ""
+	}
+	s := fmt.Sprintf("http[%d]", r.Rule)
+	if r.Match != nil {
+		s += fmt.Sprintf(".match[%d]", *r.Match)
+	}
+	return s
+}
+
+// RuleOf reads a route's rule and match clause (xdsmeta.RouteRuleMetadata).
+func RuleOf(md *core.Metadata) *Rule {
+	st := md.GetFilterMetadata()[xdsmeta.RouteRuleMetadata]
+	rule, ok := st.GetFields()["rule"]
+	if !ok {
+		return nil
+	}
+	r := &Rule{Rule: int(rule.GetNumberValue())}
+	if m, ok := st.GetFields()["match"]; ok {
+		n := int(m.GetNumberValue())
+		r.Match = &n
+	}
+	return r
 }
 
 // PeerAuthMode reads the mode a sidecar's inbound chains enforce on port:
@@ -234,15 +282,19 @@ func (w Walk) Print(out io.Writer) {
 	fmt.Fprintf(out, "listener:      %s (port %d) → route config %s\n", dashed(w.Listener), r.Port, dashed(w.RouteConfig))
 	if t := w.Trace; t != nil {
 		fmt.Fprintf(out, "virtual host:  %s\n", dashed(t.VirtualHost))
-		for _, s := range t.Skipped {
-			fmt.Fprintf(out, "  route %d%s: no match: %s\n", s.Index, named(s.Name), s.Why)
+		for i, s := range t.Skipped {
+			var r *Rule
+			if i < len(w.SkippedRules) {
+				r = w.SkippedRules[i]
+			}
+			fmt.Fprintf(out, "  route %d%s%s: no match: %s\n", s.Index, named(s.Name), ruleIn(r), s.Why)
 		}
 		if m := t.Route; m != nil {
 			vs := "-"
 			if w.VirtualService != nil {
 				vs = w.VirtualService.String()
 			}
-			fmt.Fprintf(out, "  route %d%s: MATCHES (from %s)\n", m.Index, named(m.Name), vs)
+			fmt.Fprintf(out, "  route %d%s%s: MATCHES (from %s)\n", m.Index, named(m.Name), ruleIn(w.Rule), vs)
 			fmt.Fprintf(out, "    timeout %s, retries %d (per try %s)", durationOr(m.Timeout), m.Retries, durationOr(m.PerTryTimeout))
 			if m.Fault != "" {
 				fmt.Fprintf(out, ", fault: %s", m.Fault)
@@ -298,6 +350,13 @@ func (w Walk) Print(out io.Writer) {
 		fmt.Fprintln(out)
 	}
 	fmt.Fprintf(out, "verdict:       %s\n", w.Verdict)
+}
+
+func ruleIn(r *Rule) string {
+	if r == nil {
+		return ""
+	}
+	return " (" + r.String() + ")"
 }
 
 func named(s string) string {

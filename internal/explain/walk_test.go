@@ -13,6 +13,8 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/weft-mesh/weft/internal/xdsmeta"
 )
 
 func sockAddr(ip string, port uint32) *core.Address {
@@ -21,6 +23,8 @@ func sockAddr(ip string, port uint32) *core.Address {
 
 func TestWalkRequest(t *testing.T) {
 	vsMeta, _ := structpb.NewStruct(map[string]any{"config": "/apis/networking.istio.io/v1/namespaces/default/virtual-service/reviews"})
+	rule0, _ := structpb.NewStruct(map[string]any{"rule": 0, "match": 0})
+	rule1, _ := structpb.NewStruct(map[string]any{"rule": 1})
 	m, err := anypb.New(&hcm.HttpConnectionManager{RouteSpecifier: &hcm.HttpConnectionManager_Rds{Rds: &hcm.Rds{RouteConfigName: "9080"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -35,9 +39,9 @@ func TestWalkRequest(t *testing.T) {
 		Routes: []*route.RouteConfiguration{{Name: "9080", VirtualHosts: []*route.VirtualHost{{
 			Name: "reviews:9080", Domains: []string{"reviews:9080"},
 			Routes: []*route.Route{
-				{Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Path{Path: "/v4"}}, Action: to("outbound|9080|v4|reviews"), Metadata: &core.Metadata{FilterMetadata: map[string]*structpb.Struct{"istio": vsMeta}}},
+				{Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Path{Path: "/v4"}}, Action: to("outbound|9080|v4|reviews"), Metadata: &core.Metadata{FilterMetadata: map[string]*structpb.Struct{"istio": vsMeta, xdsmeta.RouteRuleMetadata: rule0}}},
 				{Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Path{Path: "/gone"}}, Action: to("outbound|9080|gone|reviews")},
-				{Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}}, Action: to("outbound|9080|v1|reviews"), Metadata: &core.Metadata{FilterMetadata: map[string]*structpb.Struct{"istio": vsMeta}}},
+				{Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}}, Action: to("outbound|9080|v1|reviews"), Metadata: &core.Metadata{FilterMetadata: map[string]*structpb.Struct{"istio": vsMeta, xdsmeta.RouteRuleMetadata: rule1}}},
 			},
 		}}}},
 		Clusters: []*cluster.Cluster{{Name: "outbound|9080|v1|reviews"}, {Name: "outbound|9080|v4|reviews"}},
@@ -60,12 +64,13 @@ func TestWalkRequest(t *testing.T) {
 		vs       string
 		skipped  int
 		destMode string
+		rule     string
 	}{
-		{"routed with the destination's mode", Request{Method: "GET", Authority: "reviews:9080", Port: 9080, PathQuery: "/reviews/0"}, "routed", "VirtualService default/reviews", 2, "STRICT"},
-		{"subset without endpoints", Request{Method: "GET", Authority: "reviews:9080", Port: 9080, PathQuery: "/v4"}, "503 UH: outbound|9080|v4|reviews has no endpoints", "VirtualService default/reviews", 0, ""},
-		{"cluster missing", Request{Method: "GET", Authority: "reviews:9080", Port: 9080, PathQuery: "/gone"}, "503 NC: cluster outbound|9080|gone|reviews is not in the proxy's config", "", 1, ""},
-		{"no virtual host", Request{Method: "GET", Authority: "reviews:9081", Port: 9080, PathQuery: "/"}, "404 NR: no virtual host of route config 9080 serves reviews:9081", "", 0, ""},
-		{"no listener", Request{Method: "GET", Authority: "reviews:9081", Port: 9081, PathQuery: "/"}, "no listener of the proxy takes port 9081", "", 0, ""},
+		{"routed with the destination's mode", Request{Method: "GET", Authority: "reviews:9080", Port: 9080, PathQuery: "/reviews/0"}, "routed", "VirtualService default/reviews", 2, "STRICT", "http[1]"},
+		{"subset without endpoints", Request{Method: "GET", Authority: "reviews:9080", Port: 9080, PathQuery: "/v4"}, "503 UH: outbound|9080|v4|reviews has no endpoints", "VirtualService default/reviews", 0, "", "http[0].match[0]"},
+		{"cluster missing", Request{Method: "GET", Authority: "reviews:9080", Port: 9080, PathQuery: "/gone"}, "503 NC: cluster outbound|9080|gone|reviews is not in the proxy's config", "", 1, "", ""},
+		{"no virtual host", Request{Method: "GET", Authority: "reviews:9081", Port: 9080, PathQuery: "/"}, "404 NR: no virtual host of route config 9080 serves reviews:9081", "", 0, "", ""},
+		{"no listener", Request{Method: "GET", Authority: "reviews:9081", Port: 9081, PathQuery: "/"}, "no listener of the proxy takes port 9081", "", 0, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,6 +90,9 @@ func TestWalkRequest(t *testing.T) {
 			}
 			if w.Trace != nil && len(w.Trace.Skipped) != tt.skipped {
 				t.Errorf("skipped %+v, want %d", w.Trace.Skipped, tt.skipped)
+			}
+			if got := w.Rule.String(); got != tt.rule {
+				t.Errorf("rule %q, want %q", got, tt.rule)
 			}
 			mode := ""
 			if len(w.Destinations) > 0 {

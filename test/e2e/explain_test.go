@@ -273,15 +273,15 @@ func checkExplainWalk(t *testing.T, m *mesh, pp string) {
 	}{
 		{[]string{"-H", "end-user: jason"}, []string{
 			"virtual host:  reviews.default.svc.cluster.local:9080",
-			"route 0: MATCHES (from VirtualService default/reviews)",
+			"route 0 (http[0].match[0]): MATCHES (from VirtualService default/reviews)",
 			"→ outbound|9080|v2|reviews.default.svc.cluster.local",
 			"from DestinationRule default/reviews",
 			"destination:   reviews-v2-1.default: PeerAuthentication PERMISSIVE, no AuthorizationPolicy: allowed",
 			"verdict:       routed",
 		}},
 		{nil, []string{
-			"route 0: no match: header end-user does not match exact jason",
-			"route 1: MATCHES (from VirtualService default/reviews)",
+			"route 0 (http[0].match[0]): no match: header end-user does not match exact jason",
+			"route 1 (http[1]): MATCHES (from VirtualService default/reviews)",
 			"→ outbound|9080|v1|reviews.default.svc.cluster.local",
 		}},
 	}
@@ -315,11 +315,12 @@ func checkExplainWalk(t *testing.T, m *mesh, pp string) {
 			}
 		}
 		VirtualService struct{ Name string }
+		Rule           struct{ Rule, Match int }
 	}
 	if err := json.Unmarshal([]byte(out), &w); err != nil {
 		t.Fatalf("-o json: %v\n%s", err, out)
 	}
-	if w.Trace.Route.Index != 0 || len(w.Trace.Route.Clusters) != 1 || !strings.Contains(w.Trace.Route.Clusters[0].Name, "|v2|") || w.VirtualService.Name != "reviews" {
+	if w.Trace.Route.Index != 0 || len(w.Trace.Route.Clusters) != 1 || !strings.Contains(w.Trace.Route.Clusters[0].Name, "|v2|") || w.VirtualService.Name != "reviews" || w.Rule.Rule != 0 {
 		t.Errorf("-o json walk: %+v", w)
 	}
 	for _, f := range files {
