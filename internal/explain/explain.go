@@ -6,6 +6,7 @@ package explain
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -55,16 +56,28 @@ func ParseLog(lines []string) []Entry {
 }
 
 // ErrNoFailure is returned by Pick when the log holds no matching request.
-var ErrNoFailure = fmt.Errorf("no failed request in the access log")
+var ErrNoFailure = errors.New("no failed request in the access log")
 
-// Pick returns the entry with request ID id, or, when id is "", the last
-// failed one.
+// Pick returns the last failed entry with request ID id (a request ID is
+// shared by the inbound request and the calls it makes, so several
+// entries carry it), else the last entry with it; when id is "", the
+// last failed entry.
 func Pick(entries []Entry, id string) (Entry, error) {
+	var any *Entry
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
-		if id != "" && e.RequestID == id || id == "" && e.Failed() {
+		if id != "" && e.RequestID != id {
+			continue
+		}
+		if e.Failed() {
 			return e, nil
 		}
+		if id != "" && any == nil {
+			any = &entries[i]
+		}
+	}
+	if any != nil {
+		return *any, nil
 	}
 	if id != "" {
 		return Entry{}, fmt.Errorf("request %s: %w", id, ErrNoFailure)

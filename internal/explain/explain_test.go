@@ -142,18 +142,21 @@ func TestPick(t *testing.T) {
 		`not json`,
 		`{"request_id":"b","response_code":503,"response_flags":"UH"}`,
 		`{"request_id":"c","response_code":200,"response_flags":"-"}`,
+		`{"request_id":"d","response_code":503,"response_flags":"UH"}`,
+		`{"request_id":"d","response_code":200,"response_flags":"-","path":"/inbound"}`,
 	})
 	tests := []struct {
 		id, want string
 		err      error
 	}{
-		{"", "b", nil},
+		{"", "d", nil},
 		{"a", "a", nil},
+		{"d", "d", nil}, // the failed call, not the inbound request that made it
 		{"zz", "", ErrNoFailure},
 	}
 	for _, tt := range tests {
 		e, err := Pick(log, tt.id)
-		if !errors.Is(err, tt.err) || e.RequestID != tt.want {
+		if !errors.Is(err, tt.err) || e.RequestID != tt.want || tt.id == "d" && e.ResponseCode != 503 {
 			t.Errorf("Pick(%q) = %q, %v; want %q, %v", tt.id, e.RequestID, err, tt.want, tt.err)
 		}
 	}

@@ -214,12 +214,20 @@ spec:
 				Fix  struct {
 					Kind, Namespace, Name string
 				} `json:"fix"`
+				Entry struct {
+					RequestID string `json:"request_id"`
+				} `json:"entry"`
 			}
 			if err := json.Unmarshal([]byte(out), &c); err != nil {
 				t.Fatalf("%s: -o json: %v\n%s", st.name, err, out)
 			}
 			if got := c.Fix.Kind + " " + c.Fix.Namespace + "/" + c.Fix.Name; got != st.wantFx || !strings.Contains(c.Text, st.want) {
 				t.Errorf("%s: -o json fix %q text %q, want %q and %q", st.name, got, c.Text, st.wantFx, st.want)
+			}
+			// The same request, picked by its x-request-id.
+			out, err = m.weft("explain", "--request-id", c.Entry.RequestID, st.proxy)
+			if err != nil || c.Entry.RequestID == "" || !strings.Contains(out, st.want) || !strings.Contains(out, c.Entry.RequestID) {
+				t.Errorf("%s: --request-id %q: %v\n%s", st.name, c.Entry.RequestID, err, out)
 			}
 		}
 		// The steps on productpage's sidecar undo theirs; the gateway's
