@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/weft-mesh/weft/internal/controlplane/api"
 	"github.com/weft-mesh/weft/internal/controlplane/xdsserver"
 	"github.com/weft-mesh/weft/internal/explain"
+	"github.com/weft-mesh/weft/internal/spiffe"
 )
 
 // headerFlags collects repeated -H 'k: v' flags.
@@ -400,6 +402,12 @@ func explainWalk(ctx context.Context, c *api.Client, source, rawURL, method stri
 	}
 	pq := u.RequestURI()
 	req := explain.Request{Method: method, Authority: u.Host, Port: port, PathQuery: pq, Header: h}
+	if src.ServiceAccount != "" {
+		req.Principal = spiffe.New(src.Namespace, src.ServiceAccount).String()
+	}
+	if a, err := netip.ParseAddr(src.IP); err == nil {
+		req.Source = a
+	}
 	return explain.WalkRequest(*cfg, req, dest)
 }
 

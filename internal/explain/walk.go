@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	rbacfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
 	"github.com/weft-mesh/weft/internal/proxy/dataplane"
@@ -35,6 +37,10 @@ type Request struct {
 	Port      uint32      `json:"port"`
 	PathQuery string      `json:"path"`
 	Header    http.Header `json:"headers,omitempty"`
+	// Principal is the source's SPIFFE ID, as the destination sees it
+	// over mTLS; Source its address.
+	Principal string     `json:"principal,omitempty"`
+	Source    netip.Addr `json:"sourceAddress,omitempty"`
 }
 
 // Walk is what the source's proxy does with a request, step by step.
@@ -69,6 +75,11 @@ type Destination struct {
 	// port: STRICT, PERMISSIVE or DISABLE.
 	PeerAuthentication string `json:"peerAuthentication"`
 	Authz              *Authz `json:"authz,omitempty"`
+	// Decision is what the destination's RBAC filters decide for the
+	// request, run by the data plane's own RBAC code; Policy the
+	// AuthorizationPolicy that decided, if one did.
+	Decision *dataplane.AuthzDecision `json:"decision,omitempty"`
+	Policy   *Object                  `json:"policy,omitempty"`
 }
 
 // WalkRequest walks req through the source proxy's config src. dest
@@ -141,9 +152,24 @@ func WalkRequest(src Config, req Request, dest func(addr string) *Config) (Walk,
 		for _, ep := range cl.Endpoints {
 			if d := dest(ep.Address); d != nil {
 				_, port := splitPort(ep.Address)
-				w.Destinations = append(w.Destinations, Destination{
-					Proxy: d.Proxy, PeerAuthentication: PeerAuthMode(d.Listeners, port), Authz: AuthzOf(d.Proxy, d.Listeners),
+				mode := PeerAuthMode(d.Listeners, port)
+				dd := Destination{Proxy: d.Proxy, PeerAuthentication: mode, Authz: AuthzOf(d.Proxy, d.Listeners)}
+				principal := req.Principal
+				if mode == "DISABLE" {
+					principal = ""
+				}
+				dec, err := dataplane.TraceRBAC(InboundRBAC(d.Listeners, port, principal != ""), dataplane.AuthzRequest{
+					Method: req.Method, Authority: req.Authority, PathQuery: req.PathQuery, Header: req.Header,
+					Port: uint16(port), Principal: principal, Source: req.Source,
 				})
+				if err == nil {
+					dd.Decision = &dec
+					dd.Policy = policyObject(dec.Policy)
+					if !dec.Allowed {
+						verdicts = append(verdicts, fmt.Sprintf("403 at %s: %s", d.Proxy, decisionText(dd)))
+					}
+				}
+				w.Destinations = append(w.Destinations, dd)
 			}
 		}
 	}
@@ -245,6 +271,63 @@ func RuleOf(md *core.Metadata) *Rule {
 	return r
 }
 
+// InboundRBAC returns the RBAC filters of the inbound chain a request to
+// port takes (the TLS chain when mtls, else the plaintext one).
+func InboundRBAC(ls []*listener.Listener, port uint32, mtls bool) []*rbacfilter.RBAC {
+	var best []*rbacfilter.RBAC
+	for _, l := range ls {
+		for _, fc := range l.GetFilterChains() {
+			m := fc.GetFilterChainMatch()
+			if p := m.GetDestinationPort(); p == nil || p.GetValue() != port {
+				continue
+			}
+			var fs []*rbacfilter.RBAC
+			for _, f := range fc.GetFilters() {
+				h := &hcm.HttpConnectionManager{}
+				if !f.GetTypedConfig().MessageIs(h) || f.GetTypedConfig().UnmarshalTo(h) != nil {
+					continue
+				}
+				for _, hf := range h.GetHttpFilters() {
+					r := &rbacfilter.RBAC{}
+					if hf.GetTypedConfig().MessageIs(r) && hf.GetTypedConfig().UnmarshalTo(r) == nil {
+						fs = append(fs, r)
+					}
+				}
+			}
+			if (m.GetTransportProtocol() == "tls") == mtls {
+				return fs
+			}
+			if best == nil {
+				best = fs
+			}
+		}
+	}
+	return best
+}
+
+func policyObject(name string) *Object {
+	mm := policyName.FindStringSubmatch(name)
+	if mm == nil {
+		return nil
+	}
+	return &Object{Kind: "AuthorizationPolicy", Namespace: mm[1], Name: mm[2]}
+}
+
+func decisionText(d Destination) string {
+	dec := d.Decision
+	switch {
+	case dec == nil:
+		return ""
+	case !dec.Allowed && d.Policy != nil:
+		return "denied by AuthorizationPolicy " + d.Policy.Name
+	case !dec.Allowed:
+		return "denied: no ALLOW AuthorizationPolicy matches"
+	case d.Policy != nil:
+		return "allowed by AuthorizationPolicy " + d.Policy.Name
+	}
+	return "allowed"
+}
+
 // PeerAuthMode reads the mode a sidecar's inbound chains enforce on port:
 // a TLS chain alone is STRICT, a plaintext one alone DISABLE, both
 // PERMISSIVE.
@@ -290,11 +373,11 @@ func (w Walk) Print(out io.Writer) {
 			fmt.Fprintf(out, "  route %d%s%s: no match: %s\n", s.Index, named(s.Name), ruleIn(r), s.Why)
 		}
 		if m := t.Route; m != nil {
-			vs := "-"
+			vs := "no VirtualService: the service's default route"
 			if w.VirtualService != nil {
-				vs = w.VirtualService.String()
+				vs = "from " + w.VirtualService.String()
 			}
-			fmt.Fprintf(out, "  route %d%s%s: MATCHES (from %s)\n", m.Index, named(m.Name), ruleIn(w.Rule), vs)
+			fmt.Fprintf(out, "  route %d%s%s: MATCHES (%s)\n", m.Index, named(m.Name), ruleIn(w.Rule), vs)
 			fmt.Fprintf(out, "    timeout %s, retries %d (per try %s)", durationOr(m.Timeout), m.Retries, durationOr(m.PerTryTimeout))
 			if m.Fault != "" {
 				fmt.Fprintf(out, ", fault: %s", m.Fault)
@@ -334,6 +417,9 @@ func (w Walk) Print(out io.Writer) {
 	}
 	for _, d := range w.Destinations {
 		fmt.Fprintf(out, "destination:   %s: PeerAuthentication %s", d.Proxy, d.PeerAuthentication)
+		if t := decisionText(d); t != "" {
+			fmt.Fprintf(out, ", %s", t)
+		}
 		if a := d.Authz; a != nil {
 			if len(a.Deny) > 0 {
 				fmt.Fprintf(out, ", DENY %s", names(a.Deny))
@@ -344,7 +430,7 @@ func (w Walk) Print(out io.Writer) {
 				fmt.Fprint(out, ", ALLOW nothing (allow-nothing)")
 			}
 			if len(a.Deny) == 0 && !a.AllowFilter {
-				fmt.Fprint(out, ", no AuthorizationPolicy: allowed")
+				fmt.Fprint(out, ", no AuthorizationPolicy")
 			}
 		}
 		fmt.Fprintln(out)

@@ -204,6 +204,9 @@ spec:
 			t.FailNow()
 		}
 		t.Logf("%s:\n%s", st.name, last)
+		if st.name == "RBAC deny" {
+			checkExplainWalkDenied(t, m, pp)
+		}
 		if st.wantFx != "" {
 			out, err := m.weft("explain", "--last-error", st.proxy, "-o", "json")
 			if err != nil {
@@ -284,7 +287,7 @@ func checkExplainWalk(t *testing.T, m *mesh, pp string) {
 			"route 0 (http[0].match[0]): MATCHES (from VirtualService default/reviews)",
 			"→ outbound|9080|v2|reviews.default.svc.cluster.local",
 			"from DestinationRule default/reviews",
-			"destination:   reviews-v2-1.default: PeerAuthentication PERMISSIVE, no AuthorizationPolicy: allowed",
+			"destination:   reviews-v2-1.default: PeerAuthentication PERMISSIVE, allowed, no AuthorizationPolicy",
 			"verdict:       routed",
 		}},
 		{nil, []string{
@@ -335,5 +338,30 @@ func checkExplainWalk(t *testing.T, m *mesh, pp string) {
 		if out, err := m.weft("delete", "-f", f); err != nil {
 			t.Fatalf("weft delete -f %s: %v\n%s", f, err, out)
 		}
+	}
+}
+
+// checkExplainWalkDenied checks, with the DENY policy on GETs to reviews in
+// place, that the walk runs the destination's RBAC filters: a GET is
+// denied by deny-get, a POST allowed.
+func checkExplainWalkDenied(t *testing.T, m *mesh, pp string) {
+	t.Helper()
+	for _, w := range []struct {
+		method string
+		want   []string
+	}{
+		{"GET", []string{"PeerAuthentication PERMISSIVE, denied by AuthorizationPolicy deny-get, DENY deny-get", "verdict:       403 at reviews-v"}},
+		{"POST", []string{"PeerAuthentication PERMISSIVE, allowed, DENY deny-get", "verdict:       routed"}},
+	} {
+		out, err := m.weft("explain", pp, "http://reviews:9080/reviews/0", "--method", w.method)
+		if err != nil {
+			t.Fatalf("weft explain --method %s: %v\n%s", w.method, err, out)
+		}
+		for _, want := range w.want {
+			if !strings.Contains(out, want) {
+				t.Errorf("weft explain --method %s says\n%s\nwant %q", w.method, out, want)
+			}
+		}
+		t.Logf("weft explain --method %s:\n%s", w.method, out)
 	}
 }

@@ -3,11 +3,14 @@ package dataplane
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
+	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	rbacfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 )
 
 // RouteTrace is how this data plane's route matching treats a request
@@ -170,4 +173,60 @@ func (rt *rroute) describe(i int) *RouteMatch {
 		m.Mirrors = append(m.Mirrors, fmt.Sprintf("%s (%.4g%%)", mr.cluster, float64(mr.share)/1e4))
 	}
 	return m
+}
+
+// AuthzDecision is how a chain's RBAC filters decide a request.
+type AuthzDecision struct {
+	Allowed bool `json:"allowed"`
+	// Action is the action of the filter that decided (DENY or ALLOW;
+	// "" when no filter refused and none allowed explicitly).
+	Action string `json:"action,omitempty"`
+	// Policy is the policy that matched ("": none, e.g. an ALLOW filter
+	// none of whose policies matches).
+	Policy string `json:"policy,omitempty"`
+}
+
+// AuthzRequest is what RBAC reads of a request besides its HTTP parts.
+type AuthzRequest struct {
+	Method, Authority, PathQuery string
+	Header                       http.Header
+	// Port is the destination port, Principal the peer's SPIFFE ID (""
+	// when not authenticated), Source its address.
+	Port      uint16
+	Principal string
+	Source    netip.Addr
+}
+
+// TraceRBAC runs the data plane's RBAC filters, in chain order, on a
+// request, and says which filter and policy decided.
+func TraceRBAC(filters []*rbacfilter.RBAC, ar AuthzRequest) (AuthzDecision, error) {
+	u, err := url.ParseRequestURI(ar.PathQuery)
+	if err != nil {
+		return AuthzDecision{}, fmt.Errorf("path %q: %w", ar.PathQuery, err)
+	}
+	h := ar.Header
+	if h == nil {
+		h = http.Header{}
+	}
+	r := (*stdRequest)(&http.Request{Method: ar.Method, Host: ar.Authority, URL: u, Header: h})
+	path, _, _ := strings.Cut(r.pathQuery(), "?")
+	c := &rbacCtx{req: r, path: path, port: ar.Port, principal: ar.Principal, source: ar.Source}
+	out := AuthzDecision{Allowed: true}
+	for i, f := range filters {
+		rf, err := compileRBAC(f)
+		if err != nil {
+			return AuthzDecision{}, fmt.Errorf("rbac filter %d: %w", i, err)
+		}
+		if rf.action == rbacv3.RBAC_LOG {
+			continue
+		}
+		ok, policy := rf.allowed(c)
+		if !ok {
+			return AuthzDecision{Action: rf.action.String(), Policy: policy}, nil
+		}
+		if rf.action == rbacv3.RBAC_ALLOW {
+			out.Action, out.Policy = rf.action.String(), policy
+		}
+	}
+	return out, nil
 }

@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	rbacfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -73,6 +75,43 @@ func TestTraceRoute(t *testing.T) {
 			}
 			if got != tt.cluster {
 				t.Errorf("cluster %q, want %q", got, tt.cluster)
+			}
+		})
+	}
+}
+
+func TestTraceRBAC(t *testing.T) {
+	methodIs := func(m string) *rbacv3.Permission {
+		return &rbacv3.Permission{Rule: &rbacv3.Permission_Header{Header: &route.HeaderMatcher{Name: ":method",
+			HeaderMatchSpecifier: &route.HeaderMatcher_StringMatch{StringMatch: &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Exact{Exact: m}}}}}}
+	}
+	anyone := []*rbacv3.Principal{{Identifier: &rbacv3.Principal_Any{Any: true}}}
+	filter := func(action rbacv3.RBAC_Action, policies map[string]*rbacv3.Policy) *rbacfilter.RBAC {
+		return &rbacfilter.RBAC{Rules: &rbacv3.RBAC{Action: action, Policies: policies}}
+	}
+	deny := filter(rbacv3.RBAC_DENY, map[string]*rbacv3.Policy{"ns[default]-policy[deny-post]-rule[0]": {Permissions: []*rbacv3.Permission{methodIs("POST")}, Principals: anyone}})
+	allow := filter(rbacv3.RBAC_ALLOW, map[string]*rbacv3.Policy{"ns[default]-policy[viewer]-rule[0]": {Permissions: []*rbacv3.Permission{methodIs("GET")}, Principals: anyone}})
+	allowNothing := filter(rbacv3.RBAC_ALLOW, nil)
+	tests := []struct {
+		name    string
+		filters []*rbacfilter.RBAC
+		method  string
+		want    AuthzDecision
+	}{
+		{"no filters", nil, "GET", AuthzDecision{Allowed: true}},
+		{"denied", []*rbacfilter.RBAC{deny, allow}, "POST", AuthzDecision{Action: "DENY", Policy: "ns[default]-policy[deny-post]-rule[0]"}},
+		{"allowed by policy", []*rbacfilter.RBAC{deny, allow}, "GET", AuthzDecision{Allowed: true, Action: "ALLOW", Policy: "ns[default]-policy[viewer]-rule[0]"}},
+		{"not allowed", []*rbacfilter.RBAC{allow}, "PUT", AuthzDecision{Action: "ALLOW"}},
+		{"allow nothing", []*rbacfilter.RBAC{allowNothing}, "GET", AuthzDecision{Action: "ALLOW"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := TraceRBAC(tt.filters, AuthzRequest{Method: tt.method, Authority: "reviews:9080", PathQuery: "/reviews/0", Port: 9080})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
 	}
