@@ -101,6 +101,9 @@ func printCause(w io.Writer, c explain.Cause) {
 	if e.RouteName != "" || e.UpstreamCluster != "" {
 		fmt.Fprintf(w, "  route %s → cluster %s → host %s\n", dash(e.RouteName), dash(e.UpstreamCluster), dash(e.UpstreamHost))
 	}
+	if vs := c.Facts.VirtualService; vs != nil {
+		fmt.Fprintf(w, "  routed by %s %s\n", vs, c.Facts.Rule)
+	}
 	if cl := c.Facts.Cluster; cl != nil {
 		healthy := 0
 		for _, ep := range cl.Endpoints {
@@ -174,6 +177,9 @@ func explainLogged(ctx context.Context, c *api.Client, source, requestID string)
 			facts.Cluster.Overflows = overflows(ctx, src.AdminAddress, cl.GetName())
 			subsetLabels(ctx, c, facts.Cluster)
 		}
+	}
+	if port := entryPort(e); port != 0 {
+		facts.VirtualService, facts.Rule = explain.RouteOf(explain.Config{Listeners: parts.listeners, Routes: parts.routes}, e, port)
 	}
 	flag, _, _ := strings.Cut(e.ResponseFlags, ",")
 	switch {
@@ -422,4 +428,17 @@ func liveConfig(ctx context.Context, p xdsserver.ProxyStatus) (*explain.Config, 
 		return nil, err
 	}
 	return &explain.Config{Proxy: p.Name + "." + p.Namespace, Listeners: parts.listeners, Routes: parts.routes, Clusters: parts.clusters, Status: &cs}, nil
+}
+
+// entryPort is the port a logged request was sent to: its authority's,
+// else its downstream local address's.
+func entryPort(e explain.Entry) uint32 {
+	for _, hp := range []string{e.Authority, e.DownstreamLocal} {
+		if _, p, err := net.SplitHostPort(hp); err == nil {
+			if n, err := strconv.ParseUint(p, 10, 16); err == nil {
+				return uint32(n)
+			}
+		}
+	}
+	return 0
 }

@@ -168,6 +168,11 @@ type Facts struct {
 	VirtualHosts []string `json:"virtualHosts,omitempty"`
 	// Authz is the destination side's authorization, for denials.
 	Authz *Authz `json:"authz,omitempty"`
+	// VirtualService and Rule are the object and http rule whose route
+	// took the request, as the proxy's route matching finds it again from
+	// the logged method, authority and path (headers are not logged).
+	VirtualService *Object `json:"virtualService,omitempty"`
+	Rule           *Rule   `json:"rule,omitempty"`
 	// Dial is what dialling the upstream host found now ("refused",
 	// "timeout", "open" or ""), for UF.
 	Dial string `json:"dial,omitempty"`
@@ -209,7 +214,7 @@ func diagnose(e Entry, f Facts) (string, *Object) {
 	case "NC":
 		return fmt.Sprintf("NC: the route for %s%s sends to a cluster the proxy does not have: the destination host or port of its VirtualService names no service the proxy knows", e.Authority, e.Path), nil
 	case "UH":
-		return noHealthy(e, cl)
+		return noHealthy(e, f)
 	case "UO":
 		return overflow(cl)
 	case "UF":
@@ -257,7 +262,8 @@ func noRoute(e Entry, domains []string) string {
 	return s + ": no VirtualService or service has that host and port"
 }
 
-func noHealthy(e Entry, cl *Cluster) (string, *Object) {
+func noHealthy(e Entry, f Facts) (string, *Object) {
+	cl := f.Cluster
 	prefix := fmt.Sprintf("%d UH no healthy upstream: ", e.ResponseCode)
 	if cl == nil {
 		return prefix + fmt.Sprintf("cluster %s is not in the proxy's config", e.UpstreamCluster), nil
@@ -270,7 +276,11 @@ func noHealthy(e Entry, cl *Cluster) (string, *Object) {
 			if len(cl.SubsetLabels) > 0 {
 				sel = labelString(cl.SubsetLabels)
 			}
-			return prefix + fmt.Sprintf("subset %s of DestinationRule %s selects %s, which no endpoint has", cl.Subset, cl.DestinationRule.Name, sel), &fix
+			by := ""
+			if f.VirtualService != nil {
+				by = fmt.Sprintf(" (VirtualService %s %s routes to it)", f.VirtualService.Name, f.Rule)
+			}
+			return prefix + fmt.Sprintf("subset %s of DestinationRule %s selects %s, which no endpoint has%s", cl.Subset, cl.DestinationRule.Name, sel, by), &fix
 		}
 		return prefix + fmt.Sprintf("service %s has no endpoints on port %d", cl.Service, cl.Port), nil
 	}

@@ -33,8 +33,9 @@ func TestDiagnose(t *testing.T) {
 			name:  "subset without endpoints",
 			entry: Entry{ResponseCode: 503, ResponseFlags: "UH", UpstreamCluster: "outbound|9080|v4|reviews.default.svc.cluster.local"},
 			facts: Facts{Cluster: &Cluster{Name: "outbound|9080|v4|reviews.default.svc.cluster.local", Subset: "v4",
-				DestinationRule: reviewsDR, SubsetLabels: map[string]string{"version": "v4"}}},
-			want:    "503 UH no healthy upstream: subset v4 of DestinationRule reviews selects version=v4, which no endpoint has",
+				DestinationRule: reviewsDR, SubsetLabels: map[string]string{"version": "v4"}},
+				VirtualService: &Object{Kind: "VirtualService", Namespace: "default", Name: "reviews"}, Rule: &Rule{Rule: 1}},
+			want:    "503 UH no healthy upstream: subset v4 of DestinationRule reviews selects version=v4, which no endpoint has (VirtualService reviews http[1] routes to it)",
 			wantFix: "DestinationRule default/reviews",
 		},
 		{

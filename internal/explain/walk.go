@@ -465,3 +465,23 @@ func durationOr(d time.Duration) string {
 	}
 	return d.String()
 }
+
+// RouteOf finds again the route that took a logged request in the
+// proxy's config: its VirtualService and rule (nil when none, or when the
+// route came from no VirtualService).
+func RouteOf(c Config, e Entry, port uint32) (*Object, *Rule) {
+	rc, _ := routeConfigFor(c, port)
+	if rc == nil || e.Path == "" {
+		return nil, nil
+	}
+	method := e.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	tr, err := dataplane.TraceRoute(rc, method, e.Authority, e.Path, nil)
+	if err != nil || tr.Route == nil {
+		return nil, nil
+	}
+	o, md := routeObject(rc, tr.VirtualHost, tr.Route.Index)
+	return o, RuleOf(md)
+}

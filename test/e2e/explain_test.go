@@ -67,7 +67,7 @@ spec:
 `,
 			proxy:  pp,
 			send:   func() { page() },
-			want:   "503 UH no healthy upstream: subset v4 of DestinationRule reviews selects version=v4, which no endpoint has",
+			want:   "503 UH no healthy upstream: subset v4 of DestinationRule reviews selects version=v4, which no endpoint has (VirtualService reviews http[0] routes to it)",
 			wantFx: "DestinationRule default/reviews",
 		},
 		{
