@@ -296,8 +296,12 @@ func checkExplainWalk(t *testing.T, m *mesh, pp string) {
 			"→ outbound|9080|v1|reviews.default.svc.cluster.local",
 		}},
 	}
-	for _, w := range walks {
-		args := append([]string{"explain", pp, "http://reviews:9080/reviews/0"}, w.args...)
+	for i, w := range walks {
+		source := pp
+		if i == 1 {
+			source = "productpage-v1" // a workload names its one proxy
+		}
+		args := append([]string{"explain", source, "http://reviews:9080/reviews/0"}, w.args...)
 		var out string
 		eventually(t, 10*time.Second, func() error {
 			var err error
