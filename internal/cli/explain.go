@@ -254,7 +254,7 @@ func proxyDump(ctx context.Context, addr string) (*dumpParts, error) {
 }
 
 // overflows reads the cluster's upstream_rq_pending_overflow counter from
-// the proxy's text /clusters page (0 if it has none).
+// the proxy's /stats/prometheus (0 if it has none or cannot be read).
 func overflows(ctx context.Context, addr, name string) int64 {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

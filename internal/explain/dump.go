@@ -3,6 +3,7 @@ package explain
 import (
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
@@ -73,19 +74,7 @@ func joinHostPort(host string, port uint32) string {
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
 	}
-	return host + ":" + itoa(port)
-}
-
-func itoa(n uint32) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for n > 0 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-		n /= 10
-	}
-	return string(b)
+	return host + ":" + strconv.FormatUint(uint64(port), 10)
 }
 
 // Domains lists the virtual host domains of route configs, sorted.

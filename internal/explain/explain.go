@@ -31,10 +31,9 @@ type Entry struct {
 }
 
 // Failed reports whether the entry records a failed exchange: a 5xx, a
-// denial (401, 403) or a response flag.
+// denial (401, 403) or a response flag (TCP connections log no code).
 func (e Entry) Failed() bool {
-	return e.ResponseCode >= 500 || e.ResponseCode == 401 || e.ResponseCode == 403 ||
-		e.ResponseCode == 0 || (e.ResponseFlags != "" && e.ResponseFlags != "-")
+	return e.ResponseCode >= 500 || e.ResponseCode == 401 || e.ResponseCode == 403 || flags(e) != ""
 }
 
 // ParseLog decodes access log lines (one JSON object each); lines that are
@@ -199,7 +198,7 @@ func Diagnose(e Entry, f Facts, now time.Time) Cause {
 }
 
 func flags(e Entry) string {
-	if e.ResponseFlags == "-" {
+	if e.ResponseFlags == "-" || e.ResponseFlags == "null" {
 		return ""
 	}
 	return e.ResponseFlags

@@ -140,6 +140,7 @@ func TestDiagnose(t *testing.T) {
 func TestPick(t *testing.T) {
 	log := ParseLog([]string{
 		`{"request_id":"a","response_code":200,"response_flags":null}`,
+		`{"request_id":"tcp","response_code":null,"response_flags":null}`,
 		`not json`,
 		`{"request_id":"b","response_code":503,"response_flags":"UH"}`,
 		`{"request_id":"c","response_code":200,"response_flags":"-"}`,
@@ -161,7 +162,7 @@ func TestPick(t *testing.T) {
 			t.Errorf("Pick(%q) = %q, %v; want %q, %v", tt.id, e.RequestID, err, tt.want, tt.err)
 		}
 	}
-	if _, err := Pick(log[:1], ""); !errors.Is(err, ErrNoFailure) {
+	if _, err := Pick(log[:2], ""); !errors.Is(err, ErrNoFailure) { // a 200 and a TCP connection
 		t.Errorf("a log of successes: %v, want ErrNoFailure", err)
 	}
 }
