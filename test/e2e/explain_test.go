@@ -318,7 +318,16 @@ func checkExplainWalk(t *testing.T, m *mesh, pp string) {
 		})
 		t.Logf("weft %s:\n%s", strings.Join(args, " "), out)
 	}
-	out, err := m.weft("explain", pp, "http://reviews:9080/reviews/0", "-H", "end-user: jason", "-o", "json")
+	// From the ingress gateway: the Gateway's listener, bookinfo's rule.
+	out, err := m.weft("explain", "istio-ingressgateway.istio-system", "http://"+m.b.ingress()+"/productpage")
+	for _, want := range []string{"(http[0].match[0]): MATCHES (from VirtualService default/bookinfo)",
+		"→ outbound|9080||productpage.default.svc.cluster.local", "destination:   productpage-v1-1.default: PeerAuthentication", "verdict:       routed"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("explain from the gateway: %v\n%s\nwant %q", err, out, want)
+		}
+	}
+	t.Logf("from the gateway:\n%s", out)
+	out, err = m.weft("explain", pp, "http://reviews:9080/reviews/0", "-H", "end-user: jason", "-o", "json")
 	if err != nil {
 		t.Fatalf("-o json: %v\n%s", err, out)
 	}
