@@ -12,10 +12,12 @@ import (
 	"time"
 )
 
-// TestExplainLastError applies, one at a time, the configs that make each
-// kind of failure on the Bookinfo demo, sends the requests that fail, and
-// checks that weft explain --last-error names the cause and the object to
-// fix from the proxies' live config and access logs.
+// TestExplainLastError first checks weft explain SOURCE URL's walk
+// (checkExplainWalk), then applies, one at a time, the configs that make
+// each kind of failure on the Bookinfo demo, sends the requests that fail,
+// and checks that weft explain --last-error (and --request-id, -o json)
+// names the cause and the object to fix from the proxies' live config and
+// access logs.
 func TestExplainLastError(t *testing.T) {
 	m := startDemo(t)
 	const pp = "productpage-v1-1.default"
