@@ -46,6 +46,7 @@ func commands() map[string]command {
 		"history":       {Summary: "list the config's revisions: history [KIND[/NAME]]", Run: runHistory},
 		"install":       {Summary: "install weft on Kubernetes: install [--profile default|demo|minimal] [--set K=V] [--dry-run]", Run: runInstall},
 		"kube-inject":   {Summary: "add the sidecar to Kubernetes workloads in YAML: kube-inject -f FILE|- [-o FILE]", Run: runKubeInject},
+		"explain":       {Summary: "walk a request through a proxy's live config (explain SOURCE URL), or name a failed one's cause (explain --last-error SOURCE)", Run: runExplain},
 		"logs":          {Summary: "print a proxy's access log: logs PROXY [-f] [--tail N]", Run: runLogs},
 		"tap":           {Summary: "stream live requests: tap WORKLOAD|SERVICE [--path P] [--method M] [--authority A] [--max N]", Run: runTap},
 		"proxy-config":  {Summary: "show a proxy's listeners|routes|clusters|endpoints", Run: runProxyConfig},

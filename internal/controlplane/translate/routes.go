@@ -9,11 +9,13 @@ import (
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/weft-mesh/weft/internal/config"
 	"github.com/weft-mesh/weft/internal/controlplane/registry"
+	"github.com/weft-mesh/weft/internal/xdsmeta"
 )
 
 // outboundRoutes builds route config PORT: a virtual host per service plus allow_any.
@@ -116,7 +118,7 @@ func (b *builder) httpRoutes(o *config.Object, port uint32, svc *registry.Servic
 		if len(matches) == 0 {
 			matches = []*networking.HTTPMatchRequest{{}}
 		}
-		for _, m := range matches {
+		for j, m := range matches {
 			if m.GetPort() != 0 && m.GetPort() != port {
 				continue
 			}
@@ -126,7 +128,7 @@ func (b *builder) httpRoutes(o *config.Object, port uint32, svc *registry.Servic
 			r := &route.Route{
 				Name:     hr.GetName(),
 				Match:    routeMatch(m),
-				Metadata: configMetadata(o, "virtual-service"),
+				Metadata: ruleMetadata(o, i, j, len(hr.GetMatch()) > 0),
 				// Istio's fault injection and CORS, applied by those filters of every HTTP listener.
 				TypedPerFilterConfig:    perFilterConfig(hr),
 				RequestHeadersToAdd:     headerOptions(hr.GetHeaders().GetRequest()),
@@ -358,4 +360,18 @@ func (b *builder) fromSource(m *networking.HTTPMatchRequest) bool {
 		return false
 	}
 	return registry.Matches(m.GetSourceLabels(), b.in.Proxy.Labels)
+}
+
+// ruleMetadata is configMetadata of a VirtualService's route, with the
+// index of its http rule and of the match clause it came from (under
+// filter_metadata weft.route), so weft explain can name them.
+func ruleMetadata(o *config.Object, rule, match int, hasMatch bool) *core.Metadata {
+	md := configMetadata(o, "virtual-service")
+	fields := map[string]any{"rule": rule}
+	if hasMatch {
+		fields["match"] = match
+	}
+	st, _ := structpb.NewStruct(fields)
+	md.FilterMetadata[xdsmeta.RouteRuleMetadata] = st
+	return md
 }

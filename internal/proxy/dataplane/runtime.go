@@ -383,36 +383,52 @@ func (vh *rvhost) route(r request) *rroute {
 }
 
 func (rt *rroute) matches(r request, pq, path, query string) bool {
+	kind, _ := rt.miss(r, pq, path, query)
+	return kind == missNone
+}
+
+// The parts of a route's match a request can miss (miss's kind).
+const (
+	missNone   = iota
+	missPath   // the path, prefix or regex
+	missHeader // headers[i]
+	missQuery  // query[i]
+)
+
+// miss reports which part of the route's match r fails (missNone: it
+// matches) and, for headers and query parameters, which one. It is the
+// one matcher: matches and weft explain's trace both read it.
+func (rt *rroute) miss(r request, pq, path, query string) (kind, index int) {
 	switch {
 	case rt.path != "":
 		if !eq(path, rt.path, rt.caseSensitive) {
-			return false
+			return missPath, 0
 		}
 	case rt.regex != nil:
 		if !rt.regex.MatchString(path) {
-			return false
+			return missPath, 0
 		}
 	default:
 		if len(path) < len(rt.prefix) || !eq(path[:len(rt.prefix)], rt.prefix, rt.caseSensitive) {
-			return false
+			return missPath, 0
 		}
 	}
 	for i := range rt.headers {
 		h := &rt.headers[i]
 		if h.matches(r, pq) == h.invert {
-			return false
+			return missHeader, i
 		}
 	}
 	if len(rt.query) > 0 {
 		q, _ := url.ParseQuery(query)
-		for _, m := range rt.query {
+		for i, m := range rt.query {
 			vals, ok := q[m.name]
 			if !ok || (m.str != nil && !m.str.match(vals[0])) {
-				return false
+				return missQuery, i
 			}
 		}
 	}
-	return true
+	return missNone, 0
 }
 
 func (h *headerMatch) matches(r request, pq string) bool {
