@@ -82,6 +82,7 @@ func TestDemoBehavesLikeACluster(t *testing.T) {
 	})
 
 	t.Run("a killed workload is restarted", func(t *testing.T) {
+		m.waitRunning()
 		pid := demoChild(t, m, "--name", "details-v1-1")
 		if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)

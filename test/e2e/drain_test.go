@@ -62,6 +62,7 @@ func TestGatewayDrainSendsGOAWAY(t *testing.T) {
 	if status != "200" {
 		t.Fatalf("h2c GET /productpage through the ingress: status %q", status)
 	}
+	m.waitRunning()
 	gw := demoChild(t, m, "gateway", "--ip")
 	if err := syscall.Kill(gw, syscall.SIGTERM); err != nil {
 		t.Fatal(err)

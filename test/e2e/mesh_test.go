@@ -202,6 +202,18 @@ func newClient() *http.Client {
 
 func (m *mesh) url(path string) string { return "http://" + m.b.ingress() + path }
 
+// waitRunning waits until the demo says it is running: before that, a
+// process that exits fails the demo's start; after, the demo restarts it.
+func (m *mesh) waitRunning() {
+	m.t.Helper()
+	eventually(m.t, 60*time.Second, func() error {
+		if !strings.Contains(m.demo.out.String(), "weft demo is running") {
+			return fmt.Errorf("weft demo has not said it is running yet")
+		}
+		return nil
+	})
+}
+
 // waitPage polls the product page through the ingress until it answers 200.
 func (m *mesh) waitPage(bound time.Duration) {
 	m.t.Helper()

@@ -23,6 +23,7 @@ import (
 func TestMTLSToggleUnderLoad(t *testing.T) {
 	const toggles = 50
 	m := startDemo(t)
+	m.waitRunning() // workloads are killed below: the demo must restart them
 	dir := t.TempDir()
 	mode := func(name string) string {
 		f := filepath.Join(dir, name+".yaml")
