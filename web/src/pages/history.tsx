@@ -1,6 +1,7 @@
 // Config History: every revision of the config (who, when, what), its
 // diff, and a rollback to any of them.
 
+import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, type Revision } from '../api';
 import { useAuth } from '../auth';
@@ -29,7 +30,9 @@ export function HistoryPage({ route }: { route: Route }) {
         </thead>
         <tbody>
           {revs.map((r) => (
-            <>
+            // Keyed: a new revision on top must not hand this row's detail
+            // (and its rollback message) to another revision.
+            <Fragment key={r.revision}>
               <tr aria-label={`revision ${r.revision}`} class={open === r.revision ? 'open' : ''}>
                 <td>
                   <button class="link" aria-expanded={open === r.revision} onClick={() => setOpen(open === r.revision ? null : r.revision)}>
@@ -47,7 +50,7 @@ export function HistoryPage({ route }: { route: Route }) {
                   </td>
                 </tr>
               )}
-            </>
+            </Fragment>
           ))}
         </tbody>
       </table>
