@@ -188,6 +188,9 @@ func startDemoIn(t *testing.T, b block, env []string, extra ...string) *mesh {
 	m.demo = startEnv(t, env, append([]string{"demo", "--no-load", "--ip-base", b.ipBase(), "--ingress", b.ingress(),
 		"--control-plane-ip", b.controlPlaneIP(), "--data-dir", m.dataDir}, extra...)...)
 	m.waitPage(90 * time.Second)
+	// Until the demo says it is running, its own start-up checks load the
+	// page (and an exiting child fails its start): tests begin after that.
+	m.waitRunning()
 	return m
 }
 

@@ -94,6 +94,7 @@ func parseTap(t *testing.T, out string) []tapEvent {
 // control plane's token.
 func TestTap(t *testing.T) {
 	m := startDemo(t)
+	m.waitRunning() // the demo's own start-up checks load the page until then
 
 	t.Run("a service's proxies, filtered by path", func(t *testing.T) {
 		out, sent := tapWhileSending(t, m, "tap-svc", "reviews", "--path", "/reviews/", "--max", "6", "-o", "json")
