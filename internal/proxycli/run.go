@@ -202,6 +202,5 @@ func childEnv(base []string, p *proxy.Proxy) []string {
 		"HTTP_PROXY": p.OutboundURL(), "http_proxy": p.OutboundURL(),
 		"HTTPS_PROXY": p.OutboundURL(), "https_proxy": p.OutboundURL(),
 	}
-	out := mergeEnv(base, set, "NO_PROXY", "no_proxy")
-	return out
+	return mergeEnv(base, set, "NO_PROXY", "no_proxy")
 }

@@ -115,15 +115,7 @@ func TestWritesNeedCredentials(t *testing.T) {
 	if code, body := send(t, c, "POST", consoleURL+"/api/auth/login", "", `{"token":"weft-admin.guessed"}`); code != http.StatusUnauthorized {
 		t.Errorf("console login with a wrong token: %d %s", code, body)
 	}
-	creds, err := os.ReadFile(filepath.Join(dataDir, "admin-credentials.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var admin struct{ Token string }
-	if err := json.Unmarshal(creds, &admin); err != nil || admin.Token == "" {
-		t.Fatalf("admin credentials %s: %v", creds, err)
-	}
-	req, _ := http.NewRequest("POST", consoleURL+"/api/auth/login", strings.NewReader(`{"token":"`+admin.Token+`"}`))
+	req, _ := http.NewRequest("POST", consoleURL+"/api/auth/login", strings.NewReader(`{"token":"`+adminToken(t, dataDir)+`"}`))
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -110,20 +109,12 @@ func TestConsoleLoginInBrowser(t *testing.T) {
 		"--secure-xds-address", "off", "--otlp-grpc-address", "off", "--otlp-http-address", "off",
 		"--console-address", console, "--console-auth", "token")
 	waitHTTP(t, "http://"+console+"/", 30*time.Second)
-	creds, err := os.ReadFile(filepath.Join(dataDir, "admin-credentials.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var admin struct{ Token string }
-	if err := json.Unmarshal(creds, &admin); err != nil {
-		t.Fatal(err)
-	}
 	run, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	shots := screenshots(t, "console-login")
 	cmd := exec.CommandContext(run, node, filepath.Join(web, "tests", "login.test.mjs"))
 	cmd.Dir = web
-	cmd.Env = append(os.Environ(), "WEFT_CONSOLE_URL=http://"+console+"/", "WEFT_ADMIN_TOKEN="+admin.Token,
+	cmd.Env = append(os.Environ(), "WEFT_CONSOLE_URL=http://"+console+"/", "WEFT_ADMIN_TOKEN="+adminToken(t, dataDir),
 		"WEFT_SCREENSHOTS="+shots, "CHROMIUM="+chromiumPath)
 	out, err := cmd.CombinedOutput()
 	t.Logf("console login browser test:\n%s", out)

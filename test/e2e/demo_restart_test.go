@@ -153,22 +153,11 @@ func demoChild(t *testing.T, m *mesh, args ...string) int {
 // demoChildPID is demoChild without the test: 0 when there is none.
 func demoChildPID(m *mesh, args ...string) int {
 	demo := m.demo.cmd.Process.Pid
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+	for pid, ppid := range processes() {
+		if ppid != demo {
 			continue
 		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// Fields after the command name, which is in parentheses: state ppid …
-		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if len(f) < 2 || f[1] != strconv.Itoa(demo) {
-			continue
-		}
-		raw, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		if err != nil {
 			continue
 		}

@@ -2,11 +2,8 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,30 +85,13 @@ func TestHugeConfigRefused(t *testing.T) {
 	}
 }
 
-// adminToken reads the admin token the control plane wrote to its data dir.
-func adminToken(t *testing.T, dataDir string) string {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dataDir, "admin-credentials.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c struct{ Token string }
-	if err := json.Unmarshal(data, &c); err != nil || c.Token == "" {
-		t.Fatalf("admin credentials: %v", err)
-	}
-	return c.Token
-}
-
 // cpuTicks is the user+system CPU of a process, in clock ticks.
 func cpuTicks(t *testing.T, pid int) int64 {
 	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		t.Fatal(err)
+	f := procStat(pid) // state is f[0], utime f[11], stime f[12]
+	if len(f) < 13 {
+		t.Fatalf("no /proc/%d/stat", pid)
 	}
-	// Fields after the command's closing parenthesis: state is field 3,
-	// utime 14 and stime 15.
-	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	s, _ := strconv.ParseInt(f[12], 10, 64)
 	return u + s

@@ -333,23 +333,8 @@ func TestDemoTokensNotOnCommandLine(t *testing.T) {
 // descendants lists the PIDs of every process below pid.
 func descendants(pid int) []int {
 	children := map[int][]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(f) < 2 {
-			continue
-		}
-		if ppid, err := strconv.Atoi(f[1]); err == nil {
-			children[ppid] = append(children[ppid], p)
-		}
+	for p, ppid := range processes() {
+		children[ppid] = append(children[ppid], p)
 	}
 	var out []int
 	var walk func(int)
